@@ -1,0 +1,3 @@
+//! chatport-bridge (under construction).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

@@ -1,0 +1,48 @@
+//! # chatport-core
+//!
+//! The small, stable contracts every chatport crate shares. No HTTP client and no async runtime live
+//! here: connector crates (`chatport-whatsapp`, `chatport-opentext`, ...) implement these traits, the
+//! runtime (`chatport-runtime`) moves [`Envelope`]s through a durable outbox, and the bridge composes
+//! them into flows.
+//!
+//! | Item | What it is |
+//! |---|---|
+//! | [`EventId`] | Upstream identity of an event, stable across redeliveries (a WhatsApp wamid, ...) |
+//! | [`IdempotencyKey`] | `derive(flow, step, &EventId)`: the same event gives the same key on every retry and replay |
+//! | [`Envelope`] | An event with its source, kind, timestamps and ordering key |
+//! | [`Checkpoint`] | Opaque resume position of a pull [`Source`] |
+//! | [`Source`] / [`Sink`] | Where events come from / where effects go, idempotent by key |
+//! | [`ErrorClass`] / [`Classify`] | How every connector error says whether and when to retry |
+//! | [`Outcome`] | How one delivery attempt ended: delivered, retry later, or rejected (dead-letter) |
+//! | [`IdempotencyLedger`] | Durable key → receipt ledger for sinks without a server-side idempotency key |
+//! | [`redact`] | Masking of phone numbers and message text before they reach logs |
+//!
+//! The delivery guarantee chatport gives is **at-least-once**, made effectively-once by idempotent
+//! sinks. It never claims exactly-once.
+//!
+//! ```
+//! use chatport_core::{EventId, IdempotencyKey};
+//!
+//! let event = EventId::new("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTdCNTg5RjY1MzQ4RjM2QzU3MQA=");
+//! let first = IdempotencyKey::derive("O1", "create_case", &event);
+//! let again = IdempotencyKey::derive("O1", "create_case", &event);
+//! assert_eq!(first, again);
+//! assert_ne!(first, IdempotencyKey::derive("O1", "reply", &event));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod envelope;
+mod error;
+mod id;
+mod ledger;
+mod outcome;
+pub mod redact;
+mod traits;
+
+pub use envelope::{Checkpoint, Envelope};
+pub use error::{Classify, ErrorClass};
+pub use id::{EventId, IdempotencyKey, InvalidId};
+pub use ledger::{IdempotencyLedger, LedgerEntry, LedgerError};
+pub use outcome::Outcome;
+pub use traits::{Sink, Source, SourceStream};
