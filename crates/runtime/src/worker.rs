@@ -1,0 +1,590 @@
+//! Workers: claim outbox rows under a lease, run the flow's [`Handler`], and record the outcome.
+//!
+//! | Handler outcome ([`Outcome`]) | Row becomes |
+//! |---|---|
+//! | `Delivered { receipt }` | done, with the receipt |
+//! | `Retry { after, reason }` | pending, due `now + RetryPolicy::next_delay(attempts, after)`; dead with `"exhausted after N attempts: <reason>"` once `attempts >= max_attempts` |
+//! | `Rejected { reason }` | dead (the dead-letter queue) |
+//! | the handler panicked | like `Retry` with reason `"handler panicked"` |
+//! | the handler ran longer than the lease | like `Retry` with reason `"handler timed out after <lease>"` (the attempt is aborted, so that it cannot overlap with the next owner of the row) |
+//!
+//! The pool never runs more than [`WorkerConfig::concurrency`] attempts at once, and the store
+//! never hands out two rows of one ordering key at once, so per-key order holds however many
+//! workers (or replicas) share the outbox.
+//!
+//! Each attempt runs in a `tracing` span `delivery` with `flow`, `event_id`, `row` and `attempt`.
+//! Metrics (`metrics` crate): `chatport_delivery_attempts_total{flow}` per attempt and
+//! `chatport_deliveries_total{flow, outcome}` per resolution, with outcome `delivered`, `retry`,
+//! `rejected` or `exhausted`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatport_core::Outcome;
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::store::{Claimed, Outbox, OutboxStats, Resolution, StoreError, StoredEvent};
+
+/// One flow step run for a stored event. Implemented by the bridge (one handler routing on
+/// [`StoredEvent::flow`], or one per flow behind a router).
+///
+/// The handler must be idempotent per event (use `chatport_core::IdempotencyKey::derive` with the
+/// event id): an event can be delivered more than once (retries, expired leases, replays).
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Runs the step and says how it ended.
+    async fn handle(&self, event: &StoredEvent) -> Outcome;
+}
+
+/// When to try a failed delivery again.
+///
+/// Attempt `n` (1-based; the row's `attempts` after the failing attempt) waits `schedule[n-1]`
+/// (the last entry repeats for later attempts), scaled by a random factor in
+/// `[1 - jitter, 1 + jitter]`, and never less than the server's Retry-After. After `max_attempts`
+/// attempts the row is dead.
+///
+/// ```
+/// use std::time::Duration;
+/// use chatport_runtime::worker::RetryPolicy;
+///
+/// let policy = RetryPolicy::default().jitter(0.0);
+/// assert_eq!(policy.next_delay(1, None), Duration::from_secs(5));
+/// assert_eq!(policy.next_delay(1, Some(Duration::from_secs(60))), Duration::from_secs(60));
+/// assert_eq!(policy.next_delay(40, None), Duration::from_secs(24 * 3600));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Delays after attempt 1, 2, ...; the last one repeats. Default 5 s, 30 s, 2 min, 10 min,
+    /// 30 min, 1 h, 3 h, 6 h, 12 h, 24 h. Empty: retry at once (still bounded by `max_attempts`).
+    pub schedule: Vec<Duration>,
+    /// Attempts after which a row that still fails is dead. Default 12.
+    pub max_attempts: u32,
+    /// Relative jitter, clamped to `0.0..=1.0`: 0.1 spreads a delay over ±10 %. Default 0.1.
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        const MIN: u64 = 60;
+        const HOUR: u64 = 3600;
+        Self {
+            schedule: [
+                5,
+                30,
+                2 * MIN,
+                10 * MIN,
+                30 * MIN,
+                HOUR,
+                3 * HOUR,
+                6 * HOUR,
+                12 * HOUR,
+                24 * HOUR,
+            ]
+            .into_iter()
+            .map(Duration::from_secs)
+            .collect(),
+            max_attempts: 12,
+            jitter: 0.1,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy with `schedule` and `max_attempts`, no jitter.
+    pub fn new(schedule: Vec<Duration>, max_attempts: u32) -> Self {
+        Self {
+            schedule,
+            max_attempts,
+            jitter: 0.0,
+        }
+    }
+
+    /// Sets [`RetryPolicy::schedule`].
+    pub fn schedule(mut self, schedule: Vec<Duration>) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Sets [`RetryPolicy::max_attempts`].
+    pub fn max_attempts(mut self, max: u32) -> Self {
+        self.max_attempts = max;
+        self
+    }
+
+    /// Sets [`RetryPolicy::jitter`].
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The schedule entry for `attempt` (1-based; 0 counts as 1; beyond the schedule the last
+    /// entry), without jitter. Zero for an empty schedule.
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        let index = usize::try_from(attempt.max(1) - 1).unwrap_or(usize::MAX);
+        self.schedule
+            .get(index)
+            .or(self.schedule.last())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The delay before the next attempt after attempt `attempt` failed:
+    /// `max(base_delay(attempt) ± jitter, retry_after)`.
+    pub fn next_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        self.next_delay_with(attempt, retry_after, random_unit())
+    }
+
+    /// [`RetryPolicy::next_delay`] with the random draw given: `unit` in `-1.0..=1.0` (clamped)
+    /// picks the jitter factor `1 + jitter * unit`. Deterministic, for tests.
+    pub fn next_delay_with(&self, attempt: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
+        let base = self.base_delay(attempt);
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let unit = if unit.is_finite() {
+            unit.clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+        let factor = (1.0 + jitter * unit).max(0.0);
+        let jittered = Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base);
+        jittered.max(retry_after.unwrap_or_default())
+    }
+}
+
+/// A uniform draw in `[-1, 1)` from the operating system's generator (through a v4 UUID's 122
+/// random bits; 53 of them are used).
+fn random_unit() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() >> 75; // 53 bits
+    (bits as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+}
+
+/// Configuration of a [`WorkerPool`].
+///
+/// ```
+/// use std::time::Duration;
+/// use chatport_runtime::worker::{RetryPolicy, WorkerConfig};
+/// let config = WorkerConfig::default()
+///     .owner("replica-a")
+///     .concurrency(16)
+///     .lease(Duration::from_secs(120))
+///     .retry(RetryPolicy::default().max_attempts(8));
+/// assert_eq!(config.concurrency, 16);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WorkerConfig {
+    /// Attempts running at once. Default 8.
+    pub concurrency: usize,
+    /// How long a claim holds a row; also the longest a handler may run before its attempt is
+    /// aborted and retried. Default 60 s.
+    pub lease: Duration,
+    /// How often the pool looks for due rows when nobody wakes it. Default 250 ms.
+    pub poll_interval: Duration,
+    /// Most rows claimed per store round trip. Default 8.
+    pub batch: usize,
+    /// Retry schedule and attempt limit.
+    pub retry: RetryPolicy,
+    /// Lease owner name, unique per pool (default `worker-<pid>-<random>`).
+    pub owner: String,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            concurrency: 8,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(250),
+            batch: 8,
+            retry: RetryPolicy::default(),
+            owner: format!("worker-{}-{}", std::process::id(), &tag[..8]),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Sets [`WorkerConfig::concurrency`] (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Sets [`WorkerConfig::lease`].
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Sets [`WorkerConfig::poll_interval`].
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets [`WorkerConfig::batch`] (at least 1).
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Sets [`WorkerConfig::retry`].
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets [`WorkerConfig::owner`].
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+}
+
+/// A pool of workers on one outbox: claims due rows, runs the handler, resolves the rows.
+///
+/// ```no_run
+/// # async fn demo(outbox: std::sync::Arc<dyn chatport_runtime::Outbox>,
+/// #               handler: std::sync::Arc<dyn chatport_runtime::worker::Handler>) {
+/// use chatport_runtime::worker::{WorkerConfig, WorkerPool};
+/// use tokio_util::sync::CancellationToken;
+///
+/// let shutdown = CancellationToken::new();
+/// let pool = WorkerPool::spawn(outbox, handler, WorkerConfig::default(), shutdown.clone());
+/// let wake = pool.notifier(); // hand to ingress: new rows wake the pool at once
+/// // ... on SIGTERM:
+/// shutdown.cancel();
+/// pool.join().await; // in-flight attempts finish, claimed-but-unstarted rows are released
+/// # drop(wake); }
+/// ```
+#[derive(Debug)]
+pub struct WorkerPool {
+    notify: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WorkerPool {
+    /// Starts the pool on the current Tokio runtime. It runs until `shutdown` is cancelled.
+    ///
+    /// # Panics
+    /// When called outside a Tokio runtime.
+    pub fn spawn(
+        outbox: Arc<dyn Outbox>,
+        handler: Arc<dyn Handler>,
+        config: WorkerConfig,
+        shutdown: CancellationToken,
+    ) -> WorkerPool {
+        let notify = Arc::new(Notify::new());
+        let task = tokio::spawn(run_pool(
+            outbox,
+            handler,
+            config,
+            shutdown,
+            Arc::clone(&notify),
+        ));
+        WorkerPool { notify, task }
+    }
+
+    /// Wakes the pool to look for rows now (instead of at the next poll).
+    pub fn notify(&self) {
+        self.notify.notify_one();
+    }
+
+    /// The pool's wake-up handle, for ingress (`IngressState::notify`).
+    pub fn notifier(&self) -> Arc<Notify> {
+        Arc::clone(&self.notify)
+    }
+
+    /// Waits until the pool has stopped: after the shutdown token is cancelled, running attempts
+    /// finish and are resolved, and rows claimed but not started are released.
+    pub async fn join(self) {
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "worker pool task failed");
+        }
+    }
+}
+
+async fn run_pool(
+    outbox: Arc<dyn Outbox>,
+    handler: Arc<dyn Handler>,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+    notify: Arc<Notify>,
+) {
+    let retry = Arc::new(config.retry.clone());
+    let concurrency = config.concurrency.max(1);
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    while !shutdown.is_cancelled() {
+        while tasks.try_join_next().is_some() {}
+        let free = concurrency.saturating_sub(tasks.len());
+        let mut more = false;
+        if free > 0 {
+            let want = free.min(config.batch.max(1));
+            match outbox.claim(&config.owner, want, config.lease).await {
+                Ok(rows) => {
+                    more = rows.len() == want && tasks.len() + rows.len() < concurrency;
+                    for claimed in rows {
+                        tasks.spawn(attempt(
+                            Arc::clone(&outbox),
+                            Arc::clone(&handler),
+                            Arc::clone(&retry),
+                            config.lease,
+                            claimed,
+                            shutdown.clone(),
+                        ));
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "outbox claim failed"),
+            }
+        }
+        if more {
+            continue;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = notify.notified() => {}
+            () = tokio::time::sleep(config.poll_interval) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    tracing::debug!(owner = %config.owner, "worker pool stopped");
+}
+
+async fn attempt(
+    outbox: Arc<dyn Outbox>,
+    handler: Arc<dyn Handler>,
+    retry: Arc<RetryPolicy>,
+    lease_time: Duration,
+    claimed: Claimed,
+    shutdown: CancellationToken,
+) {
+    let Claimed { event, lease } = claimed;
+    if shutdown.is_cancelled() {
+        // Claimed but not started: give it back without counting an attempt.
+        if let Err(error) = outbox.release(&lease, event.id).await {
+            tracing::warn!(%error, row = event.id, "releasing an outbox row failed");
+        }
+        return;
+    }
+    let span = tracing::info_span!(
+        "delivery",
+        flow = %event.flow,
+        event_id = %event.event_id,
+        row = event.id,
+        attempt = event.attempts,
+    );
+    async move {
+        let flow = event.flow.clone();
+        metrics::counter!("chatport_delivery_attempts_total", "flow" => flow.clone()).increment(1);
+        let event = Arc::new(event);
+        let running = {
+            let event = Arc::clone(&event);
+            tokio::spawn(async move { handler.handle(&event).await })
+        };
+        let abort = running.abort_handle();
+        let outcome = match tokio::time::timeout(lease_time, running).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(error)) if error.is_panic() => Outcome::Retry {
+                after: None,
+                reason: "handler panicked".into(),
+            },
+            Ok(Err(_)) => Outcome::Retry {
+                after: None,
+                reason: "handler task was cancelled".into(),
+            },
+            Err(_) => {
+                abort.abort();
+                Outcome::Retry {
+                    after: None,
+                    reason: format!("handler timed out after {lease_time:?}"),
+                }
+            }
+        };
+        let (resolution, label) = resolution_for(outcome, event.attempts, &retry, Utc::now());
+        metrics::counter!("chatport_deliveries_total", "flow" => flow, "outcome" => label)
+            .increment(1);
+        match &resolution {
+            Resolution::Done { .. } => tracing::debug!("delivered"),
+            Resolution::Retry { at, error } => tracing::info!(%at, %error, "retry scheduled"),
+            Resolution::Dead { error } => tracing::warn!(%error, "dead-lettered"),
+        }
+        match outbox.resolve(&lease, event.id, resolution).await {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost { .. }) => {
+                tracing::warn!("lease lost before the outcome was recorded; another worker owns the row")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "recording the outcome failed; the row is retried after its lease")
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Maps a handler outcome to the row's resolution and the metrics label.
+fn resolution_for(
+    outcome: Outcome,
+    attempts: u32,
+    retry: &RetryPolicy,
+    now: DateTime<Utc>,
+) -> (Resolution, &'static str) {
+    let (after, reason) = match outcome {
+        Outcome::Delivered { receipt } => return (Resolution::Done { receipt }, "delivered"),
+        Outcome::Rejected { reason } => return (Resolution::Dead { error: reason }, "rejected"),
+        Outcome::Retry { after, reason } => (after, reason),
+        other => (None, format!("unknown outcome {}", other.as_str())),
+    };
+    if attempts >= retry.max_attempts {
+        return (
+            Resolution::Dead {
+                error: format!("exhausted after {attempts} attempts: {reason}"),
+            },
+            "exhausted",
+        );
+    }
+    let delay = retry.next_delay(attempts, after);
+    let at = chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|delay| now.checked_add_signed(delay))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    (Resolution::Retry { at, error: reason }, "retry")
+}
+
+/// Waits until the outbox has nothing pending or in flight, or `timeout` passes, polling every
+/// 20 ms. Returns the last snapshot: check [`OutboxStats::is_drained`] (rows scheduled for a
+/// later retry count as pending, so a drain can time out while a retry waits).
+///
+/// # Errors
+/// The first [`StoreError`] of `stats`.
+pub async fn drain(outbox: &dyn Outbox, timeout: Duration) -> Result<OutboxStats, StoreError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let stats = outbox.stats().await?;
+        if stats.is_drained() || tokio::time::Instant::now() >= deadline {
+            return Ok(stats);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn default_schedule() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.schedule.len(), 10);
+        assert_eq!(policy.max_attempts, 12);
+        assert_eq!(policy.base_delay(0), Duration::from_secs(5));
+        assert_eq!(policy.base_delay(3), Duration::from_secs(120));
+        assert_eq!(policy.base_delay(10), Duration::from_secs(86_400));
+        assert_eq!(policy.base_delay(11), Duration::from_secs(86_400));
+        assert_eq!(
+            RetryPolicy::new(vec![], 3).next_delay(2, None),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn outcomes_map_to_resolutions() {
+        let policy = RetryPolicy::new(vec![Duration::from_secs(10)], 3);
+        let now = Utc::now();
+        let (r, label) = resolution_for(Outcome::delivered(), 1, &policy, now);
+        assert_eq!(r, Resolution::Done { receipt: None });
+        assert_eq!(label, "delivered");
+        let (r, label) = resolution_for(
+            Outcome::Rejected {
+                reason: "bad".into(),
+            },
+            1,
+            &policy,
+            now,
+        );
+        assert_eq!(
+            r,
+            Resolution::Dead {
+                error: "bad".into()
+            }
+        );
+        assert_eq!(label, "rejected");
+        let retry = Outcome::Retry {
+            after: Some(Duration::from_secs(30)),
+            reason: "429".into(),
+        };
+        let (r, label) = resolution_for(retry.clone(), 2, &policy, now);
+        assert_eq!(
+            r,
+            Resolution::Retry {
+                at: now + chrono::Duration::seconds(30),
+                error: "429".into()
+            }
+        );
+        assert_eq!(label, "retry");
+        let (r, label) = resolution_for(retry, 3, &policy, now);
+        assert_eq!(
+            r,
+            Resolution::Dead {
+                error: "exhausted after 3 attempts: 429".into()
+            }
+        );
+        assert_eq!(label, "exhausted");
+    }
+
+    fn schedule() -> impl Strategy<Value = Vec<Duration>> {
+        proptest::collection::vec(0u64..100_000, 1..12)
+            .prop_map(|ms| ms.into_iter().map(Duration::from_millis).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn delay_is_bounded(s in schedule(), jitter in 0.0f64..1.0, attempt in 0u32..100,
+                            unit in -1.0f64..1.0, ra in proptest::option::of(0u64..1_000_000)) {
+            let policy = RetryPolicy::new(s.clone(), 10).jitter(jitter);
+            let ra = ra.map(Duration::from_millis);
+            let max = s.iter().max().copied().unwrap_or_default();
+            let upper = Duration::from_secs_f64(max.as_secs_f64() * (1.0 + jitter) + 1e-6)
+                .max(ra.unwrap_or_default());
+            let delay = policy.next_delay_with(attempt, ra, unit);
+            prop_assert!(delay <= upper, "{delay:?} > {upper:?}");
+            let random = policy.next_delay(attempt, ra);
+            prop_assert!(random <= upper, "{random:?} > {upper:?}");
+            let base = policy.base_delay(attempt);
+            let lower = Duration::from_secs_f64((base.as_secs_f64() * (1.0 - jitter) - 1e-6).max(0.0));
+            prop_assert!(random >= lower, "{random:?} < {lower:?}");
+        }
+
+        #[test]
+        fn monotone_without_jitter(mut s in schedule(), attempt in 0u32..50) {
+            s.sort();
+            let policy = RetryPolicy::new(s, 10);
+            prop_assert!(policy.next_delay(attempt, None) <= policy.next_delay(attempt + 1, None));
+        }
+
+        #[test]
+        fn honours_retry_after(s in schedule(), jitter in 0.0f64..1.0, attempt in 0u32..50, ra in 0u64..10_000_000) {
+            let policy = RetryPolicy::new(s, 10).jitter(jitter);
+            let ra = Duration::from_millis(ra);
+            prop_assert!(policy.next_delay(attempt, Some(ra)) >= ra);
+        }
+
+        #[test]
+        fn beyond_schedule_uses_last(s in schedule(), extra in 0u32..1000) {
+            let policy = RetryPolicy::new(s.clone(), 10);
+            let last = *s.last().unwrap();
+            let beyond = u32::try_from(s.len()).unwrap() + extra;
+            prop_assert_eq!(policy.next_delay(beyond, None), last);
+        }
+    }
+}
