@@ -1,0 +1,466 @@
+//! [`Client`], its [`ClientBuilder`], and the authenticated request path every endpoint uses.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chatport_core::Classify;
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use url::Url;
+
+use crate::auth::{Grant, TokenSource};
+use crate::http::{error_from_body, join_segments};
+use crate::{Error, RetryPolicy, TokenEncoding};
+
+/// `Accept` sent on CMS calls: the service speaks HAL.
+const ACCEPT_HAL: &str = "application/hal+json, application/json;q=0.9";
+
+/// Configures a [`Client`]. Obtained from [`Client::builder`]; nothing is checked until
+/// [`ClientBuilder::build`].
+///
+/// Required: [`tenant_id`](Self::tenant_id), [`cms_base`](Self::cms_base), credentials
+/// ([`client_credentials`](Self::client_credentials) or [`password_grant`](Self::password_grant)),
+/// and [`auth_base`](Self::auth_base) unless [`token_url`](Self::token_url) is given.
+#[must_use]
+pub struct ClientBuilder {
+    tenant_id: Option<String>,
+    auth_base: Option<String>,
+    token_url: Option<String>,
+    cms_base: Option<String>,
+    css_base: Option<String>,
+    grant: Option<Grant>,
+    encoding: TokenEncoding,
+    timeout: Duration,
+    connect_timeout: Duration,
+    skew: Duration,
+    retry: RetryPolicy,
+    http: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("tenant_id", &self.tenant_id)
+            .field("auth_base", &self.auth_base)
+            .field("token_url", &self.token_url)
+            .field("cms_base", &self.cms_base)
+            .field("css_base", &self.css_base)
+            .field("grant", &self.grant)
+            .field("encoding", &self.encoding)
+            .field("timeout", &self.timeout)
+            .field("skew", &self.skew)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            tenant_id: None,
+            auth_base: None,
+            token_url: None,
+            cms_base: None,
+            css_base: None,
+            grant: None,
+            encoding: TokenEncoding::Json,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            skew: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            http: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The tenant id (a GUID in the Admin Center). Part of the token URL path and of CSS tenant
+    /// paths.
+    pub fn tenant_id(mut self, tenant_id: &str) -> Self {
+        self.tenant_id = Some(tenant_id.to_owned());
+        self
+    }
+
+    /// The region host, e.g. `https://na-1-dev.api.opentext.com`. The token URL is
+    /// `{auth_base}/tenants/{tenant_id}/oauth2/token`.
+    pub fn auth_base(mut self, url: &str) -> Self {
+        self.auth_base = Some(url.to_owned());
+        self
+    }
+
+    /// Overrides the token URL (e.g. the `token_endpoint` from
+    /// `{auth_base}/tenants/{tenant_id}/.well-known/openid-configuration`, or a legacy OT2 host).
+    pub fn token_url(mut self, url: &str) -> Self {
+        self.token_url = Some(url.to_owned());
+        self
+    }
+
+    /// The CMS base, e.g. `https://na-1-dev.api.opentext.com/cms`. Endpoint paths are appended
+    /// to it (`{cms_base}/instances/…`).
+    pub fn cms_base(mut self, url: &str) -> Self {
+        self.cms_base = Some(url.to_owned());
+        self
+    }
+
+    /// The CSS base, e.g. `https://css.na-1-dev.api.opentext.com` (a separate host; not derived
+    /// from the CMS base). Optional until content upload/download is used.
+    pub fn css_base(mut self, url: &str) -> Self {
+        self.css_base = Some(url.to_owned());
+        self
+    }
+
+    /// Authenticates with the `client_credentials` grant (the app's confidential client; the
+    /// vendor's recommendation for back-end services).
+    pub fn client_credentials(mut self, client_id: &str, client_secret: SecretString) -> Self {
+        self.grant = Some(Grant::ClientCredentials {
+            client_id: client_id.to_owned(),
+            client_secret,
+        });
+        self
+    }
+
+    /// Authenticates with the resource-owner `password` grant (a tenant user), as the vendor's
+    /// older back-end sample and the qibb connector do.
+    pub fn password_grant(
+        mut self,
+        client_id: &str,
+        client_secret: SecretString,
+        username: &str,
+        password: SecretString,
+    ) -> Self {
+        self.grant = Some(Grant::Password {
+            client_id: client_id.to_owned(),
+            client_secret,
+            username: username.to_owned(),
+            password,
+        });
+        self
+    }
+
+    /// The token request body encoding (default [`TokenEncoding::Json`], as in the official
+    /// samples).
+    pub fn token_encoding(mut self, encoding: TokenEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// Whole-request timeout (default 30 s). Ignored when [`http_client`](Self::http_client) is
+    /// given.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connect timeout (default 10 s). Ignored when [`http_client`](Self::http_client) is given.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Fetch a new token when less than this much of its lifetime remains (default 60 s; observed
+    /// token lifetimes are 900 s).
+    pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// The in-client retry policy for GETs and the token request (default
+    /// [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Validates the configuration and builds the client. No network access.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the tenant id is empty or contains `/`, a URL does not parse or is
+    /// not `http(s)`, no credentials were given, a client id, username or secret is blank, the
+    /// timeout is zero, or the HTTP client cannot be built.
+    pub fn build(self) -> Result<Client, Error> {
+        let tenant_id = self
+            .tenant_id
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Config("tenant_id is required and must not be blank".into()))?;
+        if tenant_id.contains('/') {
+            return Err(Error::Config("tenant_id must not contain `/`".into()));
+        }
+        let cms_base = parse_url(
+            "cms_base",
+            self.cms_base
+                .as_deref()
+                .ok_or_else(|| Error::Config("cms_base is required".into()))?,
+        )?;
+        let css_base = self
+            .css_base
+            .as_deref()
+            .map(|u| parse_url("css_base", u))
+            .transpose()?;
+        let token_url = match (self.token_url.as_deref(), self.auth_base.as_deref()) {
+            (Some(u), _) => parse_url("token_url", u)?,
+            (None, Some(base)) => join_segments(
+                &parse_url("auth_base", base)?,
+                &["tenants", &tenant_id, "oauth2", "token"],
+            )?,
+            (None, None) => {
+                return Err(Error::Config("auth_base (or token_url) is required".into()));
+            }
+        };
+        let grant = self.grant.ok_or_else(|| {
+            Error::Config("credentials are required (client_credentials or password_grant)".into())
+        })?;
+        validate_grant(&grant)?;
+        if self.timeout.is_zero() {
+            return Err(Error::Config("timeout must be greater than zero".into()));
+        }
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.connect_timeout)
+                .user_agent(concat!("chatport-opentext/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                tenant_id,
+                cms_base,
+                css_base,
+                retry: self.retry,
+                auth: TokenSource::new(token_url, grant, self.encoding, self.skew),
+            }),
+        })
+    }
+}
+
+fn parse_url(what: &str, s: &str) -> Result<Url, Error> {
+    let url = Url::parse(s.trim())
+        .map_err(|e| Error::Config(format!("{what} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::Config(format!("{what} must be an http(s) URL")));
+    }
+    if url.cannot_be_a_base() {
+        return Err(Error::Config(format!("{what} cannot be a base URL")));
+    }
+    Ok(url)
+}
+
+fn blank(s: &str) -> bool {
+    s.trim().is_empty()
+}
+
+fn validate_grant(grant: &Grant) -> Result<(), Error> {
+    let (client_id, client_secret) = match grant {
+        Grant::ClientCredentials {
+            client_id,
+            client_secret,
+        } => (client_id, client_secret),
+        Grant::Password {
+            client_id,
+            client_secret,
+            username,
+            password,
+        } => {
+            if blank(username) {
+                return Err(Error::Config("username must not be blank".into()));
+            }
+            if blank(password.expose_secret()) {
+                return Err(Error::Config("password must not be blank".into()));
+            }
+            (client_id, client_secret)
+        }
+    };
+    if blank(client_id) {
+        return Err(Error::Config("client_id must not be blank".into()));
+    }
+    if blank(client_secret.expose_secret()) {
+        return Err(Error::Config("client_secret must not be blank".into()));
+    }
+    Ok(())
+}
+
+/// A client of the OpenText Content Metadata Service (and, with the complete client, the Content
+/// Storage Service) for one tenant.
+///
+/// Cheap to clone (an `Arc` inside); clones share the HTTP connection pool and the token cache.
+/// `Debug` shows the URLs, tenant, grant type and client id, never a secret or token.
+///
+/// Every call authenticates with `Authorization: Bearer {token}` from the tenant's OAuth token
+/// endpoint. The token is cached and fetched again when less than the refresh skew of its lifetime
+/// remains; concurrent callers share one fetch. A CMS `401` invalidates the token, fetches a new
+/// one and replays the request once; a second `401` is returned ([`ErrorClass::Auth`]).
+/// GETs and the token request are retried in-client per the [`RetryPolicy`]; creates are not.
+///
+/// [`ErrorClass::Auth`]: chatport_core::ErrorClass::Auth
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) tenant_id: String,
+    pub(crate) cms_base: Url,
+    pub(crate) css_base: Option<Url>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) auth: TokenSource,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("tenant_id", &self.inner.tenant_id)
+            .field("cms_base", &self.inner.cms_base.as_str())
+            .field("css_base", &self.inner.css_base.as_ref().map(Url::as_str))
+            .field("auth", &self.inner.auth)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request may be repeated in-client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// Safe to repeat (reads): in-client retry per the policy.
+    Safe,
+    /// Not safe (creates): one attempt (plus the one replay after a 401, which the server
+    /// rejected before applying anything).
+    Once,
+}
+
+impl Client {
+    /// A new [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The tenant id.
+    pub fn tenant_id(&self) -> &str {
+        &self.inner.tenant_id
+    }
+
+    /// The CMS base URL.
+    pub fn cms_base(&self) -> &Url {
+        &self.inner.cms_base
+    }
+
+    /// The CSS base URL, when configured.
+    pub fn css_base(&self) -> Option<&Url> {
+        self.inner.css_base.as_ref()
+    }
+
+    /// The token endpoint URL in use.
+    pub fn token_url(&self) -> &Url {
+        &self.inner.auth.token_url
+    }
+
+    /// Makes sure a valid access token is cached, fetching one if needed: a credentials probe
+    /// (for `chatport check`) that touches no CMS data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] with the token endpoint's error inside.
+    pub async fn authenticate(&self) -> Result<(), Error> {
+        self.inner
+            .auth
+            .token(&self.inner.http, &self.inner.retry)
+            .await
+            .map(drop)
+    }
+
+    /// `{cms_base}/{segments…}`, each segment percent-encoded.
+    pub(crate) fn cms_url(&self, segments: &[&str]) -> Result<Url, Error> {
+        join_segments(&self.inner.cms_base, segments)
+    }
+
+    /// Sends a request with the bearer token; on `401` invalidates the token, fetches a new one
+    /// and sends once more. Returns the response when its status is 2xx, the matching [`Error`]
+    /// otherwise. `build` is called once per send.
+    pub(crate) async fn send_authed<F>(&self, build: F) -> Result<reqwest::Response, Error>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let inner = &self.inner;
+        let mut replayed = false;
+        loop {
+            let token = inner.auth.token(&inner.http, &inner.retry).await?;
+            let response = build(&inner.http)
+                .bearer_auth(token.value.expose_secret())
+                .send()
+                .await
+                .map_err(Error::from_reqwest)?;
+            let status = response.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && !replayed {
+                tracing::debug!("OpenText answered 401; refreshing the token and replaying once");
+                inner.auth.invalidate(token.generation).await;
+                replayed = true;
+                continue;
+            }
+            if status.is_success() {
+                return Ok(response);
+            }
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(Error::from_reqwest)?;
+            return Err(error_from_body(status.as_u16(), &headers, &body));
+        }
+    }
+
+    /// One CMS JSON call: `method url` with an optional JSON body, decoded as `T`. Retried per the
+    /// policy when `repeat` is [`Repeat::Safe`].
+    pub(crate) async fn cms_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Bytes>,
+        repeat: Repeat,
+        what: &'static str,
+    ) -> Result<T, Error> {
+        let (method_ref, url_ref, body_ref) = (&method, &url, &body);
+        let once = move || async move {
+            let (method, url, body) = (method_ref, url_ref, body_ref);
+            let response = self
+                .send_authed(|http| {
+                    let req = http
+                        .request(method.clone(), url.clone())
+                        .header(ACCEPT, ACCEPT_HAL);
+                    match &body {
+                        Some(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
+                        None => req,
+                    }
+                })
+                .await?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
+            serde_json::from_slice::<T>(&bytes).map_err(|source| Error::Decode {
+                status,
+                what,
+                source,
+            })
+        };
+        let span = tracing::debug_span!("opentext.cms", method = %method, path = url.path());
+        let result = match repeat {
+            Repeat::Safe => self.inner.retry.run(once).instrument(span.clone()).await,
+            Repeat::Once => once().instrument(span.clone()).await,
+        };
+        if let Err(e) = &result {
+            let _entered = span.enter();
+            tracing::debug!(error = %e, class = e.class().as_str(), "OpenText CMS request failed");
+        }
+        result
+    }
+}
