@@ -11,7 +11,8 @@ use crate::Error;
 /// How the client repeats requests that are safe to repeat (GETs and the token request).
 ///
 /// A few quick attempts with exponential backoff and jitter, on [`ErrorClass::Throttled`],
-/// [`ErrorClass::Server`] and [`ErrorClass::Transient`] failures only. A `Retry-After` hint is
+/// [`ErrorClass::Server`] and [`ErrorClass::Transient`] failures only (a failed token request is
+/// retried by its own run, not again by the request that needed the token). A `Retry-After` hint is
 /// honoured: the client waits that long instead of its own delay, and gives up early (returning the
 /// error to the caller, whose outbox retries later) when the hint is longer than
 /// [`RetryPolicy::max_retry_after`]. Creates (`POST`) are never repeated in-client: after an
@@ -90,10 +91,12 @@ impl RetryPolicy {
         let cap = self.max_retry_after;
         op.retry(backoff)
             .when(|e: &Error| {
-                matches!(
-                    e.class(),
-                    ErrorClass::Throttled { .. } | ErrorClass::Server | ErrorClass::Transient
-                )
+                // A token failure was already retried by the token request's own run.
+                !matches!(e, Error::Token(_))
+                    && matches!(
+                        e.class(),
+                        ErrorClass::Throttled { .. } | ErrorClass::Server | ErrorClass::Transient
+                    )
             })
             .adjust(move |e: &Error, next| {
                 let next = next?;

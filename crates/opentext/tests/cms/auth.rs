@@ -467,3 +467,29 @@ fn debug_output_has_no_secrets() {
         assert!(!text.contains("very-secret"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_failing_token_endpoint_is_retried_by_the_policy_only_once_over() {
+    let server = MockServer::start().await;
+    // 3 attempts of the token request, not 3 × 3 through the GET's own retry.
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(3)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let err = client(&server)
+        .get_instance(Category::Object, "ca_case", CASE_ID)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Token(inner) if inner.status() == Some(500)),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), ErrorClass::Server);
+}
