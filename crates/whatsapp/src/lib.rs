@@ -1,3 +1,60 @@
-//! chatport-whatsapp (under construction).
+//! # chatport-whatsapp
+//!
+//! WhatsApp Business Cloud API for chatport: a client that sends text and template messages with
+//! typed, code-classified errors, and a webhook receiver kit that verifies Meta's signature over the
+//! raw bytes and flattens **every** update of a batched POST into self-contained events.
+//!
+//! | Item | What it is |
+//! |---|---|
+//! | [`Client`] | `POST /{PHONE_NUMBER_ID}/messages`, bearer token, Graph version pinned (v25.0 by default) |
+//! | [`OutgoingMessage`], [`Recipient`], [`Template`] | Text and template messages to a phone number or a business-scoped user id |
+//! | [`Error`], [`ApiError`] | One error type; [`Classify`](chatport_core::Classify) by Graph error code, and [`Error::may_resend`] |
+//! | [`webhook::verify_subscription`] | The `hub.mode` / `hub.verify_token` / `hub.challenge` GET |
+//! | [`webhook::SignatureVerifier`] | `X-Hub-Signature-256` HMAC-SHA256, constant time, several secrets for rotation |
+//! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status and error |
+//!
+//! Facts and limits follow Meta's Cloud API documentation
+//! (`developers.facebook.com/documentation/business-messaging/whatsapp/`): messages/send-messages,
+//! messages/text-messages, webhooks/overview, webhooks/create-webhook-endpoint,
+//! webhooks/reference/messages, support/error-codes, throughput, about-the-platform.
+//!
+//! ## Delivery semantics
+//!
+//! - A successful send means **accepted, not delivered**; delivery arrives as a status webhook.
+//! - `POST /messages` has no idempotency key. The client never retries a send; after an error, resend
+//!   only when [`Error::may_resend`] is true (Meta refused before acting, or nothing left).
+//! - Webhooks arrive at least once, batched (up to 1000 updates, 3 MB) and out of order: store every
+//!   event, deduplicated by [`webhook::Event::event_id`].
+//!
+//! ```
+//! use chatport_core::{Classify, ErrorClass};
+//! use chatport_whatsapp::{OutgoingMessage, Recipient, Template};
+//!
+//! let reply = OutgoingMessage::text(Recipient::phone("+16505551234"), "Your case is C-1042")
+//!     .reply_to("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTdCNTg5RjY1MzQ4RjM2QzU3MQA=");
+//! assert_eq!(reply.to_json()["to"], "+16505551234");
+//!
+//! let notice = OutgoingMessage::template(
+//!     Recipient::user_id("US.13491208655302741918"),
+//!     Template::new("case_update", "en_US").body_parameters(vec!["C-1042".into()]),
+//! );
+//! assert_eq!(notice.to_json()["recipient"], "US.13491208655302741918");
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod client;
+mod error;
+mod open_enum;
+mod outgoing;
+pub mod webhook;
+
+pub use client::{
+    Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+};
+pub use error::{ApiError, Error, MalformedSignature, SubscriptionError};
+pub use outgoing::{
+    OutgoingMessage, Recipient, SendResponse, SentContact, SentMessage, TEXT_BODY_MAX_CHARS,
+    Template,
+};

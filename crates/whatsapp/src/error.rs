@@ -1,0 +1,608 @@
+//! The crate's one error type, its Graph API error payload, and how both are classified for retries.
+//!
+//! Source for codes and retry guidance: Meta, *Error codes*
+//! (`developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes`),
+//! *Throughput* and *About the platform* (pair rate limit, 4^X back-off).
+
+use std::fmt;
+use std::time::Duration;
+
+use chatport_core::{Classify, ErrorClass};
+
+/// Everything that can go wrong in this crate: Graph API refusals, transport failures, local
+/// validation, and webhook verification or parsing.
+///
+/// Every variant is classified through [`Classify`] (retry or not, after how long) and answers
+/// [`Error::may_resend`] (is it safe to send the same message again). The `Display` form never contains
+/// the access token, the app secret, the verify token, an expected signature, a phone number or
+/// message text, so it can go into logs and dead-letter reasons.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Graph API answered with its error document `{"error":{...}}` (boxed to keep `Error`
+    /// small; [`Error::api`] borrows it).
+    #[error(transparent)]
+    Api(Box<ApiError>),
+
+    /// A non-2xx answer whose body is not a Graph error document (an HTML page of a proxy, an empty
+    /// 429, a gateway's 502). `snippet` is the start of the body (at most 256 characters, control
+    /// characters and long digit runs masked).
+    #[error(
+        "unexpected HTTP {http_status} answer from the Graph API (not a Graph error document): {snippet:?}"
+    )]
+    UnexpectedBody {
+        /// HTTP status of the answer.
+        http_status: u16,
+        /// Start of the body, truncated and masked.
+        snippet: String,
+        /// The `Retry-After` header, when the answer had one (seconds or an HTTP date).
+        retry_after: Option<Duration>,
+    },
+
+    /// A 2xx answer whose body is not the JSON the endpoint documents. For a send this means Meta very
+    /// probably **accepted** the message: never resend it ([`Error::may_resend`] is false).
+    #[error("HTTP {http_status} answer from the Graph API with an unreadable body: {reason}")]
+    InvalidResponse {
+        /// HTTP status of the answer.
+        http_status: u16,
+        /// What was wrong (a serde message with values masked).
+        reason: String,
+    },
+
+    /// The HTTP exchange failed. `sent == false` means the request provably never left this process
+    /// (connection refused, DNS, TLS handshake); `sent == true` means the body may have reached Meta.
+    #[error("transport error; the request {}: {source}", if *sent { "may have reached Meta" } else { "never left" })]
+    Transport {
+        /// The underlying reqwest error.
+        #[source]
+        source: reqwest::Error,
+        /// Whether the request may have reached Meta.
+        sent: bool,
+    },
+
+    /// The request timed out. `sent == false` for a connect timeout (nothing left), `true` once the
+    /// request was under way: the message may have been accepted.
+    #[error("timeout; the request {}", if *sent { "may have reached Meta" } else { "never left" })]
+    Timeout {
+        /// Whether the request may have reached Meta.
+        sent: bool,
+    },
+
+    /// Invalid configuration: a blank access token or app secret, a bad base URL or API version.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// A value is longer (or a list has more items) than Meta's documented limit. Checked before
+    /// sending. `field` names the JSON path (`text.body`), `limit` and `actual` are counts in the
+    /// field's unit (characters for text).
+    #[error("{field} exceeds its limit of {limit} (got {actual})")]
+    Validation {
+        /// JSON path of the field, e.g. `text.body`.
+        field: &'static str,
+        /// Meta's documented limit.
+        limit: usize,
+        /// What the message has.
+        actual: usize,
+    },
+
+    /// A value is missing or not acceptable (empty recipient, bad phone number id). Checked before
+    /// sending.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// JSON path or parameter name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The webhook verification GET (`hub.mode`, `hub.verify_token`, `hub.challenge`) was refused.
+    #[error("webhook subscription refused: {0}")]
+    Subscription(SubscriptionError),
+
+    /// The POST had no `X-Hub-Signature-256` header.
+    #[error("X-Hub-Signature-256 header missing")]
+    SignatureMissing,
+
+    /// The `X-Hub-Signature-256` header is not `sha256=<64 hex digits>`.
+    #[error("X-Hub-Signature-256 header malformed: {0}")]
+    SignatureMalformed(MalformedSignature),
+
+    /// The signature is well-formed but matches none of the configured app secrets.
+    #[error("X-Hub-Signature-256 does not match the body for any configured app secret")]
+    SignatureMismatch,
+
+    /// The webhook body is not the JSON Meta documents (malformed JSON, or the envelope
+    /// `object`/`entry[]`/`changes[]` missing or of the wrong type). `line` and `column` are 1-based
+    /// positions in the body, as serde_json reports them (column 0 when the error is at the end).
+    #[error("malformed webhook body at line {line}, column {column} ({category}): {message}")]
+    Parse {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error (0 at the end of input).
+        column: usize,
+        /// `syntax`, `data`, `eof` or `io`.
+        category: &'static str,
+        /// serde_json's message with string values and long digit runs masked.
+        message: String,
+    },
+}
+
+/// Why a webhook verification GET was refused. The verify token itself is never part of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscriptionError {
+    /// `hub.mode` is absent.
+    ModeMissing,
+    /// `hub.mode` is not `subscribe`.
+    WrongMode,
+    /// `hub.verify_token` is absent.
+    TokenMissing,
+    /// `hub.verify_token` does not match the configured token.
+    TokenMismatch,
+    /// `hub.challenge` is absent or empty.
+    ChallengeMissing,
+    /// `hub.challenge` is longer than 1024 bytes or contains control characters (it is echoed back).
+    ChallengeInvalid,
+}
+
+impl fmt::Display for SubscriptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SubscriptionError::ModeMissing => "hub.mode missing",
+            SubscriptionError::WrongMode => "hub.mode is not \"subscribe\"",
+            SubscriptionError::TokenMissing => "hub.verify_token missing",
+            SubscriptionError::TokenMismatch => "hub.verify_token does not match",
+            SubscriptionError::ChallengeMissing => "hub.challenge missing or empty",
+            SubscriptionError::ChallengeInvalid => {
+                "hub.challenge too long or contains control characters"
+            }
+        })
+    }
+}
+
+/// How an `X-Hub-Signature-256` header was malformed. Never carries the header's or the expected value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedSignature {
+    /// The value does not start with `sha256=`.
+    NotSha256,
+    /// The part after `sha256=` is not hexadecimal.
+    BadHex,
+    /// The digest is not 32 bytes (64 hex digits).
+    WrongLength,
+}
+
+impl fmt::Display for MalformedSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MalformedSignature::NotSha256 => "does not start with \"sha256=\"",
+            MalformedSignature::BadHex => "digest is not hexadecimal",
+            MalformedSignature::WrongLength => "digest is not 64 hex digits",
+        })
+    }
+}
+
+/// A Graph API error document, `{"error":{"message","type","code","error_data":{"details"},
+/// "fbtrace_id","is_transient",...}}`, with the HTTP status it came with.
+///
+/// Branch on [`ApiError::code`] (plus `details`), never on the HTTP status or on `error_subcode`,
+/// which Graph v16.0+ no longer returns (Meta: support/error-codes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// HTTP status of the answer (WhatsApp throttling arrives as 400).
+    pub http_status: u16,
+    /// `error.code`, e.g. 130429, 131047, 190.
+    pub code: i64,
+    /// `error.message`, `"(#code) Title"`. Do not branch on it.
+    pub message: String,
+    /// `error.type`, e.g. `OAuthException`.
+    pub error_type: Option<String>,
+    /// `error.error_data.details`: Meta's explanation.
+    pub details: Option<String>,
+    /// `error.error_subcode` (deprecated, absent in v16.0+).
+    pub error_subcode: Option<i64>,
+    /// `error.fbtrace_id`, for Meta support.
+    pub fbtrace_id: Option<String>,
+    /// `error.is_transient`, when Graph sent it.
+    pub is_transient: Option<bool>,
+    /// `error.error_user_title`, when Graph sent it.
+    pub error_user_title: Option<String>,
+    /// `error.error_user_msg`, when Graph sent it.
+    pub error_user_msg: Option<String>,
+    /// The `Retry-After` header of the answer, when it had one.
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Graph API error {} (HTTP {}",
+            self.code, self.http_status
+        )?;
+        if let Some(t) = &self.error_type {
+            write!(f, ", {t}")?;
+        }
+        write!(f, "): {}", self.message)?;
+        if let Some(d) = &self.details {
+            write!(f, "; details: {d}")?;
+        }
+        if let Some(t) = &self.fbtrace_id {
+            write!(f, "; fbtrace_id {t}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Error codes with which Meta refuses a request **before acting on it** because of a rate limit or a
+/// short maintenance: resending the same message later cannot duplicate it.
+const REFUSED_THROTTLE_CODES: [i64; 5] = [130429, 131056, 131057, 4, 80007];
+
+impl ApiError {
+    /// `error.code`.
+    pub fn code(&self) -> i64 {
+        self.code
+    }
+
+    /// `error.error_data.details`, Meta's explanation.
+    pub fn details(&self) -> Option<&str> {
+        self.details.as_deref()
+    }
+
+    /// `error.fbtrace_id`.
+    pub fn fbtrace_id(&self) -> Option<&str> {
+        self.fbtrace_id.as_deref()
+    }
+
+    /// The retry class of this error, decided by `code` first and by the HTTP status only for codes
+    /// this crate does not know:
+    ///
+    /// | codes | class |
+    /// |---|---|
+    /// | 130429 (throughput), 131056 (pair rate), 4 (app rate), 80007 (WABA rate), 131057 (maintenance), 2494100 (migration maintenance), 134101 (template syncing) | `Throttled` with [`ApiError::suggested_retry_after`] |
+    /// | 1, 2, 131000, 131016, 133004 | `Server` |
+    /// | 0, 190 | `Auth` |
+    /// | 3, 10, 33, 100, 200–299, 368, 130403, 130472, 130497, 131005, 131008, 131009, 131021, 131026, 131031, 131037, 131042, 131045, 131047, 131048, 131049, 131050, 131051, 131052, 131053, 131063, 131064, 132xxx, 133000–133016 (except 133004), 134011, 135000, 2388xxx | `Permanent` |
+    /// | anything else | [`ErrorClass::from_http_status`]; `Server` when Graph says `is_transient: true` |
+    ///
+    /// 131049 (per-user marketing limit, "wait at least 24 hours") is `Permanent`: resending a held
+    /// back marketing message a day later is a business decision, not a retry.
+    pub fn class(&self) -> ErrorClass {
+        let code = self.code;
+        if REFUSED_THROTTLE_CODES.contains(&code) || code == 2_494_100 || code == 134_101 {
+            return ErrorClass::Throttled {
+                retry_after: self.suggested_retry_after(),
+            };
+        }
+        match code {
+            1 | 2 | 131_000 | 131_016 | 133_004 => ErrorClass::Server,
+            0 | 190 => ErrorClass::Auth,
+            3
+            | 10
+            | 33
+            | 100
+            | 200..=299
+            | 368
+            | 130_403
+            | 130_472
+            | 130_497
+            | 131_005
+            | 131_008
+            | 131_009
+            | 131_021
+            | 131_026
+            | 131_031
+            | 131_037
+            | 131_042
+            | 131_045
+            | 131_047..=131_053
+            | 131_063
+            | 131_064
+            | 132_000..=132_999
+            | 133_000..=133_016
+            | 134_011
+            | 135_000
+            | 2_388_000..=2_388_999 => ErrorClass::Permanent,
+            _ if self.is_transient == Some(true) => ErrorClass::Server,
+            _ => ErrorClass::from_http_status(self.http_status, self.retry_after),
+        }
+    }
+
+    /// The wait to suggest before the next attempt: the answer's `Retry-After` header when it had
+    /// one, else a per-code default:
+    ///
+    /// - 131056 (pair rate limit): 6 s, the documented pair interval (1 message per 6 s to one
+    ///   user). Meta's own schedule is 4^X seconds for the X-th consecutive failure: see
+    ///   [`ApiError::pair_rate_backoff`].
+    /// - 131057 (maintenance during a throughput upgrade, "up to 1 minute"): 60 s.
+    /// - 2494100 (maintenance for a phone migration, "try again in a few minutes"): 180 s
+    ///   **(inferred)**.
+    /// - 134101 (marketing template still syncing, "up to 10 minutes"): 600 s.
+    /// - 130429, 4, 80007 and everything else: none (the caller's schedule decides).
+    pub fn suggested_retry_after(&self) -> Option<Duration> {
+        self.retry_after.or(match self.code {
+            131_056 => Some(Duration::from_secs(6)),
+            131_057 => Some(Duration::from_secs(60)),
+            2_494_100 => Some(Duration::from_secs(180)),
+            134_101 => Some(Duration::from_secs(600)),
+            _ => None,
+        })
+    }
+
+    /// Meta's back-off for a pair rate limit (131056): "retry after 4^X seconds (starting with X=0 and
+    /// increasing X by 1 after each failure)" (Meta: about-the-platform, "Pair rate limits").
+    /// `failures` is X; the result is capped at 4^8 s (about 18 hours).
+    pub fn pair_rate_backoff(failures: u32) -> Duration {
+        Duration::from_secs(4u64.pow(failures.min(8)))
+    }
+
+    /// Whether Meta refused this request before acting on it, so that sending the same message again
+    /// cannot create a duplicate: the rate-limit and maintenance codes 130429, 131056, 131057, 4,
+    /// 80007, and the authentication failures 0 and 190 (the token is checked before anything else).
+    pub fn may_resend(&self) -> bool {
+        REFUSED_THROTTLE_CODES.contains(&self.code) || matches!(self.code, 0 | 190)
+    }
+}
+
+impl Error {
+    /// The Graph API error document, for [`Error::Api`].
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// Whether sending the **same** message again cannot create a duplicate, because the request
+    /// provably had no effect at Meta:
+    ///
+    /// - [`Error::Api`] with a code for which [`ApiError::may_resend`] is true (130429, 131056, 131057,
+    ///   4, 80007: refused before acting; 0, 190: token refused);
+    /// - HTTP 429 without a Graph error document ([`Error::UnexpectedBody`] with status 429);
+    /// - [`Error::Transport`] and [`Error::Timeout`] with `sent == false` (the request never left);
+    /// - local refusals that never sent anything: [`Error::Config`], [`Error::Validation`],
+    ///   [`Error::Invalid`].
+    ///
+    /// It is **false** after a timeout or a connection reset once the body may have left, after a
+    /// 2xx with an unreadable body, and for every other API error: the outcome is unknown or the
+    /// message may be on its way, and a duplicate (an OTP, an order confirmation) is worse than a
+    /// surfaced error. No idempotency key is documented for `POST /messages`.
+    pub fn may_resend(&self) -> bool {
+        match self {
+            Error::Api(api) => api.may_resend(),
+            Error::UnexpectedBody { http_status, .. } => *http_status == 429,
+            Error::Transport { sent, .. } | Error::Timeout { sent } => !*sent,
+            Error::Config(_) | Error::Validation { .. } | Error::Invalid { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl Classify for Error {
+    /// - [`Error::Api`]: by code, see [`ApiError::class`].
+    /// - [`Error::UnexpectedBody`]: by HTTP status ([`ErrorClass::from_http_status`]): 429 →
+    ///   `Throttled` with its `Retry-After`, 5xx → `Server`, 401/403 → `Auth`.
+    /// - [`Error::Transport`], [`Error::Timeout`], [`Error::InvalidResponse`] → `Transient` (ask
+    ///   [`Error::may_resend`] before repeating a send).
+    /// - configuration, validation, signature, subscription and parse errors → `Permanent`.
+    fn class(&self) -> ErrorClass {
+        match self {
+            Error::Api(api) => api.class(),
+            Error::UnexpectedBody {
+                http_status,
+                retry_after,
+                ..
+            } => ErrorClass::from_http_status(*http_status, *retry_after),
+            Error::Transport { .. } | Error::Timeout { .. } | Error::InvalidResponse { .. } => {
+                ErrorClass::Transient
+            }
+            Error::Config(_)
+            | Error::Validation { .. }
+            | Error::Invalid { .. }
+            | Error::Subscription(_)
+            | Error::SignatureMissing
+            | Error::SignatureMalformed(_)
+            | Error::SignatureMismatch
+            | Error::Parse { .. } => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// Masks what could be personal data in a message built from outside input: the content of every
+/// double-quoted string becomes `…`, every run of 5 or more digits becomes `#####`.
+pub(crate) fn mask(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_quotes = false;
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() >= 5 {
+            out.push_str("#####");
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in text.chars() {
+        if in_quotes {
+            if c == '"' {
+                out.push_str("…\"");
+                in_quotes = false;
+            }
+            continue;
+        }
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        flush(&mut digits, &mut out);
+        if c == '"' {
+            in_quotes = true;
+            out.push('"');
+        } else if c.is_control() {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    if in_quotes {
+        out.push('…');
+    }
+    out
+}
+
+/// The start of an unexpected body for [`Error::UnexpectedBody`]: at most 256 characters, lossy
+/// UTF-8, control characters and long digit runs masked (quoted strings are kept: they are the useful
+/// part of an HTML or text error page).
+pub(crate) fn snippet(body: &[u8]) -> String {
+    const MAX: usize = 256;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
+    let mut out = String::new();
+    let mut digits = 0usize;
+    for (count, c) in text.chars().enumerate() {
+        if count >= MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_ascii_digit() {
+            digits += 1;
+            out.push(c);
+            if digits == 5 {
+                // Mask the run so far and every further digit of it.
+                out.truncate(out.len() - 5);
+                out.push_str("#####");
+            } else if digits > 5 {
+                out.pop();
+            }
+            continue;
+        }
+        digits = 0;
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(http_status: u16, code: i64) -> ApiError {
+        ApiError {
+            http_status,
+            code,
+            message: format!("(#{code}) test"),
+            error_type: Some("OAuthException".into()),
+            details: None,
+            error_subcode: None,
+            fbtrace_id: None,
+            is_transient: None,
+            error_user_title: None,
+            error_user_msg: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn classes_by_code() {
+        assert!(matches!(
+            api(400, 130429).class(),
+            ErrorClass::Throttled { retry_after: None }
+        ));
+        assert_eq!(
+            api(400, 131056).class(),
+            ErrorClass::Throttled {
+                retry_after: Some(Duration::from_secs(6))
+            }
+        );
+        assert_eq!(
+            api(400, 131057).class().retry_after(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(api(400, 131047).class(), ErrorClass::Permanent);
+        assert_eq!(api(400, 132001).class(), ErrorClass::Permanent);
+        assert_eq!(api(401, 190).class(), ErrorClass::Auth);
+        assert_eq!(api(400, 0).class(), ErrorClass::Auth);
+        assert_eq!(api(500, 131000).class(), ErrorClass::Server);
+        assert_eq!(api(400, 2).class(), ErrorClass::Server);
+        // 403 with a permission code is Permanent, not Auth.
+        assert_eq!(api(403, 10).class(), ErrorClass::Permanent);
+        // Unknown codes fall back to the HTTP status.
+        assert_eq!(api(503, 999_999).class(), ErrorClass::Server);
+        assert_eq!(api(400, 999_999).class(), ErrorClass::Permanent);
+        let mut transient = api(400, 999_999);
+        transient.is_transient = Some(true);
+        assert_eq!(transient.class(), ErrorClass::Server);
+        // The header wins over the per-code default.
+        let mut with_header = api(400, 131056);
+        with_header.retry_after = Some(Duration::from_secs(30));
+        assert_eq!(
+            with_header.class().retry_after(),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn may_resend_only_for_refusals() {
+        for code in [130429, 131056, 131057, 4, 80007, 190, 0] {
+            assert!(Error::Api(Box::new(api(400, code))).may_resend(), "{code}");
+        }
+        for code in [131000, 1, 2, 131047, 100, 131026] {
+            assert!(!Error::Api(Box::new(api(400, code))).may_resend(), "{code}");
+        }
+        assert!(Error::Timeout { sent: false }.may_resend());
+        assert!(!Error::Timeout { sent: true }.may_resend());
+        assert!(
+            Error::UnexpectedBody {
+                http_status: 429,
+                snippet: String::new(),
+                retry_after: None
+            }
+            .may_resend()
+        );
+        assert!(
+            !Error::UnexpectedBody {
+                http_status: 502,
+                snippet: String::new(),
+                retry_after: None
+            }
+            .may_resend()
+        );
+        assert!(
+            !Error::InvalidResponse {
+                http_status: 200,
+                reason: String::new()
+            }
+            .may_resend()
+        );
+    }
+
+    #[test]
+    fn pair_rate_backoff_is_4_pow_x() {
+        assert_eq!(ApiError::pair_rate_backoff(0), Duration::from_secs(1));
+        assert_eq!(ApiError::pair_rate_backoff(1), Duration::from_secs(4));
+        assert_eq!(ApiError::pair_rate_backoff(3), Duration::from_secs(64));
+        assert_eq!(
+            ApiError::pair_rate_backoff(100),
+            Duration::from_secs(65_536)
+        );
+    }
+
+    #[test]
+    fn masks_values_and_digits() {
+        assert_eq!(
+            mask("invalid type: string \"Hello Anna\", expected u64 at 16505551234"),
+            "invalid type: string \"…\", expected u64 at #####"
+        );
+        assert_eq!(mask("missing field `id`"), "missing field `id`");
+        assert_eq!(mask("integer `1234`"), "integer `1234`");
+        assert_eq!(mask("open \"quote"), "open \"…");
+        assert_eq!(
+            snippet(b"<html>Bad gateway 16505551234\n</html>"),
+            "<html>Bad gateway ##### </html>"
+        );
+        assert_eq!(snippet("x".repeat(300).as_bytes()).chars().count(), 257);
+    }
+}
