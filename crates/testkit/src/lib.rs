@@ -1,3 +1,47 @@
-//! chatport-testkit (under construction).
+//! # chatport-testkit
+//!
+//! Stateful local emulators of the services chatport talks to, and a webhook simulator that signs
+//! deliveries the way Meta does. They serve real HTTP on `127.0.0.1` with a free port, so the
+//! production clients are exercised end to end (serialisation, headers, status codes, retries)
+//! without any account or network.
+//!
+//! The testkit depends on **no** chatport crate: it is an independent implementation of each
+//! vendor's wire format, so a test that passes against it is a real check of the clients.
+//!
+//! | Module | What it emulates |
+//! |---|---|
+//! | [`graph`] | WhatsApp Cloud API (Graph) `POST /{version}/{phone_number_id}/messages` |
+//! | [`cms`] | OpenText tenant OAuth token endpoint + Content Metadata Service instances |
+//! | [`webhook`] | Meta-style signed webhook deliveries: payload builders, [`webhook::meta_json`], [`webhook::sign`] |
+//!
+//! Every emulator keeps its state behind `Arc<Mutex<..>>` and offers inspection methods
+//! (`sent()`, `instances()`, counters) and failure injection (`fail_next(n, Failure)`, see
+//! [`Failure`]). An emulator serves until it is dropped or `shutdown()` is awaited.
+//!
+//! ```no_run
+//! use chatport_testkit::graph::GraphEmulator;
+//!
+//! # async fn demo() -> Result<(), chatport_testkit::Error> {
+//! let graph = GraphEmulator::builder().access_token("secret-token").start().await?;
+//! // point the WhatsApp client at graph.base_url() with graph.access_token() ...
+//! assert!(graph.sent().is_empty());
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod cms;
+mod error;
+mod failure;
+pub mod graph;
+mod server;
+mod util;
+pub mod webhook;
+
+pub use error::Error;
+pub use failure::Failure;
+
+/// The README's example, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
