@@ -367,20 +367,34 @@ impl CmsEmulator {
         instance
     }
 
-    /// The next `n` `/cms/...` requests answer with `failure` (the token endpoint is not
-    /// affected; see [`Self::fail_next_token`]). See [`Failure`].
+    /// The next `n` `/cms/...` requests answer with `failure`, **replacing** any failures still
+    /// queued (`fail_next(0, _)` cancels them). The token endpoint is not affected (see
+    /// [`Self::fail_next_token`]). See [`Failure`].
     pub fn fail_next(&self, n: usize, failure: Failure) {
+        let mut state = lock(&self.shared.state);
+        state.failures.clear();
+        state.failures.extend(std::iter::repeat_n(failure, n));
+    }
+
+    /// Appends `n` times `failure` behind the `/cms` failures already queued, to script a
+    /// sequence.
+    pub fn enqueue_failures(&self, n: usize, failure: Failure) {
         lock(&self.shared.state)
             .failures
             .extend(std::iter::repeat_n(failure, n));
     }
 
-    /// The next `n` token requests answer with `failure`. [`Failure::Status`] bodies use the
-    /// service error shape.
+    /// How many injected `/cms` failures are still queued.
+    pub fn pending_failures(&self) -> usize {
+        lock(&self.shared.state).failures.len()
+    }
+
+    /// The next `n` token requests answer with `failure`, replacing token failures still queued.
+    /// [`Failure::Status`] bodies use the service error shape.
     pub fn fail_next_token(&self, n: usize, failure: Failure) {
-        lock(&self.shared.state)
-            .token_failures
-            .extend(std::iter::repeat_n(failure, n));
+        let mut state = lock(&self.shared.state);
+        state.token_failures.clear();
+        state.token_failures.extend(std::iter::repeat_n(failure, n));
     }
 
     /// Stops serving and waits until the listener is closed.

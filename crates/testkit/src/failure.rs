@@ -1,4 +1,4 @@
-//! Failure injection shared by the emulators.
+//! Failure injection shared by the emulators ([`Failure`], also re-exported at the crate root).
 
 use std::time::Duration;
 
@@ -8,8 +8,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-/// A failure the next requests of an emulator answer with, queued by `fail_next(n, failure)`
-/// ([`crate::graph::GraphEmulator::fail_next`], [`crate::cms::CmsEmulator::fail_next`]).
+/// A failure the next requests of an emulator answer with, set by `fail_next(n, failure)`
+/// ([`crate::graph::GraphEmulator::fail_next`], [`crate::cms::CmsEmulator::fail_next`]) or queued
+/// behind others by `enqueue_failures(n, failure)`.
 ///
 /// A queued failure is consumed by the next request that reaches the emulator's API, whatever
 /// its content and before any authentication or validation (except [`Failure::Delay`], which

@@ -252,11 +252,25 @@ impl GraphEmulator {
         lock(&self.shared.state).requests
     }
 
-    /// The next `n` requests answer with `failure` (queued after failures already queued). See
-    /// [`Failure`] for what each kind sends.
+    /// The next `n` requests answer with `failure`, **replacing** any failures still queued
+    /// (`fail_next(0, _)` cancels them). See [`Failure`] for what each kind sends.
     pub fn fail_next(&self, n: usize, failure: Failure) {
         let mut state = lock(&self.shared.state);
+        state.failures.clear();
         state.failures.extend(std::iter::repeat_n(failure, n));
+    }
+
+    /// Appends `n` times `failure` behind the failures already queued, to script a sequence
+    /// (e.g. one 429, then one 503, then success).
+    pub fn enqueue_failures(&self, n: usize, failure: Failure) {
+        lock(&self.shared.state)
+            .failures
+            .extend(std::iter::repeat_n(failure, n));
+    }
+
+    /// How many injected failures are still queued.
+    pub fn pending_failures(&self) -> usize {
+        lock(&self.shared.state).failures.len()
     }
 
     /// Forgets recorded messages, read marks, queued failures and the request counter.
@@ -457,11 +471,8 @@ fn validate_send(request: &Value) -> Result<ValidSend, String> {
     let to = match request.get("to") {
         None | Some(Value::Null) => None,
         Some(Value::String(to)) if to.chars().any(|c| c.is_ascii_digit()) => Some(to.clone()),
-        Some(other) => {
-            return Err(format!(
-                "Invalid parameter: to is not a valid phone number: {other}"
-            ));
-        }
+        // The value is not echoed: error details end up in client logs, phone numbers must not.
+        Some(_) => return Err("Invalid parameter: to is not a valid phone number".to_owned()),
     };
     let recipient = match request.get("recipient") {
         None | Some(Value::Null) => None,

@@ -32,7 +32,7 @@
 
 pub mod cms;
 mod error;
-mod failure;
+pub mod failure;
 pub mod graph;
 mod server;
 mod util;

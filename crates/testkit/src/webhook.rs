@@ -271,10 +271,12 @@ impl MessageSpec {
     }
 
     /// Also identifies the sender by business-scoped user id: `from_user_id` on the message and
-    /// `user_id` in `contacts[]`, next to the phone number.
+    /// `user_id` in `contacts[]`, next to the phone number. When the spec was built with an
+    /// empty `from`, the sender becomes known **only** by this id (as [`Self::user_id_only`]).
     pub fn from_user_id(mut self, user_id: impl Into<String>) -> Self {
         let user_id = user_id.into();
         self.sender = match self.sender {
+            Sender::Phone { wa_id, .. } if wa_id.is_empty() => Sender::UserIdOnly(user_id),
             Sender::Phone { wa_id, .. } => Sender::Phone {
                 wa_id,
                 user_id: Some(user_id),

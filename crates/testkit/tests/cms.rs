@@ -594,14 +594,15 @@ async fn failure_injection_and_rate_limit() {
     let token = http.token(&cms).await;
 
     cms.fail_next(1, Failure::Status(500));
-    cms.fail_next(
+    cms.enqueue_failures(
         1,
         Failure::Http429 {
             retry_after_secs: 3,
         },
     );
-    cms.fail_next(1, Failure::NonJson(504));
-    cms.fail_next(1, Failure::cms_error(409, "ConflictException", "busy"));
+    cms.enqueue_failures(1, Failure::NonJson(504));
+    cms.enqueue_failures(1, Failure::cms_error(409, "ConflictException", "busy"));
+    assert_eq!(cms.pending_failures(), 4);
     let create = json!({ "name": "retry me" });
     let (status, body) = http.create(&cms, &token, "ca_case", &create).await;
     assert_eq!(status, 500);
@@ -627,9 +628,15 @@ async fn failure_injection_and_rate_limit() {
         (409, Some("ConflictException"))
     );
     assert!(cms.instances().is_empty(), "failed requests have no effect");
+    assert_eq!(cms.pending_failures(), 0);
     let (status, _) = http.create(&cms, &token, "ca_case", &create).await;
     assert_eq!(status, 201);
     assert_eq!(cms.instances().len(), 1);
+    cms.fail_next(50, Failure::Status(503));
+    cms.fail_next(0, Failure::Status(503));
+    assert_eq!(cms.pending_failures(), 0, "fail_next(0, _) cancels");
+    let (status, _) = http.create(&cms, &token, "ca_case", &create).await;
+    assert_eq!(status, 201);
 
     let limited = CmsEmulator::builder()
         .rate_limit_per_sec(Some(1))

@@ -305,14 +305,15 @@ async fn version_path_phone_number_and_mark_read() {
 async fn injected_failures_are_answered_in_order_then_success() {
     let graph = GraphEmulator::start().await.unwrap();
     graph.fail_next(1, Failure::graph_error(400, 130429, "Rate limit hit"));
-    graph.fail_next(
+    graph.enqueue_failures(
         1,
         Failure::Http429 {
             retry_after_secs: 7,
         },
     );
-    graph.fail_next(1, Failure::NonJson(502));
-    graph.fail_next(2, Failure::Status(503));
+    graph.enqueue_failures(1, Failure::NonJson(502));
+    graph.enqueue_failures(2, Failure::Status(503));
+    assert_eq!(graph.pending_failures(), 5);
     let message = text_message("16505551234", "hello");
 
     let (status, _, body) = post(&graph, Some("test-token"), &message).await;
@@ -342,11 +343,27 @@ async fn injected_failures_are_answered_in_order_then_success() {
         assert_eq!(value["error"]["code"], 2);
     }
     assert!(graph.sent().is_empty(), "failed requests have no effect");
+    assert_eq!(graph.pending_failures(), 0);
 
     let (status, _, _) = post(&graph, Some("test-token"), &message).await;
     assert_eq!(status, 200);
     assert_eq!(graph.sent().len(), 1);
     assert_eq!(graph.request_count(), 6);
+}
+
+#[tokio::test]
+async fn fail_next_replaces_the_queue_and_zero_cancels() {
+    let graph = GraphEmulator::start().await.unwrap();
+    graph.fail_next(100, Failure::Status(503));
+    graph.fail_next(1, Failure::Status(500));
+    assert_eq!(graph.pending_failures(), 1);
+    let (status, _, _) = post(&graph, Some("test-token"), &text_message("1650", "x")).await;
+    assert_eq!(status, 500);
+    graph.fail_next(100, Failure::Status(503));
+    graph.fail_next(0, Failure::Status(503));
+    assert_eq!(graph.pending_failures(), 0);
+    let (status, _, _) = post(&graph, Some("test-token"), &text_message("1650", "x")).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

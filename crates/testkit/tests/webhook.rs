@@ -234,6 +234,37 @@ fn delivery_builder_batches_in_metas_shape() {
             .get("metadata")
             .is_none()
     );
+
+    // An empty `from` plus `from_user_id` is a BSUID-only sender too.
+    let only = Delivery::new("1")
+        .message(
+            "2",
+            "3",
+            MessageSpec::text("", "wamid.e", 1, "hi")
+                .from_user_id("US.1")
+                .profile_name("Jo"),
+        )
+        .build();
+    let value = &only["entry"][0]["changes"][0]["value"];
+    assert!(value["messages"][0].get("from").is_none());
+    assert_eq!(value["messages"][0]["from_user_id"], "US.1");
+    assert_eq!(
+        value["contacts"][0],
+        json!({ "profile": { "name": "Jo" }, "user_id": "US.1" })
+    );
+    // With a phone, from_user_id is added next to it.
+    let both = Delivery::new("1")
+        .message(
+            "2",
+            "3",
+            MessageSpec::text("16505551234", "wamid.f", 1, "hi").from_user_id("US.1"),
+        )
+        .build();
+    let value = &both["entry"][0]["changes"][0]["value"];
+    assert_eq!(value["messages"][0]["from"], "16505551234");
+    assert_eq!(value["messages"][0]["from_user_id"], "US.1");
+    assert_eq!(value["contacts"][0]["wa_id"], "16505551234");
+    assert_eq!(value["contacts"][0]["user_id"], "US.1");
 }
 
 #[derive(Clone, Default)]
