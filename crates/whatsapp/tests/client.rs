@@ -1,4 +1,6 @@
 //! The client against a wiremock Graph API on loopback.
+// Test helpers outside #[test] functions unwrap too (clippy.toml allows it only inside them).
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
