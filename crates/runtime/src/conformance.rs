@@ -5,7 +5,7 @@
 //! Each case is an `async fn` taking a **fresh, empty** store and panicking on a violation. A
 //! backend's test file runs them all with [`outbox_conformance_tests!`](crate::outbox_conformance_tests):
 //!
-//! ```ignore
+//! ```text
 //! chatport_runtime::outbox_conformance_tests!(|| async {
 //!     let store = MyStore::connect(test_url()).await.unwrap();
 //!     std::sync::Arc::new(store) // Arc<MyStore>, which is Outbox + KvStore + IdempotencyLedger
@@ -100,10 +100,16 @@ pub async fn enqueue_five_in_one_call(outbox: Arc<dyn Outbox>) {
     let report = ok(outbox.enqueue(events).await, "enqueue");
     assert_eq!(report.inserted, 5);
     let rows = all(&outbox).await;
-    let names: Vec<_> = rows.iter().map(|r| r.event_id.as_str().to_owned()).collect();
+    let names: Vec<_> = rows
+        .iter()
+        .map(|r| r.event_id.as_str().to_owned())
+        .collect();
     assert_eq!(names, ["b1", "b2", "b3", "b4", "b5"]);
     assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
-    assert!(rows.iter().all(|r| r.status == EventStatus::Pending && r.attempts == 0));
+    assert!(
+        rows.iter()
+            .all(|r| r.status == EventStatus::Pending && r.attempts == 0)
+    );
     assert_eq!(
         ok(outbox.enqueue(Vec::new()).await, "empty enqueue").inserted,
         0
@@ -114,9 +120,15 @@ pub async fn enqueue_five_in_one_call(outbox: Arc<dyn Outbox>) {
 pub async fn claim_round_trips_fields(outbox: Arc<dyn Outbox>) {
     let occurred = Utc::now() - chrono::Duration::minutes(3);
     let payload = "{\"text\":\"Grüße 👋\"}".as_bytes().to_vec();
-    let mut new = NewEvent::new("whatsapp", EventId::new("wamid.X"), "status", "O1", payload.clone())
-        .ordering_key("k")
-        .occurred_at(occurred);
+    let mut new = NewEvent::new(
+        "whatsapp",
+        EventId::new("wamid.X"),
+        "status",
+        "O1",
+        payload.clone(),
+    )
+    .ordering_key("k")
+    .occurred_at(occurred);
     new.kind = "status".into();
     ok(outbox.enqueue(vec![new]).await, "enqueue");
     let claimed = ok(outbox.claim("owner-a", 10, LONG_LEASE).await, "claim");
@@ -128,7 +140,10 @@ pub async fn claim_round_trips_fields(outbox: Arc<dyn Outbox>) {
     assert_eq!(e.flow, "O1");
     assert_eq!(e.ordering_key.as_deref(), Some("k"));
     assert_eq!(e.payload, payload);
-    assert_eq!(e.occurred_at.timestamp_micros(), occurred.timestamp_micros());
+    assert_eq!(
+        e.occurred_at.timestamp_micros(),
+        occurred.timestamp_micros()
+    );
     assert_eq!(e.status, EventStatus::InFlight);
     assert_eq!(e.attempts, 1);
     assert_eq!(claimed[0].lease.owner, "owner-a");
@@ -137,7 +152,11 @@ pub async fn claim_round_trips_fields(outbox: Arc<dyn Outbox>) {
     assert_eq!(fetched.status, EventStatus::InFlight);
     assert_eq!(ok(outbox.get(e.id + 1000).await, "get missing"), None);
     assert!(
-        ok(outbox.claim("owner-b", 10, LONG_LEASE).await, "second claim").is_empty(),
+        ok(
+            outbox.claim("owner-b", 10, LONG_LEASE).await,
+            "second claim"
+        )
+        .is_empty(),
         "an in-flight row with a live lease was claimed twice"
     );
     assert!(ok(outbox.claim("owner-b", 0, LONG_LEASE).await, "claim 0").is_empty());
@@ -183,7 +202,10 @@ pub async fn claim_respects_next_attempt_at(outbox: Arc<dyn Outbox>) {
 
     // Due now: claimable again.
     let c = {
-        ok(outbox.replay(&EventFilter::new().ids([stored.id])).await, "replay");
+        ok(
+            outbox.replay(&EventFilter::new().ids([stored.id])).await,
+            "replay",
+        );
         ok(outbox.claim("w", 1, LONG_LEASE).await, "claim").remove(0)
     };
     ok(
@@ -209,7 +231,13 @@ pub async fn claim_respects_next_attempt_at(outbox: Arc<dyn Outbox>) {
 pub async fn lease_expiry_reclaim_and_lost_lease(outbox: Arc<dyn Outbox>) {
     ok(outbox.enqueue(vec![event("l1")]).await, "enqueue");
     let a = ok(outbox.claim("owner-a", 1, SHORT_LEASE).await, "claim a").remove(0);
-    assert!(ok(outbox.claim("owner-b", 1, SHORT_LEASE).await, "claim b early").is_empty());
+    assert!(
+        ok(
+            outbox.claim("owner-b", 1, SHORT_LEASE).await,
+            "claim b early"
+        )
+        .is_empty()
+    );
     tokio::time::sleep(SHORT_LEASE * 2).await;
     let b = ok(outbox.claim("owner-b", 1, LONG_LEASE).await, "claim b");
     assert_eq!(ids(&b), ["l1"]);
@@ -347,9 +375,7 @@ pub async fn ordering_key_exclusive_and_in_order(outbox: Arc<dyn Outbox>) {
 /// A replayed earlier row never runs beside a later row of its key that holds a live lease.
 pub async fn ordering_key_replay_waits_for_live_lease(outbox: Arc<dyn Outbox>) {
     ok(
-        outbox
-            .enqueue(vec![keyed("a", "k"), keyed("b", "k")])
-            .await,
+        outbox.enqueue(vec![keyed("a", "k"), keyed("b", "k")]).await,
         "enqueue",
     );
     let a = ok(outbox.claim("w", 10, LONG_LEASE).await, "claim").remove(0);
@@ -385,7 +411,10 @@ pub async fn ordering_key_replay_waits_for_live_lease(outbox: Arc<dyn Outbox>) {
 pub async fn dead_rows(outbox: Arc<dyn Outbox>) {
     let report = ok(
         outbox
-            .enqueue(vec![event("d1"), event("bad").dead("expected value at line 1")])
+            .enqueue(vec![
+                event("d1"),
+                event("bad").dead("expected value at line 1"),
+            ])
             .await,
         "enqueue",
     );
@@ -429,9 +458,7 @@ pub async fn replay(outbox: Arc<dyn Outbox>) {
             .resolve(
                 &c[0].lease,
                 c[0].event.id,
-                Resolution::Dead {
-                    error: "no".into(),
-                },
+                Resolution::Dead { error: "no".into() },
             )
             .await,
         "dead p1",
@@ -447,13 +474,22 @@ pub async fn replay(outbox: Arc<dyn Outbox>) {
     let p1 = row(&outbox, "p1").await;
     assert_eq!((p1.status, p1.attempts), (EventStatus::Pending, 0));
     assert!(p1.next_attempt_at <= Utc::now());
-    let untouched = ok(outbox.replay(&EventFilter::new().ids([c[1].event.id])).await, "replay in flight");
+    let untouched = ok(
+        outbox
+            .replay(&EventFilter::new().ids([c[1].event.id]))
+            .await,
+        "replay in flight",
+    );
     assert_eq!(untouched, 0);
     assert_eq!(row(&outbox, "p2").await.status, EventStatus::InFlight);
     // p2's lease still holds.
     ok(
         outbox
-            .resolve(&c[1].lease, c[1].event.id, Resolution::Done { receipt: None })
+            .resolve(
+                &c[1].lease,
+                c[1].event.id,
+                Resolution::Done { receipt: None },
+            )
             .await,
         "done p2",
     );
@@ -484,16 +520,18 @@ pub async fn purge(outbox: Arc<dyn Outbox>) {
             .resolve(
                 &c[0].lease,
                 c[0].event.id,
-                Resolution::Dead {
-                    error: "no".into(),
-                },
+                Resolution::Dead { error: "no".into() },
             )
             .await,
         "dead q1",
     );
     ok(
         outbox
-            .resolve(&c[1].lease, c[1].event.id, Resolution::Done { receipt: None })
+            .resolve(
+                &c[1].lease,
+                c[1].event.id,
+                Resolution::Done { receipt: None },
+            )
             .await,
         "done q2",
     );
@@ -503,7 +541,10 @@ pub async fn purge(outbox: Arc<dyn Outbox>) {
             .await,
         Err(StoreError::Invalid(_))
     ));
-    let n = ok(outbox.purge(&EventFilter::new().ids([c[0].event.id])).await, "purge one");
+    let n = ok(
+        outbox.purge(&EventFilter::new().ids([c[0].event.id])).await,
+        "purge one",
+    );
     assert_eq!(n, 1);
     assert!(ok(outbox.attempts(c[0].event.id).await, "attempts").is_empty());
     let n = ok(outbox.purge(&EventFilter::new()).await, "purge all dead");
@@ -522,7 +563,10 @@ pub async fn attempts_history(outbox: Arc<dyn Outbox>) {
     let c = ok(outbox.claim("w", 1, LONG_LEASE).await, "claim").remove(0);
     ok(outbox.release(&c.lease, c.event.id).await, "release");
     let released = row(&outbox, "h1").await;
-    assert_eq!((released.status, released.attempts), (EventStatus::Pending, 0));
+    assert_eq!(
+        (released.status, released.attempts),
+        (EventStatus::Pending, 0)
+    );
     let c = ok(outbox.claim("w", 1, LONG_LEASE).await, "claim").remove(0);
     assert_eq!(c.event.attempts, 1);
     ok(
@@ -635,7 +679,10 @@ pub async fn list_filters(outbox: Arc<dyn Outbox>) {
     );
     let f2 = row(&outbox, "f2").await.id;
     assert_eq!(names(list(EventFilter::new().ids([f2]), 10).await), ["f2"]);
-    assert_eq!(names(list(EventFilter::new().since(before), 10).await).len(), 3);
+    assert_eq!(
+        names(list(EventFilter::new().since(before), 10).await).len(),
+        3
+    );
     assert!(
         list(
             EventFilter::new().since(Utc::now() + chrono::Duration::hours(1)),
@@ -654,7 +701,10 @@ pub async fn kv_store(kv: Arc<dyn KvStore>) {
     assert_eq!(ok(kv.get("conv", "a").await, "get"), Some(b"2".to_vec()));
     assert_eq!(ok(kv.get("other", "a").await, "get other ns"), None);
     assert!(ok(kv.put_if_absent("seen", "x", b"").await, "first marker"));
-    assert!(!ok(kv.put_if_absent("seen", "x", b"y").await, "second marker"));
+    assert!(!ok(
+        kv.put_if_absent("seen", "x", b"y").await,
+        "second marker"
+    ));
     assert_eq!(ok(kv.get("seen", "x").await, "marker"), Some(Vec::new()));
     for key in ["cp/b", "cp/a", "cq", "cp", "c"] {
         ok(kv.put("ns", key, key.as_bytes()).await, "put");

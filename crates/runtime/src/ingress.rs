@@ -126,11 +126,8 @@ pub trait WebhookAdapter: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`ParseFailure`]: the body is stored as one dead row and acknowledged.
-    fn parse(
-        &self,
-        body: &[u8],
-        received_at: DateTime<Utc>,
-    ) -> Result<Vec<NewEvent>, ParseFailure>;
+    fn parse(&self, body: &[u8], received_at: DateTime<Utc>)
+    -> Result<Vec<NewEvent>, ParseFailure>;
 }
 
 /// What [`router`] serves: the outbox, the webhook routes, the worker wake-up and the body limit.

@@ -53,6 +53,11 @@ pub mod store;
 pub mod worker;
 
 pub use error::StoreError;
+
+/// Compiles the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use store::{
     AttemptRecord, Claimed, EnqueueReport, EventFilter, EventStatus, KvStore, LeaseToken, NewEvent,
     Outbox, OutboxStats, Resolution, SCHEMA_VERSION, SqliteOptions, SqliteStore, StatusCounts,

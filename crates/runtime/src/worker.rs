@@ -142,7 +142,12 @@ impl RetryPolicy {
 
     /// [`RetryPolicy::next_delay`] with the random draw given: `unit` in `-1.0..=1.0` (clamped)
     /// picks the jitter factor `1 + jitter * unit`. Deterministic, for tests.
-    pub fn next_delay_with(&self, attempt: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
+    pub fn next_delay_with(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        unit: f64,
+    ) -> Duration {
         let base = self.base_delay(attempt);
         let jitter = if self.jitter.is_finite() {
             self.jitter.clamp(0.0, 1.0)

@@ -1,5 +1,7 @@
 //! The store conformance suite against `SqliteStore`, on a file (the real configuration) and in
 //! memory.
+// Test code: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
 
 mod file {
     use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! Ingress over real HTTP (axum on 127.0.0.1:0, reqwest), with a small HMAC-signing test adapter:
 //! the runtime itself knows no vendor.
+// Test code: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -209,9 +211,7 @@ async fn a_valid_delivery_is_stored_then_acknowledged() {
 async fn wrong_or_missing_signature_is_401_and_stores_nothing() {
     let (server, store, _) = setup().await;
     let payload = body(&[("wamid.2", "message")]);
-    let wrong = server
-        .post(&payload, Some(sign(b"some other body")))
-        .await;
+    let wrong = server.post(&payload, Some(sign(b"some other body"))).await;
     assert_eq!(wrong.status(), 401);
     let missing = server.post(&payload, None).await;
     assert_eq!(missing.status(), 401);
@@ -247,7 +247,10 @@ async fn a_redelivery_gives_one_row() {
     let (server, store, _) = setup().await;
     let payload = body(&[("wamid.3", "message"), ("wamid.4", "message")]);
     let first: Value = server.post_signed(&payload).await.json().await.unwrap();
-    assert_eq!((first["received"].clone(), first["duplicates"].clone()), (json!(2), json!(0)));
+    assert_eq!(
+        (first["received"].clone(), first["duplicates"].clone()),
+        (json!(2), json!(0))
+    );
     let second = server.post_signed(&payload).await;
     assert_eq!(second.status(), 200);
     let second: Value = second.json().await.unwrap();
@@ -379,7 +382,8 @@ impl Outbox for BrokenOutbox {
 
 #[tokio::test]
 async fn a_store_failure_is_503_so_the_sender_retries() {
-    let state = IngressState::new(Arc::new(BrokenOutbox)).route("/webhooks/test", Arc::new(TestAdapter));
+    let state =
+        IngressState::new(Arc::new(BrokenOutbox)).route("/webhooks/test", Arc::new(TestAdapter));
     let server = Server::start(state).await;
     let response = server.post_signed(&body(&[("wamid.5", "message")])).await;
     assert_eq!(response.status(), 503);

@@ -1,5 +1,7 @@
 //! SQLite-specific behaviour: restart recovery, group commit under concurrency, atomic enqueue,
 //! busy database classification.
+// Test code: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,13 @@ use chatport_runtime::{
 use tokio_util::sync::CancellationToken;
 
 fn event(id: &str) -> NewEvent {
-    NewEvent::new("test", EventId::new(id), "message", "F1", id.as_bytes().to_vec())
+    NewEvent::new(
+        "test",
+        EventId::new(id),
+        "message",
+        "F1",
+        id.as_bytes().to_vec(),
+    )
 }
 
 #[derive(Default)]
@@ -70,7 +78,9 @@ async fn pending_rows_are_delivered_after_a_restart() {
             .retry(RetryPolicy::new(vec![Duration::from_millis(10)], 5)),
         shutdown.clone(),
     );
-    let stats = drain(outbox.as_ref(), Duration::from_secs(30)).await.unwrap();
+    let stats = drain(outbox.as_ref(), Duration::from_secs(30))
+        .await
+        .unwrap();
     shutdown.cancel();
     pool.join().await;
     assert!(stats.is_drained(), "{stats:?}");
@@ -161,7 +171,11 @@ async fn an_enqueue_is_all_or_nothing_and_fails_alone() {
         .into_iter()
         .map(|e| e.event_id.as_str().to_owned())
         .collect();
-    assert_eq!(names, ["g1", "g2"], "nothing of the failed call may be stored");
+    assert_eq!(
+        names,
+        ["g1", "g2"],
+        "nothing of the failed call may be stored"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,7 @@
 //! The worker pool: per-key ordering under concurrency, retries with Retry-After, dead-lettering,
 //! panics, graceful shutdown.
+// Test code: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -17,7 +19,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 fn event(id: &str) -> NewEvent {
-    NewEvent::new("test", EventId::new(id), "message", "F1", id.as_bytes().to_vec())
+    NewEvent::new(
+        "test",
+        EventId::new(id),
+        "message",
+        "F1",
+        id.as_bytes().to_vec(),
+    )
 }
 
 fn config() -> WorkerConfig {
@@ -36,7 +44,9 @@ async fn run_until_drained(
     let shutdown = CancellationToken::new();
     let pool = WorkerPool::spawn(Arc::clone(&outbox), handler, config, shutdown.clone());
     pool.notify();
-    let stats = drain(outbox.as_ref(), Duration::from_secs(30)).await.unwrap();
+    let stats = drain(outbox.as_ref(), Duration::from_secs(30))
+        .await
+        .unwrap();
     shutdown.cancel();
     pool.join().await;
     assert!(stats.is_drained(), "not drained: {stats:?}");
@@ -82,7 +92,12 @@ impl Handler for OrderChecker {
             .unwrap();
         // Vary the work so that events finish out of order across keys.
         tokio::time::sleep(Duration::from_millis(u64::from(seq % 3) * 3 + 1)).await;
-        self.order.lock().unwrap().entry(key.clone()).or_default().push(seq);
+        self.order
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .push(seq);
         self.running.fetch_sub(1, Ordering::SeqCst);
         *self.active.lock().unwrap().get_mut(&key).unwrap() -= 1;
         Outcome::delivered()
@@ -295,7 +310,10 @@ async fn shutdown_finishes_in_flight_work_and_claims_nothing_new() {
     shutdown.cancel();
     let join = tokio::spawn(pool.join());
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!join.is_finished(), "join returned while work was in flight");
+    assert!(
+        !join.is_finished(),
+        "join returned while work was in flight"
+    );
     handler.gate.notify_one();
     join.await.unwrap();
     assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
@@ -414,7 +432,9 @@ async fn a_notify_wakes_the_pool_before_its_poll() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     outbox.enqueue(vec![event("n1")]).await.unwrap();
     pool.notifier().notify_one();
-    let stats = drain(outbox.as_ref(), Duration::from_secs(30)).await.unwrap();
+    let stats = drain(outbox.as_ref(), Duration::from_secs(30))
+        .await
+        .unwrap();
     assert!(stats.is_drained());
     assert_eq!(handler.1.load(Ordering::SeqCst), 1);
     shutdown.cancel();

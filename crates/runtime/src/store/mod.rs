@@ -39,7 +39,7 @@ use serde::Serialize;
 
 pub use crate::error::StoreError;
 
-mod sqlite;
+pub mod sqlite;
 
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
@@ -377,6 +377,30 @@ impl OutboxStats {
     pub fn is_drained(&self) -> bool {
         self.total.pending == 0 && self.total.in_flight == 0
     }
+
+    /// Publishes the snapshot as gauges (`metrics` crate): `chatport_outbox_rows{status}` (row
+    /// counts), `chatport_outbox_flow_rows{flow, status}`, and
+    /// `chatport_outbox_oldest_pending_seconds` (0 when nothing is pending). Call it periodically,
+    /// for example from the metrics endpoint.
+    pub fn record_metrics(&self) {
+        for status in EventStatus::ALL {
+            metrics::gauge!("chatport_outbox_rows", "status" => status.as_str())
+                .set(self.total.get(status) as f64);
+            for (flow, counts) in &self.by_flow {
+                metrics::gauge!(
+                    "chatport_outbox_flow_rows",
+                    "flow" => flow.clone(),
+                    "status" => status.as_str()
+                )
+                .set(counts.get(status) as f64);
+            }
+        }
+        metrics::gauge!("chatport_outbox_oldest_pending_seconds").set(
+            self.oldest_pending_age
+                .map(|age| age.as_secs_f64())
+                .unwrap_or(0.0),
+        );
+    }
 }
 
 /// Which rows `list`, `replay` and `purge` act on. Empty fields match everything; set fields are
@@ -507,8 +531,11 @@ pub trait Outbox: Send + Sync + 'static {
     ///
     /// # Errors
     /// Any [`StoreError`].
-    async fn list(&self, filter: &EventFilter, limit: usize)
-    -> Result<Vec<StoredEvent>, StoreError>;
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// One row by id.
     ///

@@ -349,6 +349,10 @@ impl Drop for Inner {
 /// Cheap to clone (an `Arc` inside); the writer thread stops when the last clone is dropped.
 /// See the [module docs](self) for durability, group commit and the schema.
 ///
+/// The three traits share method names (`get`, `list`, `release`): with more than one of them in
+/// scope, call through the trait (`Outbox::get(&store, id)`, `KvStore::get(&store, ns, key)`) or
+/// through an `Arc<dyn Outbox>` / `Arc<dyn KvStore>` / `Arc<dyn IdempotencyLedger>`.
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), chatport_runtime::StoreError> {
 /// use std::sync::Arc;
@@ -1146,10 +1150,7 @@ mod tests {
         let (good, bad) = tokio::join!(good, bad);
         good.unwrap();
         assert!(matches!(bad, Err(StoreError::Database(_))));
-        assert_eq!(
-            KvStore::get(&store, "t", "a").await.unwrap(),
-            Some(vec![1])
-        );
+        assert_eq!(KvStore::get(&store, "t", "a").await.unwrap(), Some(vec![1]));
         // The failed command's first statement was rolled back with its savepoint.
         assert_eq!(KvStore::get(&store, "t", "b").await.unwrap(), None);
     }
