@@ -63,6 +63,13 @@ pub enum HandshakeError {
     Refused(String),
 }
 
+impl HandshakeError {
+    /// A refusal with `reason` ([`HandshakeError::Refused`]).
+    pub fn new(reason: impl Into<String>) -> Self {
+        HandshakeError::Refused(reason.into())
+    }
+}
+
 /// Why a `POST` body failed verification (answered 401, nothing stored).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -76,6 +83,16 @@ pub enum VerifyError {
     /// The signature does not match the body under any configured secret.
     #[error("signature does not match the body")]
     Mismatch,
+    /// Refused for another reason (the adapter's verifier error, free of secrets).
+    #[error("signature refused: {0}")]
+    Invalid(String),
+}
+
+impl VerifyError {
+    /// A refusal with `reason` ([`VerifyError::Invalid`]).
+    pub fn new(reason: impl Into<String>) -> Self {
+        VerifyError::Invalid(reason.into())
+    }
 }
 
 /// A verified body that could not be parsed into events. `reason` is stored as the dead row's last

@@ -66,7 +66,7 @@ async fn pending_rows_are_delivered_after_a_restart() {
     }
 
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    assert_eq!(store.stats().await.unwrap().total.total(), 20);
+    assert_eq!(store.stats().await.unwrap().total(), 20);
     let outbox: Arc<dyn Outbox> = Arc::new(store);
     let recorder = Arc::new(Recorder::default());
     let shutdown = CancellationToken::new();
@@ -84,7 +84,7 @@ async fn pending_rows_are_delivered_after_a_restart() {
     shutdown.cancel();
     pool.join().await;
     assert!(stats.is_drained(), "{stats:?}");
-    assert_eq!(stats.total.done, 20);
+    assert_eq!(stats.done, 20);
 
     let mut seen = recorder.seen.lock().unwrap().clone();
     seen.sort();
@@ -136,7 +136,7 @@ async fn two_hundred_concurrent_enqueues_all_commit() {
     let path = store.path().unwrap().to_path_buf();
     drop(store);
     let reopened = SqliteStore::open(path, SqliteOptions::default()).unwrap();
-    assert_eq!(reopened.stats().await.unwrap().total.pending, 400);
+    assert_eq!(reopened.stats().await.unwrap().pending, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +194,7 @@ async fn a_locked_database_is_a_transient_busy_error() {
     assert!(matches!(error, StoreError::Busy(_)), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Transient);
     // Reads still work (WAL readers are not blocked by the writer).
-    assert_eq!(store.stats().await.unwrap().total.total(), 0);
+    assert_eq!(store.stats().await.unwrap().total(), 0);
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(store.enqueue(vec![event("b1")]).await.unwrap().inserted, 1);
 }

@@ -117,7 +117,7 @@ async fn per_key_order_holds_under_concurrency() {
     outbox.enqueue(events).await.unwrap();
     let checker = Arc::new(OrderChecker::default());
     let stats = run_until_drained(Arc::clone(&outbox), checker.clone(), config()).await;
-    assert_eq!(stats.total.done, 60);
+    assert_eq!(stats.done, 60);
     assert!(
         !checker.overlap.load(Ordering::SeqCst),
         "two events of one key ran at once"
@@ -203,7 +203,7 @@ async fn rejected_goes_to_the_dead_letter_queue_at_once() {
         AtomicU32::new(0),
     ));
     let stats = run_until_drained(Arc::clone(&outbox), handler.clone(), config()).await;
-    assert_eq!(stats.total.dead, 1);
+    assert_eq!(stats.dead, 1);
     assert_eq!(handler.1.load(Ordering::SeqCst), 1);
     let row = only_row(&outbox).await;
     assert_eq!(row.status, EventStatus::Dead);
@@ -318,10 +318,7 @@ async fn shutdown_finishes_in_flight_work_and_claims_nothing_new() {
     join.await.unwrap();
     assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
     let stats = outbox.stats().await.unwrap();
-    assert_eq!(
-        (stats.total.done, stats.total.pending, stats.total.in_flight),
-        (1, 2, 0)
-    );
+    assert_eq!((stats.done, stats.pending, stats.in_flight), (1, 2, 0));
     let pending = outbox
         .list(&EventFilter::new().status(EventStatus::Pending), 10)
         .await

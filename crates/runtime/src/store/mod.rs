@@ -359,11 +359,17 @@ impl StatusCounts {
     }
 }
 
-/// A snapshot of the outbox.
+/// A snapshot of the outbox: row counts over all flows, per flow, and the oldest unresolved row.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct OutboxStats {
-    /// Counts over all rows.
-    pub total: StatusCounts,
+    /// Pending rows (including retries scheduled for later).
+    pub pending: u64,
+    /// Rows claimed by a worker.
+    pub in_flight: u64,
+    /// Delivered rows.
+    pub done: u64,
+    /// Dead-letter rows.
+    pub dead: u64,
     /// Counts per flow.
     pub by_flow: BTreeMap<String, StatusCounts>,
     /// `received_at` of the oldest row not yet resolved (pending or in flight).
@@ -375,7 +381,22 @@ pub struct OutboxStats {
 impl OutboxStats {
     /// Nothing pending and nothing in flight (retries scheduled for later count as pending).
     pub fn is_drained(&self) -> bool {
-        self.total.pending == 0 && self.total.in_flight == 0
+        self.pending == 0 && self.in_flight == 0
+    }
+
+    /// The counts over all flows as a [`StatusCounts`].
+    pub fn totals(&self) -> StatusCounts {
+        StatusCounts {
+            pending: self.pending,
+            in_flight: self.in_flight,
+            done: self.done,
+            dead: self.dead,
+        }
+    }
+
+    /// All rows.
+    pub fn total(&self) -> u64 {
+        self.totals().total()
     }
 
     /// Publishes the snapshot as gauges (`metrics` crate): `chatport_outbox_rows{status}` (row
@@ -385,7 +406,7 @@ impl OutboxStats {
     pub fn record_metrics(&self) {
         for status in EventStatus::ALL {
             metrics::gauge!("chatport_outbox_rows", "status" => status.as_str())
-                .set(self.total.get(status) as f64);
+                .set(self.totals().get(status) as f64);
             for (flow, counts) in &self.by_flow {
                 metrics::gauge!(
                     "chatport_outbox_flow_rows",

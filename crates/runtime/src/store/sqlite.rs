@@ -848,7 +848,12 @@ impl Outbox for SqliteStore {
                         .parse()
                         .map_err(|e: super::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
                     let n = u64::try_from(n).unwrap_or(0);
-                    stats.total.add(status, n);
+                    match status {
+                        EventStatus::Pending => stats.pending += n,
+                        EventStatus::InFlight => stats.in_flight += n,
+                        EventStatus::Done => stats.done += n,
+                        EventStatus::Dead => stats.dead += n,
+                    }
                     stats
                         .by_flow
                         .entry(flow)
