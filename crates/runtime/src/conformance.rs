@@ -3,13 +3,16 @@
 //! stable API.
 //!
 //! Each case is an `async fn` taking a **fresh, empty** store and panicking on a violation. A
-//! backend's test file runs them all with [`outbox_conformance_tests!`](crate::outbox_conformance_tests):
+//! backend's test file runs them all with [`outbox_conformance_tests!`](crate::outbox_conformance_tests),
+//! given an async factory that returns the store and a guard kept alive until the case ends (a
+//! temporary directory, a scratch database schema, or `()`):
 //!
 //! ```text
-//! chatport_runtime::outbox_conformance_tests!(|| async {
-//!     let store = MyStore::connect(test_url()).await.unwrap();
-//!     std::sync::Arc::new(store) // Arc<MyStore>, which is Outbox + KvStore + IdempotencyLedger
-//! });
+//! async fn fresh() -> (Arc<MyStore>, ScratchSchema) {
+//!     let schema = ScratchSchema::create(test_url()).await;
+//!     (Arc::new(MyStore::connect(schema.url()).await.unwrap()), schema)
+//! }
+//! chatport_runtime::outbox_conformance_tests!(fresh); // MyStore: Outbox + KvStore + IdempotencyLedger
 //! ```
 //!
 //! Durations are small (leases of a few hundred milliseconds) and nothing asserts speed.
@@ -730,9 +733,9 @@ pub async fn ledger(ledger: Arc<dyn IdempotencyLedger>) {
     );
 }
 
-/// Runs every conformance case as its own `#[tokio::test]`. `$make` is an expression of a closure
-/// `|| async { Arc<S> }` giving a fresh, empty store, where `S: Outbox + KvStore +
-/// IdempotencyLedger`.
+/// Runs every conformance case as its own `#[tokio::test]`. `$make` is an async factory
+/// (`fn() -> impl Future<Output = (Arc<S>, G)>`) giving a fresh, empty store and a guard `G` that
+/// lives until the case ends, where `S: Outbox + KvStore + IdempotencyLedger`.
 #[macro_export]
 macro_rules! outbox_conformance_tests {
     ($make:expr) => {
@@ -741,24 +744,15 @@ macro_rules! outbox_conformance_tests {
             claim_round_trips_fields, claim_honours_max, claim_respects_next_attempt_at,
             lease_expiry_reclaim_and_lost_lease, expired_but_unclaimed_lease_resolves,
             ordering_key_exclusive_and_in_order, ordering_key_replay_waits_for_live_lease,
-            dead_rows, replay, purge, attempts_history, stats, list_filters);
-        #[tokio::test]
-        async fn kv_store() {
-            let store = ($make)().await;
-            $crate::conformance::kv_store(store).await;
-        }
-        #[tokio::test]
-        async fn ledger() {
-            let store = ($make)().await;
-            $crate::conformance::ledger(store).await;
-        }
+            dead_rows, replay, purge, attempts_history, stats, list_filters, kv_store, ledger);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
-                let store = ($make)().await;
+                let (store, guard) = ($make)().await;
                 $crate::conformance::$case(store).await;
+                drop(guard);
             }
         )*
     };

@@ -1,17 +1,17 @@
-//! The store conformance suite against `SqliteStore`, on a file (the real configuration) and in
-//! memory.
-// Test code: helpers outside `#[test]` functions may unwrap too.
-#![allow(clippy::unwrap_used)]
+//! The store conformance suite against `SqliteStore`, on a file in a temporary directory (the real
+//! configuration) and in memory.
 
 mod file {
     use std::sync::Arc;
 
     use chatport_runtime::{SqliteOptions, SqliteStore};
+    use tempfile::TempDir;
 
-    async fn fresh() -> Arc<SqliteStore> {
-        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("conformance-{}.db", uuid::Uuid::new_v4().simple()));
-        Arc::new(SqliteStore::open(path, SqliteOptions::default()).unwrap())
+    async fn fresh() -> (Arc<SqliteStore>, TempDir) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(dir.path().join("outbox.db"), SqliteOptions::default())
+            .expect("open the store");
+        (Arc::new(store), dir)
     }
 
     chatport_runtime::outbox_conformance_tests!(fresh);
@@ -22,8 +22,9 @@ mod memory {
 
     use chatport_runtime::SqliteStore;
 
-    async fn fresh() -> Arc<SqliteStore> {
-        Arc::new(SqliteStore::open_in_memory().unwrap())
+    async fn fresh() -> (Arc<SqliteStore>, ()) {
+        let store = SqliteStore::open_in_memory().expect("open the store");
+        (Arc::new(store), ())
     }
 
     chatport_runtime::outbox_conformance_tests!(fresh);

@@ -372,7 +372,7 @@ pub struct OutboxStats {
     pub dead: u64,
     /// Counts per flow.
     pub by_flow: BTreeMap<String, StatusCounts>,
-    /// `received_at` of the oldest row not yet resolved (pending or in flight).
+    /// `received_at` of the first-arrived row not yet resolved (pending or in flight).
     pub oldest_pending_at: Option<DateTime<Utc>>,
     /// Age of that row when the snapshot was taken.
     pub oldest_pending_age: Option<Duration>,

@@ -31,9 +31,10 @@
 //!
 //! Tables `events` (the outbox, `UNIQUE(source, event_id)`), `attempts` (history, cascade-deleted
 //! with its row), `kv (ns, key)`, `ledger (key)` and `schema_migrations (version)`. Times are stored
-//! as INTEGER microseconds since the Unix epoch (UTC). Indexes: `events(status, next_attempt_at)`
-//! for claims, a partial index `events(ordering_key, id) WHERE status IN ('pending','in_flight')`
-//! for the per-key ordering check, `events(flow, status)` and `events(received_at)` for operators.
+//! as INTEGER microseconds since the Unix epoch (UTC). Indexes: two partial indexes over the open
+//! rows only (`status IN ('pending','in_flight')`), so that claims never scan delivered history:
+//! `events(id)` for the claim scan in arrival order and `events(ordering_key, id)` for the per-key
+//! ordering check; `events(flow, status)` and `events(received_at)` for operators.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -79,7 +80,7 @@ CREATE TABLE events (
     updated_at       INTEGER NOT NULL,
     UNIQUE (source, event_id)
 );
-CREATE INDEX events_claim ON events (status, next_attempt_at);
+CREATE INDEX events_open ON events (id) WHERE status IN ('pending', 'in_flight');
 CREATE INDEX events_key_open ON events (ordering_key, id) WHERE status IN ('pending', 'in_flight');
 CREATE INDEX events_flow ON events (flow, status);
 CREATE INDEX events_received ON events (received_at);
@@ -198,7 +199,10 @@ where
         let Some(work) = self.work.take() else {
             return false;
         };
-        let result = work(conn);
+        // A panic inside a command must not take the writer thread (and every later caller)
+        // down: it fails that command only.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(StoreError::Database("store command panicked".into())));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -650,7 +654,8 @@ fn limit_value(n: usize) -> i64 {
 
 const CLAIMABLE_SQL: &str = "
 SELECT e.id FROM events AS e
-WHERE ((e.status = 'pending' AND e.next_attempt_at <= ?1)
+WHERE e.status IN ('pending', 'in_flight')
+  AND ((e.status = 'pending' AND e.next_attempt_at <= ?1)
        OR (e.status = 'in_flight' AND e.lease_expires_at <= ?1))
   AND (e.ordering_key IS NULL OR (
         NOT EXISTS (SELECT 1 FROM events AS b
@@ -860,11 +865,15 @@ impl Outbox for SqliteStore {
                         .or_insert_with(StatusCounts::default)
                         .add(status, n);
                 }
-                let oldest: Option<i64> = conn.query_row(
-                    "SELECT MIN(received_at) FROM events WHERE status IN ('pending', 'in_flight')",
-                    [],
-                    |row| row.get(0),
-                )?;
+                // The first-arrived unresolved row (ids follow arrival order).
+                let oldest: Option<i64> = conn
+                    .query_row(
+                        "SELECT received_at FROM events WHERE status IN ('pending', 'in_flight')
+                         ORDER BY id LIMIT 1",
+                        [],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
                 if let Some(oldest) = oldest {
                     let at = from_micros(oldest)?;
                     stats.oldest_pending_at = Some(at);
@@ -1161,6 +1170,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_panicking_command_fails_alone_and_the_writer_lives_on() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let boom = store
+            .write(|_conn| -> Result<(), StoreError> { panic!("bug in a command") })
+            .await;
+        assert!(matches!(boom, Err(StoreError::Database(_))));
+        KvStore::put(&store, "t", "after", b"1").await.unwrap();
+        assert_eq!(
+            KvStore::get(&store, "t", "after").await.unwrap(),
+            Some(b"1".to_vec())
+        );
+    }
+
+    #[tokio::test]
     async fn schema_version_is_recorded_and_reopen_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
@@ -1179,6 +1202,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[tokio::test]
+    async fn claims_scan_only_open_rows() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let plan: Vec<String> = store
+            .read(|conn| {
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {CLAIMABLE_SQL}"))?;
+                let rows = stmt.query_map(params![0, 1], |row| row.get::<_, String>(3))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("USING INDEX events_open"), "{plan}");
+        assert!(plan.contains("USING INDEX events_key_open"), "{plan}");
     }
 
     #[tokio::test]
