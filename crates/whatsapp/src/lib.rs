@@ -54,6 +54,11 @@ pub use client::{
     DEFAULT_TIMEOUT,
 };
 pub use error::{ApiError, Error, MalformedSignature, SubscriptionError};
+/// Compiles the README's example.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use outgoing::{
     OutgoingMessage, Recipient, SendResponse, SentContact, SentMessage, TEXT_BODY_MAX_CHARS,
     Template,
