@@ -27,10 +27,15 @@ fuzz_target!(|data: &[u8]| {
     match verifier.verify(Some(&header), body) {
         Ok(()) => assert!(
             header.trim().eq_ignore_ascii_case(&expected)
-                || header.trim().eq_ignore_ascii_case(&sign(b"an-older-secret", body)),
+                || header
+                    .trim()
+                    .eq_ignore_ascii_case(&sign(b"an-older-secret", body)),
             "accepted a header that is not the HMAC of the body"
         ),
-        Err(e) => assert!(!e.to_string().contains(&expected[7..]), "error reveals the MAC"),
+        Err(e) => assert!(
+            !e.to_string().contains(&expected[7..]),
+            "error reveals the MAC"
+        ),
     }
     verifier
         .verify(Some(&expected), body)

@@ -23,7 +23,12 @@ fuzz_target!(|data: &[u8]| {
             format!("{event:?}"),
         );
         if let Some(message) = event.message() {
-            let _ = (message.text_body(), message.timestamp(), message.media(), message.type_object());
+            let _ = (
+                message.text_body(),
+                message.timestamp(),
+                message.media(),
+                message.type_object(),
+            );
         }
         let bytes = serde_json::to_vec(&event).expect("an event always serialises");
         let back: Event = serde_json::from_slice(&bytes).expect("a serialised event parses back");
