@@ -1,1 +1,153 @@
-fn main() {}
+//! `chatport`: serve the integration flows, run the local demo, check a configuration, and sign,
+//! verify or parse WhatsApp webhook deliveries.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod webhook_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chatport_bridge::config::{Config, EnvVars};
+use chatport_bridge::service::{self, Service};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// chatport joins WhatsApp to OpenText CMS, Orange Logic and Creatio, at least once and without
+/// duplicates.
+#[derive(Debug, Parser)]
+#[command(name = "chatport", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: webhook ingress, durable outbox and flow workers.
+    Serve {
+        /// The configuration file (TOML; secrets as ${VAR} references to the environment).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file: syntax, unknown keys, references, client settings.
+    Check {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run every flow end to end against local emulators, with a temporary store.
+    Demo {
+        /// Print one JSON object with the results instead of the report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with WhatsApp webhook deliveries.
+    Webhook {
+        #[command(subcommand)]
+        command: webhook_cmd::WebhookCommand,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter =
+        EnvFilter::try_from_env("CHATPORT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Webhook { command } => {
+            init_tracing("warn");
+            webhook_cmd::run(command)
+        }
+        Command::Check { config } => {
+            init_tracing("warn");
+            match Config::load(&config).and_then(|c| service::validate(&c, &EnvVars)) {
+                Ok(()) => {
+                    println!("{}: configuration OK", config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("chatport check: {error}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Serve { config } => {
+            init_tracing("info");
+            run_async(serve(config))
+        }
+        Command::Demo { json } => {
+            init_tracing("warn");
+            run_async(demo::run(json))
+        }
+    }
+}
+
+fn run_async(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(error) => {
+            eprintln!("chatport: cannot start the async runtime: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> ExitCode {
+    let result = async {
+        let config = Config::load(&path)?;
+        let store = chatport_runtime::SqliteStore::open(&config.store.path, Default::default())?;
+        let listener = tokio::net::TcpListener::bind(&config.service.listen)
+            .await
+            .map_err(|e| {
+                chatport_bridge::Error::Server(format!(
+                    "cannot listen on {}: {e}",
+                    config.service.listen
+                ))
+            })?;
+        let service = Service::start(&config, &EnvVars, store, listener).await?;
+        tracing::info!(addr = %service.local_addr(), "serving; stop with Ctrl-C or SIGTERM");
+        shutdown_signal().await;
+        tracing::info!("shutting down: intake stopped, finishing in-flight deliveries");
+        service.stop().await;
+        Ok::<_, chatport_bridge::Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("chatport serve: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

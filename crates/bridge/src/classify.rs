@@ -1,0 +1,308 @@
+//! Classification of inbound messages and the directory of known people.
+//!
+//! [`Classifier`] is a trait so that an LLM-backed implementation can plug in later; the default,
+//! [`RuleClassifier`], is configured in TOML (`[classifier]`, `[[directory]]`): keywords choose the
+//! issue type, priority and product line; the sender's country calling code chooses the region; the
+//! directory maps a phone number to a customer id and name.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ClassifierConfig, DirectoryEntry, KeywordRule};
+
+/// What is known about the sender and text of a message.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct MessageFacts<'a> {
+    /// The sender's WhatsApp id or phone number (digits, optionally with `+`), if known. A
+    /// business-scoped user id may be passed too: it is recognised and not read as a number.
+    pub sender: Option<&'a str>,
+    /// The message text (body, caption or interactive reply title).
+    pub text: &'a str,
+}
+
+impl<'a> MessageFacts<'a> {
+    /// Facts of one message.
+    pub fn new(sender: Option<&'a str>, text: &'a str) -> Self {
+        Self { sender, text }
+    }
+}
+
+/// The result of classifying a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Classification {
+    /// Customer id from the directory, if the sender is known.
+    pub customer_id: Option<String>,
+    /// Name from the directory, if the sender is known.
+    pub customer_name: Option<String>,
+    /// Issue type (`billing`, `delivery`, ... or the configured default).
+    pub issue_type: String,
+    /// Priority (`high`, `normal`, ... or the configured default).
+    pub priority: String,
+    /// Region from the directory or the calling code.
+    pub region: String,
+    /// Product line (or the configured default).
+    pub product_line: String,
+}
+
+/// Classifies inbound messages. Implementations must be deterministic for the same input, so that a
+/// retried event is classified the same way.
+pub trait Classifier: Send + Sync {
+    /// Classifies one message.
+    fn classify(&self, facts: &MessageFacts<'_>) -> Classification;
+}
+
+/// Keeps only the digits of a phone number: `"+49 (151) 123-45"` → `"4915112345"`.
+pub fn phone_digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The directory of known people, looked up by phone number digits.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    by_digits: HashMap<String, DirectoryEntry>,
+}
+
+impl Directory {
+    /// Builds the directory from `[[directory]]` entries. A later entry for the same number wins.
+    pub fn new(entries: &[DirectoryEntry]) -> Self {
+        let by_digits = entries
+            .iter()
+            .map(|e| (phone_digits(&e.phone), e.clone()))
+            .collect();
+        Self { by_digits }
+    }
+
+    /// The entry for a phone number or wa_id in any format.
+    pub fn lookup(&self, number: &str) -> Option<&DirectoryEntry> {
+        self.by_digits.get(&phone_digits(number))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.by_digits.len()
+    }
+
+    /// Whether the directory is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_digits.is_empty()
+    }
+}
+
+/// The configured rule-based classifier.
+#[derive(Debug, Clone)]
+pub struct RuleClassifier {
+    config: ClassifierConfig,
+    /// Rules with lower-cased keywords, in configuration order.
+    issue_types: Vec<(String, Vec<String>)>,
+    priorities: Vec<(String, Vec<String>)>,
+    product_lines: Vec<(String, Vec<String>)>,
+    directory: Directory,
+}
+
+impl RuleClassifier {
+    /// Builds the classifier from `[classifier]` and the directory.
+    pub fn new(config: ClassifierConfig, directory: Directory) -> Self {
+        let prepare = |rules: &[KeywordRule]| -> Vec<(String, Vec<String>)> {
+            rules
+                .iter()
+                .map(|r| {
+                    (
+                        r.name.clone(),
+                        r.keywords.iter().map(|k| k.to_lowercase()).collect(),
+                    )
+                })
+                .collect()
+        };
+        Self {
+            issue_types: prepare(&config.issue_types),
+            priorities: prepare(&config.priorities),
+            product_lines: prepare(&config.product_lines),
+            config,
+            directory,
+        }
+    }
+
+    /// The directory used for customer lookups.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    fn region_of(&self, digits: &str) -> Option<&str> {
+        self.config
+            .regions
+            .iter()
+            .filter(|(code, _)| !code.is_empty() && digits.starts_with(code.as_str()))
+            .max_by_key(|(code, _)| code.len())
+            .map(|(_, region)| region.as_str())
+    }
+}
+
+/// Whether `c` belongs to a script written without spaces between words (Han, Hiragana, Katakana,
+/// Hangul syllables, Thai), where a word boundary cannot be told from the characters around it.
+fn is_unspaced(c: char) -> bool {
+    matches!(c,
+        '\u{0E00}'..='\u{0E7F}'   // Thai
+        | '\u{3040}'..='\u{30FF}' // Hiragana, Katakana
+        | '\u{3400}'..='\u{4DBF}' // CJK extension A
+        | '\u{4E00}'..='\u{9FFF}' // CJK unified ideographs
+        | '\u{AC00}'..='\u{D7AF}' // Hangul syllables
+        | '\u{F900}'..='\u{FAFF}' // CJK compatibility ideographs
+    )
+}
+
+/// Whether `keyword` occurs in `text` (both lower-case) as a whole word or phrase: the characters
+/// before and after the match are not alphanumeric. In scripts written without spaces (Japanese,
+/// Chinese, Thai, ...) any occurrence counts, as there is no boundary to check.
+fn contains_word(text: &str, keyword: &str) -> bool {
+    let (Some(first), Some(last)) = (keyword.chars().next(), keyword.chars().next_back()) else {
+        return false;
+    };
+    let boundary = |neighbour: Option<char>, edge: char| {
+        neighbour.is_none_or(|c| !c.is_alphanumeric() || is_unspaced(c) || is_unspaced(edge))
+    };
+    text.match_indices(keyword).any(|(start, _)| {
+        boundary(text[..start].chars().next_back(), first)
+            && boundary(text[start + keyword.len()..].chars().next(), last)
+    })
+}
+
+fn first_match(rules: &[(String, Vec<String>)], text: &str) -> Option<String> {
+    rules
+        .iter()
+        .find(|(_, keywords)| keywords.iter().any(|k| contains_word(text, k)))
+        .map(|(name, _)| name.clone())
+}
+
+impl Classifier for RuleClassifier {
+    fn classify(&self, facts: &MessageFacts<'_>) -> Classification {
+        let text = facts.text.to_lowercase();
+        // A business-scoped user id ("US.1349…") is not a phone number: no calling code, no lookup.
+        let digits = facts
+            .sender
+            .filter(|s| !s.chars().any(|c| c.is_ascii_alphabetic()))
+            .map(phone_digits)
+            .unwrap_or_default();
+        let entry = if digits.is_empty() {
+            None
+        } else {
+            self.directory.lookup(&digits)
+        };
+        let region = entry
+            .and_then(|e| e.region.clone())
+            .or_else(|| self.region_of(&digits).map(str::to_owned))
+            .unwrap_or_else(|| self.config.default_region.clone());
+        Classification {
+            customer_id: entry.and_then(|e| e.customer_id.clone()),
+            customer_name: entry.and_then(|e| e.name.clone()),
+            issue_type: first_match(&self.issue_types, &text)
+                .unwrap_or_else(|| self.config.default_issue_type.clone()),
+            priority: first_match(&self.priorities, &text)
+                .unwrap_or_else(|| self.config.default_priority.clone()),
+            region,
+            product_line: first_match(&self.product_lines, &text)
+                .unwrap_or_else(|| self.config.default_product_line.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classifier() -> RuleClassifier {
+        let config: ClassifierConfig = toml::from_str(
+            r#"
+default_region = "unknown"
+[[issue_types]]
+name = "billing"
+keywords = ["invoice", "rechnung", "charged twice", "返金"]
+[[issue_types]]
+name = "delivery"
+keywords = ["parcel", "delivery"]
+[[priorities]]
+name = "high"
+keywords = ["urgent", "dringend", "asap"]
+[[product_lines]]
+name = "routers"
+keywords = ["router"]
+[regions]
+"1" = "NA"
+"49" = "EMEA"
+"491" = "EMEA-DE-MOBILE"
+"#,
+        )
+        .unwrap();
+        let directory: Vec<DirectoryEntry> = toml::from_str::<HashMap<String, Vec<DirectoryEntry>>>(
+            r#"d = [{ phone = "+49 151 1234 5678", name = "Anna", customer_id = "CUST-1", region = "DACH" }]"#,
+        )
+        .unwrap()
+        .remove("d")
+        .unwrap();
+        RuleClassifier::new(config, Directory::new(&directory))
+    }
+
+    #[test]
+    fn keywords_choose_values_case_insensitively() {
+        let c = classifier().classify(&MessageFacts::new(
+            Some("16505551234"),
+            "URGENT: my Invoice is wrong",
+        ));
+        assert_eq!(c.issue_type, "billing");
+        assert_eq!(c.priority, "high");
+        assert_eq!(c.region, "NA");
+        assert_eq!(c.product_line, "unspecified");
+        assert_eq!(c.customer_id, None);
+    }
+
+    #[test]
+    fn whole_words_only_and_non_ascii() {
+        let c = classifier().classify(&MessageFacts::new(
+            None,
+            "Meine Rechnung ist falsch – dringend!",
+        ));
+        assert_eq!(
+            (c.issue_type.as_str(), c.priority.as_str()),
+            ("billing", "high")
+        );
+        // "routers" contains "router" but "invoices2" must not match "invoice"
+        let c = classifier().classify(&MessageFacts::new(None, "invoices2 routerx"));
+        assert_eq!(c.issue_type, "general");
+        assert_eq!(c.product_line, "unspecified");
+        let c = classifier().classify(&MessageFacts::new(
+            None,
+            "注文した商品が壊れていました 😢 返金をお願いします",
+        ));
+        assert_eq!(
+            c.issue_type, "billing",
+            "unspaced scripts match inside runs of text"
+        );
+        let c = classifier().classify(&MessageFacts::new(
+            None,
+            "I was charged twice for the router",
+        ));
+        assert_eq!(
+            (c.issue_type.as_str(), c.product_line.as_str()),
+            ("billing", "routers")
+        );
+    }
+
+    #[test]
+    fn directory_and_longest_calling_code() {
+        let c = classifier().classify(&MessageFacts::new(Some("4915112345678"), "hello"));
+        assert_eq!(c.customer_id.as_deref(), Some("CUST-1"));
+        assert_eq!(c.customer_name.as_deref(), Some("Anna"));
+        assert_eq!(c.region, "DACH", "directory region overrides calling code");
+        let c = classifier().classify(&MessageFacts::new(Some("4917000000"), "hello"));
+        assert_eq!(c.region, "EMEA-DE-MOBILE");
+        let c = classifier().classify(&MessageFacts::new(Some("4930000000"), "hello"));
+        assert_eq!(c.region, "EMEA");
+        let c = classifier().classify(&MessageFacts::new(Some("US.13491208655302741918"), "hello"));
+        assert_eq!(
+            c.region, "unknown",
+            "a BSUID has no calling code; its digits are not a phone number"
+        );
+    }
+}

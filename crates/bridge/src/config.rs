@@ -1,0 +1,710 @@
+//! The service configuration: one TOML file, secrets from environment variables.
+//!
+//! Every string that may hold a secret or an address is a [`Setting`]: it may contain `${VAR}`
+//! references that are resolved from a [`Vars`] source (the process environment for `chatport serve`,
+//! a map for tests and the demo). Secret settings ([`SecretSetting`]) **must** be a reference: a
+//! literal secret in the file is refused, so secrets never live in the file.
+//!
+//! Unknown keys are errors; the TOML parser reports them with their line and column and the list of
+//! expected keys. The full key reference is `docs/configuration.md`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::Error;
+
+/// A source of variables for `${VAR}` references.
+pub trait Vars {
+    /// The value of `name`, if set.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnvVars;
+
+impl Vars for EnvVars {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Vars for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+impl Vars for BTreeMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        BTreeMap::get(self, name).cloned()
+    }
+}
+
+/// A string setting that may contain `${VAR}` references (`$${` writes a literal `${`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Setting(String);
+
+impl Setting {
+    /// Wraps a raw setting (as written in the file).
+    pub fn new(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    /// The raw text, references unresolved.
+    pub fn raw(&self) -> &str {
+        &self.0
+    }
+
+    /// Resolves the references. `key` names the setting in errors (`whatsapp.api_base`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a variable is not set or a reference is not closed. The message names
+    /// the key and the variable, never a value.
+    pub fn resolve(&self, key: &str, vars: &dyn Vars) -> Result<String, Error> {
+        interpolate(&self.0, key, vars)
+    }
+}
+
+impl fmt::Debug for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Setting").field(&self.0).finish()
+    }
+}
+
+/// A secret setting: must be written as a `${VAR}` reference; the file never holds the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretSetting(String);
+
+impl SecretSetting {
+    /// Wraps a reference such as `${WHATSAPP_TOKEN}`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `raw` contains no `${VAR}` reference.
+    pub fn new(raw: impl Into<String>) -> Result<Self, Error> {
+        let raw = raw.into();
+        if !raw.contains("${") {
+            return Err(Error::Config(
+                "a secret must be an environment reference such as \"${WHATSAPP_TOKEN}\", not a literal value".into(),
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    /// Resolves the reference into a secret. A blank result is refused.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the variable is unset or blank; the message names the key and variable.
+    pub fn resolve(&self, key: &str, vars: &dyn Vars) -> Result<SecretString, Error> {
+        let value = interpolate(&self.0, key, vars)?;
+        if value.trim().is_empty() {
+            return Err(Error::Config(format!(
+                "{key}: the secret resolved to a blank value"
+            )));
+        }
+        Ok(SecretString::from(value))
+    }
+}
+
+impl fmt::Debug for SecretSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The raw text is only a reference (literals are refused), so it is safe to show.
+        f.debug_tuple("SecretSetting").field(&self.0).finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        SecretSetting::new(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Formats a TOML error as `line L, column C: message` with a "did you mean" hint for unknown keys.
+/// Unlike the parser's own rendering it never quotes the source line, which could hold a secret
+/// someone pasted into the file by mistake.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    let position = error.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    let mut out = format!("{}{message}", position.unwrap_or_default());
+    if let Some(hint) = unknown_field_hint(message) {
+        out.push_str(&format!(" (did you mean `{hint}`?)"));
+    }
+    out
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" message, the expected key closest to
+/// `x`, if any is close.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    rest.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate.to_owned())
+}
+
+fn interpolate(raw: &str, key: &str, vars: &dyn Vars) -> Result<String, Error> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let end = after
+                .find('}')
+                .ok_or_else(|| Error::Config(format!("{key}: unclosed \"${{\" reference")))?;
+            let name = &after[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(Error::Config(format!(
+                    "{key}: invalid variable name in reference"
+                )));
+            }
+            let value = vars.get(name).ok_or_else(|| {
+                Error::Config(format!("{key}: environment variable {name} is not set"))
+            })?;
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// `[service]`: the HTTP listener.
+    #[serde(default)]
+    pub service: ServiceConfig,
+    /// `[store]`: the durable outbox.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// `[workers]`: delivery workers and the retry schedule.
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    /// `[whatsapp]`: the Cloud API connection and webhook.
+    pub whatsapp: WhatsAppConfig,
+    /// `[opentext]`: the CMS connection (needed by the O flows).
+    pub opentext: Option<OpenTextConfig>,
+    /// `[classifier]`: rule-based classification of inbound messages.
+    #[serde(default)]
+    pub classifier: ClassifierConfig,
+    /// `[[directory]]`: known people and customers by phone number.
+    #[serde(default)]
+    pub directory: Vec<DirectoryEntry>,
+    /// `[flows.*]`: which flows run and how.
+    #[serde(default)]
+    pub flows: FlowsConfig,
+}
+
+impl Config {
+    /// Parses a configuration from TOML text.
+    ///
+    /// # Errors
+    /// [`Error::Config`] with the line and column for syntax errors, unknown keys (with the expected
+    /// keys listed) and wrong types.
+    pub fn from_toml_str(text: &str) -> Result<Self, Error> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(text, &e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the file cannot be read or does not parse (see [`Config::from_toml_str`]).
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            Error::Config(msg) => Error::Config(format!("{}: {msg}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Checks what the types alone cannot: non-empty secret lists, sane retry schedule, an
+    /// `[opentext]` section when an O flow is enabled.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the offending key.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.whatsapp.app_secrets.is_empty() {
+            return Err(Error::Config(
+                "whatsapp.app_secrets: at least one app secret is required".into(),
+            ));
+        }
+        if self.workers.retry_schedule_secs.is_empty() {
+            return Err(Error::Config(
+                "workers.retry_schedule_secs: must not be empty".into(),
+            ));
+        }
+        if self.workers.max_attempts == 0 {
+            return Err(Error::Config(
+                "workers.max_attempts: must be at least 1".into(),
+            ));
+        }
+        if self.workers.concurrency == 0 {
+            return Err(Error::Config(
+                "workers.concurrency: must be at least 1".into(),
+            ));
+        }
+        if self.flows.o1.enabled && self.opentext.is_none() {
+            return Err(Error::Config(
+                "flows.o1 is enabled but there is no [opentext] section".into(),
+            ));
+        }
+        for (i, rule) in self.flows.o1.queues.iter().enumerate() {
+            if rule.queue.trim().is_empty() {
+                return Err(Error::Config(format!(
+                    "flows.o1.queues[{i}].queue: must not be empty"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[service]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ServiceConfig {
+    /// Address the HTTP server listens on. Default `127.0.0.1:8080`.
+    pub listen: String,
+    /// Largest accepted webhook body in bytes. Default 3 MiB (Meta's documented maximum).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 3 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// Path of the SQLite outbox file. Default `chatport.sqlite`.
+    pub path: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: "chatport.sqlite".into(),
+        }
+    }
+}
+
+/// `[workers]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct WorkersConfig {
+    /// Events processed at once. Default 8.
+    pub concurrency: usize,
+    /// Lease on a claimed event, in seconds; another worker may take it over after. Default 60.
+    pub lease_secs: u64,
+    /// Outbox retry schedule in seconds; the last entry repeats. Default
+    /// `[5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200, 86400]`.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Attempts before an event goes to the dead-letter queue. Default 12.
+    pub max_attempts: u32,
+    /// How often idle workers look for due events, in milliseconds (they are also woken by
+    /// ingress). Default 250.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            lease_secs: 60,
+            retry_schedule_secs: vec![5, 30, 120, 600, 1800, 3600, 10_800, 21_600, 43_200, 86_400],
+            max_attempts: 12,
+            poll_interval_ms: 250,
+        }
+    }
+}
+
+impl WorkersConfig {
+    /// The retry schedule as durations.
+    pub fn schedule(&self) -> Vec<Duration> {
+        self.retry_schedule_secs
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect()
+    }
+}
+
+/// `[whatsapp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct WhatsAppConfig {
+    /// Graph API base URL. Default `https://graph.facebook.com`.
+    #[serde(default = "default_graph_base")]
+    pub api_base: Setting,
+    /// Graph API version. Default `v25.0`.
+    #[serde(default = "default_graph_version")]
+    pub api_version: String,
+    /// System-user access token, e.g. `"${WHATSAPP_TOKEN}"`.
+    pub access_token: SecretSetting,
+    /// App secrets that sign webhooks; several are accepted during a rotation.
+    pub app_secrets: Vec<SecretSetting>,
+    /// The verify token of the webhook subscription handshake.
+    pub verify_token: SecretSetting,
+    /// Path of the webhook endpoint. Default `/webhooks/whatsapp`.
+    #[serde(default = "default_webhook_path")]
+    pub webhook_path: String,
+    /// Request timeout in seconds. Default 20.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_graph_base() -> Setting {
+    Setting::new("https://graph.facebook.com")
+}
+fn default_graph_version() -> String {
+    "v25.0".into()
+}
+fn default_webhook_path() -> String {
+    "/webhooks/whatsapp".into()
+}
+fn default_timeout_secs() -> u64 {
+    20
+}
+
+/// How to obtain the CMS token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OpenTextGrant {
+    /// `client_credentials` with the confidential client (default).
+    #[default]
+    ClientCredentials,
+    /// `password` with a tenant user (`username`, `password` required).
+    Password,
+}
+
+/// `[opentext]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OpenTextConfig {
+    /// Region host, e.g. `https://na-1-dev.api.opentext.com`; the token URL is
+    /// `{auth_base}/tenants/{tenant_id}/oauth2/token`.
+    pub auth_base: Setting,
+    /// CMS base, e.g. `https://na-1-dev.api.opentext.com/cms`.
+    pub cms_base: Setting,
+    /// CSS base, e.g. `https://css.na-1-dev.api.opentext.com` (used by the document flows).
+    pub css_base: Option<Setting>,
+    /// Tenant id.
+    pub tenant_id: Setting,
+    /// OAuth grant. Default `client_credentials`.
+    #[serde(default)]
+    pub grant: OpenTextGrant,
+    /// OAuth client id.
+    pub client_id: Setting,
+    /// OAuth client secret, e.g. `"${OPENTEXT_CLIENT_SECRET}"`.
+    pub client_secret: SecretSetting,
+    /// Tenant user for the `password` grant.
+    pub username: Option<Setting>,
+    /// Tenant user's password for the `password` grant.
+    pub password: Option<SecretSetting>,
+    /// Request timeout in seconds. Default 20.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// `[classifier]`: keyword and number rules for the rule-based classifier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ClassifierConfig {
+    /// Issue type when no rule matches. Default `general`.
+    pub default_issue_type: String,
+    /// Priority when no rule matches. Default `normal`.
+    pub default_priority: String,
+    /// Product line when no rule matches. Default `unspecified`.
+    pub default_product_line: String,
+    /// Region when no calling code matches. Default `unknown`.
+    pub default_region: String,
+    /// `[[classifier.issue_types]]`: first rule with a matching keyword wins.
+    pub issue_types: Vec<KeywordRule>,
+    /// `[[classifier.priorities]]`: first rule with a matching keyword wins.
+    pub priorities: Vec<KeywordRule>,
+    /// `[[classifier.product_lines]]`: first rule with a matching keyword wins.
+    pub product_lines: Vec<KeywordRule>,
+    /// `[classifier.regions]`: country calling code (digits) → region; the longest matching prefix
+    /// of the sender's number wins.
+    pub regions: BTreeMap<String, String>,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        Self {
+            default_issue_type: "general".into(),
+            default_priority: "normal".into(),
+            default_product_line: "unspecified".into(),
+            default_region: "unknown".into(),
+            issue_types: Vec::new(),
+            priorities: Vec::new(),
+            product_lines: Vec::new(),
+            regions: BTreeMap::new(),
+        }
+    }
+}
+
+/// A named value chosen when one of its keywords occurs in the message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KeywordRule {
+    /// The value assigned (an issue type, priority or product line).
+    pub name: String,
+    /// Keywords, matched case-insensitively as whole words or phrases.
+    pub keywords: Vec<String>,
+}
+
+/// A `[[directory]]` entry: a person or customer known by phone number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DirectoryEntry {
+    /// Phone number in any common format (`+49 151 …`); compared by digits.
+    pub phone: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Customer id in the systems of record.
+    pub customer_id: Option<String>,
+    /// Role (`customer`, `technician`, `agent`, `vendor`, ...).
+    pub role: Option<String>,
+    /// Region, overriding the calling-code rule.
+    pub region: Option<String>,
+}
+
+/// `[flows]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct FlowsConfig {
+    /// `[flows.o1]`: case intake.
+    pub o1: O1Config,
+}
+
+/// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct O1Config {
+    /// Whether the flow runs. Default `true`.
+    pub enabled: bool,
+    /// CMS instance category of the case record. Default `object`.
+    pub case_category: String,
+    /// CMS type of the case record. Default `ca_support_case`.
+    pub case_type: String,
+    /// Property that stores chatport's idempotency key; looked up before every create, so a
+    /// redelivered webhook never creates a second record. Default `chatport_key`.
+    pub idempotency_property: String,
+    /// Logical field → CMS property name. Logical fields: `reference`, `customer_id`, `issue_type`,
+    /// `priority`, `region`, `product_line`, `queue`, `description`, `sender_name`, `sender`,
+    /// `channel`, `received_at`, `wamid`. A field missing here is not written.
+    pub properties: BTreeMap<String, String>,
+    /// Queue when no routing rule matches. Default `general-support`.
+    pub default_queue: String,
+    /// `[[flows.o1.queues]]`: routing rules, first match wins.
+    pub queues: Vec<QueueRule>,
+    /// Prefix of case references (`CASE-` gives `CASE-7F3A9C21B0`). Default `CASE-`.
+    pub reference_prefix: String,
+    /// Reply text. Placeholders: `{reference}`, `{queue}`, `{priority}`, `{issue_type}`, `{name}`.
+    pub reply: String,
+    /// Reply when the message has no text to classify (an unsupported or unknown type).
+    pub reply_no_text: String,
+    /// Seconds to wait for a status webhook before an in-doubt reply is checked again. Default 60.
+    pub in_doubt_recheck_secs: u64,
+}
+
+impl Default for O1Config {
+    fn default() -> Self {
+        let properties = [
+            ("reference", "case_reference"),
+            ("customer_id", "customer_id"),
+            ("issue_type", "issue_type"),
+            ("priority", "priority"),
+            ("region", "region"),
+            ("product_line", "product_line"),
+            ("queue", "support_queue"),
+            ("description", "description"),
+            ("sender_name", "customer_name"),
+            ("channel", "channel"),
+            ("received_at", "received_at"),
+            ("wamid", "source_message_id"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Self {
+            enabled: true,
+            case_category: "object".into(),
+            case_type: "ca_support_case".into(),
+            idempotency_property: "chatport_key".into(),
+            properties,
+            default_queue: "general-support".into(),
+            queues: Vec::new(),
+            reference_prefix: "CASE-".into(),
+            reply: "Thank you{name}. We have opened case {reference} for you; our {queue} team will get back to you (priority: {priority}).".into(),
+            reply_no_text: "Thank you for your message. We could not read this type of message: please describe your request in a text message.".into(),
+            in_doubt_recheck_secs: 60,
+        }
+    }
+}
+
+/// A routing rule of `[[flows.o1.queues]]`: every given condition must match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct QueueRule {
+    /// The queue the case is routed to.
+    pub queue: String,
+    /// Matches this issue type.
+    pub issue_type: Option<String>,
+    /// Matches this priority.
+    pub priority: Option<String>,
+    /// Matches this region.
+    pub region: Option<String>,
+    /// Matches this product line.
+    pub product_line: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> HashMap<String, String> {
+        [
+            ("TOKEN", "t0k"),
+            ("SECRET", "s3cret"),
+            ("HOST", "http://127.0.0.1:9"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    const MINIMAL: &str = r#"
+[whatsapp]
+access_token = "${TOKEN}"
+app_secrets = ["${SECRET}"]
+verify_token = "${TOKEN}"
+
+[opentext]
+auth_base = "${HOST}"
+cms_base = "${HOST}/cms"
+tenant_id = "t1"
+client_id = "c1"
+client_secret = "${SECRET}"
+"#;
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let cfg = Config::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(cfg.whatsapp.api_version, "v25.0");
+        assert_eq!(cfg.whatsapp.webhook_path, "/webhooks/whatsapp");
+        assert!(cfg.flows.o1.enabled);
+        assert_eq!(cfg.workers.max_attempts, 12);
+        let ot = cfg.opentext.unwrap();
+        assert_eq!(
+            ot.cms_base.resolve("opentext.cms_base", &vars()).unwrap(),
+            "http://127.0.0.1:9/cms"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line() {
+        let text = MINIMAL.replace(
+            "tenant_id = \"t1\"",
+            "tenant_id = \"t1\"\ntenant_idd = \"x\"",
+        );
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("tenant_idd"), "{err}");
+        assert!(err.contains("line 11, column 1"), "{err}");
+        assert!(err.contains("did you mean `tenant_id`?"), "{err}");
+    }
+
+    #[test]
+    fn literal_secret_is_refused() {
+        let text = MINIMAL.replace(
+            "access_token = \"${TOKEN}\"",
+            "access_token = \"EAAJB-literal\"",
+        );
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("environment reference"), "{err}");
+        assert!(
+            !err.contains("EAAJB-literal"),
+            "secret leaked into the error: {err}"
+        );
+    }
+
+    #[test]
+    fn interpolation_rules() {
+        let v = vars();
+        assert_eq!(interpolate("a${TOKEN}b", "k", &v).unwrap(), "at0kb");
+        assert_eq!(interpolate("$${TOKEN}", "k", &v).unwrap(), "${TOKEN}");
+        assert_eq!(interpolate("cost $5", "k", &v).unwrap(), "cost $5");
+        let err = interpolate("${MISSING}", "whatsapp.access_token", &v)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("MISSING") && err.contains("whatsapp.access_token"),
+            "{err}"
+        );
+        assert!(interpolate("${TOKEN", "k", &v).is_err());
+        assert!(interpolate("${A-B}", "k", &v).is_err());
+        let blank: HashMap<String, String> = [("TOKEN".to_owned(), "  ".to_owned())]
+            .into_iter()
+            .collect();
+        assert!(
+            SecretSetting::new("${TOKEN}")
+                .unwrap()
+                .resolve("k", &blank)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn o1_without_opentext_is_refused() {
+        let text = MINIMAL.split("[opentext]").next().unwrap();
+        let err = Config::from_toml_str(text).unwrap_err().to_string();
+        assert!(err.contains("opentext"), "{err}");
+    }
+}

@@ -1,0 +1,357 @@
+//! **O1 case intake**: a WhatsApp complaint or request → classification (customer id, issue type,
+//! priority, region, product line) → a CMS case record routed to a support queue → a WhatsApp reply
+//! with the case reference.
+//!
+//! Effectively once, step by step:
+//! 1. the case is keyed by `IdempotencyKey::derive("O1", "case", wamid)`, stored in the
+//!    configured idempotency property and looked up before every create, so a redelivered webhook or
+//!    a retried attempt finds the case instead of creating a second one;
+//! 2. the reply is keyed by `derive("O1", "reply", wamid)` and goes through [`OnceSender`]: never a
+//!    second reply, and never a blind resend after an ambiguous timeout.
+//!
+//! The case reference is derived from the key (`CASE-7F3A9C21B0`), so every attempt computes the same
+//! reference before the record exists.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatport_core::{EventId, IdempotencyKey, Outcome};
+use chatport_opentext::{Category, Client as CmsClient, Instance, InstanceDraft};
+use chatport_runtime::StoredEvent;
+use chatport_whatsapp::webhook::{self, EventKind, Message};
+use chatport_whatsapp::{OutgoingMessage, Recipient};
+use serde_json::{Map, Value, json};
+
+use crate::Error;
+use crate::classify::{Classification, Classifier, MessageFacts};
+use crate::config::{O1Config, QueueRule};
+use crate::whatsapp::{OnceSender, SendOnce};
+
+/// The flow name of O1 in the outbox, metrics and docs.
+pub const FLOW: &str = "O1";
+
+/// The O1 handler.
+pub struct CaseIntake {
+    config: O1Config,
+    category: Category,
+    classifier: Arc<dyn Classifier>,
+    cms: CmsClient,
+    sender: OnceSender,
+}
+
+impl std::fmt::Debug for CaseIntake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseIntake")
+            .field("case_type", &self.config.case_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The case reference of an event: the configured prefix and the first 10 hex digits of the case
+/// key, upper-case.
+pub fn case_reference(prefix: &str, key: &IdempotencyKey) -> String {
+    let digits: String = key.as_str().chars().take(10).collect();
+    format!("{prefix}{}", digits.to_uppercase())
+}
+
+/// The queue of the first rule whose every condition matches, else the default queue.
+pub fn route_queue<'a>(rules: &'a [QueueRule], default: &'a str, c: &Classification) -> &'a str {
+    let ok = |want: &Option<String>, have: &str| {
+        want.as_deref().is_none_or(|w| w.eq_ignore_ascii_case(have))
+    };
+    rules
+        .iter()
+        .find(|r| {
+            ok(&r.issue_type, &c.issue_type)
+                && ok(&r.priority, &c.priority)
+                && ok(&r.region, &c.region)
+                && ok(&r.product_line, &c.product_line)
+        })
+        .map_or(default, |r| r.queue.as_str())
+}
+
+/// Fills `{placeholder}`s of a reply template.
+fn render(template: &str, values: &BTreeMap<&str, String>) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+fn category_of(name: &str) -> Category {
+    match name {
+        "file" => Category::File,
+        "folder" => Category::Folder,
+        "case" => Category::Case,
+        "any" => Category::Any,
+        _ => Category::Object,
+    }
+}
+
+impl CaseIntake {
+    /// Builds the handler.
+    pub fn new(
+        config: O1Config,
+        classifier: Arc<dyn Classifier>,
+        cms: CmsClient,
+        sender: OnceSender,
+    ) -> Self {
+        let category = category_of(&config.case_category);
+        Self {
+            config,
+            category,
+            classifier,
+            cms,
+            sender,
+        }
+    }
+
+    /// Handles one stored WhatsApp event routed to O1.
+    ///
+    /// # Errors
+    /// Connector and store errors; the caller maps them to an [`Outcome`] with
+    /// [`Outcome::from_error`].
+    pub async fn handle(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
+        let event: webhook::Event =
+            serde_json::from_slice(&stored.payload).map_err(|e| Error::Payload(e.to_string()))?;
+        let EventKind::Message(message) = &event.kind else {
+            return Ok(Outcome::delivered_with(
+                json!({ "skipped": "not a message" }),
+            ));
+        };
+        let Some(phone_number_id) = event.phone_number_id().map(str::to_owned) else {
+            return Ok(Outcome::Rejected {
+                reason: "message without metadata.phone_number_id".into(),
+            });
+        };
+        let recipient = match (&message.from, &message.from_user_id) {
+            (Some(from), _) => Recipient::phone(from.clone()),
+            (None, Some(user_id)) => Recipient::user_id(user_id.clone()),
+            (None, None) => {
+                return Ok(Outcome::Rejected {
+                    reason: "message without a sender (no from, no from_user_id)".into(),
+                });
+            }
+        };
+        let reply_key = IdempotencyKey::derive(FLOW, "reply", &stored.event_id);
+
+        let Some(text) = message.text_body().map(str::to_owned) else {
+            // Nothing to classify (an unsupported or unknown type): no case; ask for text once.
+            let reply = OutgoingMessage::text(recipient, self.config.reply_no_text.clone())
+                .reply_to(message.id.clone());
+            return self
+                .finish_reply(&reply_key, &phone_number_id, reply, json!({ "case": null, "skipped": "no text", "message_type": message.message_type.as_str() }))
+                .await;
+        };
+
+        let classification = self
+            .classifier
+            .classify(&MessageFacts::new(message.from.as_deref(), &text));
+        let queue = route_queue(
+            &self.config.queues,
+            &self.config.default_queue,
+            &classification,
+        )
+        .to_owned();
+        let case_key = IdempotencyKey::derive(FLOW, "case", &stored.event_id);
+        let reference = case_reference(&self.config.reference_prefix, &case_key);
+        let sender_name = event
+            .sender_name()
+            .map(str::to_owned)
+            .or_else(|| classification.customer_name.clone());
+
+        let case = self
+            .ensure_case(
+                &case_key,
+                &reference,
+                &queue,
+                &classification,
+                message,
+                sender_name.as_deref(),
+                &stored.event_id,
+                &text,
+            )
+            .await?;
+
+        let mut values = BTreeMap::new();
+        values.insert("reference", reference.clone());
+        values.insert("queue", queue.clone());
+        values.insert("priority", classification.priority.clone());
+        values.insert("issue_type", classification.issue_type.clone());
+        values.insert(
+            "name",
+            sender_name
+                .as_deref()
+                .map(|n| format!(", {n}"))
+                .unwrap_or_default(),
+        );
+        let reply = OutgoingMessage::text(recipient, render(&self.config.reply, &values))
+            .reply_to(message.id.clone());
+        self.finish_reply(
+            &reply_key,
+            &phone_number_id,
+            reply,
+            json!({ "case_id": case.id, "reference": reference, "queue": queue, "classification": classification }),
+        )
+        .await
+    }
+
+    async fn finish_reply(
+        &self,
+        key: &IdempotencyKey,
+        phone_number_id: &str,
+        reply: OutgoingMessage,
+        mut receipt: Value,
+    ) -> Result<Outcome, Error> {
+        match self.sender.send(key, phone_number_id, reply).await? {
+            SendOnce::Sent(wamid) => {
+                if let Value::Object(map) = &mut receipt {
+                    map.insert("reply_wamid".into(), Value::String(wamid));
+                }
+                Ok(Outcome::delivered_with(receipt))
+            }
+            SendOnce::InDoubt => Ok(Outcome::Retry {
+                after: Some(Duration::from_secs(self.config.in_doubt_recheck_secs)),
+                reason: "reply outcome unknown after an earlier attempt; not resent blindly, waiting for its status webhook".into(),
+            }),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_case(
+        &self,
+        key: &IdempotencyKey,
+        reference: &str,
+        queue: &str,
+        c: &Classification,
+        message: &Message,
+        sender_name: Option<&str>,
+        event_id: &EventId,
+        text: &str,
+    ) -> Result<Instance, Error> {
+        let cfg = &self.config;
+        if let Some(existing) = self
+            .cms
+            .find_by_property(
+                self.category.clone(),
+                &cfg.case_type,
+                &cfg.idempotency_property,
+                key.as_str(),
+            )
+            .await?
+        {
+            return Ok(existing);
+        }
+        let mut logical: Vec<(&str, Value)> = vec![
+            ("reference", json!(reference)),
+            ("issue_type", json!(c.issue_type)),
+            ("priority", json!(c.priority)),
+            ("region", json!(c.region)),
+            ("product_line", json!(c.product_line)),
+            ("queue", json!(queue)),
+            ("description", json!(text)),
+            ("channel", json!("whatsapp")),
+            ("wamid", json!(event_id.as_str())),
+        ];
+        if let Some(id) = &c.customer_id {
+            logical.push(("customer_id", json!(id)));
+        }
+        if let Some(name) = sender_name {
+            logical.push(("sender_name", json!(name)));
+        }
+        if let Some(from) = message.from.as_deref().or(message.from_user_id.as_deref()) {
+            logical.push(("sender", json!(from)));
+        }
+        if let Some(at) = message.timestamp() {
+            logical.push(("received_at", json!(at.to_rfc3339())));
+        }
+        let mut properties = Map::new();
+        for (field, value) in logical {
+            if let Some(property) = cfg.properties.get(field) {
+                properties.insert(property.clone(), value);
+            }
+        }
+        properties.insert(cfg.idempotency_property.clone(), json!(key.as_str()));
+        let mut draft = InstanceDraft::new(format!("{reference} {}", c.issue_type));
+        draft.properties = properties;
+        Ok(self
+            .cms
+            .create_instance(self.category.clone(), &cfg.case_type, &draft)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classification(issue: &str, priority: &str, region: &str) -> Classification {
+        Classification {
+            customer_id: None,
+            customer_name: None,
+            issue_type: issue.into(),
+            priority: priority.into(),
+            region: region.into(),
+            product_line: "unspecified".into(),
+        }
+    }
+
+    fn rule(queue: &str, issue: Option<&str>, priority: Option<&str>) -> QueueRule {
+        toml::from_str(&format!(
+            "queue = {queue:?}\n{}{}",
+            issue
+                .map(|i| format!("issue_type = {i:?}\n"))
+                .unwrap_or_default(),
+            priority
+                .map(|p| format!("priority = {p:?}\n"))
+                .unwrap_or_default()
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let rules = vec![
+            rule("billing-escalations", Some("billing"), Some("high")),
+            rule("billing", Some("billing"), None),
+        ];
+        assert_eq!(
+            route_queue(&rules, "general", &classification("billing", "high", "NA")),
+            "billing-escalations"
+        );
+        assert_eq!(
+            route_queue(
+                &rules,
+                "general",
+                &classification("billing", "normal", "NA")
+            ),
+            "billing"
+        );
+        assert_eq!(
+            route_queue(&rules, "general", &classification("delivery", "high", "NA")),
+            "general"
+        );
+    }
+
+    #[test]
+    fn reference_is_stable_and_prefixed() {
+        let key = IdempotencyKey::derive(FLOW, "case", &EventId::new("wamid.1"));
+        let a = case_reference("CASE-", &key);
+        assert_eq!(a, case_reference("CASE-", &key));
+        assert!(a.starts_with("CASE-") && a.len() == 15);
+        assert_eq!(a[5..], a[5..].to_uppercase());
+    }
+
+    #[test]
+    fn render_fills_placeholders() {
+        let mut v = BTreeMap::new();
+        v.insert("reference", "CASE-1".to_owned());
+        v.insert("name", ", Anna".to_owned());
+        assert_eq!(
+            render("Thanks{name}: {reference} {unknown}", &v),
+            "Thanks, Anna: CASE-1 {unknown}"
+        );
+    }
+}

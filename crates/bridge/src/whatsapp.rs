@@ -1,0 +1,296 @@
+//! The WhatsApp side of the bridge: the webhook adapter the runtime's ingress calls, the routing of
+//! webhook events to flows, the once-only sender, and the status recorder.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chatport_core::{
+    Classify, ErrorClass, IdempotencyKey, IdempotencyLedger, LedgerEntry, Outcome,
+};
+use chatport_runtime::ingress::{HandshakeError, ParseFailure, VerifyError, WebhookAdapter};
+use chatport_runtime::{KvStore, NewEvent, StoredEvent};
+use chatport_whatsapp::webhook::{self, EventKind, Notification, SignatureVerifier};
+use chatport_whatsapp::{Client, OutgoingMessage};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::Error;
+
+/// The `source` name of WhatsApp events in the outbox.
+pub const SOURCE: &str = "whatsapp";
+/// Flow name of status updates (recorded; they settle in-doubt sends).
+pub const FLOW_STATUS: &str = "whatsapp.status";
+/// Flow name of webhook-level errors (recorded).
+pub const FLOW_ERROR: &str = "whatsapp.error";
+/// Flow name of messages when no message flow is enabled, and of non-`messages` webhook fields.
+pub const FLOW_OTHER: &str = "whatsapp.other";
+/// KV namespace: `biz_opaque_callback_data` (our idempotency key) → wamid, written by status webhooks.
+pub const KV_CALLBACK: &str = "whatsapp.callback";
+
+/// Decides which flow handles an inbound message. Status updates, errors and other fields have
+/// fixed flows ([`FLOW_STATUS`], [`FLOW_ERROR`], [`FLOW_OTHER`]).
+pub trait MessageRouter: Send + Sync {
+    /// The flow name for a message event.
+    fn route_message(&self, event: &webhook::Event) -> &'static str;
+}
+
+/// Routes every message to one flow.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedRoute(pub &'static str);
+
+impl MessageRouter for FixedRoute {
+    fn route_message(&self, _event: &webhook::Event) -> &'static str {
+        self.0
+    }
+}
+
+/// The WhatsApp webhook endpoint: subscription handshake, `X-Hub-Signature-256` verification over the
+/// raw bytes, and the fan-out of every entry, change, message, status and error of a POST into
+/// outbox rows.
+///
+/// Ordering keys: messages use the customer's id (`from`, else `from_user_id`), so one customer's
+/// messages are handled in order. Status updates get **no** ordering key: they must never wait behind
+/// a message of the same customer (a send in doubt waits for exactly these updates), and their
+/// state machine tolerates any order.
+pub struct WhatsAppWebhook {
+    verifier: SignatureVerifier,
+    verify_token: SecretString,
+    router: Arc<dyn MessageRouter>,
+}
+
+impl std::fmt::Debug for WhatsAppWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsAppWebhook").finish_non_exhaustive()
+    }
+}
+
+impl WhatsAppWebhook {
+    /// Builds the adapter.
+    pub fn new(
+        verifier: SignatureVerifier,
+        verify_token: SecretString,
+        router: Arc<dyn MessageRouter>,
+    ) -> Self {
+        Self {
+            verifier,
+            verify_token,
+            router,
+        }
+    }
+
+    /// Turns a parsed notification into outbox rows (one per message, status, error and other field).
+    ///
+    /// # Errors
+    /// [`Error::Payload`] if an event cannot be serialised (not expected for parsed input).
+    pub fn events(
+        &self,
+        notification: &Notification,
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<NewEvent>, Error> {
+        notification
+            .events()
+            .into_iter()
+            .map(|event| {
+                let (flow, ordering_key) = match &event.kind {
+                    EventKind::Message(_) => {
+                        (self.router.route_message(&event), event.ordering_key())
+                    }
+                    EventKind::Status(_) => (FLOW_STATUS, None),
+                    EventKind::Error(_) => (FLOW_ERROR, None),
+                    _ => (FLOW_OTHER, None),
+                };
+                let payload =
+                    serde_json::to_vec(&event).map_err(|e| Error::Payload(e.to_string()))?;
+                let mut row =
+                    NewEvent::new(SOURCE, event.event_id(), event.kind_name(), flow, payload)
+                        .occurred_at(event.occurred_at().unwrap_or(received_at));
+                if let Some(key) = ordering_key {
+                    row = row.ordering_key(key);
+                }
+                Ok(row)
+            })
+            .collect()
+    }
+}
+
+impl WebhookAdapter for WhatsAppWebhook {
+    fn source(&self) -> &str {
+        SOURCE
+    }
+
+    fn handshake(&self, query: &HashMap<String, String>) -> Result<String, HandshakeError> {
+        webhook::verify_subscription(
+            query.get("hub.mode").map(String::as_str),
+            query.get("hub.verify_token").map(String::as_str),
+            query.get("hub.challenge").map(String::as_str),
+            &self.verify_token,
+        )
+        .map_err(|e| HandshakeError::new(e.to_string()))
+    }
+
+    fn verify(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
+        let header = headers
+            .get("x-hub-signature-256")
+            .and_then(|v| v.to_str().ok());
+        self.verifier
+            .verify(header, body)
+            .map_err(|e| VerifyError::new(e.to_string()))
+    }
+
+    fn parse(
+        &self,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<NewEvent>, ParseFailure> {
+        let notification =
+            Notification::parse(body).map_err(|e| ParseFailure::new(e.to_string()))?;
+        self.events(&notification, received_at)
+            .map_err(|e| ParseFailure::new(e.to_string()))
+    }
+}
+
+/// How a once-only send ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendOnce {
+    /// The message was accepted by Meta (now or by an earlier attempt); here is its wamid.
+    Sent(String),
+    /// An earlier attempt may have sent it (a timeout after the request left, or a crash), and no
+    /// status webhook has settled it yet. It is **not** resent blindly.
+    InDoubt,
+}
+
+/// Sends WhatsApp messages at most once per idempotency key.
+///
+/// The Cloud API has no idempotency key, so chatport keeps a durable ledger: `begin(key)` before the
+/// request, `complete` with the wamid after it, `release` when Meta provably refused the request (a
+/// Graph error response, or a connection that never carried the body). Anything else leaves the key
+/// in doubt. Each send carries the key as `biz_opaque_callback_data`; when a status webhook for it
+/// arrives, [`StatusRecorder`] records the wamid and the send is settled as sent.
+#[derive(Clone)]
+pub struct OnceSender {
+    client: Client,
+    ledger: Arc<dyn IdempotencyLedger>,
+    kv: Arc<dyn KvStore>,
+}
+
+impl std::fmt::Debug for OnceSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnceSender")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnceSender {
+    /// Builds a sender over a client, the ledger and the key-value store.
+    pub fn new(client: Client, ledger: Arc<dyn IdempotencyLedger>, kv: Arc<dyn KvStore>) -> Self {
+        Self { client, ledger, kv }
+    }
+
+    /// Sends `message` from `phone_number_id` unless it was already sent under `key`.
+    ///
+    /// # Errors
+    /// The send error when Meta refused the message (the key is released, so a retry may send it),
+    /// or when the outcome is unknown (the key stays in doubt, so the next call returns
+    /// [`SendOnce::InDoubt`] until a status webhook settles it). Ledger and store errors as is.
+    pub async fn send(
+        &self,
+        key: &IdempotencyKey,
+        phone_number_id: &str,
+        message: OutgoingMessage,
+    ) -> Result<SendOnce, Error> {
+        match self.ledger.begin(key).await? {
+            LedgerEntry::Completed(receipt) => {
+                let wamid = receipt
+                    .get("wamid")
+                    .and_then(|w| w.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok(SendOnce::Sent(wamid))
+            }
+            LedgerEntry::InDoubt => {
+                match self.kv.get(KV_CALLBACK, key.as_str()).await? {
+                    Some(wamid) => {
+                        let wamid = String::from_utf8_lossy(&wamid).into_owned();
+                        self.ledger.complete(key, &serde_json::json!({ "wamid": wamid, "settled_by": "status webhook" })).await?;
+                        Ok(SendOnce::Sent(wamid))
+                    }
+                    None => Ok(SendOnce::InDoubt),
+                }
+            }
+            // `Started` and any state a newer ledger may add: go ahead.
+            _ => {
+                let message = message.biz_opaque_callback_data(key.as_str());
+                match self.client.send(phone_number_id, &message).await {
+                    Ok(response) => {
+                        let wamid = response.wamid().unwrap_or_default().to_owned();
+                        self.ledger
+                            .complete(key, &serde_json::json!({ "wamid": wamid }))
+                            .await?;
+                        Ok(SendOnce::Sent(wamid))
+                    }
+                    Err(error) => {
+                        // Not sent: the request never left, Meta refused it before acting (throttling),
+                        // or refused it for good (a permanent Graph error such as 131047). Anything
+                        // else (a timeout, 131000 "unknown error", a 5xx) may have sent it: in doubt.
+                        if error.may_resend() || error.class() == ErrorClass::Permanent {
+                            self.ledger.release(key).await?;
+                        }
+                        Err(Error::WhatsApp(error))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records status updates: the last status per wamid, and the wamid of each send that carried
+/// chatport's idempotency key as `biz_opaque_callback_data` (this settles sends in doubt).
+#[derive(Clone)]
+pub struct StatusRecorder {
+    kv: Arc<dyn KvStore>,
+}
+
+impl std::fmt::Debug for StatusRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusRecorder").finish_non_exhaustive()
+    }
+}
+
+/// KV namespace: wamid → last status name recorded.
+pub const KV_STATUS: &str = "whatsapp.status";
+
+impl StatusRecorder {
+    /// Builds the recorder over the key-value store.
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Self { kv }
+    }
+
+    /// Handles one stored status event.
+    ///
+    /// # Errors
+    /// [`Error::Payload`] for a payload that is not a WhatsApp event; store errors as is.
+    pub async fn record(&self, event: &StoredEvent) -> Result<Outcome, Error> {
+        let parsed: webhook::Event =
+            serde_json::from_slice(&event.payload).map_err(|e| Error::Payload(e.to_string()))?;
+        let EventKind::Status(status) = &parsed.kind else {
+            return Ok(Outcome::delivered());
+        };
+        if let Some(data) = status
+            .biz_opaque_callback_data
+            .as_deref()
+            .filter(|d| !d.is_empty())
+        {
+            self.kv
+                .put_if_absent(KV_CALLBACK, data, status.id.as_bytes())
+                .await?;
+        }
+        let name = status.status.as_str().to_owned();
+        self.kv.put(KV_STATUS, &status.id, name.as_bytes()).await?;
+        let codes: Vec<i64> = status.errors.iter().map(|e| e.code).collect();
+        Ok(Outcome::delivered_with(
+            serde_json::json!({ "status": name, "error_codes": codes }),
+        ))
+    }
+}
