@@ -1,0 +1,3 @@
+//! chatport-orangelogic: Orange Logic OrangeDAM client (under construction, issue 5).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
