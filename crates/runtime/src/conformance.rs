@@ -446,6 +446,44 @@ pub async fn dead_rows(outbox: Arc<dyn Outbox>) {
     assert!(ok(outbox.claim("w", 10, LONG_LEASE).await, "claim").is_empty());
 }
 
+/// `set_flow` relabels an in-flight row (and only an in-flight row); filters and stats see the new flow.
+pub async fn set_flow_relabels_in_flight_rows(outbox: Arc<dyn Outbox>) {
+    ok(
+        outbox.enqueue(vec![event("r1"), event("r2")]).await,
+        "enqueue",
+    );
+    let pending = row(&outbox, "r2").await;
+    assert!(matches!(
+        outbox.set_flow(pending.id, "O2").await,
+        Err(crate::StoreError::LeaseLost { .. })
+    ));
+    let c = ok(outbox.claim("w", 1, LONG_LEASE).await, "claim");
+    assert_eq!(ids(&c), ["r1"]);
+    ok(outbox.set_flow(c[0].event.id, "O2").await, "set_flow");
+    ok(
+        outbox
+            .resolve(
+                &c[0].lease,
+                c[0].event.id,
+                Resolution::Done { receipt: None },
+            )
+            .await,
+        "resolve",
+    );
+    let relabelled = ok(
+        outbox.list(&EventFilter::default().flow("O2"), 10).await,
+        "list",
+    );
+    assert_eq!(relabelled.len(), 1);
+    assert_eq!(relabelled[0].event_id.as_str(), "r1");
+    assert_eq!(relabelled[0].status, EventStatus::Done);
+    assert_eq!(
+        row(&outbox, "r2").await.flow,
+        pending.flow,
+        "other rows keep their flow"
+    );
+}
+
 /// Replay puts dead (and done) rows back to pending with zero attempts; in-flight rows are left
 /// alone.
 pub async fn replay(outbox: Arc<dyn Outbox>) {
@@ -744,7 +782,7 @@ macro_rules! outbox_conformance_tests {
             claim_round_trips_fields, claim_honours_max, claim_respects_next_attempt_at,
             lease_expiry_reclaim_and_lost_lease, expired_but_unclaimed_lease_resolves,
             ordering_key_exclusive_and_in_order, ordering_key_replay_waits_for_live_lease,
-            dead_rows, replay, purge, attempts_history, stats, list_filters, kv_store, ledger);
+            dead_rows, set_flow_relabels_in_flight_rows, replay, purge, attempts_history, stats, list_filters, kv_store, ledger);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -360,6 +360,9 @@ impl Outbox for BrokenOutbox {
     async fn release(&self, _: &LeaseToken, _: i64) -> Result<(), StoreError> {
         Err(down())
     }
+    async fn set_flow(&self, _: i64, _: &str) -> Result<(), StoreError> {
+        Err(down())
+    }
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
         Err(down())
     }

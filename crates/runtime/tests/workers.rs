@@ -361,6 +361,9 @@ impl Outbox for CancelOnClaim {
     async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError> {
         self.inner.release(lease, row_id).await
     }
+    async fn set_flow(&self, row_id: i64, flow: &str) -> Result<(), StoreError> {
+        self.inner.set_flow(row_id, flow).await
+    }
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
         self.inner.stats().await
     }

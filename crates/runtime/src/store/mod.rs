@@ -542,6 +542,15 @@ pub trait Outbox: Send + Sync + 'static {
     /// [`StoreError::LeaseLost`] when `lease` no longer holds the row; any other [`StoreError`].
     async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError>;
 
+    /// Relabels an in-flight row with the flow that handles it. A dispatcher that routes a generic
+    /// event (an inbound WhatsApp message) to a flow at processing time calls this, so that retries
+    /// go straight to that flow and per-flow counts, filters and replays see the real flow. Only the
+    /// holder of the row's lease should call it.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`] when the row is not in flight; any other [`StoreError`].
+    async fn set_flow(&self, row_id: i64, flow: &str) -> Result<(), StoreError>;
+
     /// Counts per status and per flow, and the oldest unresolved row.
     ///
     /// # Errors

@@ -836,6 +836,22 @@ impl Outbox for SqliteStore {
         .await
     }
 
+    async fn set_flow(&self, row_id: i64, flow: &str) -> Result<(), StoreError> {
+        let flow = flow.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE events SET flow = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'in_flight'",
+                )?
+                .execute(params![flow, micros(Utc::now()), row_id])?;
+            if changed == 0 {
+                return Err(StoreError::LeaseLost { row_id });
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
         self.read(|conn| {
             conn.execute_batch("BEGIN")?;
