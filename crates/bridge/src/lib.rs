@@ -36,6 +36,7 @@ pub mod classify;
 pub mod config;
 mod error;
 pub mod flows;
+pub mod routing;
 pub mod service;
 pub mod whatsapp;
 

@@ -19,36 +19,26 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::classify::{Directory, RuleClassifier};
 use crate::config::{Config, OpenTextGrant, Vars};
-use crate::flows::o1::{self, CaseIntake};
+use crate::flows::o1::CaseIntake;
+use crate::routing::{Conversations, Dispatcher, MessageFlow};
 use crate::whatsapp::{
-    FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, FixedRoute, OnceSender, StatusRecorder, WhatsAppWebhook,
+    FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, OnceSender, StatusRecorder, WhatsAppWebhook,
 };
 use chatport_core::Classify;
 
-/// Dispatches stored events to their flow by the row's `flow` column.
+/// Dispatches stored events to their flow by the row's `flow` column: inbound messages (routed or
+/// not yet routed) to the [`Dispatcher`], status updates to the [`StatusRecorder`].
+#[derive(Debug)]
 pub struct FlowRouter {
-    o1: Option<CaseIntake>,
+    messages: Dispatcher,
     statuses: StatusRecorder,
-}
-
-impl std::fmt::Debug for FlowRouter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FlowRouter")
-            .field("o1", &self.o1.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 #[async_trait]
 impl Handler for FlowRouter {
     async fn handle(&self, event: &StoredEvent) -> Outcome {
         let result = match event.flow.as_str() {
-            o1::FLOW => match &self.o1 {
-                Some(flow) => flow.handle(event).await,
-                None => Ok(Outcome::Rejected {
-                    reason: "flow O1 is not enabled".into(),
-                }),
-            },
+            flow if self.messages.handles(flow) => self.messages.dispatch(event).await,
             FLOW_STATUS => self.statuses.record(event).await,
             // Recorded in the outbox for inspection; nothing to deliver.
             FLOW_ERROR | FLOW_OTHER => Ok(Outcome::delivered()),
@@ -178,25 +168,30 @@ impl Service {
         let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
         let sender = OnceSender::new(wa_client, ledger, kv.clone());
 
-        let o1 = if config.flows.o1.enabled {
+        let directory = Directory::new(&config.directory);
+        let mut message_flows: Vec<Arc<dyn MessageFlow>> = Vec::new();
+        if config.flows.o1.enabled {
             let cms = cms_client(config, vars)?
                 .ok_or_else(|| Error::Config("flows.o1 needs an [opentext] section".into()))?;
             let classifier = Arc::new(RuleClassifier::new(
                 config.classifier.clone(),
-                Directory::new(&config.directory),
+                directory.clone(),
             ));
-            Some(CaseIntake::new(
+            message_flows.push(Arc::new(CaseIntake::new(
                 config.flows.o1.clone(),
                 classifier,
                 cms,
                 sender.clone(),
-            ))
-        } else {
-            None
-        };
-        let message_route = if o1.is_some() { o1::FLOW } else { FLOW_OTHER };
+            )));
+        }
+        let messages = Dispatcher::new(
+            message_flows,
+            Conversations::new(kv.clone()),
+            directory,
+            outbox.clone(),
+        );
         let router = FlowRouter {
-            o1,
+            messages,
             statuses: StatusRecorder::new(kv),
         };
 
@@ -217,8 +212,7 @@ impl Service {
             shutdown.child_token(),
         );
 
-        let adapter =
-            WhatsAppWebhook::new(verifier, verify_token, Arc::new(FixedRoute(message_route)));
+        let adapter = WhatsAppWebhook::new(verifier, verify_token);
         let notify: Arc<Notify> = workers.notifier();
         let state = IngressState::new(outbox)
             .route(&config.whatsapp.webhook_path, Arc::new(adapter))

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::Error;
+use crate::routing::FLOW_INBOUND;
 
 /// The `source` name of WhatsApp events in the outbox.
 pub const SOURCE: &str = "whatsapp";
@@ -22,31 +23,17 @@ pub const SOURCE: &str = "whatsapp";
 pub const FLOW_STATUS: &str = "whatsapp.status";
 /// Flow name of webhook-level errors (recorded).
 pub const FLOW_ERROR: &str = "whatsapp.error";
-/// Flow name of messages when no message flow is enabled, and of non-`messages` webhook fields.
+/// Flow name of non-`messages` webhook fields (recorded) and of updates the parser could not read.
 pub const FLOW_OTHER: &str = "whatsapp.other";
 /// KV namespace: `biz_opaque_callback_data` (our idempotency key) → wamid, written by status webhooks.
 pub const KV_CALLBACK: &str = "whatsapp.callback";
 
-/// Decides which flow handles an inbound message. Status updates, errors and other fields have
-/// fixed flows ([`FLOW_STATUS`], [`FLOW_ERROR`], [`FLOW_OTHER`]).
-pub trait MessageRouter: Send + Sync {
-    /// The flow name for a message event.
-    fn route_message(&self, event: &webhook::Event) -> &'static str;
-}
-
-/// Routes every message to one flow.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedRoute(pub &'static str);
-
-impl MessageRouter for FixedRoute {
-    fn route_message(&self, _event: &webhook::Event) -> &'static str {
-        self.0
-    }
-}
-
 /// The WhatsApp webhook endpoint: subscription handshake, `X-Hub-Signature-256` verification over the
 /// raw bytes, and the fan-out of every entry, change, message, status and error of a POST into
 /// outbox rows.
+///
+/// Messages are stored under [`FLOW_INBOUND`]; the [`Dispatcher`](crate::routing::Dispatcher)
+/// routes each to its flow when a worker picks it up.
 ///
 /// Ordering keys: messages use the customer's id (`from`, else `from_user_id`), so one customer's
 /// messages are handled in order. Status updates get **no** ordering key: they must never wait behind
@@ -55,7 +42,6 @@ impl MessageRouter for FixedRoute {
 pub struct WhatsAppWebhook {
     verifier: SignatureVerifier,
     verify_token: SecretString,
-    router: Arc<dyn MessageRouter>,
 }
 
 impl std::fmt::Debug for WhatsAppWebhook {
@@ -66,15 +52,10 @@ impl std::fmt::Debug for WhatsAppWebhook {
 
 impl WhatsAppWebhook {
     /// Builds the adapter.
-    pub fn new(
-        verifier: SignatureVerifier,
-        verify_token: SecretString,
-        router: Arc<dyn MessageRouter>,
-    ) -> Self {
+    pub fn new(verifier: SignatureVerifier, verify_token: SecretString) -> Self {
         Self {
             verifier,
             verify_token,
-            router,
         }
     }
 
@@ -92,9 +73,7 @@ impl WhatsAppWebhook {
             .into_iter()
             .map(|event| {
                 let (flow, ordering_key) = match &event.kind {
-                    EventKind::Message(_) => {
-                        (self.router.route_message(&event), event.ordering_key())
-                    }
+                    EventKind::Message(_) => (FLOW_INBOUND, event.ordering_key()),
                     EventKind::Status(_) => (FLOW_STATUS, None),
                     EventKind::Error(_) => (FLOW_ERROR, None),
                     _ => (FLOW_OTHER, None),

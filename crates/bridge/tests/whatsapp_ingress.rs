@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chatport_bridge::whatsapp::{FLOW_STATUS, FixedRoute, WhatsAppWebhook};
+use chatport_bridge::routing::FLOW_INBOUND;
+use chatport_bridge::whatsapp::{FLOW_STATUS, WhatsAppWebhook};
 use chatport_runtime::ingress::{self, IngressState};
 use chatport_runtime::{EventFilter, EventStatus, Outbox, SqliteStore, StoredEvent};
 use chatport_testkit::webhook::{Delivery, MessageSpec, StatusSpec, meta_json, sign};
@@ -37,11 +38,7 @@ async fn endpoint(secrets: &[&str]) -> Endpoint {
     let store = SqliteStore::open(dir.path().join("ingress.sqlite"), Default::default()).unwrap();
     let verifier =
         SignatureVerifier::new(secrets.iter().map(|s| SecretString::from(s.to_string()))).unwrap();
-    let adapter = WhatsAppWebhook::new(
-        verifier,
-        SecretString::from("verify-me"),
-        Arc::new(FixedRoute("O1")),
-    );
+    let adapter = WhatsAppWebhook::new(verifier, SecretString::from("verify-me"));
     let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
     let app =
         ingress::router(IngressState::new(outbox).route("/webhooks/whatsapp", Arc::new(adapter)));
@@ -119,7 +116,10 @@ async fn the_real_meta_signed_delivery_is_accepted_byte_for_byte() {
         "wamid.HBgMOTcyNTQ0NDAxMjQzFQIAEhggM0RFQTNCMEEwRTY3QzUwODYzMDc4NjQ4QzM4ODAxM0YA"
     );
     assert_eq!(rows[0].ordering_key.as_deref(), Some("972544401243"));
-    assert_eq!(rows[0].flow, "O1");
+    assert_eq!(
+        rows[0].flow, FLOW_INBOUND,
+        "routed to a flow when a worker picks it up"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +200,7 @@ async fn three_messages_and_two_statuses_give_five_events() {
     assert!(
         messages
             .iter()
-            .all(|r| r.flow == "O1" && r.ordering_key.is_some())
+            .all(|r| r.flow == FLOW_INBOUND && r.ordering_key.is_some())
     );
     // statuses never wait behind a customer's messages
     assert!(

@@ -16,16 +16,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chatport_core::{EventId, IdempotencyKey, Outcome};
 use chatport_opentext::{Category, Client as CmsClient, Instance, InstanceDraft};
 use chatport_runtime::StoredEvent;
-use chatport_whatsapp::webhook::{self, EventKind, Message};
-use chatport_whatsapp::{OutgoingMessage, Recipient};
+use chatport_whatsapp::OutgoingMessage;
+use chatport_whatsapp::webhook::Message;
 use serde_json::{Map, Value, json};
 
 use crate::Error;
 use crate::classify::{Classification, Classifier, MessageFacts};
-use crate::config::{O1Config, QueueRule};
+use crate::config::{DirectoryEntry, O1Config, QueueRule};
+use crate::routing::{Inbound, MessageFlow};
 use crate::whatsapp::{OnceSender, SendOnce};
 
 /// The flow name of O1 in the outbox, metrics and docs.
@@ -108,33 +110,10 @@ impl CaseIntake {
         }
     }
 
-    /// Handles one stored WhatsApp event routed to O1.
-    ///
-    /// # Errors
-    /// Connector and store errors; the caller maps them to an [`Outcome`] with
-    /// [`Outcome::from_error`].
-    pub async fn handle(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
-        let event: webhook::Event =
-            serde_json::from_slice(&stored.payload).map_err(|e| Error::Payload(e.to_string()))?;
-        let EventKind::Message(message) = &event.kind else {
-            return Ok(Outcome::delivered_with(
-                json!({ "skipped": "not a message" }),
-            ));
-        };
-        let Some(phone_number_id) = event.phone_number_id().map(str::to_owned) else {
-            return Ok(Outcome::Rejected {
-                reason: "message without metadata.phone_number_id".into(),
-            });
-        };
-        let recipient = match (&message.from, &message.from_user_id) {
-            (Some(from), _) => Recipient::phone(from.clone()),
-            (None, Some(user_id)) => Recipient::user_id(user_id.clone()),
-            (None, None) => {
-                return Ok(Outcome::Rejected {
-                    reason: "message without a sender (no from, no from_user_id)".into(),
-                });
-            }
-        };
+    async fn run(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
+        let message = &inbound.message;
+        let phone_number_id = inbound.phone_number_id.clone();
+        let recipient = inbound.sender.recipient();
         let reply_key = IdempotencyKey::derive(FLOW, "reply", &stored.event_id);
 
         let Some(text) = message.text_body().map(str::to_owned) else {
@@ -157,8 +136,8 @@ impl CaseIntake {
         .to_owned();
         let case_key = IdempotencyKey::derive(FLOW, "case", &stored.event_id);
         let reference = case_reference(&self.config.reference_prefix, &case_key);
-        let sender_name = event
-            .sender_name()
+        let sender_name = inbound
+            .profile_name()
             .map(str::to_owned)
             .or_else(|| classification.customer_name.clone());
 
@@ -280,6 +259,22 @@ impl CaseIntake {
             .cms
             .create_instance(self.category.clone(), &cfg.case_type, &draft)
             .await?)
+    }
+}
+
+#[async_trait]
+impl MessageFlow for CaseIntake {
+    fn name(&self) -> &'static str {
+        FLOW
+    }
+
+    /// O1 takes every message no other flow claims (priority 0).
+    fn claim(&self, _inbound: &Inbound, _person: Option<&DirectoryEntry>) -> Option<u8> {
+        Some(0)
+    }
+
+    async fn handle(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
+        self.run(stored, inbound).await
     }
 }
 

@@ -1,0 +1,655 @@
+//! Routing of inbound WhatsApp messages to flows, and the conversation state flows keep.
+//!
+//! Several flows want inbound messages: case intake (O1), document capture (O2), document requests
+//! (O4), field evidence (O5), replies to notifications (O7, L4), user-generated content (L6), the
+//! Creatio handoff (C1). Ingress stores every message under the generic flow [`FLOW_INBOUND`]; when a
+//! worker picks it up, the [`Dispatcher`] decides which flow handles it, in this order:
+//!
+//! 1. **Reply context** — the message quotes or answers a message a flow sent (`context.id`, an
+//!    interactive reply): the flow that sent it, as recorded with [`Conversations::remember_context`].
+//! 2. **Active conversation** — the sender is in the middle of a conversation a flow started (O2
+//!    asking for missing metadata): that flow, until the session ends or expires.
+//! 3. **Claims** — every enabled flow looks at stateless facts (the sender's directory role, the
+//!    message type, the text) and may claim the message with a priority; the highest wins, ties go
+//!    to the flow registered first. O1 claims everything at the lowest priority.
+//!
+//! The decision is written to the outbox row ([`Outbox::set_flow`]), so retries go straight to the
+//! chosen flow and per-flow counts, DLQ listings and replays show it. The flow runs inline, in the
+//! same attempt: messages of one customer keep their order across flows, because the row keeps the
+//! customer's ordering key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatport_core::Outcome;
+use chatport_runtime::{KvStore, Outbox, StoredEvent};
+use chatport_whatsapp::Recipient;
+use chatport_whatsapp::webhook::{self, EventKind, Message};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::classify::Directory;
+use crate::config::DirectoryEntry;
+
+/// Flow name under which ingress stores inbound messages until the dispatcher routes them.
+pub const FLOW_INBOUND: &str = "whatsapp.inbound";
+/// KV namespace of active conversations: `{phone_number_id}:{sender}` → [`Session`].
+pub const KV_SESSION: &str = "wa.session";
+/// KV namespace of reply contexts: sent wamid → [`ReplyContext`].
+pub const KV_CONTEXT: &str = "wa.context";
+
+/// Who sent a message: a phone number (`wa_id`) or, for users who hide it, a business-scoped user id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Sender {
+    /// The sender's WhatsApp id (a phone number in digits).
+    Phone(String),
+    /// The sender's business-scoped user id (`US.1349…`).
+    UserId(String),
+}
+
+impl Sender {
+    /// The id as a string (for keys; never log it unredacted).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Sender::Phone(s) | Sender::UserId(s) => s,
+        }
+    }
+
+    /// The phone number, when the sender shared one.
+    pub fn phone(&self) -> Option<&str> {
+        match self {
+            Sender::Phone(s) => Some(s),
+            Sender::UserId(_) => None,
+        }
+    }
+
+    /// The recipient to answer: `to` for a phone number, `recipient` for a user id.
+    pub fn recipient(&self) -> Recipient {
+        match self {
+            Sender::Phone(s) => Recipient::phone(s.clone()),
+            Sender::UserId(s) => Recipient::user_id(s.clone()),
+        }
+    }
+}
+
+/// An inbound message with what every flow needs around it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Inbound {
+    /// The webhook event (metadata, contacts, the message).
+    pub event: webhook::Event,
+    /// The message.
+    pub message: Message,
+    /// The business phone number id that received it (and answers from).
+    pub phone_number_id: String,
+    /// Who sent it.
+    pub sender: Sender,
+}
+
+impl Inbound {
+    /// Builds the inbound view of a stored webhook event. `Ok(None)` when the event is not a message.
+    ///
+    /// # Errors
+    /// [`Error::Payload`] when the payload is not a WhatsApp event, or a message lacks its business
+    /// phone number id or a sender.
+    pub fn from_stored(stored: &StoredEvent) -> Result<Option<Self>, Error> {
+        let event: webhook::Event =
+            serde_json::from_slice(&stored.payload).map_err(|e| Error::Payload(e.to_string()))?;
+        let EventKind::Message(message) = &event.kind else {
+            return Ok(None);
+        };
+        let message = (**message).clone();
+        let phone_number_id = event
+            .phone_number_id()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Error::Payload("message without metadata.phone_number_id".into()))?
+            .to_owned();
+        let sender = match (&message.from, &message.from_user_id) {
+            (Some(from), _) if !from.is_empty() => Sender::Phone(from.clone()),
+            (_, Some(user)) if !user.is_empty() => Sender::UserId(user.clone()),
+            _ => {
+                return Err(Error::Payload(
+                    "message without a sender (no from, no from_user_id)".into(),
+                ));
+            }
+        };
+        Ok(Some(Self {
+            event,
+            message,
+            phone_number_id,
+            sender,
+        }))
+    }
+
+    /// The message's text: body, media caption, or interactive reply title.
+    pub fn text(&self) -> Option<&str> {
+        self.message.text_body()
+    }
+
+    /// The id of the message this one quotes or answers (`context.id`), if any.
+    pub fn context_id(&self) -> Option<&str> {
+        self.message.context.as_ref().and_then(|c| c.id.as_deref())
+    }
+
+    /// The sender's profile name from the webhook's contacts.
+    pub fn profile_name(&self) -> Option<&str> {
+        self.event.sender_name()
+    }
+}
+
+/// A flow's active conversation with one sender.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Session {
+    /// The flow that owns the conversation.
+    pub flow: String,
+    /// The flow's own state (what it asked, what it has collected).
+    pub state: Value,
+    /// When the session ends by itself.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A message a flow sent and wants the answers to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ReplyContext {
+    /// The flow that sent it.
+    pub flow: String,
+    /// The flow's own data (which record the message was about, ...).
+    pub data: Value,
+}
+
+/// Durable conversation state over the key-value store: sessions and reply contexts.
+#[derive(Clone)]
+pub struct Conversations {
+    kv: Arc<dyn KvStore>,
+}
+
+impl std::fmt::Debug for Conversations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conversations").finish_non_exhaustive()
+    }
+}
+
+fn session_key(phone_number_id: &str, sender: &Sender) -> String {
+    format!("{phone_number_id}:{}", sender.as_str())
+}
+
+impl Conversations {
+    /// Conversation state kept in `kv`.
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Self { kv }
+    }
+
+    /// The sender's active session, if one exists and has not expired.
+    ///
+    /// # Errors
+    /// Store errors; a stored session that no longer decodes is treated as absent.
+    pub async fn session(
+        &self,
+        phone_number_id: &str,
+        sender: &Sender,
+    ) -> Result<Option<Session>, Error> {
+        let Some(bytes) = self
+            .kv
+            .get(KV_SESSION, &session_key(phone_number_id, sender))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<Session>(&bytes)
+            .ok()
+            .filter(|s| s.expires_at > Utc::now()))
+    }
+
+    /// Starts (or replaces) the sender's session with `flow`, lasting `ttl`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn start(
+        &self,
+        phone_number_id: &str,
+        sender: &Sender,
+        flow: &str,
+        state: Value,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(24));
+        let session = Session {
+            flow: flow.to_owned(),
+            state,
+            expires_at,
+        };
+        let bytes = serde_json::to_vec(&session).map_err(|e| Error::Payload(e.to_string()))?;
+        self.kv
+            .put(KV_SESSION, &session_key(phone_number_id, sender), &bytes)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the sender's session.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn end(&self, phone_number_id: &str, sender: &Sender) -> Result<(), Error> {
+        self.kv
+            .delete(KV_SESSION, &session_key(phone_number_id, sender))
+            .await?;
+        Ok(())
+    }
+
+    /// Records that answers to the message `wamid` belong to `flow`, with the flow's `data`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn remember_context(
+        &self,
+        wamid: &str,
+        flow: &str,
+        data: Value,
+    ) -> Result<(), Error> {
+        let context = ReplyContext {
+            flow: flow.to_owned(),
+            data,
+        };
+        let bytes = serde_json::to_vec(&context).map_err(|e| Error::Payload(e.to_string()))?;
+        self.kv.put(KV_CONTEXT, wamid, &bytes).await?;
+        Ok(())
+    }
+
+    /// The flow and data recorded for answers to `wamid`.
+    ///
+    /// # Errors
+    /// Store errors; an undecodable record is treated as absent.
+    pub async fn context(&self, wamid: &str) -> Result<Option<ReplyContext>, Error> {
+        let Some(bytes) = self.kv.get(KV_CONTEXT, wamid).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+}
+
+/// A flow that handles inbound WhatsApp messages.
+#[async_trait]
+pub trait MessageFlow: Send + Sync {
+    /// The flow's name (`"O1"`), as in the outbox, metrics and docs.
+    fn name(&self) -> &'static str;
+
+    /// Whether this flow wants a message by stateless facts alone (the sender's directory entry, the
+    /// message type, the text). `Some(priority)` claims it; the highest priority wins. Replies to a
+    /// flow's messages and active conversations are routed before claims are asked.
+    fn claim(&self, inbound: &Inbound, person: Option<&DirectoryEntry>) -> Option<u8>;
+
+    /// Handles a message routed to this flow.
+    ///
+    /// # Errors
+    /// Connector and store errors; the dispatcher maps them to an [`Outcome`].
+    async fn handle(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error>;
+}
+
+/// Routes inbound messages to the registered [`MessageFlow`]s and runs them.
+pub struct Dispatcher {
+    flows: Vec<Arc<dyn MessageFlow>>,
+    conversations: Conversations,
+    directory: Directory,
+    outbox: Arc<dyn Outbox>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.flows.iter().map(|f| f.name()).collect();
+        f.debug_struct("Dispatcher")
+            .field("flows", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher over `flows` (in registration order, which breaks priority ties).
+    pub fn new(
+        flows: Vec<Arc<dyn MessageFlow>>,
+        conversations: Conversations,
+        directory: Directory,
+        outbox: Arc<dyn Outbox>,
+    ) -> Self {
+        Self {
+            flows,
+            conversations,
+            directory,
+            outbox,
+        }
+    }
+
+    /// Whether `flow` names a registered message flow or the generic inbound flow.
+    pub fn handles(&self, flow: &str) -> bool {
+        flow == FLOW_INBOUND || self.by_name(flow).is_some()
+    }
+
+    fn by_name(&self, name: &str) -> Option<&Arc<dyn MessageFlow>> {
+        self.flows.iter().find(|f| f.name() == name)
+    }
+
+    /// Chooses the flow for a message: reply context, then active session, then the highest claim.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn route(&self, inbound: &Inbound) -> Result<Option<Arc<dyn MessageFlow>>, Error> {
+        if let Some(id) = inbound.context_id()
+            && let Some(context) = self.conversations.context(id).await?
+            && let Some(flow) = self.by_name(&context.flow)
+        {
+            return Ok(Some(flow.clone()));
+        }
+        if let Some(session) = self
+            .conversations
+            .session(&inbound.phone_number_id, &inbound.sender)
+            .await?
+            && let Some(flow) = self.by_name(&session.flow)
+        {
+            return Ok(Some(flow.clone()));
+        }
+        let person = inbound
+            .sender
+            .phone()
+            .and_then(|p| self.directory.lookup(p));
+        let mut best: Option<(u8, &Arc<dyn MessageFlow>)> = None;
+        for flow in &self.flows {
+            if let Some(priority) = flow.claim(inbound, person)
+                && best.is_none_or(|(p, _)| priority > p)
+            {
+                best = Some((priority, flow));
+            }
+        }
+        Ok(best.map(|(_, flow)| flow.clone()))
+    }
+
+    /// Handles one stored inbound message: routes it on its first attempt (recording the choice on
+    /// the row), then runs the flow.
+    ///
+    /// # Errors
+    /// Store errors while routing; the flow's own errors.
+    pub async fn dispatch(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
+        let Some(inbound) = Inbound::from_stored(stored)? else {
+            return Ok(Outcome::delivered_with(
+                json!({ "skipped": "not a message" }),
+            ));
+        };
+        let flow = if stored.flow == FLOW_INBOUND {
+            match self.route(&inbound).await? {
+                Some(flow) => {
+                    self.outbox.set_flow(stored.id, flow.name()).await?;
+                    flow
+                }
+                None => {
+                    return Ok(Outcome::delivered_with(
+                        json!({ "skipped": "no flow claims this message" }),
+                    ));
+                }
+            }
+        } else {
+            match self.by_name(&stored.flow) {
+                Some(flow) => flow.clone(),
+                None => {
+                    return Ok(Outcome::Rejected {
+                        reason: format!("flow {:?} is not enabled", stored.flow),
+                    });
+                }
+            }
+        };
+        flow.handle(stored, &inbound).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chatport_runtime::{EventFilter, SqliteStore};
+    use chatport_testkit::webhook::{Delivery, MessageSpec, meta_json};
+    use chatport_whatsapp::webhook::Notification;
+
+    use super::*;
+    use crate::whatsapp::WhatsAppWebhook;
+
+    /// A flow that claims by a keyword and records what it handled.
+    struct Probe {
+        name: &'static str,
+        keyword: &'static str,
+        priority: u8,
+        seen: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl MessageFlow for Probe {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn claim(&self, inbound: &Inbound, _: Option<&DirectoryEntry>) -> Option<u8> {
+            inbound
+                .text()
+                .filter(|t| t.contains(self.keyword))
+                .map(|_| self.priority)
+        }
+        async fn handle(&self, _: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
+            self.seen.lock().unwrap().push(inbound.message.id.clone());
+            Ok(Outcome::delivered())
+        }
+    }
+
+    fn probe(name: &'static str, keyword: &'static str, priority: u8) -> Arc<Probe> {
+        Arc::new(Probe {
+            name,
+            keyword,
+            priority,
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+
+    struct Setup {
+        store: SqliteStore,
+        dispatcher: Dispatcher,
+        conversations: Conversations,
+    }
+
+    fn setup(flows: Vec<Arc<dyn MessageFlow>>) -> Setup {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conversations = Conversations::new(Arc::new(store.clone()));
+        let dispatcher = Dispatcher::new(
+            flows,
+            conversations.clone(),
+            Directory::default(),
+            Arc::new(store.clone()),
+        );
+        Setup {
+            store,
+            dispatcher,
+            conversations,
+        }
+    }
+
+    /// Stores a text message (optionally quoting `context`) and returns its claimed row.
+    async fn arrive(
+        store: &SqliteStore,
+        wamid: &str,
+        text: &str,
+        context: Option<&str>,
+    ) -> chatport_runtime::Claimed {
+        let mut spec = MessageSpec::text("16505551234", wamid, 1_751_247_548, text);
+        if let Some(id) = context {
+            spec = spec.context(id);
+        }
+        let body = meta_json(
+            &Delivery::new("1")
+                .message("106540352242922", "15550783881", spec)
+                .build(),
+        );
+        let notification = Notification::parse(body.as_bytes()).unwrap();
+        let adapter = WhatsAppWebhook::new(
+            chatport_whatsapp::webhook::SignatureVerifier::new([secrecy::SecretString::from("s")])
+                .unwrap(),
+            secrecy::SecretString::from("v"),
+        );
+        let rows = adapter.events(&notification, Utc::now()).unwrap();
+        store.enqueue(rows).await.unwrap();
+        let claimed = store
+            .claim("test", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        claimed.into_iter().next().unwrap()
+    }
+
+    /// Dispatches a claimed row and resolves it as the worker would.
+    async fn run(s: &Setup, claimed: &chatport_runtime::Claimed) -> Outcome {
+        let outcome = s.dispatcher.dispatch(&claimed.event).await.unwrap();
+        s.store
+            .resolve(
+                &claimed.lease,
+                claimed.event.id,
+                chatport_runtime::Resolution::Done { receipt: None },
+            )
+            .await
+            .unwrap();
+        outcome
+    }
+
+    async fn flow_of(store: &SqliteStore, row: &StoredEvent) -> String {
+        Outbox::get(store, row.id).await.unwrap().unwrap().flow
+    }
+
+    #[tokio::test]
+    async fn the_highest_claim_wins_and_the_row_is_relabelled() {
+        let (low, high) = (probe("LOW", "invoice", 1), probe("HIGH", "invoice 123", 5));
+        let s = setup(vec![low.clone(), high.clone()]);
+        let claimed = arrive(&s.store, "wamid.1", "please send invoice 123", None).await;
+        let row = claimed.event.clone();
+        assert_eq!(row.flow, FLOW_INBOUND);
+        run(&s, &claimed).await;
+        assert_eq!(high.seen.lock().unwrap().as_slice(), ["wamid.1"]);
+        assert!(low.seen.lock().unwrap().is_empty());
+        assert_eq!(flow_of(&s.store, &row).await, "HIGH");
+    }
+
+    #[tokio::test]
+    async fn ties_go_to_the_flow_registered_first() {
+        let (first, second) = (probe("FIRST", "x", 3), probe("SECOND", "x", 3));
+        let s = setup(vec![first.clone(), second.clone()]);
+        run(&s, &arrive(&s.store, "wamid.2", "x", None).await).await;
+        assert_eq!(first.seen.lock().unwrap().len(), 1);
+        assert!(second.seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_active_session_beats_claims_and_a_reply_context_beats_the_session() {
+        let (claimer, sessions, replies) = (
+            probe("CLAIM", "", 9),
+            probe("SESSION", "never", 0),
+            probe("REPLY", "never", 0),
+        );
+        let s = setup(vec![claimer.clone(), sessions.clone(), replies.clone()]);
+        let sender = Sender::Phone("16505551234".into());
+        s.conversations
+            .start(
+                "106540352242922",
+                &sender,
+                "SESSION",
+                json!({"step": 1}),
+                Duration::from_secs(600),
+            )
+            .await
+            .unwrap();
+        run(&s, &arrive(&s.store, "wamid.3", "anything", None).await).await;
+        assert_eq!(sessions.seen.lock().unwrap().as_slice(), ["wamid.3"]);
+
+        s.conversations
+            .remember_context("wamid.sent-by-reply-flow", "REPLY", json!({"record": "r1"}))
+            .await
+            .unwrap();
+        run(
+            &s,
+            &arrive(
+                &s.store,
+                "wamid.4",
+                "answer",
+                Some("wamid.sent-by-reply-flow"),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(replies.seen.lock().unwrap().as_slice(), ["wamid.4"]);
+        assert!(claimer.seen.lock().unwrap().is_empty());
+
+        // An ended session no longer routes.
+        s.conversations
+            .end("106540352242922", &sender)
+            .await
+            .unwrap();
+        assert!(
+            s.conversations
+                .session("106540352242922", &sender)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_session_does_not_route() {
+        let (claimer, sessions) = (probe("CLAIM", "", 1), probe("SESSION", "never", 0));
+        let s = setup(vec![claimer.clone(), sessions.clone()]);
+        let sender = Sender::Phone("16505551234".into());
+        s.conversations
+            .start(
+                "106540352242922",
+                &sender,
+                "SESSION",
+                json!({}),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        run(&s, &arrive(&s.store, "wamid.5", "hi", None).await).await;
+        assert_eq!(claimer.seen.lock().unwrap().len(), 1);
+        assert!(sessions.seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unclaimed_message_is_delivered_as_skipped_and_kept() {
+        let s = setup(vec![probe("ONLY", "keyword", 1)]);
+        let claimed = arrive(&s.store, "wamid.6", "unrelated", None).await;
+        let row = claimed.event.clone();
+        let outcome = run(&s, &claimed).await;
+        assert_eq!(
+            outcome,
+            Outcome::delivered_with(json!({ "skipped": "no flow claims this message" }))
+        );
+        assert_eq!(flow_of(&s.store, &row).await, FLOW_INBOUND);
+        let listed = Outbox::list(&s.store, &EventFilter::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.len(),
+            1,
+            "the message stays in the outbox for inspection"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_routed_row_goes_straight_to_its_flow_on_retry() {
+        let (a, b) = (probe("A", "x", 1), probe("B", "x", 9));
+        let s = setup(vec![a.clone(), b.clone()]);
+        let mut row = arrive(&s.store, "wamid.7", "x", None).await.event;
+        row.flow = "A".into(); // as relabelled by an earlier attempt
+        s.dispatcher.dispatch(&row).await.unwrap();
+        assert_eq!(
+            a.seen.lock().unwrap().len(),
+            1,
+            "the recorded route is kept even if claims changed"
+        );
+        assert!(b.seen.lock().unwrap().is_empty());
+    }
+}
