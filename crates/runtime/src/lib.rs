@@ -49,6 +49,7 @@
 pub mod conformance;
 mod error;
 pub mod ingress;
+pub mod poller;
 pub mod store;
 pub mod worker;
 
