@@ -2,6 +2,7 @@
 //! workers that deliver events to their flows. `chatport serve` and `chatport demo` both use
 //! [`Service::start`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,19 +20,21 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::classify::{Directory, RuleClassifier};
 use crate::config::{Config, OpenTextGrant, Vars};
-use crate::flows::o1::CaseIntake;
-use crate::routing::{Conversations, Dispatcher, MessageFlow};
+use crate::flows::{EventFlow, FlowContext, Registry, register_all};
+use crate::routing::{Conversations, Dispatcher};
 use crate::whatsapp::{
     FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, OnceSender, StatusRecorder, WhatsAppWebhook,
 };
 use chatport_core::Classify;
 
 /// Dispatches stored events to their flow by the row's `flow` column: inbound messages (routed or
-/// not yet routed) to the [`Dispatcher`], status updates to the [`StatusRecorder`].
+/// not yet routed) to the [`Dispatcher`], status updates to the [`StatusRecorder`], everything else
+/// to the registered [`EventFlow`] of that name.
 #[derive(Debug)]
 pub struct FlowRouter {
     messages: Dispatcher,
     statuses: StatusRecorder,
+    events: HashMap<&'static str, Arc<dyn EventFlow>>,
 }
 
 #[async_trait]
@@ -42,9 +45,12 @@ impl Handler for FlowRouter {
             FLOW_STATUS => self.statuses.record(event).await,
             // Recorded in the outbox for inspection; nothing to deliver.
             FLOW_ERROR | FLOW_OTHER => Ok(Outcome::delivered()),
-            other => Ok(Outcome::Rejected {
-                reason: format!("no handler for flow {other:?}"),
-            }),
+            flow => match self.events.get(flow) {
+                Some(handler) => handler.handle(event).await,
+                None => Ok(Outcome::Rejected {
+                    reason: format!("no handler for flow {flow:?}"),
+                }),
+            },
         };
         result.unwrap_or_else(|error| {
             tracing::warn!(flow = %event.flow, event_id = %event.event_id, class = error.class().as_str(), %error, "delivery attempt failed");
@@ -61,6 +67,7 @@ pub struct Service {
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     workers: WorkerPool,
+    pollers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp::Client, Error> {
@@ -113,15 +120,7 @@ fn cms_client(
     Ok(Some(builder.build()?))
 }
 
-/// Resolves every setting and builds every client without starting anything: what `chatport check`
-/// validates offline.
-///
-/// # Errors
-/// The first configuration or client-builder error.
-pub fn validate(config: &Config, vars: &dyn Vars) -> Result<(), Error> {
-    config.validate()?;
-    whatsapp_client(config, vars)?;
-    cms_client(config, vars)?;
+fn app_secrets(config: &Config, vars: &dyn Vars) -> Result<SignatureVerifier, Error> {
     let secrets = config
         .whatsapp
         .app_secrets
@@ -129,70 +128,98 @@ pub fn validate(config: &Config, vars: &dyn Vars) -> Result<(), Error> {
         .enumerate()
         .map(|(i, s)| s.resolve(&format!("whatsapp.app_secrets[{i}]"), vars))
         .collect::<Result<Vec<_>, _>>()?;
-    SignatureVerifier::new(secrets)?;
+    Ok(SignatureVerifier::new(secrets)?)
+}
+
+/// Builds the shared [`FlowContext`]: resolves every setting, builds every configured client.
+///
+/// # Errors
+/// Configuration and client-builder errors.
+pub fn context<'a>(
+    config: &'a Config,
+    vars: &'a dyn Vars,
+    store: SqliteStore,
+) -> Result<FlowContext<'a>, Error> {
+    config.validate()?;
+    let whatsapp = whatsapp_client(config, vars)?;
+    let kv: Arc<dyn KvStore> = Arc::new(store.clone());
+    let ledger: Arc<dyn IdempotencyLedger> = Arc::new(store.clone());
+    let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+    let directory = Directory::new(&config.directory);
+    Ok(FlowContext {
+        config,
+        vars,
+        sender: OnceSender::new(whatsapp.clone(), ledger.clone(), kv.clone()),
+        conversations: Conversations::new(kv.clone()),
+        classifier: Arc::new(RuleClassifier::new(
+            config.classifier.clone(),
+            directory.clone(),
+        )),
+        directory,
+        cms: cms_client(config, vars)?,
+        whatsapp,
+        store,
+        outbox,
+        kv,
+        ledger,
+    })
+}
+
+/// Resolves every setting, builds every client and registers every enabled flow without starting
+/// anything: what `chatport check` validates offline.
+///
+/// # Errors
+/// The first configuration or client-builder error.
+pub fn validate(config: &Config, vars: &dyn Vars) -> Result<(), Error> {
+    let store = SqliteStore::open_in_memory()?;
+    let ctx = context(config, vars, store)?;
+    app_secrets(config, vars)?;
     config
         .whatsapp
         .verify_token
         .resolve("whatsapp.verify_token", vars)?;
+    register_all(&ctx, &mut Registry::default())?;
     Ok(())
 }
 
 impl Service {
-    /// Starts the ingress on `listener` and the workers over `store`.
+    /// Starts the ingress on `listener`, the workers over `store`, and the flows' pollers.
     ///
     /// # Errors
-    /// Configuration errors (unset variables, invalid URLs, blank secrets), before anything starts.
+    /// Configuration errors (unset variables, invalid URLs, blank secrets, a flow without its
+    /// connector section), before anything starts.
     pub async fn start(
         config: &Config,
         vars: &dyn Vars,
         store: SqliteStore,
         listener: TcpListener,
     ) -> Result<Self, Error> {
-        config.validate()?;
-        let wa_client = whatsapp_client(config, vars)?;
-        let secrets = config
-            .whatsapp
-            .app_secrets
-            .iter()
-            .enumerate()
-            .map(|(i, s)| s.resolve(&format!("whatsapp.app_secrets[{i}]"), vars))
-            .collect::<Result<Vec<_>, _>>()?;
-        let verifier = SignatureVerifier::new(secrets)?;
+        let verifier = app_secrets(config, vars)?;
         let verify_token = config
             .whatsapp
             .verify_token
             .resolve("whatsapp.verify_token", vars)?;
-
-        let kv: Arc<dyn KvStore> = Arc::new(store.clone());
-        let ledger: Arc<dyn IdempotencyLedger> = Arc::new(store.clone());
-        let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
-        let sender = OnceSender::new(wa_client, ledger, kv.clone());
-
-        let directory = Directory::new(&config.directory);
-        let mut message_flows: Vec<Arc<dyn MessageFlow>> = Vec::new();
-        if config.flows.o1.enabled {
-            let cms = cms_client(config, vars)?
-                .ok_or_else(|| Error::Config("flows.o1 needs an [opentext] section".into()))?;
-            let classifier = Arc::new(RuleClassifier::new(
-                config.classifier.clone(),
-                directory.clone(),
-            ));
-            message_flows.push(Arc::new(CaseIntake::new(
-                config.flows.o1.clone(),
-                classifier,
-                cms,
-                sender.clone(),
-            )));
-        }
-        let messages = Dispatcher::new(
+        let ctx = context(config, vars, store.clone())?;
+        let mut registry = Registry::default();
+        register_all(&ctx, &mut registry)?;
+        let Registry {
             message_flows,
-            Conversations::new(kv.clone()),
-            directory,
-            outbox.clone(),
-        );
+            event_flows,
+            pollers,
+            ingress_routes,
+            http_routes,
+        } = registry;
+
+        let outbox = ctx.outbox.clone();
         let router = FlowRouter {
-            messages,
-            statuses: StatusRecorder::new(kv),
+            messages: Dispatcher::new(
+                message_flows,
+                ctx.conversations.clone(),
+                ctx.directory.clone(),
+                outbox.clone(),
+            ),
+            statuses: StatusRecorder::new(ctx.kv.clone()),
+            events: event_flows.into_iter().map(|f| (f.name(), f)).collect(),
         };
 
         let shutdown = CancellationToken::new();
@@ -211,14 +238,26 @@ impl Service {
             worker_config,
             shutdown.child_token(),
         );
-
-        let adapter = WhatsAppWebhook::new(verifier, verify_token);
         let notify: Arc<Notify> = workers.notifier();
-        let state = IngressState::new(outbox)
-            .route(&config.whatsapp.webhook_path, Arc::new(adapter))
+        let pollers = pollers
+            .into_iter()
+            .map(|start| start(shutdown.child_token(), notify.clone()))
+            .collect();
+
+        let mut state = IngressState::new(outbox)
+            .route(
+                &config.whatsapp.webhook_path,
+                Arc::new(WhatsAppWebhook::new(verifier, verify_token)),
+            )
             .notify(notify)
             .max_body_bytes(config.service.max_body_bytes);
-        let app = ingress::router(state);
+        for (path, adapter) in ingress_routes {
+            state = state.route(&path, adapter);
+        }
+        let mut app = ingress::router(state);
+        for routes in http_routes {
+            app = app.merge(routes);
+        }
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;
@@ -235,6 +274,7 @@ impl Service {
             shutdown,
             server,
             workers,
+            pollers,
         })
     }
 
@@ -253,10 +293,14 @@ impl Service {
         self.shutdown.clone()
     }
 
-    /// Stops intake, lets in-flight deliveries finish, releases leases, and waits for all of it.
+    /// Stops intake and pollers, lets in-flight deliveries finish, releases leases, and waits for
+    /// all of it.
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.server.await;
+        for poller in self.pollers {
+            let _ = poller.await;
+        }
         self.workers.join().await;
     }
 }

@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 use crate::Error;
 use crate::classify::{Classification, Classifier, MessageFacts};
 use crate::config::{DirectoryEntry, O1Config, QueueRule};
+use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
 use crate::whatsapp::{OnceSender, SendOnce};
 
@@ -260,6 +261,24 @@ impl CaseIntake {
             .create_instance(self.category.clone(), &cfg.case_type, &draft)
             .await?)
     }
+}
+
+/// Registers O1 when `[flows.o1] enabled` (the default).
+///
+/// # Errors
+/// [`Error::Config`] when there is no `[opentext]` section.
+pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
+    if !ctx.config.flows.o1.enabled {
+        return Ok(());
+    }
+    let cms = ctx.require_cms(FLOW)?;
+    registry.message_flows.push(Arc::new(CaseIntake::new(
+        ctx.config.flows.o1.clone(),
+        ctx.classifier.clone(),
+        cms,
+        ctx.sender.clone(),
+    )));
+    Ok(())
 }
 
 #[async_trait]
