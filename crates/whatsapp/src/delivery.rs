@@ -18,8 +18,10 @@ use crate::webhook::{Status, StatusKind};
 /// final.
 ///
 /// Transition rule ([`DeliveryState::advance`]): a state only moves forward; a lower or equal
-/// state is ignored; `Failed` replaces `Accepted` or `Sent` and then never changes; a `failed`
-/// arriving after `Delivered` or later is ignored (the message provably reached the device).
+/// state is ignored; `Failed` is the top element: it replaces any state and then never changes.
+/// The result is the join of all updates seen, so it does not depend on their order or on
+/// duplicates (a late `sent` after `delivered`, a missing `delivered`, a `failed` before its
+/// `sent` all end in the same state).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum DeliveryState {
@@ -50,21 +52,15 @@ impl DeliveryState {
         })
     }
 
-    /// Whether no further update can change it.
+    /// Whether no further update can change it (`Failed`).
     pub fn is_final(self) -> bool {
-        matches!(self, DeliveryState::Failed | DeliveryState::Played)
+        self == DeliveryState::Failed
     }
 
     /// The state after `incoming` arrived in state `self` (see the type's transition rule).
     pub fn advance(self, incoming: DeliveryState) -> DeliveryState {
-        match (self, incoming) {
-            (DeliveryState::Failed, _) => DeliveryState::Failed,
-            (DeliveryState::Accepted | DeliveryState::Sent, DeliveryState::Failed) => {
-                DeliveryState::Failed
-            }
-            (_, DeliveryState::Failed) => self,
-            (current, incoming) => current.max(incoming),
-        }
+        // `Failed` is declared last, so it is the maximum of the derived order.
+        self.max(incoming)
     }
 }
 
@@ -206,6 +202,6 @@ mod tests {
         assert_eq!(S::Sent.advance(S::Failed), S::Failed);
         assert_eq!(S::Accepted.advance(S::Failed), S::Failed);
         assert_eq!(S::Failed.advance(S::Read), S::Failed);
-        assert_eq!(S::Delivered.advance(S::Failed), S::Delivered);
+        assert_eq!(S::Delivered.advance(S::Failed), S::Failed);
     }
 }
