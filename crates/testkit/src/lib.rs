@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod cms;
+pub mod creatio;
 mod error;
 pub mod failure;
 pub mod graph;
