@@ -35,6 +35,7 @@ pub mod creatio;
 mod error;
 pub mod failure;
 pub mod graph;
+pub mod orangelogic;
 mod server;
 mod util;
 pub mod webhook;
