@@ -1,3 +1,81 @@
-//! chatport-creatio: Creatio CRM client (under construction, issue 6).
+//! # chatport-creatio
+//!
+//! A client of the **Creatio** CRM (formerly bpm'online) for one instance: forms (cookie + CSRF)
+//! and OAuth 2.0 client-credentials authentication, OData 4 CRUD with a quoting `$filter` builder,
+//! `$top`/`$skip` paging as a `Stream`, `$batch`, typed models of the entities a WhatsApp handoff
+//! writes, chunked file upload through `FileApiService`, and idempotent creates whose record `Id`
+//! comes from a [`chatport_core::IdempotencyKey`].
+//!
+//! The API facts it follows, with their public sources, are in the workspace's
+//! `shared/api/creatio.md` (Creatio Academy for the documented parts; public clients such as clio,
+//! creatioclient and creatio-api-py for the rest). Where that material says "inferred" or "not
+//! found", the behaviour is configurable and documented as inferred here.
+//!
+//! | Item | What it is |
+//! |---|---|
+//! | [`Client`] / [`ClientBuilder`] | Configuration (site root, [`Platform`], credentials, [`Lookups`]) and every call |
+//! | [`Query`], [`Page`], [`Order`], [`filter`] | OData query options, pages, the `$filter` builder |
+//! | [`Batch`], [`BatchResult`], [`BatchOutcome`] | `$batch` (≤ 100 operations, continue-on-error) |
+//! | [`Case`], [`Contact`], [`ContactCommunication`], [`Activity`], [`CaseFile`] | Typed models ([`Entity`]) |
+//! | [`Upload`] | `FileApiService/UploadFile` in chunks with `Content-Range` |
+//! | [`Created`] | The result of [`Client::create_with_key`] |
+//! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
+//! | [`RetryPolicy`], [`CsrfEcho`], [`TokenAuthMethod`] | In-client retry, CSRF header naming, token client authentication |
+//!
+//! ```no_run
+//! use chatport_core::{EventId, IdempotencyKey};
+//! use chatport_creatio::{Case, Client, Entity, Query, filter};
+//! use secrecy::SecretString;
+//!
+//! # async fn run() -> Result<(), chatport_creatio::Error> {
+//! let client = Client::builder()
+//!     .base_url("https://acme.creatio.com")
+//!     .oauth_client_credentials("chatport", SecretString::from(std::env::var("CREATIO_SECRET").unwrap_or_default()))
+//!     .build()?;
+//!
+//! let key = IdempotencyKey::derive("C1", "create_case", &EventId::new("wamid.X"));
+//! let case = Case {
+//!     subject: Some("Parcel damaged".into()),
+//!     status_id: Some(client.lookups().case_status_new),
+//!     ..Case::new()
+//! };
+//! let created = client.create_with_key::<Case, _>(Case::SET, &key, &case).await?;
+//! println!("case {} (existed: {})", created.id, created.existed);
+//!
+//! let open = client
+//!     .list::<Case>(Case::SET, &Query::new().filter(filter::lookup_eq("Status", client.lookups().case_status_new)).top(10))
+//!     .await?;
+//! println!("{} new cases", open.value.len());
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod auth;
+mod batch;
+mod client;
+mod error;
+pub mod filter;
+mod http;
+mod model;
+mod odata;
+mod retry;
+mod upload;
+
+pub use auth::{CSRF_COOKIE_NAMES, CsrfEcho, TokenAuthMethod};
+pub use batch::{Batch, BatchOp, BatchOutcome, BatchResult, MAX_BATCH_OPERATIONS};
+pub use client::{Client, ClientBuilder, DEFAULT_CHUNK_SIZE, DEFAULT_ROW_CAP, Platform};
+pub use error::Error;
+pub use filter::Filter;
+pub use model::{
+    Activity, Case, CaseFile, Contact, ContactCommunication, Entity, Lookups, is_empty_lookup,
+    search_number,
+};
+pub use odata::{Created, Order, Page, Query};
+pub use retry::RetryPolicy;
+pub use upload::Upload;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -14,8 +14,21 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::auth::{Grant, TokenSource};
+use crate::css::ShareLinkFields;
 use crate::http::{error_from_body, join_segments};
-use crate::{Error, RetryPolicy, TokenEncoding};
+use crate::limit::DEFAULT_REQUESTS_PER_SECOND;
+use crate::{Error, RateLimit, RetryPolicy, TokenEncoding};
+
+/// The limiter a builder will install.
+#[derive(Clone, Debug)]
+enum LimitSetting {
+    /// A new limiter of this many requests per second.
+    PerSecond(u32),
+    /// A limiter shared with other clients.
+    Shared(RateLimit),
+    /// No client-side limit.
+    Off,
+}
 
 /// `Accept` sent on CMS calls: the service speaks HAL.
 const ACCEPT_HAL: &str = "application/hal+json, application/json;q=0.9";
@@ -40,6 +53,8 @@ pub struct ClientBuilder {
     skew: Duration,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
+    limit: LimitSetting,
+    share_link: ShareLinkFields,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -55,6 +70,8 @@ impl fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("skew", &self.skew)
             .field("retry", &self.retry)
+            .field("limit", &self.limit)
+            .field("share_link", &self.share_link)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +91,8 @@ impl Default for ClientBuilder {
             skew: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             http: None,
+            limit: LimitSetting::PerSecond(DEFAULT_REQUESTS_PER_SECOND),
+            share_link: ShareLinkFields::default(),
         }
     }
 }
@@ -176,6 +195,33 @@ impl ClientBuilder {
         self
     }
 
+    /// Limits CMS requests to `n` per second with a limiter of this client (shared by its clones).
+    /// Default: [`DEFAULT_REQUESTS_PER_SECOND`] (5, the documented service limit). `0` is refused
+    /// by [`build`](Self::build).
+    pub fn requests_per_second(mut self, n: u32) -> Self {
+        self.limit = LimitSetting::PerSecond(n);
+        self
+    }
+
+    /// Uses `limit` (a clone of a [`RateLimit`] shared with other clients of the same tenant).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.limit = LimitSetting::Shared(limit);
+        self
+    }
+
+    /// No client-side rate limit (the service's 429s are still backed off in-client).
+    pub fn no_rate_limit(mut self) -> Self {
+        self.limit = LimitSetting::Off;
+        self
+    }
+
+    /// The JSON field names of public share link requests and responses (see
+    /// [`ShareLinkFields`]: the vendor does not publish them, so they are configurable).
+    pub fn share_link_fields(mut self, fields: ShareLinkFields) -> Self {
+        self.share_link = fields;
+        self
+    }
+
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -188,7 +234,7 @@ impl ClientBuilder {
     ///
     /// [`Error::Config`] when the tenant id is empty or contains `/`, a URL does not parse or is
     /// not `http(s)`, no credentials were given, a client id, username or secret is blank, the
-    /// timeout is zero, or the HTTP client cannot be built.
+    /// timeout is zero, the rate limit is zero, or the HTTP client cannot be built.
     pub fn build(self) -> Result<Client, Error> {
         let tenant_id = self
             .tenant_id
@@ -226,6 +272,11 @@ impl ClientBuilder {
         if self.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
+        let limiter = match self.limit {
+            LimitSetting::PerSecond(n) => Some(RateLimit::per_second(n)?),
+            LimitSetting::Shared(limit) => Some(limit),
+            LimitSetting::Off => None,
+        };
         let http = match self.http {
             Some(http) => http,
             None => reqwest::Client::builder()
@@ -243,6 +294,8 @@ impl ClientBuilder {
                 css_base,
                 retry: self.retry,
                 auth: TokenSource::new(token_url, grant, self.encoding, self.skew),
+                limiter,
+                share_link: self.share_link,
             }),
         })
     }
@@ -294,8 +347,7 @@ fn validate_grant(grant: &Grant) -> Result<(), Error> {
     Ok(())
 }
 
-/// A client of the OpenText Content Metadata Service (and, with the complete client, the Content
-/// Storage Service) for one tenant.
+/// A client of the OpenText Content Metadata Service and the Content Storage Service for one tenant.
 ///
 /// Cheap to clone (an `Arc` inside); clones share the HTTP connection pool and the token cache.
 /// `Debug` shows the URLs, tenant, grant type and client id, never a secret or token.
@@ -304,7 +356,9 @@ fn validate_grant(grant: &Grant) -> Result<(), Error> {
 /// endpoint. The token is cached and fetched again when less than the refresh skew of its lifetime
 /// remains; concurrent callers share one fetch. A CMS `401` invalidates the token, fetches a new
 /// one and replays the request once; a second `401` is returned ([`ErrorClass::Auth`]).
-/// GETs and the token request are retried in-client per the [`RetryPolicy`]; creates are not.
+/// GETs, full updates (`PUT`) and the token request are retried in-client per the [`RetryPolicy`];
+/// creates, patches and deletes only after a 429. CMS requests pass a client-side [`RateLimit`]
+/// (5 per second by default, shared by clones).
 ///
 /// [`ErrorClass::Auth`]: chatport_core::ErrorClass::Auth
 #[derive(Clone)]
@@ -319,6 +373,8 @@ pub(crate) struct Inner {
     pub(crate) css_base: Option<Url>,
     pub(crate) retry: RetryPolicy,
     pub(crate) auth: TokenSource,
+    pub(crate) limiter: Option<RateLimit>,
+    pub(crate) share_link: ShareLinkFields,
 }
 
 impl fmt::Debug for Client {
@@ -329,6 +385,7 @@ impl fmt::Debug for Client {
             .field("css_base", &self.inner.css_base.as_ref().map(Url::as_str))
             .field("auth", &self.inner.auth)
             .field("retry", &self.inner.retry)
+            .field("limiter", &self.inner.limiter)
             .finish_non_exhaustive()
     }
 }
@@ -338,8 +395,8 @@ impl fmt::Debug for Client {
 pub(crate) enum Repeat {
     /// Safe to repeat (reads): in-client retry per the policy.
     Safe,
-    /// Not safe (creates): one attempt (plus the one replay after a 401, which the server
-    /// rejected before applying anything).
+    /// Not safe (creates, patches, deletes): repeated only after a 429 (plus the one replay after
+    /// a 401); the server rejected those before applying anything.
     Once,
 }
 
@@ -362,6 +419,11 @@ impl Client {
     /// The CSS base URL, when configured.
     pub fn css_base(&self) -> Option<&Url> {
         self.inner.css_base.as_ref()
+    }
+
+    /// The client-side rate limiter, when one is installed.
+    pub fn rate_limit(&self) -> Option<&RateLimit> {
+        self.inner.limiter.as_ref()
     }
 
     /// The token endpoint URL in use.
@@ -395,10 +457,25 @@ impl Client {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
+        self.send_authed_with(true, build).await
+    }
+
+    /// [`Self::send_authed`], through the rate limiter only when `limited` (CMS calls).
+    pub(crate) async fn send_authed_with<F>(
+        &self,
+        limited: bool,
+        build: F,
+    ) -> Result<reqwest::Response, Error>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
         let inner = &self.inner;
         let mut replayed = false;
         loop {
             let token = inner.auth.token(&inner.http, &inner.retry).await?;
+            if let (true, Some(limiter)) = (limited, &inner.limiter) {
+                limiter.acquire().await;
+            }
             let response = build(&inner.http)
                 .bearer_auth(token.value.expose_secret())
                 .send()
@@ -420,16 +497,15 @@ impl Client {
         }
     }
 
-    /// One CMS JSON call: `method url` with an optional JSON body, decoded as `T`. Retried per the
-    /// policy when `repeat` is [`Repeat::Safe`].
-    pub(crate) async fn cms_json<T: DeserializeOwned>(
+    /// One CMS call: `method url` with an optional JSON body; the success status and body.
+    /// Retried per the policy when `repeat` is [`Repeat::Safe`], after a 429 only otherwise.
+    pub(crate) async fn cms_bytes(
         &self,
         method: Method,
         url: Url,
         body: Option<Bytes>,
         repeat: Repeat,
-        what: &'static str,
-    ) -> Result<T, Error> {
+    ) -> Result<(u16, Bytes), Error> {
         let (method_ref, url_ref, body_ref) = (&method, &url, &body);
         let once = move || async move {
             let (method, url, body) = (method_ref, url_ref, body_ref);
@@ -446,16 +522,18 @@ impl Client {
                 .await?;
             let status = response.status().as_u16();
             let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
-            serde_json::from_slice::<T>(&bytes).map_err(|source| Error::Decode {
-                status,
-                what,
-                source,
-            })
+            Ok((status, bytes))
         };
         let span = tracing::debug_span!("opentext.cms", method = %method, path = url.path());
         let result = match repeat {
             Repeat::Safe => self.inner.retry.run(once).instrument(span.clone()).await,
-            Repeat::Once => once().instrument(span.clone()).await,
+            Repeat::Once => {
+                self.inner
+                    .retry
+                    .run_on_429(once)
+                    .instrument(span.clone())
+                    .await
+            }
         };
         if let Err(e) = &result {
             let _entered = span.enter();
@@ -463,4 +541,39 @@ impl Client {
         }
         result
     }
+
+    /// One CMS JSON call decoded as `T` (see [`Self::cms_bytes`]).
+    pub(crate) async fn cms_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Bytes>,
+        repeat: Repeat,
+        what: &'static str,
+    ) -> Result<T, Error> {
+        let (status, bytes) = self.cms_bytes(method, url, body, repeat).await?;
+        serde_json::from_slice::<T>(&bytes).map_err(|source| Error::Decode {
+            status,
+            what,
+            source,
+        })
+    }
+
+    /// One CMS call whose success body is ignored (204 or any 2xx).
+    pub(crate) async fn cms_no_content(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Bytes>,
+        repeat: Repeat,
+    ) -> Result<(), Error> {
+        self.cms_bytes(method, url, body, repeat).await.map(drop)
+    }
+}
+
+/// `value` as a JSON request body.
+pub(crate) fn json_body<T: serde::Serialize>(value: &T, what: &str) -> Result<Bytes, Error> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| Error::Config(format!("could not serialise the {what}: {e}")))
 }

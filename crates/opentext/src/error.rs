@@ -28,7 +28,8 @@ use serde_json::Value;
 /// [`ErrorClass::Permanent`]. Gateway error codes refine this (inferred from Apigee's standard
 /// codes, not from OpenText documentation): `…SpikeArrestViolation`, `…QuotaViolation` and other
 /// `ratelimit` codes → Throttled; `oauth.v2.InvalidAccessToken`, `…access_token_expired`,
-/// `oauth.v2.InvalidApiKey` → Auth.
+/// `oauth.v2.InvalidApiKey` → Auth. [`Error::Io`] (a local reader or writer failing while content
+/// streams) → [`ErrorClass::Transient`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -89,6 +90,9 @@ pub enum Error {
     /// The request did not complete within the configured timeout. It may have been applied.
     #[error("request to OpenText timed out")]
     Timeout,
+    /// Reading the upload source or writing the download sink failed (local I/O, not HTTP).
+    #[error("local I/O error while streaming OpenText content")]
+    Io(#[source] std::io::Error),
     /// The client was configured wrongly (see [`crate::ClientBuilder::build`]).
     #[error("invalid OpenText client configuration: {0}")]
     Config(String),
@@ -128,7 +132,7 @@ impl Error {
             | Error::UnexpectedBody { status, .. }
             | Error::Decode { status, .. } => Some(*status),
             Error::Token(inner) => inner.status(),
-            Error::Transport { .. } | Error::Timeout | Error::Config(_) => None,
+            Error::Transport { .. } | Error::Timeout | Error::Config(_) | Error::Io(_) => None,
         }
     }
 
@@ -203,7 +207,7 @@ impl Classify for Error {
                 }
                 class => class,
             },
-            Error::Transport { .. } | Error::Timeout => ErrorClass::Transient,
+            Error::Transport { .. } | Error::Timeout | Error::Io(_) => ErrorClass::Transient,
             Error::Config(_) | Error::Decode { .. } => ErrorClass::Permanent,
         }
     }

@@ -51,17 +51,32 @@
 
 mod auth;
 mod client;
+mod css;
+mod definitions;
 mod error;
 pub mod filter;
 mod http;
 mod instances;
+mod limit;
 mod model;
+pub mod paging;
+mod resources;
 mod retry;
 
 pub use auth::TokenEncoding;
 pub use client::{Client, ClientBuilder};
+pub use css::{
+    CssContent, DownloadOptions, ExpiryFormat, ShareLink, ShareLinkFields, ShareLinkRequest,
+    UploadOptions,
+};
+pub use definitions::{
+    AttributeDefinition, DataType, TraitDefinition, TypeDefinition, TypeDefinitionQuery,
+};
 pub use error::Error;
+pub use limit::{DEFAULT_REQUESTS_PER_SECOND, RateLimit};
 pub use model::{Category, HalPage, Instance, InstanceDraft, ListQuery};
+pub use paging::{FtQuery, ItemStream};
+pub use resources::{DeleteOptions, HistoryEntry, InstancePatch, Rendition, RenditionDraft};
 pub use retry::RetryPolicy;
 
 /// The README's examples, compiled as doctests.

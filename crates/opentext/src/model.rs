@@ -132,7 +132,9 @@ pub struct Instance {
     pub extra: Map<String, Value>,
 }
 
-fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+pub(crate) fn null_as_empty<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Map<String, Value>, D::Error> {
     Ok(Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -142,7 +144,7 @@ fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn href(link: Option<&Value>) -> Option<String> {
+pub(crate) fn href(link: Option<&Value>) -> Option<String> {
     match link? {
         Value::String(s) => Some(s.clone()),
         Value::Object(o) => o.get("href").and_then(Value::as_str).map(str::to_owned),

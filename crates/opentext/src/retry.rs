@@ -16,7 +16,9 @@ use crate::Error;
 /// honoured: the client waits that long instead of its own delay, and gives up early (returning the
 /// error to the caller, whose outbox retries later) when the hint is longer than
 /// [`RetryPolicy::max_retry_after`]. Creates (`POST`) are never repeated in-client: after an
-/// ambiguous failure only a lookup can tell whether the instance exists.
+/// ambiguous failure only a lookup can tell whether the instance exists; the one exception is an
+/// HTTP 429, which the service answers before applying anything, so every request is repeated
+/// after a 429 (with the same backoff and `Retry-After` rules).
 ///
 /// Defaults: 3 attempts in all, delays from 200 ms doubling up to 2 s (with jitter), `Retry-After`
 /// honoured up to 10 s.
@@ -72,8 +74,41 @@ impl RetryPolicy {
         self
     }
 
-    /// Runs `op` under this policy.
+    /// Runs `op` under this policy, repeating it on throttling, 5xx and transient failures.
     pub(crate) async fn run<T, F, Fut>(&self, op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        self.run_if(op, |e: &Error| {
+            matches!(
+                e.class(),
+                ErrorClass::Throttled { .. } | ErrorClass::Server | ErrorClass::Transient
+            )
+        })
+        .await
+    }
+
+    /// Runs a request that is not safe to repeat in general: repeated only after an HTTP 429,
+    /// which the service (or its gateway) answers before applying anything.
+    pub(crate) async fn run_on_429<T, F, Fut>(&self, op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        self.run_if(op, |e: &Error| {
+            matches!(
+                e,
+                Error::Gateway { status: 429, .. }
+                    | Error::Service { status: 429, .. }
+                    | Error::UnexpectedBody { status: 429, .. }
+            )
+        })
+        .await
+    }
+
+    /// Runs `op`, repeating it while `retryable` says so (and never a token failure).
+    async fn run_if<T, F, Fut>(&self, op: F, retryable: fn(&Error) -> bool) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -90,13 +125,9 @@ impl RetryPolicy {
             .with_jitter();
         let cap = self.max_retry_after;
         op.retry(backoff)
-            .when(|e: &Error| {
+            .when(move |e: &Error| {
                 // A token failure was already retried by the token request's own run.
-                !matches!(e, Error::Token(_))
-                    && matches!(
-                        e.class(),
-                        ErrorClass::Throttled { .. } | ErrorClass::Server | ErrorClass::Transient
-                    )
+                !matches!(e, Error::Token(_)) && retryable(e)
             })
             .adjust(move |e: &Error, next| {
                 let next = next?;
@@ -149,6 +180,32 @@ mod tests {
             let calls = AtomicU32::new(0);
             let _ = fast()
                 .run(|| async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err::<(), _>(err(status, None))
+                })
+                .await;
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "status {status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn run_on_429_repeats_only_429() {
+        let calls = AtomicU32::new(0);
+        let r = fast()
+            .run_on_429(|| async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(err(429, None))
+                } else {
+                    Ok(1)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        for status in [500, 503, 408] {
+            let calls = AtomicU32::new(0);
+            let _ = fast()
+                .run_on_429(|| async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     Err::<(), _>(err(status, None))
                 })

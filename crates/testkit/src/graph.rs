@@ -19,14 +19,40 @@
 //! `audio`, `document`, `sticker`, `interactive`, `reaction`, `location`, `contacts`, `template`,
 //! with its object; text `body` present and at most 4096 characters; media with `id` or `link`;
 //! template `name` and `language.code`; interactive `type`; reaction `message_id`; location
-//! `latitude`/`longitude`; contacts a non-empty array. It does **not** (yet) emulate the 24-hour
-//! window, pacing, media upload or the country-code rewriting of numbers without `+`: the `wa_id`
-//! answered is simply the digits of `to`.
+//! `latitude`/`longitude`; contacts a non-empty array. The country-code rewriting of numbers
+//! without `+` is not emulated: the `wa_id` answered is simply the digits of `to`.
+//!
+//! Opt-in behaviour (off by default, so existing flows are unaffected), set on the builder:
+//!
+//! - **24-hour window** ([`GraphEmulatorBuilder::enforce_window`]): a non-template message to a
+//!   user without an inbound message in the last 24 h ([`GraphEmulator::record_inbound`]) → 400
+//!   with code **131047** "Re-engagement message";
+//! - **pair rate limit** ([`GraphEmulatorBuilder::pair_rate_limit`]): more than `burst` messages
+//!   per `interval` each to one user (Meta: 1 per 6 s, bursts to 45) → 400 with code **131056**;
+//! - **chaos** ([`GraphEmulatorBuilder::chaos`], [`Chaos`]): a seeded share of 429 +
+//!   `Retry-After`, 503, dropped connections and slow answers on every API route.
+//!
+//! Always on:
+//!
+//! - **media**: `POST /{version}/{phone_number_id}/media` (multipart `messaging_product`, `type`,
+//!   `file`; MIME and size checked against Meta's table → 131053), `GET /{version}/{media_id}`
+//!   (`{"url","mime_type","sha256" (hex),"file_size","id"}`; the URL expires after
+//!   [`GraphEmulatorBuilder::media_url_ttl`], 5 minutes by default, and needs the bearer token),
+//!   `GET /whatsapp_business/attachments/?mid=…&token=…` (the bytes; 404 once expired, 401
+//!   without the token), `DELETE /{version}/{media_id}`; [`GraphEmulator::add_media`] stores
+//!   media as if a user had sent it;
+//! - **templates**: `GET /{version}/{waba_id}/message_templates?name=&limit=&after=` over the
+//!   templates added with [`GraphEmulator::add_template`], paged with cursors.
+
+mod ext;
+
+pub use ext::{Chaos, StoredMedia};
 
 use std::{
-    collections::{BTreeSet, VecDeque},
+    collections::{BTreeSet, HashMap, VecDeque},
     fmt,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -35,7 +61,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -105,11 +131,24 @@ struct GraphState {
     marked_read: Vec<String>,
     requests: usize,
     failures: VecDeque<Failure>,
+    inbound: HashMap<(String, String), DateTime<Utc>>,
+    pair_tats: HashMap<(String, String), Instant>,
+    media: HashMap<String, StoredMedia>,
+    download_tokens: HashMap<String, (String, Instant)>,
+    downloads: usize,
+    templates: Vec<Value>,
+    rng: Option<ext::Rng>,
+    chaos_count: usize,
+    base_url: String,
 }
 
 struct Shared {
     access_token: String,
     phone_number_ids: BTreeSet<String>,
+    enforce_window: bool,
+    pair_limit: Option<(u32, Duration)>,
+    media_url_ttl: Duration,
+    chaos: Option<Chaos>,
     state: Mutex<GraphState>,
 }
 
@@ -119,6 +158,10 @@ struct Shared {
 pub struct GraphEmulatorBuilder {
     access_token: String,
     phone_number_ids: BTreeSet<String>,
+    enforce_window: bool,
+    pair_limit: Option<(u32, Duration)>,
+    media_url_ttl: Duration,
+    chaos: Option<Chaos>,
 }
 
 impl fmt::Debug for GraphEmulatorBuilder {
@@ -126,6 +169,10 @@ impl fmt::Debug for GraphEmulatorBuilder {
         f.debug_struct("GraphEmulatorBuilder")
             .field("access_token", &"<redacted>")
             .field("phone_number_ids", &self.phone_number_ids)
+            .field("enforce_window", &self.enforce_window)
+            .field("pair_limit", &self.pair_limit)
+            .field("media_url_ttl", &self.media_url_ttl)
+            .field("chaos", &self.chaos)
             .finish()
     }
 }
@@ -135,6 +182,10 @@ impl Default for GraphEmulatorBuilder {
         Self {
             access_token: DEFAULT_ACCESS_TOKEN.to_owned(),
             phone_number_ids: BTreeSet::new(),
+            enforce_window: false,
+            pair_limit: None,
+            media_url_ttl: Duration::from_secs(300),
+            chaos: None,
         }
     }
 }
@@ -154,6 +205,33 @@ impl GraphEmulatorBuilder {
         self
     }
 
+    /// Refuses free-form messages outside the 24-hour customer service window with 131047 (see
+    /// [`GraphEmulator::record_inbound`]). Templates always pass.
+    pub fn enforce_window(mut self, enforce: bool) -> Self {
+        self.enforce_window = enforce;
+        self
+    }
+
+    /// Emulates the pair rate limit: at most `burst` messages at once to one user, then one per
+    /// `interval` (Meta: 45 and 6 s); over it → 400 with code 131056. Reactions and read marks
+    /// are not counted.
+    pub fn pair_rate_limit(mut self, burst: u32, interval: Duration) -> Self {
+        self.pair_limit = Some((burst.max(1), interval));
+        self
+    }
+
+    /// How long a media URL from `GET /{media_id}` stays valid (Meta: 5 minutes).
+    pub fn media_url_ttl(mut self, ttl: Duration) -> Self {
+        self.media_url_ttl = ttl;
+        self
+    }
+
+    /// Answers a seeded share of API requests with failures (see [`Chaos`]).
+    pub fn chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving. Must be called inside a Tokio runtime.
     ///
     /// # Errors
@@ -164,16 +242,35 @@ impl GraphEmulatorBuilder {
                 "the Graph emulator's access token is empty".to_owned(),
             ));
         }
+        let state = GraphState {
+            rng: self.chaos.as_ref().map(|c| ext::Rng::new(c.seed)),
+            ..GraphState::default()
+        };
         let shared = Arc::new(Shared {
             access_token: self.access_token,
             phone_number_ids: self.phone_number_ids,
-            state: Mutex::new(GraphState::default()),
+            enforce_window: self.enforce_window,
+            pair_limit: self.pair_limit,
+            media_url_ttl: self.media_url_ttl,
+            chaos: self.chaos,
+            state: Mutex::new(state),
         });
         let router = Router::new()
             .route("/{version}/{phone_number_id}/messages", post(post_messages))
+            .route("/{version}/{phone_number_id}/media", post(ext::post_media))
+            .route(
+                "/{version}/{waba_id}/message_templates",
+                get(ext::list_templates),
+            )
+            .route(
+                "/{version}/{media_id}",
+                get(ext::get_media).delete(ext::delete_media),
+            )
+            .route("/whatsapp_business/attachments/", get(ext::download))
             .fallback(unknown_path)
             .with_state(shared.clone());
         let server = Server::start("graph", router).await?;
+        lock(&shared.state).base_url = server.base_url();
         Ok(GraphEmulator { shared, server })
     }
 }
@@ -273,9 +370,86 @@ impl GraphEmulator {
         lock(&self.shared.state).failures.len()
     }
 
-    /// Forgets recorded messages, read marks, queued failures and the request counter.
+    /// Records that `user` (a phone number / wa_id in any format, or a BSUID) wrote to
+    /// `phone_number_id` just now: opens the 24-hour window the emulator enforces with
+    /// [`GraphEmulatorBuilder::enforce_window`].
+    pub fn record_inbound(&self, phone_number_id: &str, user: &str) {
+        self.record_inbound_at(phone_number_id, user, Utc::now());
+    }
+
+    /// Records an inbound at `at` (e.g. 25 hours ago, to test a closed window).
+    pub fn record_inbound_at(&self, phone_number_id: &str, user: &str, at: DateTime<Utc>) {
+        lock(&self.shared.state)
+            .inbound
+            .insert((phone_number_id.to_owned(), ext::user_key(user)), at);
+    }
+
+    /// Stores media as if a user had sent it (webhook media); returns its id. Its SHA-256 is
+    /// [`StoredMedia::sha256_hex`].
+    pub fn add_media(&self, mime_type: &str, bytes: impl Into<bytes::Bytes>) -> String {
+        let id = format!(
+            "{}",
+            2_000_000_000_000_000u64 + ext::rand_u64() % 1_000_000_000_000_000
+        );
+        lock(&self.shared.state).media.insert(
+            id.clone(),
+            StoredMedia {
+                id: id.clone(),
+                phone_number_id: None,
+                mime_type: mime_type.to_owned(),
+                bytes: bytes.into(),
+                file_name: None,
+            },
+        );
+        id
+    }
+
+    /// The media the emulator holds (uploaded or added), by id.
+    pub fn media(&self, id: &str) -> Option<StoredMedia> {
+        lock(&self.shared.state).media.get(id).cloned()
+    }
+
+    /// Makes every media URL handed out so far expire now (404 on download).
+    pub fn expire_media_urls(&self) {
+        let now = Instant::now();
+        for (_, expires) in lock(&self.shared.state).download_tokens.values_mut() {
+            *expires = now;
+        }
+    }
+
+    /// How many download requests reached the media URL route (with the token).
+    pub fn download_count(&self) -> usize {
+        lock(&self.shared.state).downloads
+    }
+
+    /// Adds a template to `GET /{waba_id}/message_templates` (`status` e.g. `APPROVED`,
+    /// `PAUSED`, `REJECTED`).
+    pub fn add_template(&self, name: &str, language: &str, status: &str) {
+        let mut state = lock(&self.shared.state);
+        let id = format!("{}", 500_000_000_000_000u64 + state.templates.len() as u64);
+        state.templates.push(json!({
+            "id": id, "name": name, "language": language, "status": status,
+            "category": "UTILITY",
+            "components": [{"type": "BODY", "text": "Hello {{1}}"}],
+        }));
+    }
+
+    /// How many requests chaos answered (or slowed down) instead of the emulator.
+    pub fn chaos_count(&self) -> usize {
+        lock(&self.shared.state).chaos_count
+    }
+
+    /// Forgets recorded messages, read marks, queued failures, the request counter, inbound
+    /// windows, pair-limit state, media, templates and chaos counters (the chaos RNG restarts
+    /// from its seed).
     pub fn reset(&self) {
-        *lock(&self.shared.state) = GraphState::default();
+        let mut state = lock(&self.shared.state);
+        let base_url = std::mem::take(&mut state.base_url);
+        *state = GraphState {
+            rng: self.shared.chaos.as_ref().map(|c| ext::Rng::new(c.seed)),
+            base_url,
+            ..GraphState::default()
+        };
     }
 
     /// Stops serving and waits until the listener is closed.
@@ -297,6 +471,18 @@ fn bad_request(message: impl Into<String>) -> Response {
     graph_response(
         StatusCode::BAD_REQUEST,
         graph_error_body(100, &message, &message),
+    )
+}
+
+fn unauthorized() -> Response {
+    graph_response(
+        StatusCode::UNAUTHORIZED,
+        json!({"error": {
+            "message": "Invalid OAuth access token - Cannot parse access token",
+            "type": "OAuthException",
+            "code": 190,
+            "fbtrace_id": util::fbtrace_id(),
+        }}),
     )
 }
 
@@ -352,7 +538,11 @@ async fn post_messages(
         Some(Injected::Delay(delay)) => Some(delay),
         None => None,
     };
-    let response = handle_send(&shared, &version, &phone_number_id, &headers, &body);
+    let s = shared.clone();
+    let response = ext::with_chaos(&shared, move || {
+        handle_send(&s, &version, &phone_number_id, &headers, &body)
+    })
+    .await;
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
@@ -367,15 +557,7 @@ fn handle_send(
     body: &[u8],
 ) -> Response {
     if !bearer_matches(headers, &shared.access_token) {
-        return graph_response(
-            StatusCode::UNAUTHORIZED,
-            json!({"error": {
-                "message": "Invalid OAuth access token - Cannot parse access token",
-                "type": "OAuthException",
-                "code": 190,
-                "fbtrace_id": util::fbtrace_id(),
-            }}),
-        );
+        return unauthorized();
     }
     if !is_version(version) {
         return bad_request(format!(
@@ -416,6 +598,15 @@ fn handle_send(
         Ok(send) => send,
         Err(message) => return bad_request(message),
     };
+    let user = send
+        .to
+        .as_deref()
+        .or(send.recipient.as_deref())
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(refusal) = window_and_pair(shared, phone_number_id, &user, &send.message_type) {
+        return refusal;
+    }
     let wamid = util::wamid(
         send.to
             .as_deref()
@@ -452,6 +643,45 @@ fn handle_send(
             "messages": [{ "id": wamid }],
         }),
     )
+}
+
+/// The 24-hour window (131047) and pair rate limit (131056) checks, when enabled.
+fn window_and_pair(
+    shared: &Shared,
+    phone_number_id: &str,
+    user: &str,
+    message_type: &str,
+) -> Option<Response> {
+    let mut state = lock(&shared.state);
+    if shared.enforce_window
+        && message_type != "template"
+        && !ext::window_open(&state.inbound, phone_number_id, user)
+    {
+        return Some(graph_response(
+            StatusCode::BAD_REQUEST,
+            graph_error_body(
+                131_047,
+                "Re-engagement message",
+                "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+            ),
+        ));
+    }
+    if let Some((burst, interval)) = shared.pair_limit
+        && message_type != "reaction"
+    {
+        let key = (phone_number_id.to_owned(), ext::user_key(user));
+        if !ext::pair_allows(&mut state.pair_tats, key, interval, burst) {
+            return Some(graph_response(
+                StatusCode::BAD_REQUEST,
+                graph_error_body(
+                    131_056,
+                    "(Business Account, Consumer Account) pair rate limit hit",
+                    "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.",
+                ),
+            ));
+        }
+    }
+    None
 }
 
 struct ValidSend {

@@ -31,9 +31,11 @@
 #![deny(missing_docs)]
 
 pub mod cms;
+pub mod creatio;
 mod error;
 pub mod failure;
 pub mod graph;
+pub mod orangelogic;
 mod server;
 mod util;
 pub mod webhook;

@@ -53,14 +53,17 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
-    base_url: Url,
-    api_version: String,
-    token: SecretString,
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    /// Client for media downloads: redirects are followed only to allow-listed hosts.
+    pub(crate) download_http: reqwest::Client,
+    pub(crate) base_url: Url,
+    pub(crate) api_version: String,
+    pub(crate) token: SecretString,
+    pub(crate) media_hosts: Arc<Vec<String>>,
 }
 
 impl fmt::Debug for Client {
@@ -68,6 +71,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base_url.as_str())
             .field("api_version", &self.inner.api_version)
+            .field("media_hosts", &self.inner.media_hosts)
             .field("access_token", &"[redacted]")
             .finish()
     }
@@ -82,7 +86,13 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     user_agent: String,
+    media_hosts: Vec<String>,
 }
+
+/// Hosts media downloads may go to unless [`ClientBuilder::media_hosts`] says otherwise: Meta's
+/// media URL host (`https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=…`, pywa
+/// docstring and Meta's image webhook example).
+pub const DEFAULT_MEDIA_HOSTS: &[&str] = &["lookaside.fbsbx.com"];
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,6 +102,7 @@ impl fmt::Debug for ClientBuilder {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("user_agent", &self.user_agent)
+            .field("media_hosts", &self.media_hosts)
             .field("access_token", &self.token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -106,6 +117,10 @@ impl Default for ClientBuilder {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             user_agent: concat!("chatport-whatsapp/", env!("CARGO_PKG_VERSION")).to_owned(),
+            media_hosts: DEFAULT_MEDIA_HOSTS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
         }
     }
 }
@@ -149,6 +164,31 @@ impl ClientBuilder {
     /// The `User-Agent` header (`chatport-whatsapp/<version>` by default).
     pub fn user_agent(mut self, user_agent: &str) -> Self {
         user_agent.clone_into(&mut self.user_agent);
+        self
+    }
+
+    /// The hosts media may be downloaded from (replaces the list; [`DEFAULT_MEDIA_HOSTS`] by
+    /// default). A media URL whose host is not on it is refused with
+    /// [`Error::MediaHostNotAllowed`] before any request, so a forged URL in a webhook cannot make
+    /// the client (and its bearer token) reach another host (SSRF); redirects are followed only to
+    /// hosts on the list. Hosts compare case-insensitively and exactly (no subdomains); a port in
+    /// the URL is allowed (`127.0.0.1` allows `http://127.0.0.1:8080/...`, for emulators).
+    pub fn media_hosts<I, S>(mut self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.media_hosts = hosts
+            .into_iter()
+            .map(|h| h.into().trim().to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// Adds one host to the media allow-list (see [`ClientBuilder::media_hosts`]).
+    pub fn allow_media_host(mut self, host: impl Into<String>) -> Self {
+        self.media_hosts
+            .push(host.into().trim().to_ascii_lowercase());
         self
     }
 
@@ -196,18 +236,38 @@ impl ClientBuilder {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::Config("timeouts must be greater than zero".into()));
         }
+        if self.media_hosts.iter().any(|h| h.is_empty()) {
+            return Err(Error::Config("a media host is blank".into()));
+        }
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent.clone())
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let media_hosts = Arc::new(self.media_hosts);
+        let allowed = media_hosts.clone();
+        // Downloads stream large bodies: no total timeout, the connect timeout and a read
+        // timeout per chunk instead.
+        let download_http = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.timeout)
             .user_agent(self.user_agent)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                let ok = attempt.previous().len() < 5
+                    && crate::media::host_allowed(&allowed, attempt.url());
+                if ok { attempt.follow() } else { attempt.stop() }
+            }))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                download_http,
                 base_url,
                 api_version: self.api_version,
                 token,
+                media_hosts,
             }),
         })
     }
@@ -285,8 +345,62 @@ impl Client {
         result
     }
 
+    /// Marks the inbound message `wamid` (and the earlier ones of the thread) as read:
+    /// `POST /{phone_number_id}/messages` with `{"messaging_product":"whatsapp","status":"read",
+    /// "message_id":wamid}`; Meta answers `{"success":true}` (pywa `api.py`, quoting Meta's
+    /// mark-message-as-read guide).
+    ///
+    /// # Errors
+    /// As [`Client::send`]; [`Error::Invalid`] for an empty wamid or one longer than
+    /// [`limits::WAMID_MAX_CHARS`](crate::limits::WAMID_MAX_CHARS); [`Error::InvalidResponse`]
+    /// when the answer is not `{"success":true}`.
+    pub async fn mark_read(&self, phone_number_id: &str, wamid: &str) -> Result<(), Error> {
+        self.read_receipt(phone_number_id, wamid, false).await
+    }
+
+    /// Marks `wamid` as read **and** shows a typing indicator to the user, dismissed when the
+    /// business replies or after 25 seconds: the body of [`Client::mark_read`] plus
+    /// `"typing_indicator":{"type":"text"}`.
+    ///
+    /// # Errors
+    /// As [`Client::mark_read`].
+    pub async fn typing_indicator(&self, phone_number_id: &str, wamid: &str) -> Result<(), Error> {
+        self.read_receipt(phone_number_id, wamid, true).await
+    }
+
+    async fn read_receipt(
+        &self,
+        phone_number_id: &str,
+        wamid: &str,
+        typing: bool,
+    ) -> Result<(), Error> {
+        if wamid.trim().is_empty() || wamid.chars().count() > crate::limits::WAMID_MAX_CHARS {
+            return Err(Error::Invalid {
+                field: "message_id",
+                reason: "must be a wamid of 1 to 128 characters",
+            });
+        }
+        let url = self.url(&[phone_number_id, "messages"], "phone_number_id")?;
+        let mut body = serde_json::json!({
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": wamid,
+        });
+        if typing {
+            body["typing_indicator"] = serde_json::json!({ "type": "text" });
+        }
+        let request = self
+            .inner
+            .http
+            .post(url)
+            .bearer_auth(self.inner.token.expose_secret())
+            .json(&body);
+        let answer: Success = self.execute(request).await?;
+        answer.into_result()
+    }
+
     /// `{base}/{version}/{segments...}`; every segment is checked to be a plain id.
-    fn url(&self, segments: &[&str], id_field: &'static str) -> Result<Url, Error> {
+    pub(crate) fn url(&self, segments: &[&str], id_field: &'static str) -> Result<Url, Error> {
         if let Some(id) = segments.first()
             && (id.is_empty()
                 || !id
@@ -313,7 +427,7 @@ impl Client {
     }
 
     /// Sends a request, reads the answer and maps it: 2xx → `T`, else a typed error.
-    async fn execute<T: DeserializeOwned>(
+    pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, Error> {
@@ -349,7 +463,7 @@ impl Client {
 }
 
 /// Maps a failure of `send()` (no answer received).
-fn transport_error(e: reqwest::Error) -> Error {
+pub(crate) fn transport_error(e: reqwest::Error) -> Error {
     // A connect failure (refused, DNS, TLS handshake, connect timeout) or a request that could not
     // even be built never left this process; anything later may have reached Meta.
     let sent = !(e.is_connect() || e.is_builder());
@@ -357,6 +471,26 @@ fn transport_error(e: reqwest::Error) -> Error {
         Error::Timeout { sent }
     } else {
         Error::Transport { source: e, sent }
+    }
+}
+
+/// `{"success": true}`, the answer of mark-as-read and delete.
+#[derive(Deserialize)]
+pub(crate) struct Success {
+    #[serde(default)]
+    success: bool,
+}
+
+impl Success {
+    pub(crate) fn into_result(self) -> Result<(), Error> {
+        if self.success {
+            Ok(())
+        } else {
+            Err(Error::InvalidResponse {
+                http_status: 200,
+                reason: "the answer is not {\"success\":true}".into(),
+            })
+        }
     }
 }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use chatport_core::{Classify, ErrorClass};
 
+use crate::kind::ErrorKind;
+
 /// Everything that can go wrong in this crate: Graph API refusals, transport failures, local
 /// validation, and webhook verification or parsing.
 ///
@@ -94,6 +96,58 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+
+    /// A free-form message was refused **locally** because the 24-hour customer service window
+    /// with this user is closed (or was never observed open) and no fallback template was
+    /// configured: only a template may be sent. [`Error::kind`] maps it to
+    /// [`ErrorKind::ReEngagementRequired`], the kind of Meta's 131047, so both are handled alike.
+    #[error("the 24-hour customer service window is closed (last inbound: {}); send a template", last_inbound.map_or_else(|| "never seen".to_owned(), |t| t.to_rfc3339()))]
+    WindowClosed {
+        /// When the user last wrote, if the tracker has seen it.
+        last_inbound: Option<chrono::DateTime<chrono::Utc>>,
+    },
+
+    /// A media file does not fit Meta's per-type table (Meta: business-phone-numbers/media):
+    /// its MIME type is not supported for any media kind.
+    #[error("unsupported media MIME type {mime_type:?}")]
+    UnsupportedMediaType {
+        /// The MIME type given or answered.
+        mime_type: String,
+    },
+
+    /// A media file or download is larger than allowed: the per-type maximum for an upload, or the
+    /// caller's `max_bytes` for a download. Sizes in bytes; `actual` is `None` when the download was
+    /// cut as soon as it passed the limit.
+    #[error("media is larger than {limit} bytes{}", actual.map(|a| format!(" (got {a})")).unwrap_or_default())]
+    MediaTooLarge {
+        /// The limit, bytes.
+        limit: u64,
+        /// The size, when known, bytes.
+        actual: Option<u64>,
+    },
+
+    /// The downloaded bytes do not have the SHA-256 digest Meta announced. The bytes were already
+    /// written to the caller's writer: discard them.
+    #[error("media SHA-256 mismatch: expected {expected}, got {actual}")]
+    MediaHashMismatch {
+        /// Expected digest, lower-case hex.
+        expected: String,
+        /// Digest of what was received, lower-case hex.
+        actual: String,
+    },
+
+    /// A media URL points at a host that is not on the client's allow-list
+    /// ([`ClientBuilder::media_hosts`](crate::ClientBuilder::media_hosts)): the download (and the
+    /// bearer token) never went there. Also for URLs that are not `https`/`http`.
+    #[error("media URL host {host:?} is not on the allow-list")]
+    MediaHostNotAllowed {
+        /// The host of the refused URL (empty when it has none).
+        host: String,
+    },
+
+    /// Reading the upload source or writing the download target failed.
+    #[error("media I/O error: {0}")]
+    Io(#[from] std::io::Error),
 
     /// The webhook verification GET (`hub.mode`, `hub.verify_token`, `hub.challenge`) was refused.
     #[error("webhook subscription refused: {0}")]
@@ -237,10 +291,6 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Error codes with which Meta refuses a request **before acting on it** because of a rate limit or a
-/// short maintenance: resending the same message later cannot duplicate it.
-const REFUSED_THROTTLE_CODES: [i64; 5] = [130429, 131056, 131057, 4, 80007];
-
 impl ApiError {
     /// `error.code`.
     pub fn code(&self) -> i64 {
@@ -257,79 +307,28 @@ impl ApiError {
         self.fbtrace_id.as_deref()
     }
 
-    /// The retry class of this error, decided by `code` first and by the HTTP status only for codes
-    /// this crate does not know:
-    ///
-    /// | codes | class |
-    /// |---|---|
-    /// | 130429 (throughput), 131056 (pair rate), 4 (app rate), 80007 (WABA rate), 131057 (maintenance), 2494100 (migration maintenance), 134101 (template syncing) | `Throttled` with [`ApiError::suggested_retry_after`] |
-    /// | 1, 2, 131000, 131016, 133004 | `Server` |
-    /// | 0, 190 | `Auth` |
-    /// | 3, 10, 33, 100, 200–299, 368, 130403, 130472, 130497, 131005, 131008, 131009, 131021, 131026, 131031, 131037, 131042, 131045, 131047, 131048, 131049, 131050, 131051, 131052, 131053, 131063, 131064, 132xxx, 133000–133016 (except 133004), 134011, 135000, 2388xxx | `Permanent` |
-    /// | anything else | [`ErrorClass::from_http_status`]; `Server` when Graph says `is_transient: true` |
-    ///
-    /// 131049 (per-user marketing limit, "wait at least 24 hours") is `Permanent`: resending a held
-    /// back marketing message a day later is a business decision, not a retry.
+    /// The typed kind of [`ApiError::code`] (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::from_code(self.code)
+    }
+
+    /// The retry class of this error, decided by [`ApiError::kind`] first (see
+    /// [`ErrorKind::class`]; the answer's `Retry-After` header overrides the per-kind wait), and
+    /// for codes this crate does not know by Graph's `is_transient: true` (→ `Server`), else by
+    /// the HTTP status ([`ErrorClass::from_http_status`]).
     pub fn class(&self) -> ErrorClass {
-        let code = self.code;
-        if REFUSED_THROTTLE_CODES.contains(&code) || code == 2_494_100 || code == 134_101 {
-            return ErrorClass::Throttled {
-                retry_after: self.suggested_retry_after(),
-            };
-        }
-        match code {
-            1 | 2 | 131_000 | 131_016 | 133_004 => ErrorClass::Server,
-            0 | 190 => ErrorClass::Auth,
-            3
-            | 10
-            | 33
-            | 100
-            | 200..=299
-            | 368
-            | 130_403
-            | 130_472
-            | 130_497
-            | 131_005
-            | 131_008
-            | 131_009
-            | 131_021
-            | 131_026
-            | 131_031
-            | 131_037
-            | 131_042
-            | 131_045
-            | 131_047..=131_053
-            | 131_063
-            | 131_064
-            | 132_000..=132_999
-            | 133_000..=133_016
-            | 134_011
-            | 135_000
-            | 2_388_000..=2_388_999 => ErrorClass::Permanent,
-            _ if self.is_transient == Some(true) => ErrorClass::Server,
-            _ => ErrorClass::from_http_status(self.http_status, self.retry_after),
+        match self.kind().class(self.retry_after) {
+            Some(class) => class,
+            None if self.is_transient == Some(true) => ErrorClass::Server,
+            None => ErrorClass::from_http_status(self.http_status, self.retry_after),
         }
     }
 
     /// The wait to suggest before the next attempt: the answer's `Retry-After` header when it had
-    /// one, else a per-code default:
-    ///
-    /// - 131056 (pair rate limit): 6 s, the documented pair interval (1 message per 6 s to one
-    ///   user). Meta's own schedule is 4^X seconds for the X-th consecutive failure: see
-    ///   [`ApiError::pair_rate_backoff`].
-    /// - 131057 (maintenance during a throughput upgrade, "up to 1 minute"): 60 s.
-    /// - 2494100 (maintenance for a phone migration, "try again in a few minutes"): 180 s
-    ///   **(inferred)**.
-    /// - 134101 (marketing template still syncing, "up to 10 minutes"): 600 s.
-    /// - 130429, 4, 80007 and everything else: none (the caller's schedule decides).
+    /// one, else [`ErrorKind::default_retry_after`] (131056: 6 s; 131057: 60 s; 2494100: 180 s
+    /// **(inferred)**; 134101: 600 s; 132069: 360 s **(inferred)**).
     pub fn suggested_retry_after(&self) -> Option<Duration> {
-        self.retry_after.or(match self.code {
-            131_056 => Some(Duration::from_secs(6)),
-            131_057 => Some(Duration::from_secs(60)),
-            2_494_100 => Some(Duration::from_secs(180)),
-            134_101 => Some(Duration::from_secs(600)),
-            _ => None,
-        })
+        self.retry_after.or(self.kind().default_retry_after())
     }
 
     /// Meta's back-off for a pair rate limit (131056): "retry after 4^X seconds (starting with X=0 and
@@ -340,14 +339,24 @@ impl ApiError {
     }
 
     /// Whether Meta refused this request before acting on it, so that sending the same message again
-    /// cannot create a duplicate: the rate-limit and maintenance codes 130429, 131056, 131057, 4,
-    /// 80007, and the authentication failures 0 and 190 (the token is checked before anything else).
+    /// cannot create a duplicate: [`ErrorKind::may_resend`] (130429, 131056, 131057, 4, 80007, and the
+    /// authentication failures 0 and 190).
     pub fn may_resend(&self) -> bool {
-        REFUSED_THROTTLE_CODES.contains(&self.code) || matches!(self.code, 0 | 190)
+        self.kind().may_resend()
     }
 }
 
 impl Error {
+    /// The typed kind of a Graph error ([`ApiError::kind`]); [`ErrorKind::ReEngagementRequired`]
+    /// for the local [`Error::WindowClosed`] (the same kind as Meta's 131047); `None` otherwise.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Api(api) => Some(api.kind()),
+            Error::WindowClosed { .. } => Some(ErrorKind::ReEngagementRequired),
+            _ => None,
+        }
+    }
+
     /// The Graph API error document, for [`Error::Api`].
     pub fn api(&self) -> Option<&ApiError> {
         match self {
@@ -364,7 +373,8 @@ impl Error {
     /// - HTTP 429 without a Graph error document ([`Error::UnexpectedBody`] with status 429);
     /// - [`Error::Transport`] and [`Error::Timeout`] with `sent == false` (the request never left);
     /// - local refusals that never sent anything: [`Error::Config`], [`Error::Validation`],
-    ///   [`Error::Invalid`].
+    ///   [`Error::Invalid`], [`Error::WindowClosed`], [`Error::UnsupportedMediaType`],
+    ///   [`Error::MediaHostNotAllowed`].
     ///
     /// It is **false** after a timeout or a connection reset once the body may have left, after a
     /// 2xx with an unreadable body, and for every other API error: the outcome is unknown or the
@@ -375,7 +385,12 @@ impl Error {
             Error::Api(api) => api.may_resend(),
             Error::UnexpectedBody { http_status, .. } => *http_status == 429,
             Error::Transport { sent, .. } | Error::Timeout { sent } => !*sent,
-            Error::Config(_) | Error::Validation { .. } | Error::Invalid { .. } => true,
+            Error::Config(_)
+            | Error::Validation { .. }
+            | Error::Invalid { .. }
+            | Error::WindowClosed { .. }
+            | Error::UnsupportedMediaType { .. }
+            | Error::MediaHostNotAllowed { .. } => true,
             _ => false,
         }
     }
@@ -387,7 +402,9 @@ impl Classify for Error {
     ///   `Throttled` with its `Retry-After`, 5xx → `Server`, 401/403 → `Auth`.
     /// - [`Error::Transport`], [`Error::Timeout`], [`Error::InvalidResponse`] → `Transient` (ask
     ///   [`Error::may_resend`] before repeating a send).
-    /// - configuration, validation, signature, subscription and parse errors → `Permanent`.
+    /// - [`Error::Io`] (reading the upload source, writing the download target) → `Transient`.
+    /// - configuration, validation, window, media, signature, subscription and parse errors →
+    ///   `Permanent`.
     fn class(&self) -> ErrorClass {
         match self {
             Error::Api(api) => api.class(),
@@ -396,12 +413,18 @@ impl Classify for Error {
                 retry_after,
                 ..
             } => ErrorClass::from_http_status(*http_status, *retry_after),
-            Error::Transport { .. } | Error::Timeout { .. } | Error::InvalidResponse { .. } => {
-                ErrorClass::Transient
-            }
+            Error::Transport { .. }
+            | Error::Timeout { .. }
+            | Error::InvalidResponse { .. }
+            | Error::Io(_) => ErrorClass::Transient,
             Error::Config(_)
             | Error::Validation { .. }
             | Error::Invalid { .. }
+            | Error::WindowClosed { .. }
+            | Error::UnsupportedMediaType { .. }
+            | Error::MediaTooLarge { .. }
+            | Error::MediaHashMismatch { .. }
+            | Error::MediaHostNotAllowed { .. }
             | Error::Subscription(_)
             | Error::SignatureMissing
             | Error::SignatureMalformed(_)

@@ -44,22 +44,42 @@
 #![deny(missing_docs)]
 
 mod client;
+mod delivery;
 mod error;
+mod interactive;
+mod kind;
+pub mod limits;
+mod media;
 mod open_enum;
 mod outgoing;
+mod pacing;
+mod template;
+mod templates;
 pub mod webhook;
+mod window;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_TIMEOUT,
+    DEFAULT_MEDIA_HOSTS, DEFAULT_TIMEOUT,
 };
+pub use delivery::{Applied, DeliveryRecord, DeliveryState, DeliveryTracker};
 pub use error::{ApiError, Error, MalformedSignature, SubscriptionError};
+pub use interactive::{InteractiveHeader, InteractiveMessage, ListRow, ListSection, ReplyButton};
+pub use kind::ErrorKind;
+pub use media::{
+    DEFAULT_MAX_DOWNLOAD_BYTES, DownloadOptions, Downloaded, MediaInfo, MediaKind, MediaSource,
+    UploadedMedia, decode_sha256,
+};
+pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
+pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};
+pub use templates::{TemplateInfo, TemplateProblem, TemplateStatus};
+pub use window::{MemoryWindowStore, WINDOW, WindowKey, WindowStore, WindowTracker, WindowedSend};
 /// Compiles the README's example.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 pub use outgoing::{
-    OutgoingMessage, Recipient, SendResponse, SentContact, SentMessage, TEXT_BODY_MAX_CHARS,
-    Template,
+    ContactCard, OutgoingLocation, OutgoingMessage, Recipient, SendResponse, SentContact,
+    SentMessage, TEXT_BODY_MAX_CHARS,
 };

@@ -28,6 +28,7 @@ pub(crate) fn builder(server: &MockServer) -> ClientBuilder {
         .cms_base(&format!("{}/cms", server.uri()))
         .client_credentials("chatport-app", SecretString::from("client-secret-value"))
         .retry_policy(fast_retry())
+        .no_rate_limit()
 }
 
 pub(crate) fn client(server: &MockServer) -> Client {

@@ -25,7 +25,7 @@
 //! ```
 
 mod event;
-mod model;
+pub(crate) mod model;
 mod notification;
 mod signature;
 

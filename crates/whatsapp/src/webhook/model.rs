@@ -67,6 +67,11 @@ pub(crate) mod lenient {
             .ok_or_else(|| de::Error::invalid_type(de::Unexpected::Unit, &"a string or a number"))
     }
 
+    /// `String` from a string, a number or null (null gives an empty string).
+    pub(crate) fn string_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(d.deserialize_any(StringOrNumber)?.unwrap_or_default())
+    }
+
     /// `Option<i64>` from an integer, an integer string or null.
     pub(crate) fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         match d.deserialize_any(StringOrNumber)? {
@@ -735,6 +740,13 @@ impl Status {
         unix_seconds(self.timestamp.as_deref())
     }
 
+    /// The kind of the first of [`Status::errors`] (a `failed` status carries one), e.g.
+    /// [`ErrorKind::ReEngagementRequired`](crate::ErrorKind::ReEngagementRequired) for a 131047
+    /// that arrived asynchronously after a synchronous 200.
+    pub fn error_kind(&self) -> Option<crate::ErrorKind> {
+        self.errors.first().map(WebhookError::kind)
+    }
+
     /// The recipient: `recipient_id` or, when absent, `recipient_user_id`.
     pub fn recipient(&self) -> Option<&str> {
         self.recipient_id
@@ -813,6 +825,13 @@ pub struct WebhookError {
 }
 
 impl WebhookError {
+    /// The typed kind of [`WebhookError::code`]: the same [`ErrorKind`](crate::ErrorKind) as a
+    /// synchronous Graph error with that code, so an asynchronous 131047 in a `failed` status is
+    /// [`ErrorKind::ReEngagementRequired`](crate::ErrorKind::ReEngagementRequired).
+    pub fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::from_code(self.code)
+    }
+
     /// `error_data.details`.
     pub fn details(&self) -> Option<&str> {
         self.error_data.as_ref().and_then(|d| d.details.as_deref())

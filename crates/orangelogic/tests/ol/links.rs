@@ -1,0 +1,104 @@
+use std::time::Duration;
+
+use chatport_orangelogic::{
+    Error, LinkConfig, LinkExpiry, PresignedLinkRequest, PublicShareRequest,
+};
+use serde_json::json;
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn presigned_links_carry_the_expiry_and_per_asset_errors() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    Mock::given(method("POST"))
+        .and(path("/webapi/test/presigned"))
+        .and(header("authorization", "Bearer tok-1"))
+        .and(body_json(json!({
+            "expiration": "1d2h3m",
+            "assets": [
+                {"recordID": "2RBKT7U02J51", "format": "TR1", "generateIfNeeded": true, "skipExistenceCheck": false},
+                {"recordID": "2RBKT7U02J99", "format": "TR1", "generateIfNeeded": true, "skipExistenceCheck": false}
+            ]
+        })))
+        .respond_with(ok("presigned_links.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = builder(&server)
+        .link_config(LinkConfig::default().presigned_path("/webapi/test/presigned"))
+        .build()
+        .unwrap();
+    let expiry = LinkExpiry::from_duration(Duration::from_secs(26 * 3600 + 180)).unwrap();
+    let links = client
+        .presigned_links(
+            &[
+                PresignedLinkRequest::new("2RBKT7U02J51", "TR1"),
+                PresignedLinkRequest::new("2RBKT7U02J99", "TR1"),
+            ],
+            expiry,
+        )
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 2);
+    assert_eq!(
+        links[0].url.as_deref(),
+        Some("https://storage.example/tr1.jpg?sig=abc&exp=93780")
+    );
+    assert_eq!(links[0].record_id.as_deref(), Some("2RBKT7U02J51"));
+    assert_eq!(links[1].url, None);
+    assert_eq!(links[1].error.as_deref(), Some("Asset not found"));
+}
+
+#[tokio::test]
+async fn link_calls_without_configured_paths_are_not_configured() {
+    let server = MockServer::start().await;
+    let client = client(&server);
+    let err = client
+        .presigned_links(
+            &[PresignedLinkRequest::new("R", "TR1")],
+            LinkExpiry::DEFAULT,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotConfigured("links.presigned_path")));
+    let err = client
+        .public_share_link(&PublicShareRequest::new("R"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::NotConfigured("links.public_share_path")
+    ));
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn public_share_link_where_configured() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    Mock::given(method("POST"))
+        .and(path("/webapi/test/share"))
+        .and(body_json(json!({
+            "recordID": "R1", "allowDownload": true, "format": "TR1",
+            "expirationDate": "2026-12-01T00:00:00Z"
+        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"link": "https://dam.example/share/abc"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = builder(&server)
+        .link_config(LinkConfig::default().public_share_path("/webapi/test/share"))
+        .build()
+        .unwrap();
+    let mut request = PublicShareRequest::new("R1");
+    request.format = Some("TR1".into());
+    request.expires_at = Some("2026-12-01T00:00:00Z".parse().unwrap());
+    let link = client.public_share_link(&request).await.unwrap();
+    assert_eq!(link.url, "https://dam.example/share/abc");
+}
