@@ -787,6 +787,120 @@ impl WebhookSimulator {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batched, duplicated and out-of-order deliveries
+
+impl Delivery {
+    /// Merges several deliveries into **one** POST: every entry of every delivery, in order, as
+    /// Meta does when it batches updates ("aggregated and sent in a batch with a maximum of 1000
+    /// updates", Meta: webhooks/create-webhook-endpoint).
+    pub fn batch(deliveries: impl IntoIterator<Item = Delivery>) -> Delivery {
+        let entries = deliveries
+            .into_iter()
+            .flat_map(|d| d.entries)
+            .filter(|e| !e.changes.is_empty())
+            .collect();
+        Delivery { entries }
+    }
+}
+
+/// How [`WebhookSimulator::deliver_plan`] sends a sequence of payloads: shuffled (webhooks are
+/// delivered concurrently, ordering is not guaranteed) and with duplicates (Meta retries and
+/// delivers to every subscribed app), both drawn from a seeded RNG so a run is reproducible.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct DeliveryPlan {
+    /// RNG seed.
+    pub seed: u64,
+    /// Whether to send the payloads in a random order.
+    pub shuffle: bool,
+    /// Share (0.0–1.0) of payloads sent a second time (byte-identical, re-signed identically).
+    pub duplicate_share: f64,
+}
+
+impl DeliveryPlan {
+    /// In order, no duplicates.
+    pub fn seeded(seed: u64) -> Self {
+        Self {
+            seed,
+            shuffle: false,
+            duplicate_share: 0.0,
+        }
+    }
+
+    /// Sends the payloads in a random order.
+    #[must_use]
+    pub fn shuffled(mut self) -> Self {
+        self.shuffle = true;
+        self
+    }
+
+    /// Sends this share of payloads twice.
+    #[must_use]
+    pub fn duplicates(mut self, share: f64) -> Self {
+        self.duplicate_share = share;
+        self
+    }
+
+    /// The order in which payload indexes are sent for `n` payloads (duplicates included).
+    pub fn schedule(&self, n: usize) -> Vec<usize> {
+        let mut state = self.seed;
+        let mut next = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut order: Vec<usize> = Vec::with_capacity(n * 2);
+        for i in 0..n {
+            order.push(i);
+            if ((next() >> 11) as f64 / (1u64 << 53) as f64) < self.duplicate_share {
+                order.push(i);
+            }
+        }
+        if self.shuffle {
+            for i in (1..order.len()).rev() {
+                let j = (next() % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+        }
+        order
+    }
+}
+
+impl WebhookSimulator {
+    /// Delivers `payloads` as [`DeliveryPlan::schedule`] says (shuffled, with duplicates), one
+    /// POST at a time; returns `(payload index, result)` in sending order.
+    ///
+    /// # Errors
+    /// [`Error::Http`] when a POST fails.
+    pub async fn deliver_plan(
+        &self,
+        payloads: &[Value],
+        plan: &DeliveryPlan,
+    ) -> Result<Vec<(usize, DeliveryResult)>, Error> {
+        let bodies: Vec<Vec<u8>> = payloads.iter().map(|p| meta_json(p).into_bytes()).collect();
+        let mut results = Vec::new();
+        for i in plan.schedule(payloads.len()) {
+            let result = self.deliver_bytes(bodies[i].clone()).await?;
+            results.push((i, result));
+        }
+        Ok(results)
+    }
+
+    /// Delivers `deliveries` merged into one batched POST ([`Delivery::batch`]).
+    ///
+    /// # Errors
+    /// [`Error::Http`] when the POST fails.
+    pub async fn deliver_batched(
+        &self,
+        deliveries: impl IntoIterator<Item = Delivery>,
+    ) -> Result<DeliveryResult, Error> {
+        self.deliver(&Delivery::batch(deliveries).build()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,6 +925,27 @@ mod tests {
             hex::encode(hmac_sha256(&[0x0b; 20], b"Hi There")),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
         );
+    }
+
+    #[test]
+    fn plans_are_reproducible() {
+        let plan = DeliveryPlan::seeded(9).shuffled().duplicates(0.5);
+        let a = plan.schedule(20);
+        assert_eq!(a, plan.schedule(20));
+        assert!(a.len() > 20, "some duplicates");
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, (0..20).collect::<Vec<_>>(), "every payload sent");
+        assert_ne!(a[..20], (0..20).collect::<Vec<_>>()[..], "shuffled");
+        assert_eq!(DeliveryPlan::seeded(1).schedule(3), vec![0, 1, 2]);
+        let batch = Delivery::batch([
+            Delivery::new("1").field("account_update", json!({"x": 1})),
+            Delivery::new("2").field("account_update", json!({"x": 2})),
+            Delivery::new("3"),
+        ]);
+        assert_eq!(batch.build()["entry"].as_array().map(Vec::len), Some(2));
+        assert_eq!(batch.update_count(), 2);
     }
 
     #[test]
