@@ -781,20 +781,20 @@ pub async fn ledger(ledger: Arc<dyn IdempotencyLedger>) {
 #[macro_export]
 macro_rules! outbox_conformance_tests {
     ($make:expr) => {
-        $crate::outbox_conformance_tests!(@cases $make;
-            dedup_across_calls, dedup_within_call, enqueue_five_in_one_call,
-            claim_round_trips_fields, claim_honours_max, claim_respects_next_attempt_at,
-            lease_expiry_reclaim_and_lost_lease, expired_but_unclaimed_lease_resolves,
-            ordering_key_exclusive_and_in_order, ordering_key_replay_waits_for_live_lease,
-            dead_rows, set_flow_relabels_in_flight_rows, replay, purge, attempts_history, stats, list_filters, kv_store, ledger);
+        $crate::outbox_conformance_tests!(@list @cases $make);
     };
     (optional: $make:expr) => {
-        $crate::outbox_conformance_tests!(@optional $make;
+        $crate::outbox_conformance_tests!(@list @optional $make);
+    };
+    // The one list of cases, so that every backend runs all of them.
+    (@list @$form:ident $make:expr) => {
+        $crate::outbox_conformance_tests!(@$form $make;
             dedup_across_calls, dedup_within_call, enqueue_five_in_one_call,
             claim_round_trips_fields, claim_honours_max, claim_respects_next_attempt_at,
             lease_expiry_reclaim_and_lost_lease, expired_but_unclaimed_lease_resolves,
             ordering_key_exclusive_and_in_order, ordering_key_replay_waits_for_live_lease,
-            dead_rows, replay, purge, attempts_history, stats, list_filters, kv_store, ledger);
+            dead_rows, set_flow_relabels_in_flight_rows, replay, purge, attempts_history, stats,
+            list_filters, kv_store, ledger);
     };
     (@optional $make:expr; $($case:ident),* $(,)?) => {
         $(

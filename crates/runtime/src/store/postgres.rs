@@ -898,6 +898,24 @@ impl Outbox for PgStore {
         Ok(())
     }
 
+    async fn set_flow(&self, row_id: i64, flow: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE events SET flow = $1, updated_at = now() WHERE id = $2 AND status = 'in_flight'",
+            )
+            .await
+            .map_err(pg_error)?;
+        let changed = client
+            .execute(&statement, &[&flow, &row_id])
+            .await
+            .map_err(pg_error)?;
+        if changed == 0 {
+            return Err(StoreError::LeaseLost { row_id });
+        }
+        Ok(())
+    }
+
     async fn stats(&self) -> Result<OutboxStats, StoreError> {
         let mut client = self.client().await?;
         // One snapshot for both queries.
