@@ -34,6 +34,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod conversation_store;
 mod error;
 pub mod flows;
 pub mod routing;
