@@ -810,6 +810,31 @@ pub struct ManualRequest {
     pub note: Option<String>,
 }
 
+impl ManualRequest {
+    /// A request to hand `user`'s conversation to a person.
+    pub fn new(user: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            phone_number_id: None,
+            note: None,
+        }
+    }
+
+    /// The business number of the conversation (default: the user's most recent one).
+    #[must_use]
+    pub fn phone_number_id(mut self, id: Option<String>) -> Self {
+        self.phone_number_id = id;
+        self
+    }
+
+    /// A note for the agent.
+    #[must_use]
+    pub fn note(mut self, note: Option<String>) -> Self {
+        self.note = note;
+        self
+    }
+}
+
 /// The outbox row of a manual handoff request (what `chatport handoff` and the HTTP endpoint
 /// store). `request_id` makes a repeated request a duplicate (default: a new random id).
 ///
@@ -972,7 +997,8 @@ async fn manual(State(s): State<Arc<EndpointState>>, headers: HeaderMap, body: B
     }
 }
 
-/// Used by the `chatport handoff` command: stores the request in the outbox at `store`.
+/// Stores a manual handoff request in `outbox` (what `chatport handoff` does); returns the event
+/// id and whether it was new (a repeated `request_id` is a duplicate).
 ///
 /// # Errors
 /// As [`manual_handoff_event`]; store errors.
