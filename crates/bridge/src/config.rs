@@ -209,6 +209,8 @@ pub struct Config {
     pub whatsapp: WhatsAppConfig,
     /// `[opentext]`: the CMS connection (needed by the O flows).
     pub opentext: Option<OpenTextConfig>,
+    /// `[creatio]`: the Creatio connection (needed by the C flows).
+    pub creatio: Option<crate::flows::creatio::CreatioConfig>,
     /// `[classifier]`: rule-based classification of inbound messages.
     #[serde(default)]
     pub classifier: ClassifierConfig,
@@ -389,6 +391,10 @@ pub struct WhatsAppConfig {
     /// Request timeout in seconds. Default 20.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Hosts media may be downloaded from (flows that fetch inbound media, e.g. C4). Default:
+    /// Meta's `lookaside.fbsbx.com` only.
+    #[serde(default)]
+    pub media_hosts: Option<Vec<String>>,
 }
 
 fn default_graph_base() -> Setting {
@@ -520,6 +526,10 @@ pub struct DirectoryEntry {
 pub struct FlowsConfig {
     /// `[flows.o1]`: case intake.
     pub o1: O1Config,
+    /// `[flows.c1]`: WhatsApp → Creatio handoff (C1, with C4 media and C5 contact matching).
+    pub c1: crate::flows::creatio::C1Config,
+    /// `[flows.c2]`: Creatio agent replies → WhatsApp (C2, with the C3 window and case closure).
+    pub c2: crate::flows::creatio::C2Config,
 }
 
 /// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.

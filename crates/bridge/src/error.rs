@@ -13,6 +13,9 @@ pub enum Error {
     /// An OpenText CMS error.
     #[error("opentext: {0}")]
     OpenText(#[from] chatport_opentext::Error),
+    /// A Creatio error.
+    #[error("creatio: {0}")]
+    Creatio(#[from] chatport_creatio::Error),
     /// The outbox or key-value store failed.
     #[error("store: {0}")]
     Store(#[from] chatport_runtime::StoreError),
@@ -33,6 +36,7 @@ impl Classify for Error {
             Error::Config(_) | Error::Payload(_) => ErrorClass::Permanent,
             Error::WhatsApp(e) => e.class(),
             Error::OpenText(e) => e.class(),
+            Error::Creatio(e) => e.class(),
             Error::Store(e) => e.class(),
             Error::Ledger(e) => e.class(),
             Error::Server(_) => ErrorClass::Transient,

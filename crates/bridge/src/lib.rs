@@ -8,6 +8,10 @@
 //! | Flow | What it does | Module |
 //! |---|---|---|
 //! | O1 case intake | WhatsApp complaint → classified CMS case in a support queue → reply with the case reference | [`flows::o1`] |
+//! | C1–C5 Creatio handoff | escalation → Creatio case with summary, contact, one activity per message, media, transcript link; agent replies back within the 24-hour window; closure | [`flows::creatio`] |
+//!
+//! Every inbound and outbound WhatsApp message is kept per conversation by the
+//! [`conversation_store`] (recorded by the dispatcher and the once-only sender).
 //!
 //! How an event travels: the WhatsApp webhook ([`whatsapp::WhatsAppWebhook`]) verifies the signature
 //! on the raw bytes and writes every event of the POST to the outbox in one transaction; workers
@@ -34,6 +38,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod conversation_store;
 mod error;
 pub mod flows;
 pub mod routing;

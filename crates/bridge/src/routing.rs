@@ -262,6 +262,12 @@ impl Conversations {
         Ok(())
     }
 
+    /// The conversation store over the same key-value store (every message of every
+    /// conversation; see [`crate::conversation_store`]).
+    pub fn log(&self) -> crate::conversation_store::ConversationStore {
+        crate::conversation_store::ConversationStore::new(self.kv.clone())
+    }
+
     /// The flow and data recorded for answers to `wamid`.
     ///
     /// # Errors
@@ -368,8 +374,8 @@ impl Dispatcher {
         Ok(best.map(|(_, flow)| flow.clone()))
     }
 
-    /// Handles one stored inbound message: routes it on its first attempt (recording the choice on
-    /// the row), then runs the flow.
+    /// Handles one stored inbound message: records it in the conversation store, routes it on its
+    /// first attempt (recording the choice on the row), then runs the flow.
     ///
     /// # Errors
     /// Store errors while routing; the flow's own errors.
@@ -379,6 +385,8 @@ impl Dispatcher {
                 json!({ "skipped": "not a message" }),
             ));
         };
+        // Every inbound message joins its conversation's log, whichever flow handles it.
+        self.conversations.log().record_inbound(&inbound).await?;
         let flow = if stored.flow == FLOW_INBOUND {
             match self.route(&inbound).await? {
                 Some(flow) => {

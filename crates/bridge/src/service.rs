@@ -72,12 +72,15 @@ pub struct Service {
 
 fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp::Client, Error> {
     let wa = &config.whatsapp;
-    Ok(chatport_whatsapp::Client::builder()
+    let mut builder = chatport_whatsapp::Client::builder()
         .access_token(wa.access_token.resolve("whatsapp.access_token", vars)?)
         .base_url(&wa.api_base.resolve("whatsapp.api_base", vars)?)
         .api_version(&wa.api_version)
-        .timeout(Duration::from_secs(wa.timeout_secs))
-        .build()?)
+        .timeout(Duration::from_secs(wa.timeout_secs));
+    if let Some(hosts) = &wa.media_hosts {
+        builder = builder.media_hosts(hosts.iter().map(String::as_str));
+    }
+    Ok(builder.build()?)
 }
 
 fn cms_client(
@@ -157,6 +160,7 @@ pub fn context<'a>(
         )),
         directory,
         cms: cms_client(config, vars)?,
+        creatio: crate::flows::creatio::client(config, vars)?,
         whatsapp,
         store,
         outbox,

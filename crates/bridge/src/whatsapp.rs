@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::Error;
+use crate::conversation_store::ConversationStore;
 use crate::routing::FLOW_INBOUND;
 
 /// The `source` name of WhatsApp events in the outbox.
@@ -146,6 +147,9 @@ pub enum SendOnce {
 /// Graph error response, or a connection that never carried the body). Anything else leaves the key
 /// in doubt. Each send carries the key as `biz_opaque_callback_data`; when a status webhook for it
 /// arrives, [`StatusRecorder`] records the wamid and the send is settled as sent.
+///
+/// Every message sent (or found sent) is recorded in the
+/// [`ConversationStore`] of its conversation, so a handoff carries what the flows answered.
 #[derive(Clone)]
 pub struct OnceSender {
     client: Client,
@@ -186,6 +190,8 @@ impl OnceSender {
                     .and_then(|w| w.as_str())
                     .unwrap_or_default()
                     .to_owned();
+                // Recorded by the attempt that sent it, unless that attempt stopped in between.
+                self.log(key, phone_number_id, &message, &wamid).await?;
                 Ok(SendOnce::Sent(wamid))
             }
             LedgerEntry::InDoubt => {
@@ -193,6 +199,7 @@ impl OnceSender {
                     Some(wamid) => {
                         let wamid = String::from_utf8_lossy(&wamid).into_owned();
                         self.ledger.complete(key, &serde_json::json!({ "wamid": wamid, "settled_by": "status webhook" })).await?;
+                        self.log(key, phone_number_id, &message, &wamid).await?;
                         Ok(SendOnce::Sent(wamid))
                     }
                     None => Ok(SendOnce::InDoubt),
@@ -207,6 +214,7 @@ impl OnceSender {
                         self.ledger
                             .complete(key, &serde_json::json!({ "wamid": wamid }))
                             .await?;
+                        self.log(key, phone_number_id, &message, &wamid).await?;
                         Ok(SendOnce::Sent(wamid))
                     }
                     Err(error) => {
@@ -221,6 +229,28 @@ impl OnceSender {
                 }
             }
         }
+    }
+}
+
+impl OnceSender {
+    /// Records a sent message in the conversation store (idempotent by wamid; the key stands in
+    /// when Meta returned no wamid).
+    async fn log(
+        &self,
+        key: &IdempotencyKey,
+        phone_number_id: &str,
+        message: &OutgoingMessage,
+        wamid: &str,
+    ) -> Result<(), Error> {
+        let id = if wamid.is_empty() {
+            key.as_str()
+        } else {
+            wamid
+        };
+        ConversationStore::new(self.kv.clone())
+            .record_outbound(phone_number_id, message, id)
+            .await?;
+        Ok(())
     }
 }
 

@@ -73,11 +73,19 @@ async fn run_demo() -> Result<Report, String> {
     let cms = CmsEmulator::start()
         .await
         .map_err(|e| format!("CMS emulator: {e}"))?;
+    let creatio = crate::demo_creatio::start().await?;
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let store = SqliteStore::open(dir.path().join("chatport.sqlite"), Default::default())
         .map_err(|e| e.to_string())?;
 
-    let vars: BTreeMap<String, String> = [
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let mut vars: BTreeMap<String, String> = [
         ("GRAPH_URL", graph.base_url()),
         ("WHATSAPP_TOKEN", graph.access_token().to_owned()),
         ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
@@ -90,10 +98,8 @@ async fn run_demo() -> Result<Report, String> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    vars.extend(crate::demo_creatio::vars(&creatio, &base));
     let config = Config::from_toml_str(DEMO_CONFIG).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
     let service = Service::start(&config, &vars, store.clone(), listener)
         .await
         .map_err(|e| e.to_string())?;
@@ -298,6 +304,20 @@ async fn run_demo() -> Result<Report, String> {
         wait_drained(&store).await?;
     }
 
+    // 6. Flows C1–C5: handoffs to Creatio, agent replies, the 24-hour window, a closure.
+    let c = crate::demo_creatio::run(
+        &creatio,
+        &graph,
+        &simulator,
+        (WABA_ID, PHONE_NUMBER_ID, DISPLAY_NUMBER),
+        &base,
+        || wait_drained(&store),
+    )
+    .await?;
+    (accepted, deliveries) = (accepted + c.accepted, deliveries + c.deliveries);
+    log.extend(c.log);
+    problems.extend(c.problems);
+
     // What each system holds now.
     let rows = store
         .list(&EventFilter::default(), 10_000)
@@ -391,11 +411,12 @@ async fn run_demo() -> Result<Report, String> {
         "events_accepted": accepted,
         "cms_cases": cases.len(),
         "whatsapp_messages_sent": sent.len(),
+        "creatio": c.json,
         "problems": problems,
     });
 
     let mut text = String::new();
-    text.push_str("chatport demo: signed WhatsApp webhooks → outbox → flow O1 → OpenText CMS + WhatsApp reply\n\n");
+    text.push_str("chatport demo: signed WhatsApp webhooks → outbox → flows O1 (OpenText CMS) and C1–C5 (Creatio handoff) → WhatsApp\n\n");
     text.push_str(&format!(
         "Emulators: Graph API {}, OpenText CMS {}; service on {}\n\n",
         graph.base_url(),
@@ -431,6 +452,7 @@ async fn run_demo() -> Result<Report, String> {
             p["customer_id"].as_str().unwrap_or("(not in directory)"),
         ));
     }
+    text.push_str(&c.text);
     text.push_str(&format!(
         "\nWhatsApp (Graph API emulator) received {} outbound message(s):\n",
         sent.len()
@@ -441,7 +463,11 @@ async fn run_demo() -> Result<Report, String> {
                 .or(m.recipient.as_deref())
                 .map(redact::phone)
                 .unwrap_or_default();
-        let body = m.body["text"]["body"].as_str().unwrap_or_default();
+        let body = m.text_body().map(str::to_owned).unwrap_or_else(|| {
+            m.template_name()
+                .map(|t| format!("(template {t})"))
+                .unwrap_or_default()
+        });
         text.push_str(&format!("  to {to:<8} {body}\n"));
     }
     text.push_str(&format!(

@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod demo_creatio;
+mod handoff_cmd;
 mod webhook_cmd;
 
 use std::path::PathBuf;
@@ -42,6 +44,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hand a WhatsApp conversation to a person in Creatio (flow C1).
+    Handoff(handoff_cmd::HandoffArgs),
     /// Work with WhatsApp webhook deliveries.
     Webhook {
         #[command(subcommand)]
@@ -81,6 +85,10 @@ fn main() -> ExitCode {
         Command::Serve { config } => {
             init_tracing("info");
             run_async(serve(config))
+        }
+        Command::Handoff(args) => {
+            init_tracing("warn");
+            run_async(handoff_cmd::run(args))
         }
         Command::Demo { json } => {
             init_tracing("warn");

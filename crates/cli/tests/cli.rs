@@ -305,6 +305,100 @@ fn demo_json_reports_no_loss() {
     assert_eq!(report["flows"]["O1"]["dead"], 0);
     assert_eq!(report["cms_cases"], 5);
     assert!(report["problems"].as_array().unwrap().is_empty());
+    // Flows C1–C5: two handoffs, two agent replies and a closure through the business process.
+    assert_eq!(report["flows"]["C1"]["events"], 2);
+    assert_eq!(report["flows"]["C1"]["delivered"], 2);
+    assert_eq!(report["flows"]["C2"]["events"], 3);
+    assert_eq!(report["flows"]["C2"]["delivered"], 3);
+    assert_eq!(report["flows"]["C2"]["dead"], 0);
+    assert_eq!(report["creatio"]["cases"], 2);
+    assert_eq!(report["creatio"]["agent_replies_delivered"], 1);
+    assert_eq!(report["creatio"]["window_templates_sent"], 1);
+    assert_eq!(report["creatio"]["closures_notified"], 1);
+}
+
+#[test]
+fn handoff_stores_one_request_per_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("outbox.sqlite");
+    let config = dir.path().join("chatport.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+path = "{}"
+
+[whatsapp]
+access_token = "${{T_TOKEN}}"
+app_secrets = ["${{T_SECRET}}"]
+verify_token = "${{T_VERIFY}}"
+
+[flows.o1]
+enabled = false
+
+[creatio]
+base_url = "https://acme.creatio.com"
+client_id = "chatport"
+client_secret = "${{CREATIO_SECRET}}"
+
+[flows.c1]
+enabled = true
+"#,
+            store.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "handoff",
+            "+49 151 2345 6789",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_chatport"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let first = run(&["--request-id", "r1", "--note", "VIP"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "handoff requested: handoff:r1"
+    );
+    let again = run(&["--request-id", "r1"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already requested"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rows = rt.block_on(async {
+        let store = chatport_runtime::SqliteStore::open(&store, Default::default()).unwrap();
+        chatport_runtime::Outbox::list(
+            &store,
+            &chatport_runtime::EventFilter::default().flow("C1.manual"),
+            10,
+        )
+        .await
+        .unwrap()
+    });
+    assert_eq!(rows.len(), 1);
+    let payload: Value = serde_json::from_slice(&rows[0].payload).unwrap();
+    assert_eq!(payload["note"], "VIP");
+    // Without flows.c1 the command refuses.
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("[flows.c1]\nenabled = true", ""),
+    )
+    .unwrap();
+    assert_eq!(run(&[]).status.code(), Some(1));
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! - **ingress routes** receive vendor webhooks (verified, stored, acknowledged by the runtime);
 //! - **HTTP routes** serve anything else a flow needs (a transcript page, a handoff endpoint).
 
+pub mod creatio;
 pub mod o1;
 
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub struct FlowContext<'a> {
     pub classifier: Arc<RuleClassifier>,
     /// The OpenText CMS client, when `[opentext]` is configured.
     pub cms: Option<chatport_opentext::Client>,
+    /// The Creatio client, when `[creatio]` is configured.
+    pub creatio: Option<chatport_creatio::Client>,
 }
 
 impl std::fmt::Debug for FlowContext<'_> {
@@ -148,5 +151,6 @@ impl Registry {
 /// [`Error::Config`] when an enabled flow lacks what it needs (a connector section, a setting).
 pub fn register_all(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
     o1::register(ctx, registry)?;
+    creatio::register(ctx, registry)?;
     Ok(())
 }

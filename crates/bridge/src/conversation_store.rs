@@ -1,0 +1,459 @@
+//! The conversation store: every inbound and outbound WhatsApp message of a conversation, kept in
+//! the durable key-value store so that a handoff (flow C1) carries the whole thread and survives
+//! restarts.
+//!
+//! What records into it, without any flow having to remember:
+//!
+//! - the [`Dispatcher`](crate::routing::Dispatcher) records every inbound message before it routes
+//!   it (whatever flow then handles it);
+//! - the [`OnceSender`](crate::whatsapp::OnceSender) records every message a flow sends (O1's
+//!   answers, C1's handoff confirmation, C2's agent replies and templates), once per idempotency
+//!   key, with the wamid Meta returned.
+//!
+//! A conversation is one business phone number and one user ([`ConversationKey`]). Messages are
+//! kept under `conversation.message` with the key `{phone_number_id}:{user}/{unix ms:013}/{id}`,
+//! so a prefix listing returns them in time order; recording the same message twice (a retried
+//! event, a replay) is a no-op. The store also keeps the time of the last inbound message per
+//! conversation and implements [`WindowStore`], so the 24-hour window of
+//! [`WindowTracker`](chatport_whatsapp::WindowTracker) is judged from durable state.
+//!
+//! Message text is personal data: it is stored here as it is in the outbox, and never logged.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chatport_runtime::KvStore;
+use chatport_whatsapp::{OutgoingMessage, WindowKey, WindowStore};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::routing::Inbound;
+
+/// KV namespace of messages: `{conversation}/{unix ms:013}/{message id}` → [`LoggedMessage`] JSON.
+pub const KV_MESSAGES: &str = "conversation.message";
+/// KV namespace marking recorded messages: `{conversation}/{message id}` → the message's key.
+pub const KV_SEEN: &str = "conversation.seen";
+/// KV namespace of the last inbound time: `{conversation}` → RFC 3339 time.
+pub const KV_LAST_INBOUND: &str = "conversation.last_inbound";
+
+/// One conversation: a business phone number id and a user (a phone number / `wa_id`, or a
+/// business-scoped user id). Phone-like users are normalised to digits, as
+/// [`WindowKey::new`] does, so `+49 151 …` and `49151…` are one conversation.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConversationKey {
+    /// `metadata.phone_number_id` of the business number.
+    pub phone_number_id: String,
+    /// The user's digits or BSUID.
+    pub user: String,
+}
+
+impl std::fmt::Debug for ConversationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConversationKey")
+            .field("phone_number_id", &self.phone_number_id)
+            .field("user", &chatport_core::redact::phone(&self.user))
+            .finish()
+    }
+}
+
+impl ConversationKey {
+    /// The conversation of `user` with `phone_number_id` (the user normalised like [`WindowKey`]).
+    pub fn new(phone_number_id: impl Into<String>, user: &str) -> Self {
+        let w = WindowKey::new(phone_number_id, user);
+        Self {
+            phone_number_id: w.phone_number_id,
+            user: w.user,
+        }
+    }
+
+    /// `{phone_number_id}:{user}`: the key in every `conversation.*` namespace. Contains the
+    /// phone number: never log it.
+    pub fn as_key(&self) -> String {
+        format!("{}:{}", self.phone_number_id, self.user)
+    }
+
+    /// Parses [`ConversationKey::as_key`] back (`None` without a `:`).
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (pnid, user) = key.split_once(':')?;
+        Some(Self {
+            phone_number_id: pnid.to_owned(),
+            user: user.to_owned(),
+        })
+    }
+
+    /// The user's phone digits, when the user is a phone number (not a BSUID).
+    pub fn phone(&self) -> Option<&str> {
+        (!self.user.is_empty() && self.user.chars().all(|c| c.is_ascii_digit()))
+            .then_some(self.user.as_str())
+    }
+}
+
+/// Whether a message came from the customer or was sent by chatport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Direction {
+    /// From the customer.
+    Inbound,
+    /// Sent by chatport (a flow's answer, an agent's reply, a template).
+    Outbound,
+}
+
+/// A media attachment of a message, as a reference (the bytes stay at WhatsApp).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MediaRef {
+    /// WhatsApp media id (for `GET /{media-id}`; valid about 30 days at Meta).
+    pub id: Option<String>,
+    /// MIME type, e.g. `image/jpeg`.
+    pub mime_type: Option<String>,
+    /// SHA-256 as WhatsApp announced it (base64 in webhooks).
+    pub sha256: Option<String>,
+    /// File name (documents).
+    pub filename: Option<String>,
+    /// Whether an audio message is a voice note.
+    #[serde(default)]
+    pub voice: bool,
+}
+
+/// One message of a conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoggedMessage {
+    /// The wamid (inbound: the message id; outbound: the id Meta returned, else the idempotency key).
+    pub id: String,
+    /// Who wrote it.
+    pub direction: Direction,
+    /// When: the webhook `timestamp` for inbound messages, the send time for outbound ones (UTC).
+    pub at: DateTime<Utc>,
+    /// The WhatsApp message type (`text`, `image`, `document`, `audio`, `template`, ...).
+    pub kind: String,
+    /// Text: body, caption or interactive reply title.
+    pub text: Option<String>,
+    /// Media reference, for image, video, audio, document and sticker messages.
+    pub media: Option<MediaRef>,
+    /// The template name of an outbound template.
+    pub template: Option<String>,
+    /// The customer's profile name (inbound).
+    pub author: Option<String>,
+}
+
+impl LoggedMessage {
+    /// A message (direction, id, time, type); the rest unset.
+    pub fn new(
+        direction: Direction,
+        id: impl Into<String>,
+        at: DateTime<Utc>,
+        kind: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            direction,
+            at,
+            kind: kind.into(),
+            text: None,
+            media: None,
+            template: None,
+            author: None,
+        }
+    }
+
+    /// The logged form of an inbound message.
+    pub fn from_inbound(inbound: &Inbound) -> Self {
+        let m = &inbound.message;
+        let at = m.timestamp().unwrap_or_else(Utc::now);
+        let mut logged = Self::new(
+            Direction::Inbound,
+            m.id.clone(),
+            at,
+            m.message_type.as_str(),
+        );
+        logged.text = m.text_body().map(str::to_owned);
+        logged.author = inbound.profile_name().map(str::to_owned);
+        logged.media = m.media().map(|media| MediaRef {
+            id: media.id.clone(),
+            mime_type: media.mime_type.clone(),
+            sha256: media.sha256.clone(),
+            filename: media.filename.clone(),
+            voice: media.voice.unwrap_or(false),
+        });
+        logged
+    }
+
+    /// The logged form of an outbound message sent now with `wamid`.
+    pub fn from_outgoing(message: &OutgoingMessage, wamid: &str) -> Self {
+        let mut logged = Self::new(
+            Direction::Outbound,
+            wamid,
+            Utc::now(),
+            message.message_type(),
+        );
+        logged.text = message.text_body().map(str::to_owned);
+        logged.template = message.as_template().map(|t| t.name().to_owned());
+        logged
+    }
+}
+
+/// The conversation store over a [`KvStore`]. Cheap to clone.
+#[derive(Clone)]
+pub struct ConversationStore {
+    kv: Arc<dyn KvStore>,
+}
+
+impl std::fmt::Debug for ConversationStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConversationStore").finish_non_exhaustive()
+    }
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis().max(0)
+}
+
+impl ConversationStore {
+    /// A store over `kv`.
+    pub fn new(kv: Arc<dyn KvStore>) -> Self {
+        Self { kv }
+    }
+
+    /// Records `message` in `conversation` unless a message with its id is already there.
+    /// Returns whether it was new. An inbound message also advances the last inbound time.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn record(
+        &self,
+        conversation: &ConversationKey,
+        message: &LoggedMessage,
+    ) -> Result<bool, Error> {
+        let conv = conversation.as_key();
+        let seen = format!("{conv}/{}", message.id);
+        if message.direction == Direction::Inbound {
+            self.advance_last_inbound(&conv, message.at).await?;
+        }
+        if self.kv.get(KV_SEEN, &seen).await?.is_some() {
+            return Ok(false);
+        }
+        let key = format!("{conv}/{:013}/{}", millis(message.at), message.id);
+        let bytes = serde_json::to_vec(message).map_err(|e| Error::Payload(e.to_string()))?;
+        self.kv.put(KV_MESSAGES, &key, &bytes).await?;
+        self.kv.put(KV_SEEN, &seen, key.as_bytes()).await?;
+        Ok(true)
+    }
+
+    /// Records an inbound message (idempotent by wamid).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn record_inbound(&self, inbound: &Inbound) -> Result<bool, Error> {
+        let conversation = ConversationKey::new(&inbound.phone_number_id, inbound.sender.as_str());
+        self.record(&conversation, &LoggedMessage::from_inbound(inbound))
+            .await
+    }
+
+    /// Records a message sent from `phone_number_id` with `wamid` (idempotent by wamid).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn record_outbound(
+        &self,
+        phone_number_id: &str,
+        message: &OutgoingMessage,
+        wamid: &str,
+    ) -> Result<bool, Error> {
+        let conversation = ConversationKey::new(phone_number_id, message.recipient().as_str());
+        self.record(&conversation, &LoggedMessage::from_outgoing(message, wamid))
+            .await
+    }
+
+    /// Every message of `conversation`, oldest first.
+    ///
+    /// # Errors
+    /// Store errors; a stored message that no longer decodes is skipped.
+    pub async fn messages(
+        &self,
+        conversation: &ConversationKey,
+    ) -> Result<Vec<LoggedMessage>, Error> {
+        let prefix = format!("{}/", conversation.as_key());
+        Ok(self
+            .kv
+            .list(KV_MESSAGES, &prefix)
+            .await?
+            .into_iter()
+            .filter_map(|(_, bytes)| serde_json::from_slice(&bytes).ok())
+            .collect())
+    }
+
+    /// When the customer last wrote in `conversation`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn last_inbound(
+        &self,
+        conversation: &ConversationKey,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(self
+            .kv
+            .get(KV_LAST_INBOUND, &conversation.as_key())
+            .await?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<i64>().ok())
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+    }
+
+    /// Every conversation of `user` (any business number), most recent inbound first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn conversations_of(&self, user: &str) -> Result<Vec<ConversationKey>, Error> {
+        let wanted = ConversationKey::new("", user).user;
+        let mut found: Vec<(i64, ConversationKey)> = self
+            .kv
+            .list(KV_LAST_INBOUND, "")
+            .await?
+            .into_iter()
+            .filter_map(|(key, bytes)| {
+                let conv = ConversationKey::from_key(&key)?;
+                let ms = String::from_utf8(bytes).ok()?.parse::<i64>().ok()?;
+                (conv.user == wanted).then_some((ms, conv))
+            })
+            .collect();
+        found.sort_by_key(|b| std::cmp::Reverse(b.0));
+        Ok(found.into_iter().map(|(_, c)| c).collect())
+    }
+
+    async fn advance_last_inbound(&self, conv: &str, at: DateTime<Utc>) -> Result<(), Error> {
+        let at = millis(at);
+        let current = self
+            .kv
+            .get(KV_LAST_INBOUND, conv)
+            .await?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<i64>().ok());
+        if current.is_none_or(|c| at > c) {
+            self.kv
+                .put(KV_LAST_INBOUND, conv, at.to_string().as_bytes())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The 24-hour window judged from the conversation store's last inbound times (durable, shared by
+/// every worker). Store errors read as "no inbound seen" (the window is then treated as closed,
+/// the safe side) and are logged without the number.
+#[async_trait]
+impl WindowStore for ConversationStore {
+    async fn last_inbound(&self, key: &WindowKey) -> Option<DateTime<Utc>> {
+        let conversation = ConversationKey::new(&key.phone_number_id, &key.user);
+        match ConversationStore::last_inbound(self, &conversation).await {
+            Ok(at) => at,
+            Err(error) => {
+                tracing::warn!(%error, "conversation store: cannot read the last inbound time");
+                None
+            }
+        }
+    }
+
+    async fn record_inbound(&self, key: WindowKey, at: DateTime<Utc>) {
+        let conversation = ConversationKey::new(&key.phone_number_id, &key.user);
+        if let Err(error) = self.advance_last_inbound(&conversation.as_key(), at).await {
+            tracing::warn!(%error, "conversation store: cannot record an inbound time");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatport_runtime::SqliteStore;
+    use chatport_whatsapp::{Recipient, WindowTracker};
+
+    fn store() -> ConversationStore {
+        ConversationStore::new(Arc::new(SqliteStore::open_in_memory().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn messages_come_back_in_time_order_once() {
+        let s = store();
+        let conv = ConversationKey::new("42", "+49 151 2345");
+        let t0 = Utc::now() - chrono::Duration::minutes(5);
+        let mut a = LoggedMessage::new(Direction::Inbound, "wamid.b", t0, "text");
+        a.text = Some("second? no, first".into());
+        let b = LoggedMessage::new(
+            Direction::Outbound,
+            "wamid.a",
+            t0 + chrono::Duration::seconds(3),
+            "text",
+        );
+        assert!(s.record(&conv, &b).await.unwrap());
+        assert!(s.record(&conv, &a).await.unwrap());
+        assert!(!s.record(&conv, &a).await.unwrap(), "recorded once");
+        let got = s.messages(&conv).await.unwrap();
+        assert_eq!(
+            got.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["wamid.b", "wamid.a"]
+        );
+        // Another user with a longer number sharing the prefix is another conversation.
+        let other = ConversationKey::new("42", "4915123450");
+        assert!(s.messages(&other).await.unwrap().is_empty());
+        assert_eq!(
+            s.last_inbound(&conv)
+                .await
+                .unwrap()
+                .map(|t| t.timestamp_millis()),
+            Some(t0.timestamp_millis())
+        );
+        assert_eq!(s.conversations_of("4915 12345").await.unwrap(), vec![conv]);
+    }
+
+    #[tokio::test]
+    async fn outbound_messages_are_recorded_with_their_text() {
+        let s = store();
+        let msg = OutgoingMessage::text(Recipient::phone("4915123"), "hello");
+        s.record_outbound("42", &msg, "wamid.out").await.unwrap();
+        let got = s
+            .messages(&ConversationKey::new("42", "4915123"))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].direction, Direction::Outbound);
+        assert_eq!(got[0].text.as_deref(), Some("hello"));
+        assert_eq!(got[0].kind, "text");
+    }
+
+    #[tokio::test]
+    async fn the_window_follows_the_last_inbound_message() {
+        let s = store();
+        let tracker = WindowTracker::new(Arc::new(s.clone()));
+        let conv = ConversationKey::new("42", "4915123");
+        assert!(!tracker.is_open("42", "4915123").await, "no inbound yet");
+        let old = Utc::now() - chrono::Duration::hours(25);
+        s.record(
+            &conv,
+            &LoggedMessage::new(Direction::Inbound, "w1", old, "text"),
+        )
+        .await
+        .unwrap();
+        assert!(
+            !tracker.is_open("42", "+49 15123").await,
+            "25 h ago: closed"
+        );
+        s.record(
+            &conv,
+            &LoggedMessage::new(Direction::Inbound, "w2", Utc::now(), "text"),
+        )
+        .await
+        .unwrap();
+        assert!(tracker.is_open("42", "4915123").await, "just now: open");
+        // An older message arriving late does not move the time back.
+        s.record(
+            &conv,
+            &LoggedMessage::new(Direction::Inbound, "w0", old, "text"),
+        )
+        .await
+        .unwrap();
+        assert!(tracker.is_open("42", "4915123").await);
+    }
+}
