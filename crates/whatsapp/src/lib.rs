@@ -1,14 +1,18 @@
 //! # chatport-whatsapp
 //!
-//! WhatsApp Business Cloud API for chatport: a client that sends text and template messages with
-//! typed, code-classified errors, and a webhook receiver kit that verifies Meta's signature over the
+//! WhatsApp Business Cloud API for chatport: a client that sends every message type with typed,
+//! code-classified errors, media, templates, window tracking and pacing, and a webhook receiver kit that verifies Meta's signature over the
 //! raw bytes and flattens **every** update of a batched POST into self-contained events.
 //!
 //! | Item | What it is |
 //! |---|---|
-//! | [`Client`] | `POST /{PHONE_NUMBER_ID}/messages`, bearer token, Graph version pinned (v25.0 by default) |
-//! | [`OutgoingMessage`], [`Recipient`], [`Template`] | Text and template messages to a phone number or a business-scoped user id |
-//! | [`Error`], [`ApiError`] | One error type; [`Classify`](chatport_core::Classify) by Graph error code, and [`Error::may_resend`] |
+//! | [`Client`] | `POST /{PHONE_NUMBER_ID}/messages`, mark read / typing, media, templates; bearer token, Graph version pinned (v25.0 by default) |
+//! | [`OutgoingMessage`], [`Recipient`], [`Template`], [`InteractiveMessage`], [`MediaSource`], [`ContactCard`] | Every outbound message type, limits ([`limits`]) checked before sending |
+//! | [`Error`], [`ApiError`], [`ErrorKind`] | One error type; a kind per documented code; [`Classify`](chatport_core::Classify) and [`Error::may_resend`] |
+//! | [`WindowTracker`], [`WindowStore`] | The 24-hour customer service window, learnt from webhooks; refusal or template fallback |
+//! | [`DeliveryTracker`], [`DeliveryState`] | Monotonic status state machine |
+//! | [`Pacer`], [`PacingConfig`] | Per-number throughput bucket and per-recipient pair limit (governor), 4^X back-off |
+//! | [`MediaKind`], [`DownloadOptions`] | Media table, streaming upload / download with SHA-256 and host allow-list |
 //! | [`webhook::verify_subscription`] | The `hub.mode` / `hub.verify_token` / `hub.challenge` GET |
 //! | [`webhook::SignatureVerifier`] | `X-Hub-Signature-256` HMAC-SHA256, constant time, several secrets for rotation |
 //! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status and error |
