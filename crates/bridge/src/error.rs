@@ -13,6 +13,9 @@ pub enum Error {
     /// An OpenText CMS error.
     #[error("opentext: {0}")]
     OpenText(#[from] chatport_opentext::Error),
+    /// An Orange Logic (OrangeDAM) error.
+    #[error("orangelogic: {0}")]
+    OrangeLogic(#[from] chatport_orangelogic::Error),
     /// The outbox or key-value store failed.
     #[error("store: {0}")]
     Store(#[from] chatport_runtime::StoreError),
@@ -22,6 +25,9 @@ pub enum Error {
     /// A stored event payload could not be decoded (a bug or a schema change, never retried).
     #[error("stored event payload: {0}")]
     Payload(String),
+    /// A local file operation failed (a temporary file holding media between download and upload).
+    #[error("local i/o: {0}")]
+    Io(#[from] std::io::Error),
     /// Binding or serving the HTTP listener failed.
     #[error("server: {0}")]
     Server(String),
@@ -33,9 +39,10 @@ impl Classify for Error {
             Error::Config(_) | Error::Payload(_) => ErrorClass::Permanent,
             Error::WhatsApp(e) => e.class(),
             Error::OpenText(e) => e.class(),
+            Error::OrangeLogic(e) => e.class(),
             Error::Store(e) => e.class(),
             Error::Ledger(e) => e.class(),
-            Error::Server(_) => ErrorClass::Transient,
+            Error::Server(_) | Error::Io(_) => ErrorClass::Transient,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - **HTTP routes** serve anything else a flow needs (a transcript page, a handoff endpoint).
 
 pub mod o1;
+pub mod orangelogic;
 
 use std::sync::Arc;
 
@@ -77,6 +78,8 @@ pub struct FlowContext<'a> {
     pub classifier: Arc<RuleClassifier>,
     /// The OpenText CMS client, when `[opentext]` is configured.
     pub cms: Option<chatport_opentext::Client>,
+    /// The Orange Logic (OrangeDAM) client, when `[orangelogic]` is configured.
+    pub orangelogic: Option<chatport_orangelogic::Client>,
 }
 
 impl std::fmt::Debug for FlowContext<'_> {
@@ -94,6 +97,20 @@ impl FlowContext<'_> {
         self.cms.clone().ok_or_else(|| {
             Error::Config(format!(
                 "flow {flow} is enabled but there is no [opentext] section"
+            ))
+        })
+    }
+}
+
+impl FlowContext<'_> {
+    /// The Orange Logic client, or a configuration error naming the flow that needs it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there is no `[orangelogic]` section.
+    pub fn require_orangelogic(&self, flow: &str) -> Result<chatport_orangelogic::Client, Error> {
+        self.orangelogic.clone().ok_or_else(|| {
+            Error::Config(format!(
+                "flow {flow} is enabled but there is no [orangelogic] section"
             ))
         })
     }
@@ -148,5 +165,6 @@ impl Registry {
 /// [`Error::Config`] when an enabled flow lacks what it needs (a connector section, a setting).
 pub fn register_all(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
     o1::register(ctx, registry)?;
+    orangelogic::register(ctx, registry)?;
     Ok(())
 }
