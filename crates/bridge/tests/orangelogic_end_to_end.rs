@@ -142,6 +142,10 @@ impl Harness {
     /// Starts the emulators, lets `seed` prepare the DAM (before the pollers' first round), then
     /// the service.
     async fn start_with(seed: impl FnOnce(&OrangeLogicEmulator)) -> Self {
+        Self::start_config(CONFIG, seed).await
+    }
+
+    async fn start_config(text: &str, seed: impl FnOnce(&OrangeLogicEmulator)) -> Self {
         let graph = GraphEmulator::start().await.unwrap();
         let ol = OrangeLogicEmulator::start().await.unwrap();
         seed(&ol);
@@ -160,7 +164,7 @@ impl Harness {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let config = Config::from_toml_str(CONFIG).unwrap();
+        let config = Config::from_toml_str(text).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let service = Service::start(&config, &vars, store.clone(), listener)
             .await
@@ -968,6 +972,69 @@ async fn l3_alerts_once_per_asset_and_threshold_across_restarts() {
             .iter()
             .all(|r| r.status == EventStatus::Done)
     );
+}
+
+#[tokio::test]
+async fn l1_by_poller_announces_a_review_once_and_the_webhook_adds_nothing() {
+    let text = CONFIG.replace(
+        "[flows.l1]\nenabled = true\n",
+        "[flows.l1]\nenabled = true\npoll_interval_secs = 1\n",
+    );
+    assert_ne!(text, CONFIG);
+    let record = std::sync::Mutex::new(String::new());
+    let h = Harness::start_config(&text, |ol| {
+        let a = seed(
+            ol,
+            "Polled visual",
+            json!({ "Workflow.State": "In Review", "Rights.Usage": "Web" }),
+        );
+        *record.lock().unwrap() = a.record_id;
+    })
+    .await;
+    let record = record.into_inner().unwrap();
+    let start = Instant::now();
+    while h.templates("dam_review_request").len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // More rounds, then the webhook reports an edit of the same review: nothing new.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    h.fire("edited", &record).await;
+    h.drain().await;
+    assert_eq!(h.templates("dam_review_request").len(), 2);
+    let rows = h.rows("L1").await;
+    assert!(
+        rows.iter()
+            .any(|r| r.event_id.as_str().starts_with(&format!("poll:{record}:")))
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.event_id.as_str().starts_with("poll:"))
+            .count(),
+        1,
+        "one poll row per asset and day"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_notification_is_retried_and_sent_once() {
+    let h = Harness::start().await;
+    let asset = h.seed(
+        "Rejected flyer",
+        json!({ "Workflow.State": "Blocked", "Asset.Owner-Phone": "+49 151 0000 0005", "Rights.Usage": "Web" }),
+    );
+    h.graph.fail_next(
+        1,
+        chatport_testkit::failure::Failure::graph_error(400, 130429, "Rate limit hit"),
+    );
+    h.fire("edited", &asset.record_id).await;
+    h.drain().await;
+    let rows = h.rows("L7").await;
+    assert_eq!(rows[0].status, EventStatus::Done);
+    assert_eq!(rows[0].attempts, 2);
+    let sent = h.templates("dam_policy_alert");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(params(&sent[0])[1], "blocked");
 }
 
 #[tokio::test]
