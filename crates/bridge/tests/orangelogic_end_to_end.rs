@@ -320,6 +320,26 @@ async fn the_webhook_needs_the_path_token() {
         assert_eq!(rows[0].status, EventStatus::Done);
     }
     assert!(h.graph.sent().is_empty(), "a draft triggers nothing");
+
+    // A client cannot smuggle the token in through the header the service uses internally.
+    let spoof = reqwest::Client::new()
+        .post(&wrong)
+        .header(
+            "x-chatport-request-path",
+            format!("/webhooks/orangelogic/{HOOK_TOKEN}"),
+        )
+        .header("content-type", "application/json")
+        .body(r#"{"eventId":"spoof-1","eventType":"Asset.Edited","recordId":"X"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoof.status().as_u16(), 401);
+    assert!(
+        h.rows("L1")
+            .await
+            .iter()
+            .all(|r| !r.event_id.as_str().starts_with("spoof"))
+    );
 }
 
 #[tokio::test]
