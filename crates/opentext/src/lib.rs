@@ -1,8 +1,11 @@
 //! # chatport-opentext
 //!
-//! A client of the OpenText Cloud Platform **Content Metadata Service** (CMS), for one tenant:
-//! tenant OAuth (`client_credentials` or `password` grant, token cached, refreshed before expiry and
-//! once on a 401), instance create / read / list (HAL pages) and lookup by a property, with typed,
+//! A client of the OpenText Cloud Platform **Content Metadata Service** (CMS) and **Content
+//! Storage Service** (CSS), for one tenant: tenant OAuth (`client_credentials` or `password`
+//! grant, token cached, refreshed before expiry and once on a 401), type and trait definitions,
+//! instances of every category (create, read, list, full and partial update, move, soft and hard
+//! delete, versions, renditions, history), a filter builder, HAL pages as streams, full-text
+//! search, streaming CSS upload/download and share links, a client-side rate limiter, and typed,
 //! classified errors.
 //!
 //! The API facts it follows, with their public sources, are in the workspace's
@@ -13,15 +16,15 @@
 //!
 //! | Item | What it is |
 //! |---|---|
-//! | [`Client`] / [`ClientBuilder`] | Configuration (region host, CMS base, CSS base, tenant id, credentials) and every call |
-//! | [`Category`], [`Instance`], [`InstanceDraft`] | The instance model: `/instances/{category}/{type}` |
-//! | [`ListQuery`], [`HalPage`] | Collection queries (`filter`, `sortby`, `page`, `items-per-page`, `include-total`) and pages |
-//! | [`filter`] | Filter-expression helpers (`eq`, `quote`) |
+//! | [`Client`] / [`ClientBuilder`] | Configuration (region host, CMS base, CSS base, tenant id, credentials, limits) and every call |
+//! | [`Category`], [`Instance`], [`InstanceDraft`], [`InstancePatch`], [`DeleteOptions`] | The instance model: `/instances/{category}/{type}` |
+//! | [`TypeDefinition`], [`TraitDefinition`], [`AttributeDefinition`] | Type and trait definitions |
+//! | [`Rendition`], [`RenditionDraft`], [`HistoryEntry`] | Instance sub-resources |
+//! | [`ListQuery`], [`HalPage`], [`paging`], [`FtQuery`] | Collection queries, pages, streams, full-text search |
+//! | [`filter`] | The filter and sort builder |
+//! | [`CssContent`], [`UploadOptions`], [`DownloadOptions`], [`ShareLinkRequest`], [`ShareLinkFields`] | The Content Storage Service |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
-//! | [`RetryPolicy`], [`TokenEncoding`] | In-client retry and token request encoding |
-//!
-//! The Content Storage Service (upload/download), type/trait definitions, updates, deletes,
-//! versions, paging streams and the client-side rate limiter come with the complete client.
+//! | [`RetryPolicy`], [`RateLimit`], [`TokenEncoding`] | In-client retry, the limiter, token request encoding |
 //!
 //! ```no_run
 //! use chatport_opentext::{Category, Client, InstanceDraft};

@@ -7,7 +7,7 @@
 //!
 //! | Module | What it gives |
 //! |---|---|
-//! | [`store`] (re-exported here) | [`Outbox`] and [`KvStore`] traits, [`SqliteStore`], row types |
+//! | [`store`] (re-exported here) | [`Outbox`] and [`KvStore`] traits, [`SqliteStore`], row types; `PgStore` with the `postgres` feature |
 //! | [`worker`] | [`worker::Handler`], [`worker::RetryPolicy`], [`worker::WorkerPool`], [`worker::drain`] |
 //! | [`ingress`] | [`ingress::WebhookAdapter`], [`ingress::router`], [`ingress::serve`] |
 //!
@@ -64,3 +64,5 @@ pub use store::{
     Outbox, OutboxStats, Resolution, SCHEMA_VERSION, SqliteOptions, SqliteStore, StatusCounts,
     StoredEvent, UnknownStatus,
 };
+#[cfg(feature = "postgres")]
+pub use store::{PG_SCHEMA_VERSION, PgOptions, PgStore};

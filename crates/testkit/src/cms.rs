@@ -1,5 +1,5 @@
-//! Emulator of the OpenText tenant OAuth token endpoint and the Content Metadata Service (CMS)
-//! instance API, on one loopback server.
+//! Emulator of the OpenText tenant OAuth token endpoint, the Content Metadata Service (CMS) and the
+//! Content Storage Service (CSS), on one loopback server.
 //!
 //! Follows `../shared/api/opentext-orangelogic.md` §1.2–1.5 (OpenText Cloud Platform samples and
 //! Postman collection):
@@ -30,23 +30,49 @@
 //!   [`MAX_ITEMS_PER_PAGE`]; `total` only with `include-total=true`; `_embedded` is omitted when the
 //!   page is empty, as the real service may do; `next` / `previous` only when such a page exists.
 //!   Links are absolute URLs. Filters: see [the grammar](#filter-grammar).
+//! - `PUT …/{id}` (full replace, `name` required), `PATCH …/{id}` (properties merged, trait
+//!   instances added/replaced, a trait given as `{}` removed), `GET`/`PUT …/{id}/parent` (move:
+//!   `{"id": folder}`), `PUT …/{id}/delete[?all-version=true][&recursive=true]` (soft delete to the
+//!   recycle bin, [`CmsEmulator::deleted_instances`]), `DELETE …/{id}[?recursive=true]` and
+//!   `DELETE …/{id}/all` (hard; a non-empty folder without `recursive` → 409),
+//!   `GET …/{id}/versions`, `POST …/{id}/nextVersion` (files: new instance, `version_no` + 1, the
+//!   others `latest: false`), `GET`/`POST …/{id}/contents` and `DELETE …/{id}/contents/{rid}`
+//!   (renditions; a create body's `renditions` become contents with download links),
+//!   `GET …/{id}/history` (one entry per change: `create`, `update`, `patch`, `move`,
+//!   `next_version`, `content_add`, …) and `GET /cms/instances/folder/{type}/{id}/items`. Every
+//!   list is a HAL page as above.
+//! - Type and trait definitions, seeded with [`CmsEmulator::seed_type_definition`] /
+//!   [`CmsEmulator::seed_trait_definition`]: `GET /cms/type-definitions[?category&namespace]`,
+//!   `/type-definitions/{name}`, `/attributes`, `/attributes-all` (plus system attributes),
+//!   `/cms/trait-definitions[/{name}[/attributes]]`. A seeded type's `required` attributes are
+//!   enforced on create and full update (400); [`CmsEmulatorBuilder::strict_types`] refuses
+//!   unseeded types (404).
+//! - The Content Storage Service on the same server ([`CmsEmulator::css_base`]): v2 tenant upload
+//!   (multipart field `file` or raw body), v3 `fromStream`, content records, downloads, expiring
+//!   public share links (`publicShareUrl`, public `GET /public/{token}` → 410 once expired). Not
+//!   emulated: `ft-query`, ACLs, locks, copy, multi-filing, namespaces, the recycle-bin restore.
 //! - Optional rate limit ([`CmsEmulatorBuilder::rate_limit_per_sec`]; the real service allows 5
 //!   requests per second) → 429 with the Apigee spike-arrest fault and no `Retry-After` (none is
 //!   documented).
 //!
 //! # Filter grammar
 //!
-//! `<field> eq <literal>` terms joined by `and` (keywords case-insensitive). A literal is
-//! `'single quoted'` (a quote inside written `''`), `"double quoted"`, a number, `true` or
-//! `false`. A field is a system field (`id`, `name`, `parent_folder_id`, `type`, `category`,
-//! `description`, `owner`, `created_by`, `updated_by`, `create_time`, `update_time`, `version_no`,
-//! `latest`), `properties.<name>`, or a bare property name. A string literal matches strings,
-//! numbers and booleans by their text (`latest eq 'true'`); `eq` never matches a repeating
-//! (array) attribute. Anything else (`or`, `ne`, `like`, `contains`, parentheses, functions, id
-//! lists) answers **400** with a message naming the position: the emulator never silently matches
-//! all instances.
+//! `eq`, `ne`, `gt`, `ge`, `lt`, `le`, `like` / `not like` (`%` wildcard), `<attr>
+//! contains(<literal>)` on repeating attributes, `LOWER(<field>)`, `date('…')` literals (compared
+//! as strings, or as times when both sides are RFC 3339), `id=(a,b,…)`, joined with `and` / `or`
+//! and parentheses (keywords case-insensitive). A literal is `'single quoted'` (a quote inside
+//! written `''`), `"double quoted"`, a number, `true` or `false`. A field is a system field (`id`,
+//! `name`, `parent_folder_id`, `type`, `category`, `description`, `owner`, `created_by`,
+//! `updated_by`, `create_time`, `update_time`, `version_no`, `latest`, `mime_type`),
+//! `properties.<name>`, `traits.<trait>.<attr>` (any instance of the trait), or a bare property
+//! name. A string literal matches strings, numbers and booleans by their text (`latest eq
+//! 'true'`); `eq` never matches a repeating (array) attribute. Anything else answers **400** with
+//! a message naming the position: the emulator never silently matches all instances.
 
+mod css;
+mod definitions;
 mod filter;
+mod ops;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -87,6 +113,9 @@ pub const DEFAULT_ITEMS_PER_PAGE: usize = 10;
 /// Largest accepted `items-per-page` (the emulator's limit; the real one is not documented).
 pub const MAX_ITEMS_PER_PAGE: usize = 1000;
 
+/// Largest request body the emulator accepts (uploads are held in memory): 512 MiB.
+pub const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
+
 const CATEGORIES: &[&str] = &["file", "folder", "object", "case"];
 
 struct TokenInfo {
@@ -97,6 +126,19 @@ struct TokenInfo {
 #[derive(Default)]
 struct CmsState {
     instances: Vec<Value>,
+    /// Soft-deleted instances (the recycle bin).
+    recycle_bin: Vec<Value>,
+    /// Instance id → version series id (files; the first version's id).
+    series: HashMap<String, String>,
+    /// Instance id → renditions.
+    contents: HashMap<String, Vec<Value>>,
+    /// Instance id → history entries.
+    history: HashMap<String, Vec<Value>>,
+    type_defs: Vec<Value>,
+    trait_defs: Vec<Value>,
+    blobs: HashMap<String, css::Blob>,
+    share_links: HashMap<String, css::ShareLinkState>,
+    css_requests: usize,
     tokens: HashMap<String, TokenInfo>,
     token_requests: usize,
     tokens_issued: usize,
@@ -114,6 +156,7 @@ struct Shared {
     users: Vec<(String, String)>,
     token_ttl: Duration,
     rate_limit_per_sec: Option<u32>,
+    strict_types: bool,
     state: Mutex<CmsState>,
 }
 
@@ -127,6 +170,7 @@ pub struct CmsEmulatorBuilder {
     users: Vec<(String, String)>,
     token_ttl: Duration,
     rate_limit_per_sec: Option<u32>,
+    strict_types: bool,
 }
 
 impl fmt::Debug for CmsEmulatorBuilder {
@@ -138,6 +182,7 @@ impl fmt::Debug for CmsEmulatorBuilder {
             .field("users", &self.users.len())
             .field("token_ttl", &self.token_ttl)
             .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field("strict_types", &self.strict_types)
             .finish()
     }
 }
@@ -151,6 +196,7 @@ impl Default for CmsEmulatorBuilder {
             users: Vec::new(),
             token_ttl: DEFAULT_TOKEN_TTL,
             rate_limit_per_sec: None,
+            strict_types: false,
         }
     }
 }
@@ -190,6 +236,15 @@ impl CmsEmulatorBuilder {
         self
     }
 
+    /// With `true`, creating an instance of a type that has no seeded definition
+    /// ([`CmsEmulator::seed_type_definition`]) answers 404, as the real service does. Default
+    /// `false`: any type name is accepted (types seeded or not); a seeded type's `required`
+    /// attributes are checked either way.
+    pub fn strict_types(mut self, strict: bool) -> Self {
+        self.strict_types = strict;
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving. Must be called inside a Tokio runtime.
     ///
     /// # Errors
@@ -219,6 +274,7 @@ impl CmsEmulatorBuilder {
             users: self.users,
             token_ttl: self.token_ttl,
             rate_limit_per_sec: self.rate_limit_per_sec,
+            strict_types: self.strict_types,
             state: Mutex::new(CmsState::default()),
         });
         let router = Router::new()
@@ -229,9 +285,47 @@ impl CmsEmulatorBuilder {
             )
             .route(
                 "/cms/instances/{category}/{type_name}/{id}",
-                get(get_instance),
+                get(get_instance)
+                    .put(ops::put_instance)
+                    .patch(ops::patch_instance)
+                    .delete(ops::delete_instance),
             )
+            .route(
+                "/cms/instances/{category}/{type_name}/{id}/{action}",
+                axum::routing::any(ops::instance_action),
+            )
+            .route(
+                "/cms/instances/{category}/{type_name}/{id}/contents/{rendition}",
+                axum::routing::delete(ops::delete_content),
+            )
+            .route("/cms/type-definitions", get(definitions::list_types))
+            .route("/cms/type-definitions/{name}", get(definitions::get_type))
+            .route(
+                "/cms/type-definitions/{name}/{sub}",
+                get(definitions::type_attributes),
+            )
+            .route("/cms/trait-definitions", get(definitions::list_traits))
+            .route("/cms/trait-definitions/{name}", get(definitions::get_trait))
+            .route(
+                "/cms/trait-definitions/{name}/{sub}",
+                get(definitions::trait_attributes),
+            )
+            .route("/v2/tenant/{tenant}/content", post(css::upload_v2))
+            .route("/v3/files/fromStream", post(css::upload_v3))
+            .route("/v2/content/{id}", get(css::content_info))
+            .route("/v2/content/{id}/download", get(css::download))
+            .route("/v3/files/{id}/stream", get(css::download))
+            .route(
+                "/v2/content/{id}/publicShareUrl",
+                post(css::create_share_link),
+            )
+            .route(
+                "/v2/content/{id}/publicShareUrl/{link}",
+                axum::routing::delete(css::delete_share_link),
+            )
+            .route("/public/{token}", get(css::public_download))
             .fallback(fallback)
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
             .with_state(shared.clone());
         let server = bound.serve("cms", router);
         Ok(CmsEmulator { shared, server })
@@ -362,9 +456,111 @@ impl CmsEmulator {
         let mut body = Map::new();
         body.insert("name".to_owned(), Value::String(name.to_owned()));
         body.insert("properties".to_owned(), Value::Object(properties));
-        let instance = build_instance(&self.shared, category, type_name, body, "seed");
-        lock(&self.shared.state).instances.push(instance.clone());
-        instance
+        self.seed_instance_body(category, type_name, body)
+    }
+
+    /// Creates an instance directly from a full create body (`name`, `parent_folder_id`,
+    /// `properties`, `traits`, `renditions`, …), as `POST /cms/instances/{category}/{type}` would,
+    /// and returns it. For seeding folders, trait instances and files with content.
+    pub fn seed_instance_body(
+        &self,
+        category: &str,
+        type_name: &str,
+        body: Map<String, Value>,
+    ) -> Value {
+        ops::insert_new(&self.shared, category, type_name, body, "seed", None)
+    }
+
+    /// Declares a type definition (`{name, category?, namespace?, display_name?, attributes:
+    /// [{name, data_type, required?, repeating?, …}], …}`), served by
+    /// `GET /cms/type-definitions…`. `category` defaults to `object`. A seeded type's `required`
+    /// attributes are checked on create; with [`CmsEmulatorBuilder::strict_types`] only seeded
+    /// types can be instantiated. A definition with the same `name` is replaced.
+    pub fn seed_type_definition(&self, definition: Value) {
+        definitions::seed(&self.shared, definitions::Kind::Type, definition);
+    }
+
+    /// Declares a trait definition (`{name, namespace?, attributes: […]}`), served by
+    /// `GET /cms/trait-definitions…`. A definition with the same `name` is replaced.
+    pub fn seed_trait_definition(&self, definition: Value) {
+        definitions::seed(&self.shared, definitions::Kind::Trait, definition);
+    }
+
+    /// The soft-deleted instances (the recycle bin), in deletion order.
+    pub fn deleted_instances(&self) -> Vec<Value> {
+        lock(&self.shared.state).recycle_bin.clone()
+    }
+
+    /// One instance by id (any category or type), `None` when absent or deleted.
+    pub fn instance(&self, id: &str) -> Option<Value> {
+        lock(&self.shared.state)
+            .instances
+            .iter()
+            .find(|i| i.get("id").and_then(Value::as_str) == Some(id))
+            .cloned()
+    }
+
+    /// The renditions of a file instance (as `GET …/contents` lists them).
+    pub fn renditions(&self, id: &str) -> Vec<Value> {
+        lock(&self.shared.state)
+            .contents
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The history entries of an instance, oldest first.
+    pub fn history(&self, id: &str) -> Vec<Value> {
+        lock(&self.shared.state)
+            .history
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The CSS base: equal to [`Self::base_url`] (the emulator serves `/v2/...` and `/v3/...`
+    /// next to `/cms`; the real CSS is a separate host).
+    pub fn css_base(&self) -> String {
+        self.base_url()
+    }
+
+    /// The bytes of an uploaded content (by content id or blob id).
+    pub fn content(&self, id: &str) -> Option<Vec<u8>> {
+        let state = lock(&self.shared.state);
+        css::find_blob(&state, id).map(|b| b.data.to_vec())
+    }
+
+    /// The content records of every upload, in no particular order (the JSON `GET /v2/content/{id}`
+    /// answers).
+    pub fn contents_uploaded(&self) -> Vec<Value> {
+        let state = lock(&self.shared.state);
+        state
+            .blobs
+            .values()
+            .map(|b| b.record(&self.shared))
+            .collect()
+    }
+
+    /// Every share link created: `{id, content_id, object_id, publicUrl, expiresAt, revoked}`.
+    pub fn share_links(&self) -> Vec<Value> {
+        let state = lock(&self.shared.state);
+        state
+            .share_links
+            .iter()
+            .map(|(token, link)| link.describe(&self.shared, token))
+            .collect()
+    }
+
+    /// Makes every share link expired: public downloads through them answer 410.
+    pub fn expire_share_links(&self) {
+        for link in lock(&self.shared.state).share_links.values_mut() {
+            link.expires_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+        }
+    }
+
+    /// How many requests reached the CSS endpoints (`/v2/...`, `/v3/...`), whatever their outcome.
+    pub fn css_requests(&self) -> usize {
+        lock(&self.shared.state).css_requests
     }
 
     /// The next `n` `/cms/...` requests answer with `failure`, **replacing** any failures still
@@ -603,40 +799,8 @@ fn guard(shared: &Shared, headers: &HeaderMap) -> Result<Admitted, Box<Response>
         Some(Injected::Delay(delay)) => Some(delay),
         None => None,
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let Some(bearer) = bearer else {
-        return Err(Box::new(gateway_fault(
-            StatusCode::UNAUTHORIZED,
-            "Invalid access token",
-            "oauth.v2.InvalidAccessToken",
-        )));
-    };
+    let subject = check_token(&state, headers)?;
     let now = Instant::now();
-    let subject = match state.tokens.get(bearer) {
-        None => {
-            return Err(Box::new(gateway_fault(
-                StatusCode::UNAUTHORIZED,
-                "Invalid Access Token",
-                "keymanagement.service.invalid_access_token",
-            )));
-        }
-        Some(info) if info.expires_at <= now => {
-            return Err(Box::new(gateway_fault(
-                StatusCode::UNAUTHORIZED,
-                "Access Token expired",
-                "keymanagement.service.access_token_expired",
-            )));
-        }
-        Some(info) => info.subject.clone(),
-    };
     if let Some(limit) = shared.rate_limit_per_sec {
         let window = match state.rate_window {
             Some((start, count)) if now.duration_since(start) < Duration::from_secs(1) => {
@@ -654,6 +818,39 @@ fn guard(shared: &Shared, headers: &HeaderMap) -> Result<Admitted, Box<Response>
         }
     }
     Ok(Admitted { subject, delay })
+}
+
+/// The subject of the request's bearer token, or the gateway's 401.
+fn check_token(state: &CmsState, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(bearer) = bearer else {
+        return Err(Box::new(gateway_fault(
+            StatusCode::UNAUTHORIZED,
+            "Invalid access token",
+            "oauth.v2.InvalidAccessToken",
+        )));
+    };
+    match state.tokens.get(bearer) {
+        None => Err(Box::new(gateway_fault(
+            StatusCode::UNAUTHORIZED,
+            "Invalid Access Token",
+            "keymanagement.service.invalid_access_token",
+        ))),
+        Some(info) if info.expires_at <= Instant::now() => Err(Box::new(gateway_fault(
+            StatusCode::UNAUTHORIZED,
+            "Access Token expired",
+            "keymanagement.service.access_token_expired",
+        ))),
+        Some(info) => Ok(info.subject.clone()),
+    }
 }
 
 async fn finish(response: Response, delay: Option<Duration>) -> Response {
@@ -805,8 +1002,10 @@ fn create(
             "properties must be a JSON object",
         );
     }
-    let instance = build_instance(shared, category, type_name, body, subject);
-    lock(&shared.state).instances.push(instance.clone());
+    if let Err(response) = definitions::check_instance(shared, type_name, &body) {
+        return *response;
+    }
+    let instance = ops::insert_new(shared, category, type_name, body, subject, None);
     let mut response = json_response(StatusCode::CREATED, instance.clone());
     if let Some(location) = instance
         .pointer("/_links/self/href")
@@ -946,18 +1145,32 @@ async fn list_instances(
 }
 
 fn list(shared: &Shared, category: &str, type_name: &str, raw: Option<&str>) -> Response {
+    let items: Vec<Value> = lock(&shared.state)
+        .instances
+        .iter()
+        .filter(|i| category_matches(category, i) && type_matches(type_name, i))
+        .cloned()
+        .collect();
+    hal_list(
+        shared,
+        &format!("/cms/instances/{category}/{type_name}"),
+        raw,
+        items,
+    )
+}
+
+/// A HAL page of `items` (filtered, sorted and paged by the query in `raw`) for the collection
+/// at `path` (absolute links are built from it).
+fn hal_list(shared: &Shared, path: &str, raw: Option<&str>, items: Vec<Value>) -> Response {
     let query = match parse_list_query(raw) {
         Ok(query) => query,
         Err(message) => {
             return service_error(StatusCode::BAD_REQUEST, "BadRequestException", message);
         }
     };
-    let mut matching: Vec<Value> = lock(&shared.state)
-        .instances
-        .iter()
-        .filter(|i| category_matches(category, i) && type_matches(type_name, i))
+    let mut matching: Vec<Value> = items
+        .into_iter()
         .filter(|i| query.filter.as_ref().is_none_or(|f| f.matches(i)))
-        .cloned()
         .collect();
     filter::sort(&mut matching, &query.sort);
     let total = matching.len();
@@ -969,7 +1182,7 @@ fn list(shared: &Shared, category: &str, type_name: &str, raw: Option<&str>) -> 
         .collect();
     let has_next = start.saturating_add(query.per_page) < total;
 
-    let base = format!("{}/cms/instances/{category}/{type_name}", shared.base_url);
+    let base = format!("{}{path}", shared.base_url);
     let mut links = Map::new();
     let self_href = match raw {
         Some(raw) if !raw.is_empty() => format!("{base}?{raw}"),

@@ -12,6 +12,8 @@
 //! |---|---|
 //! | [`graph`] | WhatsApp Cloud API (Graph) `POST /{version}/{phone_number_id}/messages` |
 //! | [`cms`] | OpenText tenant OAuth token endpoint + Content Metadata Service instances |
+//! | [`orangelogic`] | Orange Logic OrangeDAM: auth, search, DataTable, both upload paths, links, asset webhooks |
+//! | [`creatio`] | Creatio: forms and OAuth auth, OData 4 CRUD, `$batch`, file upload, business-process calls |
 //! | [`webhook`] | Meta-style signed webhook deliveries: payload builders, [`webhook::meta_json`], [`webhook::sign`] |
 //!
 //! Every emulator keeps its state behind `Arc<Mutex<..>>` and offers inspection methods

@@ -445,6 +445,17 @@ async fn filter_subset_with_escaped_quotes() {
         ("customer eq 'ACME' and name eq 'Case C'", vec!["Case C"]),
         ("name eq 'Case A' AND properties.customer eq 'ACME'", vec![]),
         ("idempotency_key eq 'k-404'", vec![]),
+        ("customer ne 'ACME'", vec!["Case A"]),
+        (
+            "customer eq 'ACME' or name eq 'Case A'",
+            vec!["Case A", "Case B", "Case C"],
+        ),
+        ("LOWER(name) like '%a%'", vec!["Case A", "Case B", "Case C"]),
+        ("name like 'Case _'", vec![]),
+        (
+            "(name eq 'Case A' or name eq 'Case B') and customer eq 'ACME'",
+            vec!["Case B"],
+        ),
     ];
     for (filter, expected) in cases {
         let (status, page) = http
@@ -477,9 +488,9 @@ async fn filter_subset_with_escaped_quotes() {
     );
 
     for bad in [
-        "customer ne 'ACME'",
-        "customer eq 'ACME' or name eq 'x'",
-        "LOWER(name) like '%a%'",
+        "customer sw 'ACME'",
+        "customer eq 'ACME' or",
+        "UPPER(name) like '%a%'",
         "customer eq ACME",
         "",
     ] {

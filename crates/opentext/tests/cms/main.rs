@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod css;
 mod definitions;
+mod emulator;
 mod errors;
 mod instances;
 mod limit;

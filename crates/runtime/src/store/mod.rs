@@ -1,5 +1,12 @@
-//! The durable outbox and key-value store: data types, the [`Outbox`] and [`KvStore`] traits, and
-//! the embedded SQLite backend [`SqliteStore`].
+//! The durable outbox and key-value store: data types, the [`Outbox`] and [`KvStore`] traits, the
+//! embedded SQLite backend [`SqliteStore`], and (cargo feature `postgres`) the PostgreSQL backend
+//! `PgStore` in [`postgres`](self#backends) for several replicas sharing one queue.
+//!
+//! # Backends
+//!
+//! * [`sqlite`]: one process, one file, group commit. The default.
+//! * `postgres` (feature `postgres`): `PgStore`, claims with `FOR UPDATE SKIP LOCKED` and a
+//!   per-ordering-key advisory lock; any number of processes share one database.
 //!
 //! # Row life cycle
 //!
@@ -39,8 +46,12 @@ use serde::Serialize;
 
 pub use crate::error::StoreError;
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::{PG_SCHEMA_VERSION, PgOptions, PgStore};
 pub use sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 /// An event to write to the outbox, as ingress (or a poller) produced it.
