@@ -211,6 +211,8 @@ pub struct Config {
     pub opentext: Option<OpenTextConfig>,
     /// `[creatio]`: the Creatio connection (needed by the C flows).
     pub creatio: Option<crate::flows::creatio::CreatioConfig>,
+    /// `[orangelogic]`: the OrangeDAM connection and its webhook (needed by the L flows).
+    pub orangelogic: Option<crate::flows::orangelogic::OrangeLogicConfig>,
     /// `[classifier]`: rule-based classification of inbound messages.
     #[serde(default)]
     pub classifier: ClassifierConfig,
@@ -279,6 +281,7 @@ impl Config {
                 "flows.o1 is enabled but there is no [opentext] section".into(),
             ));
         }
+        crate::flows::orangelogic::validate(self)?;
         for (i, rule) in self.flows.o1.queues.iter().enumerate() {
             if rule.queue.trim().is_empty() {
                 return Err(Error::Config(format!(
@@ -530,6 +533,20 @@ pub struct FlowsConfig {
     pub c1: crate::flows::creatio::C1Config,
     /// `[flows.c2]`: Creatio agent replies → WhatsApp (C2, with the C3 window and case closure).
     pub c2: crate::flows::creatio::C2Config,
+    /// `[flows.l1]`: Orange Logic review request.
+    pub l1: crate::flows::orangelogic::l1::L1Config,
+    /// `[flows.l2]`: Orange Logic field media ingest.
+    pub l2: crate::flows::orangelogic::l2::L2Config,
+    /// `[flows.l3]`: Orange Logic rights expiry watch.
+    pub l3: crate::flows::orangelogic::l3::L3Config,
+    /// `[flows.l4]`: Orange Logic campaign rollout.
+    pub l4: crate::flows::orangelogic::l4::L4Config,
+    /// `[flows.l5]`: Orange Logic approved content sharing.
+    pub l5: crate::flows::orangelogic::l5::L5Config,
+    /// `[flows.l6]`: Orange Logic user-generated content.
+    pub l6: crate::flows::orangelogic::l6::L6Config,
+    /// `[flows.l7]`: Orange Logic policy alert.
+    pub l7: crate::flows::orangelogic::l7::L7Config,
 }
 
 /// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.

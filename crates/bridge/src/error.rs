@@ -16,6 +16,9 @@ pub enum Error {
     /// A Creatio error.
     #[error("creatio: {0}")]
     Creatio(#[from] chatport_creatio::Error),
+    /// An Orange Logic (OrangeDAM) error.
+    #[error("orangelogic: {0}")]
+    OrangeLogic(#[from] chatport_orangelogic::Error),
     /// The outbox or key-value store failed.
     #[error("store: {0}")]
     Store(#[from] chatport_runtime::StoreError),
@@ -25,6 +28,9 @@ pub enum Error {
     /// A stored event payload could not be decoded (a bug or a schema change, never retried).
     #[error("stored event payload: {0}")]
     Payload(String),
+    /// A local file operation failed (a temporary file holding media between download and upload).
+    #[error("local i/o: {0}")]
+    Io(#[from] std::io::Error),
     /// Binding or serving the HTTP listener failed.
     #[error("server: {0}")]
     Server(String),
@@ -37,9 +43,10 @@ impl Classify for Error {
             Error::WhatsApp(e) => e.class(),
             Error::OpenText(e) => e.class(),
             Error::Creatio(e) => e.class(),
+            Error::OrangeLogic(e) => e.class(),
             Error::Store(e) => e.class(),
             Error::Ledger(e) => e.class(),
-            Error::Server(_) => ErrorClass::Transient,
+            Error::Server(_) | Error::Io(_) => ErrorClass::Transient,
         }
     }
 }

@@ -9,6 +9,13 @@
 //! |---|---|---|
 //! | O1 case intake | WhatsApp complaint → classified CMS case in a support queue → reply with the case reference | [`flows::o1`] |
 //! | C1–C5 Creatio handoff | escalation → Creatio case with summary, contact, one activity per message, media, transcript link; agent replies back within the 24-hour window; closure | [`flows::creatio`] |
+//! | L1 review request | OrangeDAM asset in review → template to the approvers | [`flows::orangelogic::l1`] |
+//! | L2 field media ingest | field staff's WhatsApp media → DAM upload in the project folder, metadata, review | [`flows::orangelogic::l2`] |
+//! | L3 rights expiry watch | scheduled search → alerts to owners and legal once per asset and threshold | [`flows::orangelogic::l3`] |
+//! | L4 campaign rollout | approved package → regional contacts notified; button answers written back | [`flows::orangelogic::l4`] |
+//! | L5 approved content sharing | agent's command → approved, unexpired asset sent as media by link; recorded | [`flows::orangelogic::l5`] |
+//! | L6 user-generated content | tagged submission → consent with buttons before storage → upload, moderation | [`flows::orangelogic::l6`] |
+//! | L7 policy alert | rejected / blocked / incomplete asset → alert to the owner with the reason | [`flows::orangelogic::l7`] |
 //!
 //! Every inbound and outbound WhatsApp message is kept per conversation by the
 //! [`conversation_store`] (recorded by the dispatcher and the once-only sender).

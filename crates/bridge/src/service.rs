@@ -72,15 +72,40 @@ pub struct Service {
 
 fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp::Client, Error> {
     let wa = &config.whatsapp;
+    let api_base = wa.api_base.resolve("whatsapp.api_base", vars)?;
     let mut builder = chatport_whatsapp::Client::builder()
         .access_token(wa.access_token.resolve("whatsapp.access_token", vars)?)
-        .base_url(&wa.api_base.resolve("whatsapp.api_base", vars)?)
+        .base_url(&api_base)
         .api_version(&wa.api_version)
         .timeout(Duration::from_secs(wa.timeout_secs));
     if let Some(hosts) = &wa.media_hosts {
         builder = builder.media_hosts(hosts.iter().map(String::as_str));
     }
+    // Media may also be downloaded from the API host itself: it already receives the token, so
+    // allowing it widens nothing (and it is where the Graph emulator serves media).
+    if let Some(host) = url::Url::parse(&api_base)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        builder = builder.allow_media_host(host);
+    }
     Ok(builder.build()?)
+}
+
+/// Request header through which the service hands a webhook adapter the request path (its
+/// `verify` sees headers and body only). Any value a client sends under this name is removed
+/// first. The Orange Logic webhook reads its secret path token from it.
+pub const REQUEST_PATH_HEADER: &str = "x-chatport-request-path";
+
+async fn request_path_header(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request.headers_mut().remove(REQUEST_PATH_HEADER);
+    if let Ok(value) = http::HeaderValue::from_str(request.uri().path()) {
+        request.headers_mut().insert(REQUEST_PATH_HEADER, value);
+    }
+    next.run(request).await
 }
 
 fn cms_client(
@@ -161,6 +186,7 @@ pub fn context<'a>(
         directory,
         cms: cms_client(config, vars)?,
         creatio: crate::flows::creatio::client(config, vars)?,
+        orangelogic: crate::flows::orangelogic::client(config, vars)?,
         whatsapp,
         store,
         outbox,
@@ -262,6 +288,7 @@ impl Service {
         for routes in http_routes {
             app = app.merge(routes);
         }
+        let app = app.layer(axum::middleware::from_fn(request_path_header));
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;

@@ -20,7 +20,10 @@ use chatport_testkit::webhook::{Delivery, MessageSpec, StatusSpec, WebhookSimula
 use serde_json::{Value, json};
 
 /// The configuration the demo runs with (references filled in from the emulators).
-pub(crate) const DEMO_CONFIG: &str = include_str!("demo.toml");
+pub(crate) const DEMO_CONFIG: &str = concat!(
+    include_str!("demo.toml"),
+    include_str!("demo_orangelogic.toml")
+);
 
 const WABA_ID: &str = "102290129340398";
 const PHONE_NUMBER_ID: &str = "106540352242922";
@@ -74,6 +77,7 @@ async fn run_demo() -> Result<Report, String> {
         .await
         .map_err(|e| format!("CMS emulator: {e}"))?;
     let creatio = crate::demo_creatio::start().await?;
+    let orangelogic = crate::demo_orangelogic::OrangeLogicDemo::start().await?;
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let store = SqliteStore::open(dir.path().join("chatport.sqlite"), Default::default())
         .map_err(|e| e.to_string())?;
@@ -97,6 +101,7 @@ async fn run_demo() -> Result<Report, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(orangelogic.vars())
     .collect();
     vars.extend(crate::demo_creatio::vars(&creatio, &base));
     let config = Config::from_toml_str(DEMO_CONFIG).map_err(|e| e.to_string())?;
@@ -317,6 +322,16 @@ async fn run_demo() -> Result<Report, String> {
     (accepted, deliveries) = (accepted + c.accepted, deliveries + c.deliveries);
     log.extend(c.log);
     problems.extend(c.problems);
+    // 6. The Orange Logic flows L1–L7.
+    let ol = orangelogic
+        .run(service.local_addr(), &graph, &simulator, &store)
+        .await?;
+    (accepted, duplicates, deliveries) = (
+        accepted + ol.accepted,
+        duplicates + ol.duplicates,
+        deliveries + ol.deliveries,
+    );
+    problems.extend(ol.problems.iter().cloned());
 
     // What each system holds now.
     let rows = store
@@ -412,6 +427,7 @@ async fn run_demo() -> Result<Report, String> {
         "cms_cases": cases.len(),
         "whatsapp_messages_sent": sent.len(),
         "creatio": c.json,
+        "orangelogic": ol.json,
         "problems": problems,
     });
 
@@ -463,13 +479,19 @@ async fn run_demo() -> Result<Report, String> {
                 .or(m.recipient.as_deref())
                 .map(redact::phone)
                 .unwrap_or_default();
-        let body = m.text_body().map(str::to_owned).unwrap_or_else(|| {
-            m.template_name()
-                .map(|t| format!("(template {t})"))
-                .unwrap_or_default()
-        });
+        let body = m.text_body().map_or_else(
+            || {
+                format!(
+                    "[{} {}]",
+                    m.message_type,
+                    m.template_name().unwrap_or_default()
+                )
+            },
+            str::to_owned,
+        );
         text.push_str(&format!("  to {to:<8} {body}\n"));
     }
+    text.push_str(&ol.text);
     text.push_str(&format!(
         "\nEvents accepted: {accepted}; duplicates dropped: {duplicates}; lost: {lost}\n"
     ));
@@ -497,7 +519,7 @@ fn service_addr_hint(config: &Config) -> String {
     )
 }
 
-async fn wait_drained(store: &SqliteStore) -> Result<(), String> {
+pub(crate) async fn wait_drained(store: &SqliteStore) -> Result<(), String> {
     let start = Instant::now();
     loop {
         let stats = store.stats().await.map_err(|e| e.to_string())?;

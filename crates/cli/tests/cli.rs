@@ -299,11 +299,39 @@ fn demo_json_reports_no_loss() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["lost"], 0);
-    assert_eq!(report["duplicates_dropped"], 5);
+    let ol = &report["orangelogic"];
+    assert_eq!(
+        report["duplicates_dropped"].as_u64().unwrap(),
+        5 + ol["duplicates_dropped"].as_u64().unwrap()
+    );
     assert_eq!(report["flows"]["O1"]["events"], 6);
     assert_eq!(report["flows"]["O1"]["delivered"], 6);
     assert_eq!(report["flows"]["O1"]["dead"], 0);
     assert_eq!(report["cms_cases"], 5);
+    // Orange Logic flows L1–L7.
+    for (flow, events) in [
+        ("L1", 3),
+        ("L2", 2),
+        ("L3", 2),
+        ("L4", 3),
+        ("L4.answer", 2),
+        ("L5", 2),
+        ("L6", 2),
+        ("L7", 3),
+    ] {
+        assert_eq!(report["flows"][flow]["events"], events, "{flow}");
+        assert_eq!(report["flows"][flow]["delivered"], events, "{flow}");
+        assert_eq!(report["flows"][flow]["dead"], 0, "{flow}");
+    }
+    assert_eq!(ol["duplicates_dropped"], 4);
+    assert_eq!(ol["review_requests"], 2);
+    assert_eq!(ol["policy_alerts"], 1);
+    assert_eq!(ol["rollout_messages"], 2);
+    assert_eq!(ol["answers_written_back"], 2);
+    assert_eq!(ol["shares_sent"], 1);
+    assert_eq!(ol["field_uploads"], 1);
+    assert_eq!(ol["ugc_stored"], 1);
+    assert_eq!(ol["expiry_alerts"], 3);
     assert!(report["problems"].as_array().unwrap().is_empty());
     // Flows C1–C5: two handoffs, two agent replies and a closure through the business process.
     assert_eq!(report["flows"]["C1"]["events"], 2);

@@ -13,6 +13,7 @@
 
 pub mod creatio;
 pub mod o1;
+pub mod orangelogic;
 
 use std::sync::Arc;
 
@@ -80,6 +81,8 @@ pub struct FlowContext<'a> {
     pub cms: Option<chatport_opentext::Client>,
     /// The Creatio client, when `[creatio]` is configured.
     pub creatio: Option<chatport_creatio::Client>,
+    /// The Orange Logic (OrangeDAM) client, when `[orangelogic]` is configured.
+    pub orangelogic: Option<chatport_orangelogic::Client>,
 }
 
 impl std::fmt::Debug for FlowContext<'_> {
@@ -97,6 +100,20 @@ impl FlowContext<'_> {
         self.cms.clone().ok_or_else(|| {
             Error::Config(format!(
                 "flow {flow} is enabled but there is no [opentext] section"
+            ))
+        })
+    }
+}
+
+impl FlowContext<'_> {
+    /// The Orange Logic client, or a configuration error naming the flow that needs it.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there is no `[orangelogic]` section.
+    pub fn require_orangelogic(&self, flow: &str) -> Result<chatport_orangelogic::Client, Error> {
+        self.orangelogic.clone().ok_or_else(|| {
+            Error::Config(format!(
+                "flow {flow} is enabled but there is no [orangelogic] section"
             ))
         })
     }
@@ -152,5 +169,6 @@ impl Registry {
 pub fn register_all(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
     o1::register(ctx, registry)?;
     creatio::register(ctx, registry)?;
+    orangelogic::register(ctx, registry)?;
     Ok(())
 }

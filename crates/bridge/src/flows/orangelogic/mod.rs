@@ -1,0 +1,1414 @@
+//! The Orange Logic (OrangeDAM) flows **L1–L7**, their connector section `[orangelogic]`, the
+//! OrangeDAM webhook endpoint and the search pollers they share.
+//!
+//! | Flow | Trigger | Effect | Module |
+//! |---|---|---|---|
+//! | L1 review request | asset webhook (or poller) → asset in a review state | template to the approvers with link, deadline, campaign, usage rights | [`l1`] |
+//! | L2 field media ingest | WhatsApp media from field staff | hash-verified download → upload into the project folder → metadata → review state; reply | [`l2`] |
+//! | L3 rights expiry watch | scheduled search of a configured expiry date field | template to owners and legal, once per asset, expiry date and threshold | [`l3`] |
+//! | L4 campaign rollout | asset webhook → approved campaign package | template with a link and quick-reply buttons to regional contacts; answers written back to the asset | [`l4`] |
+//! | L5 approved content sharing | WhatsApp command of a directory agent | approved, unexpired asset sent to a customer as media by link; share recorded on the asset | [`l5`] |
+//! | L6 user-generated content | WhatsApp media with a campaign tag | consent asked with buttons and recorded **before** anything is stored → upload, tags, moderation | [`l6`] |
+//! | L7 policy alert | asset webhook → rejected, blocked or missing required metadata | template to the owner with the reason and a link | [`l7`] |
+//!
+//! **What OrangeDAM does not document publicly**, and how these flows cope
+//! (`shared/api/opentext-orangelogic.md` §2.4, §2.9, §2.11): there is no public workflow /
+//! approval API, no comments API, no standard usage-rights field, no public webhook payload
+//! schema and no webhook signature. So the state of an asset is read from a field you name
+//! (`[orangelogic] state_field`), answers and share records are written to fields you name
+//! ([`FeedbackConfig`]), dates come from fields you name, the webhook payload field names are
+//! configurable (`[orangelogic.webhook]`), and the webhook is authenticated by a secret token in
+//! its URL path, compared in constant time ([`chatport_orangelogic::WebhookAuthenticator`]).
+//!
+//! **Delivery**: every webhook event becomes one outbox row per subscribed flow (L1, L4, L7),
+//! event id `{vendor event id}:{flow}`, so a redelivered event is dropped by the outbox's
+//! `UNIQUE(source, event_id)`; rows of one asset share the ordering key `ol:{RecordID}`. Every
+//! WhatsApp send goes through the [`OnceSender`] with a key per (flow, step, event, recipient);
+//! state-based notifications also keep a marker per asset in the key-value store, so the same
+//! state reached through several events is announced once.
+
+pub mod l1;
+pub mod l2;
+pub mod l3;
+pub mod l4;
+pub mod l5;
+pub mod l6;
+pub mod l7;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatport_core::{Checkpoint, Envelope, EventId, IdempotencyKey, Outcome, SourceStream};
+use chatport_orangelogic::{
+    AssetRef, Client as OlClient, FeedbackTarget, LinkConfig, LinkExpiry, PresignedLinkRequest,
+    Query, Record, SearchItem, SearchRequest, UploadConfig, WebhookAuthenticator, WebhookFields,
+};
+use chatport_runtime::ingress::{ParseFailure, VerifyError, WebhookAdapter};
+use chatport_runtime::poller::{Poller, PollerConfig};
+use chatport_runtime::{KvStore, NewEvent};
+use chatport_whatsapp::{OutgoingMessage, Recipient, Template};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::classify::phone_digits;
+use crate::config::{Config, SecretSetting, Setting, Vars};
+use crate::flows::{FlowContext, Registry};
+use crate::service::REQUEST_PATH_HEADER;
+use crate::whatsapp::{OnceSender, SendOnce};
+
+/// The outbox `source` of OrangeDAM webhook and poller events.
+pub const SOURCE: &str = "orangelogic";
+
+// ------------------------------------------------------------------------------------------------
+// Configuration
+
+/// How chatport authenticates to OrangeDAM (`shared/api/opentext-orangelogic.md` §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OrangeLogicAuth {
+    /// OAuth 2.0 client credentials (`client_id`, `client_secret`); the vendor's recommendation.
+    #[default]
+    ClientCredentials,
+    /// A static, non-expiring bearer token (`bearer_token`).
+    Bearer,
+    /// The legacy user login (`login`, `password`); the token is bound to the caller's IP.
+    Login,
+}
+
+/// `[orangelogic.webhook]`: the endpoint OrangeDAM posts asset events to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct OrangeLogicWebhookConfig {
+    /// Path prefix; the endpoint is `{path}/{token}`. Default `/webhooks/orangelogic`.
+    pub path: String,
+    /// The secret path token (`"${ORANGELOGIC_WEBHOOK_TOKEN}"`, at least 32 random characters).
+    /// Without it no endpoint is served, and the webhook-triggered flows (L1 by webhook, L4,
+    /// L7) cannot be enabled.
+    pub token: Option<SecretSetting>,
+    /// Candidate keys (or dotted paths) of the event id; empty = the client's defaults
+    /// (`eventId`, `event_id`, `id`, …). The vendor's payload schema is not public: set these
+    /// from a captured delivery.
+    pub event_id_keys: Vec<String>,
+    /// Candidate keys of the event type; empty = defaults (`eventType`, `type`, …).
+    pub event_type_keys: Vec<String>,
+    /// Candidate keys of the asset's `RecordID`; empty = defaults (`recordId`, `RecordID`, …).
+    pub record_id_keys: Vec<String>,
+    /// Candidate keys of the asset's identifier; empty = defaults (`identifier`, …).
+    pub identifier_keys: Vec<String>,
+}
+
+impl Default for OrangeLogicWebhookConfig {
+    fn default() -> Self {
+        Self {
+            path: "/webhooks/orangelogic".into(),
+            token: None,
+            event_id_keys: Vec::new(),
+            event_type_keys: Vec::new(),
+            record_id_keys: Vec::new(),
+            identifier_keys: Vec::new(),
+        }
+    }
+}
+
+impl OrangeLogicWebhookConfig {
+    fn fields(&self) -> WebhookFields {
+        let mut f = WebhookFields::default();
+        if !self.event_id_keys.is_empty() {
+            f = f.event_id(self.event_id_keys.clone());
+        }
+        if !self.event_type_keys.is_empty() {
+            f = f.event_type(self.event_type_keys.clone());
+        }
+        if !self.record_id_keys.is_empty() {
+            f = f.record_id(self.record_id_keys.clone());
+        }
+        if !self.identifier_keys.is_empty() {
+            f = f.identifier(self.identifier_keys.clone());
+        }
+        f
+    }
+}
+
+/// `[orangelogic]`: the OrangeDAM instance and what the L flows share.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OrangeLogicConfig {
+    /// Instance host, e.g. `https://mycompany.orangelogic.com` (custom domains are common).
+    pub base_url: Setting,
+    /// Authentication method. Default `client_credentials`.
+    #[serde(default)]
+    pub auth: OrangeLogicAuth,
+    /// OAuth client id (`client_credentials`).
+    pub client_id: Option<Setting>,
+    /// OAuth client secret (`client_credentials`), e.g. `"${ORANGELOGIC_CLIENT_SECRET}"`.
+    pub client_secret: Option<SecretSetting>,
+    /// Static bearer token (`bearer`).
+    pub bearer_token: Option<SecretSetting>,
+    /// User login (`login`).
+    pub login: Option<Setting>,
+    /// User password (`login`).
+    pub password: Option<SecretSetting>,
+    /// Request timeout in seconds. Default 60.
+    #[serde(default = "default_ol_timeout")]
+    pub timeout_secs: u64,
+    /// Path of the batch presigned-link call (not public; e.g. your instance's
+    /// `getpresignedlinks…_v1`). Without it, links fall back to [`asset_link`](Self::asset_link).
+    pub presigned_links_path: Option<String>,
+    /// Size from which uploads use the chunked multi-part upload, in bytes. Default 1.5 GB.
+    pub chunked_threshold_bytes: Option<u64>,
+    /// Paths of the chunked upload's transaction / register / complete calls (not public; all
+    /// three or none).
+    pub chunked_transaction_path: Option<String>,
+    /// See [`chunked_transaction_path`](Self::chunked_transaction_path).
+    pub chunked_register_path: Option<String>,
+    /// See [`chunked_transaction_path`](Self::chunked_transaction_path).
+    pub chunked_complete_path: Option<String>,
+    /// The link to an asset in the DAM user interface sent to internal people. Placeholders:
+    /// `{base_url}`, `{record_id}`, `{identifier}`. Default
+    /// `{base_url}/asset-management/{record_id}` (the "Get link" URL form in the vendor docs).
+    #[serde(default = "default_asset_link")]
+    pub asset_link: String,
+    /// The field holding an asset's workflow / approval state (no public workflow API exists;
+    /// name the field your instance maintains). Default `Workflow.State`.
+    #[serde(default = "default_state_field")]
+    pub state_field: String,
+    /// The field holding the phone number(s) of an asset's owner (several separated by `|` or
+    /// `,`). Default `Asset.Owner-Phone`.
+    #[serde(default = "default_owner_field")]
+    pub owner_field: String,
+    /// The field with an asset's title. Default `CoreField.Title`.
+    #[serde(default = "default_title_field")]
+    pub title_field: String,
+    /// Seconds before a send whose outcome is unknown is checked again. Default 60.
+    #[serde(default = "default_in_doubt")]
+    pub in_doubt_recheck_secs: u64,
+    /// The WhatsApp business phone number id the notifications (L1, L3, L4, L7) are sent from;
+    /// required when one of them is enabled.
+    pub phone_number_id: Option<Setting>,
+    /// `[orangelogic.webhook]`: the asset webhook endpoint.
+    #[serde(default)]
+    pub webhook: OrangeLogicWebhookConfig,
+}
+
+fn default_ol_timeout() -> u64 {
+    60
+}
+fn default_asset_link() -> String {
+    "{base_url}/asset-management/{record_id}".into()
+}
+fn default_state_field() -> String {
+    "Workflow.State".into()
+}
+fn default_owner_field() -> String {
+    "Asset.Owner-Phone".into()
+}
+fn default_title_field() -> String {
+    "CoreField.Title".into()
+}
+fn default_in_doubt() -> u64 {
+    60
+}
+
+/// A WhatsApp template: its approved name, language, and which values fill its body parameters
+/// `{{1}}, {{2}}, …` in order (each flow documents the value names it offers).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TemplateConfig {
+    /// Approved template name.
+    pub name: String,
+    /// Language code, e.g. `en` or `de`.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Value names, in parameter order.
+    pub parameters: Vec<String>,
+}
+
+fn default_language() -> String {
+    "en".into()
+}
+
+impl TemplateConfig {
+    /// A template config (used by the flows' defaults).
+    pub fn new(name: &str, parameters: &[&str]) -> Self {
+        Self {
+            name: name.to_owned(),
+            language: default_language(),
+            parameters: parameters.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    /// Checks that every parameter names one of `offered`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key and the unknown value name.
+    pub fn check(&self, key: &str, offered: &[&str]) -> Result<(), Error> {
+        if self.name.trim().is_empty() {
+            return Err(Error::Config(format!("{key}.name: must not be empty")));
+        }
+        for p in &self.parameters {
+            if !offered.contains(&p.as_str()) {
+                return Err(Error::Config(format!(
+                    "{key}.parameters: unknown value `{p}` (available: {})",
+                    offered.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The template with its body parameters filled from `values` (a missing value is sent as
+    /// `-`, since Meta refuses empty parameters).
+    pub fn build(&self, values: &BTreeMap<&str, String>) -> Template {
+        let params = self
+            .parameters
+            .iter()
+            .map(|p| {
+                values
+                    .get(p.as_str())
+                    .filter(|v| !v.trim().is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| "-".to_owned())
+            })
+            .collect();
+        Template::new(self.name.clone(), self.language.clone()).body_parameters(params)
+    }
+}
+
+/// How a flow writes a note (an answer, a share record) onto an asset; OrangeDAM has no public
+/// comments API, so a field of your choice is used.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FeedbackConfig {
+    /// `append` (to a text field; each entry carries a reference so a retry never appends it
+    /// twice), `replace` (keeps only the latest) or `tag` (adds the entry as a keyword of an
+    /// authority-list field).
+    #[serde(default = "default_feedback_mode")]
+    pub mode: String,
+    /// The field's API name.
+    pub field: String,
+    /// Between appended entries. Default a newline.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+}
+
+fn default_feedback_mode() -> String {
+    "append".into()
+}
+fn default_separator() -> String {
+    "\n".into()
+}
+
+impl FeedbackConfig {
+    /// A config appending to `field`.
+    pub fn append(field: &str) -> Self {
+        Self {
+            mode: default_feedback_mode(),
+            field: field.to_owned(),
+            separator: default_separator(),
+        }
+    }
+
+    /// Checks the mode and field.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown mode or an empty field.
+    pub fn check(&self, key: &str) -> Result<(), Error> {
+        if self.field.trim().is_empty() {
+            return Err(Error::Config(format!("{key}.field: must not be empty")));
+        }
+        if !matches!(self.mode.as_str(), "append" | "replace" | "tag") {
+            return Err(Error::Config(format!(
+                "{key}.mode: `{}` is not one of append, replace, tag",
+                self.mode
+            )));
+        }
+        Ok(())
+    }
+
+    fn target(&self) -> FeedbackTarget {
+        match self.mode.as_str() {
+            "replace" => FeedbackTarget::ReplaceField {
+                field: self.field.clone(),
+            },
+            "tag" => FeedbackTarget::Tag {
+                field: self.field.clone(),
+            },
+            _ => FeedbackTarget::AppendToField {
+                field: self.field.clone(),
+                separator: self.separator.clone(),
+            },
+        }
+    }
+}
+
+/// Builds the OrangeDAM client from `[orangelogic]`, or `None` without that section.
+///
+/// # Errors
+/// [`Error::Config`] for a missing credential of the chosen method or an unset variable;
+/// client-builder errors (bad URL, bad paths).
+pub fn client(config: &Config, vars: &dyn Vars) -> Result<Option<OlClient>, Error> {
+    let Some(ol) = &config.orangelogic else {
+        return Ok(None);
+    };
+    let need = |what: &str| {
+        Error::Config(format!(
+            "orangelogic.{what} is required for auth = {:?}",
+            ol.auth
+        ))
+    };
+    let mut builder = OlClient::builder()
+        .base_url(&ol.base_url.resolve("orangelogic.base_url", vars)?)
+        .timeout(Duration::from_secs(ol.timeout_secs.max(1)));
+    builder = match ol.auth {
+        OrangeLogicAuth::Bearer => builder.bearer_token(
+            ol.bearer_token
+                .as_ref()
+                .ok_or_else(|| need("bearer_token"))?
+                .resolve("orangelogic.bearer_token", vars)?,
+        ),
+        OrangeLogicAuth::Login => builder.user_login(
+            &ol.login
+                .as_ref()
+                .ok_or_else(|| need("login"))?
+                .resolve("orangelogic.login", vars)?,
+            ol.password
+                .as_ref()
+                .ok_or_else(|| need("password"))?
+                .resolve("orangelogic.password", vars)?,
+        ),
+        _ => builder.client_credentials(
+            &ol.client_id
+                .as_ref()
+                .ok_or_else(|| need("client_id"))?
+                .resolve("orangelogic.client_id", vars)?,
+            ol.client_secret
+                .as_ref()
+                .ok_or_else(|| need("client_secret"))?
+                .resolve("orangelogic.client_secret", vars)?,
+        ),
+    };
+    if let Some(path) = &ol.presigned_links_path {
+        builder = builder.link_config(LinkConfig::default().presigned_path(path));
+    }
+    let mut upload = UploadConfig::default();
+    if let Some(threshold) = ol.chunked_threshold_bytes {
+        upload = upload.chunked_threshold(threshold);
+    }
+    match (
+        &ol.chunked_transaction_path,
+        &ol.chunked_register_path,
+        &ol.chunked_complete_path,
+    ) {
+        (Some(t), Some(r), Some(c)) => {
+            upload = upload.chunked_endpoints(chatport_orangelogic::ChunkedEndpoints::new(t, r, c));
+        }
+        (None, None, None) => {}
+        _ => {
+            return Err(Error::Config(
+                "orangelogic.chunked_*_path: set all three chunked upload paths or none".into(),
+            ));
+        }
+    }
+    builder = builder.upload_config(upload);
+    Ok(Some(builder.build()?))
+}
+
+/// Checks the L flows' configuration: an `[orangelogic]` section (and a webhook token for the
+/// webhook-triggered flows) when one is enabled, and each enabled flow's own settings.
+///
+/// # Errors
+/// [`Error::Config`] naming the offending key.
+pub fn validate(config: &Config) -> Result<(), Error> {
+    let f = &config.flows;
+    let enabled = [
+        ("l1", f.l1.enabled),
+        ("l2", f.l2.enabled),
+        ("l3", f.l3.enabled),
+        ("l4", f.l4.enabled),
+        ("l5", f.l5.enabled),
+        ("l6", f.l6.enabled),
+        ("l7", f.l7.enabled),
+    ];
+    for (name, on) in enabled {
+        if on && config.orangelogic.is_none() {
+            return Err(Error::Config(format!(
+                "flows.{name} is enabled but there is no [orangelogic] section"
+            )));
+        }
+    }
+    let has_token = config
+        .orangelogic
+        .as_ref()
+        .is_some_and(|o| o.webhook.token.is_some());
+    let needs_webhook = [
+        ("l1", f.l1.enabled && f.l1.webhook),
+        ("l4", f.l4.enabled),
+        ("l7", f.l7.enabled),
+    ];
+    for (name, on) in needs_webhook {
+        if on && !has_token {
+            return Err(Error::Config(format!(
+                "flows.{name} is triggered by the OrangeDAM webhook: set orangelogic.webhook.token"
+            )));
+        }
+    }
+    let has_number = config
+        .orangelogic
+        .as_ref()
+        .is_some_and(|o| o.phone_number_id.is_some());
+    for (name, on) in [
+        ("l1", f.l1.enabled),
+        ("l3", f.l3.enabled),
+        ("l4", f.l4.enabled),
+        ("l7", f.l7.enabled),
+    ] {
+        if on && !has_number {
+            return Err(Error::Config(format!(
+                "flows.{name} sends notifications: set orangelogic.phone_number_id (the business number they are sent from)"
+            )));
+        }
+    }
+    if f.l1.enabled {
+        f.l1.check()?;
+    }
+    if f.l2.enabled {
+        f.l2.check()?;
+    }
+    if f.l3.enabled {
+        f.l3.check()?;
+    }
+    if f.l4.enabled {
+        f.l4.check()?;
+    }
+    if f.l5.enabled {
+        f.l5.check()?;
+    }
+    if f.l6.enabled {
+        f.l6.check()?;
+    }
+    if f.l7.enabled {
+        f.l7.check()?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Events
+
+/// The payload of an L-flow row: an asset event from the webhook or a search poller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AssetNotice {
+    /// The vendor's event id (webhook) or the poller's event id.
+    pub event_id: String,
+    /// `created`, `edited`, `deleted`, `poll` or the vendor's text.
+    pub kind: String,
+    /// The asset's `RecordID`.
+    pub record_id: Option<String>,
+    /// The asset's identifier.
+    pub identifier: Option<String>,
+    /// When it happened, as sent.
+    pub occurred_at: Option<String>,
+    /// Flow-specific data (the poller's findings).
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+impl AssetNotice {
+    /// Decodes a stored row's payload.
+    ///
+    /// # Errors
+    /// [`Error::Payload`] for a payload that is not an [`AssetNotice`].
+    pub fn from_payload(payload: &[u8]) -> Result<Self, Error> {
+        serde_json::from_slice(payload).map_err(|e| Error::Payload(e.to_string()))
+    }
+
+    /// The asset reference to read it by (`RecordID`, else identifier).
+    pub fn asset(&self) -> Option<AssetRef> {
+        self.record_id
+            .clone()
+            .filter(|r| !r.is_empty())
+            .map(AssetRef::RecordId)
+            .or_else(|| {
+                self.identifier
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .map(AssetRef::Identifier)
+            })
+    }
+
+    /// Whether the asset was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.kind == "deleted"
+    }
+}
+
+/// The OrangeDAM asset webhook: authenticates the secret path token (constant time, through the
+/// client's [`WebhookAuthenticator`]), parses the events leniently and writes one row per event
+/// and subscribed flow (`{event id}:{flow}`), so redeliveries are dropped by the outbox.
+pub struct OrangeLogicWebhook {
+    auth: WebhookAuthenticator,
+    fields: WebhookFields,
+    flows: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for OrangeLogicWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrangeLogicWebhook")
+            .field("auth", &self.auth)
+            .field("flows", &self.flows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrangeLogicWebhook {
+    /// An adapter accepting `token`, writing rows for `flows`.
+    pub fn new(token: SecretString, fields: WebhookFields, flows: Vec<&'static str>) -> Self {
+        Self {
+            auth: WebhookAuthenticator::new(token),
+            fields,
+            flows,
+        }
+    }
+
+    /// The rows of a delivery body.
+    ///
+    /// # Errors
+    /// [`ParseFailure`] for a body that is not an event object or array of them.
+    pub fn rows(
+        &self,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<NewEvent>, ParseFailure> {
+        let events = chatport_orangelogic::parse_events(body, &self.fields)
+            .map_err(|e| ParseFailure::new(e.to_string()))?;
+        let mut rows = Vec::new();
+        for event in events {
+            let notice = AssetNotice {
+                event_id: event.event_id().as_str().to_owned(),
+                kind: event.kind.as_str().to_owned(),
+                record_id: event.record_id.clone(),
+                identifier: event.identifier.clone(),
+                occurred_at: event.occurred_at.clone(),
+                data: Map::new(),
+            };
+            let payload =
+                serde_json::to_vec(&notice).map_err(|e| ParseFailure::new(e.to_string()))?;
+            let occurred = event
+                .occurred_at
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map_or(received_at, |t| t.with_timezone(&Utc));
+            let ordering = event
+                .record_id
+                .as_deref()
+                .or(event.identifier.as_deref())
+                .map(|id| format!("ol:{id}"));
+            for flow in &self.flows {
+                let id = EventId::new(format!("{}:{flow}", notice.event_id));
+                let row = NewEvent::new(
+                    SOURCE,
+                    id,
+                    format!("asset.{}", notice.kind),
+                    *flow,
+                    payload.clone(),
+                )
+                .occurred_at(occurred)
+                .with_ordering_key(ordering.clone());
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+impl WebhookAdapter for OrangeLogicWebhook {
+    fn source(&self) -> &str {
+        SOURCE
+    }
+
+    fn verify(&self, headers: &http::HeaderMap, _body: &[u8]) -> Result<(), VerifyError> {
+        let path = headers
+            .get(REQUEST_PATH_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| VerifyError::Missing("path token".into()))?;
+        let token = path.rsplit('/').next().unwrap_or_default();
+        // The service has no peer address to offer (no allow-list here): any source.
+        self.auth
+            .authenticate(token, std::net::IpAddr::from([0, 0, 0, 0]))
+            .map_err(|e| VerifyError::new(e.to_string()))
+    }
+
+    fn parse(
+        &self,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<NewEvent>, ParseFailure> {
+        self.rows(body, received_at)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Pollers
+
+/// Turns a search hit into an event: its id and the flow-specific data, or `None` to skip it.
+pub type ToEvent = Arc<dyn Fn(&SearchItem) -> Option<(String, Map<String, Value>)> + Send + Sync>;
+
+/// A pull source over the Search API: each round runs the query from `query` (re-evaluated every
+/// round, e.g. for a date window relative to today) across all pages and yields one
+/// [`AssetNotice`] per hit that `to_event` keeps. No checkpoint: every round is a full search,
+/// and the outbox drops events whose id was seen before — which is what makes "once per asset
+/// and threshold" survive restarts.
+pub struct AssetSearchSource {
+    client: OlClient,
+    query: Arc<dyn Fn() -> Query + Send + Sync>,
+    fields: Vec<String>,
+    to_event: ToEvent,
+}
+
+impl std::fmt::Debug for AssetSearchSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssetSearchSource")
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AssetSearchSource {
+    /// A source running `query` and asking for `fields` (plus `RecordID`, `SystemIdentifier`).
+    pub fn new(
+        client: OlClient,
+        query: Arc<dyn Fn() -> Query + Send + Sync>,
+        fields: Vec<String>,
+        to_event: ToEvent,
+    ) -> Self {
+        let mut all = vec!["RecordID".to_owned(), "SystemIdentifier".to_owned()];
+        for f in fields {
+            if !all.contains(&f) {
+                all.push(f);
+            }
+        }
+        Self {
+            client,
+            query,
+            fields: all,
+            to_event,
+        }
+    }
+}
+
+#[async_trait]
+impl chatport_core::Source for AssetSearchSource {
+    type Event = AssetNotice;
+    type Error = chatport_orangelogic::Error;
+
+    async fn poll(
+        &self,
+        _resume: Option<Checkpoint>,
+    ) -> Result<
+        SourceStream<'_, AssetNotice, chatport_orangelogic::Error>,
+        chatport_orangelogic::Error,
+    > {
+        let request = SearchRequest::new((self.query)()).fields(self.fields.clone());
+        let items: Vec<SearchItem> = self.client.search(request).try_collect().await?;
+        let mut out = Vec::new();
+        for item in items {
+            let Some((id, data)) = (self.to_event)(&item) else {
+                continue;
+            };
+            let record_id = item.record_id();
+            let notice = AssetNotice {
+                event_id: id.clone(),
+                kind: "poll".into(),
+                record_id: record_id.clone(),
+                identifier: item.system_identifier(),
+                occurred_at: None,
+                data,
+            };
+            let mut envelope = Envelope::new(EventId::new(id), SOURCE, "asset.poll", notice);
+            if let Some(r) = record_id {
+                envelope = envelope.ordering_key(format!("ol:{r}"));
+            }
+            out.push(Ok((envelope, None)));
+        }
+        Ok(Box::pin(futures::stream::iter(out)))
+    }
+}
+
+/// Adds a poller of `source` writing rows of `flow` every `interval` to the registry.
+fn add_poller(
+    ctx: &FlowContext<'_>,
+    registry: &mut Registry,
+    name: &str,
+    flow: &'static str,
+    interval: Duration,
+    source: AssetSearchSource,
+) {
+    let poller = Poller::new(
+        Arc::new(source),
+        ctx.outbox.clone(),
+        ctx.kv.clone(),
+        PollerConfig::new(name, flow).interval(interval),
+    );
+    registry.pollers.push(Box::new(move |shutdown, notify| {
+        poller.notify(notify).spawn(shutdown)
+    }));
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the flows share
+
+/// The values of one asset the flows put into messages.
+#[derive(Debug, Clone)]
+pub(crate) struct Asset {
+    pub(crate) record: Record,
+    pub(crate) record_id: String,
+    pub(crate) identifier: String,
+}
+
+impl Asset {
+    /// The first value of a field as text.
+    pub(crate) fn text(&self, field: &str) -> Option<String> {
+        field_values(&self.record, field).into_iter().next()
+    }
+
+    /// Every value of a field.
+    pub(crate) fn values(&self, field: &str) -> Vec<String> {
+        field_values(&self.record, field)
+    }
+}
+
+/// Every value of a field: an array's items, or a text split at `|`; empty values dropped.
+pub(crate) fn field_values(record: &Record, field: &str) -> Vec<String> {
+    let raw: Vec<String> = match record.get(field) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect(),
+        Some(Value::String(s)) => s.split('|').map(str::to_owned).collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.to_string()],
+    };
+    raw.into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Phone numbers in a list of texts (each may hold several separated by `,`, `;` or `|`), as
+/// digits, without duplicates; texts with fewer than 6 digits are ignored.
+pub(crate) fn phones<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for text in texts {
+        for part in text.split([',', ';', '|']) {
+            let digits = phone_digits(part);
+            if digits.len() >= 6 && !out.contains(&digits) {
+                out.push(digits);
+            }
+        }
+    }
+    out
+}
+
+/// Parses a date field: `yyyy-mm-dd`, RFC 3339, or `yyyy-mm-ddThh:mm:ss` (date part used).
+pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
+    let t = text.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Some(d);
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Some(dt.date_naive());
+    }
+    t.get(..10)
+        .and_then(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok())
+}
+
+/// Whether `value` equals one of `wanted`, case-insensitively.
+pub(crate) fn one_of(value: Option<&str>, wanted: &[String]) -> bool {
+    value.is_some_and(|v| {
+        wanted
+            .iter()
+            .any(|w| w.trim().eq_ignore_ascii_case(v.trim()))
+    })
+}
+
+/// Result of sending one message to each of several recipients.
+#[derive(Debug)]
+pub(crate) enum SentAll {
+    /// Every recipient has its message: `(phone digits, wamid)`.
+    Sent(Vec<(String, String)>),
+    /// At least one send is in doubt; the others are recorded and will not be resent.
+    InDoubt,
+}
+
+/// Services and settings every L flow uses.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) client: OlClient,
+    pub(crate) sender: OnceSender,
+    pub(crate) kv: Arc<dyn KvStore>,
+    pub(crate) whatsapp: chatport_whatsapp::Client,
+    pub(crate) config: OrangeLogicConfig,
+    pub(crate) base_url: String,
+    pub(crate) phone_number_id: String,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Reads an asset; `None` when it no longer exists.
+    pub(crate) async fn read(&self, asset: &AssetRef) -> Result<Option<Asset>, Error> {
+        let Some(record) = self.client.read_asset(asset).await? else {
+            return Ok(None);
+        };
+        let (field, value) = asset.pair();
+        let record_id = record.record_id().unwrap_or_else(|| {
+            if field == "RecordID" {
+                value.to_owned()
+            } else {
+                String::new()
+            }
+        });
+        let identifier = record.identifier().unwrap_or_default();
+        Ok(Some(Asset {
+            record,
+            record_id,
+            identifier,
+        }))
+    }
+
+    /// The asset's title.
+    pub(crate) fn title(&self, asset: &Asset) -> String {
+        asset
+            .text(&self.config.title_field)
+            .unwrap_or_else(|| asset.identifier.clone())
+    }
+
+    /// The asset's state.
+    pub(crate) fn state(&self, asset: &Asset) -> Option<String> {
+        asset.text(&self.config.state_field)
+    }
+
+    /// The owner's phone numbers.
+    pub(crate) fn owners(&self, asset: &Asset) -> Vec<String> {
+        let values = asset.values(&self.config.owner_field);
+        phones(values.iter().map(String::as_str))
+    }
+
+    /// The DAM user-interface link of an asset (`asset_link`).
+    pub(crate) fn ui_link(&self, asset: &Asset) -> String {
+        self.config
+            .asset_link
+            .replace("{base_url}", self.base_url.trim_end_matches('/'))
+            .replace("{record_id}", &asset.record_id)
+            .replace("{identifier}", &asset.identifier)
+    }
+
+    /// A presigned link to `format` of the asset valid for `expiry`; `None` when no presigned
+    /// path is configured or the server gave no URL for it.
+    pub(crate) async fn presigned(
+        &self,
+        asset: &Asset,
+        format: &str,
+        expiry: LinkExpiry,
+    ) -> Result<Option<String>, Error> {
+        if self.config.presigned_links_path.is_none() {
+            return Ok(None);
+        }
+        let links = self
+            .client
+            .presigned_links(
+                &[PresignedLinkRequest::new(&asset.record_id, format)],
+                expiry,
+            )
+            .await?;
+        Ok(links.into_iter().find_map(|l| l.url))
+    }
+
+    /// How long to wait before rechecking an in-doubt send.
+    pub(crate) fn in_doubt(&self, what: &str) -> Outcome {
+        Outcome::Retry {
+            after: Some(Duration::from_secs(self.config.in_doubt_recheck_secs)),
+            reason: format!(
+                "{what}: outcome unknown after an earlier attempt; not resent blindly, waiting for its status webhook"
+            ),
+        }
+    }
+
+    /// Sends one message to each recipient, at most once per (flow, step, event, recipient).
+    pub(crate) async fn send_each(
+        &self,
+        flow: &str,
+        step: &str,
+        event: &EventId,
+        recipients: &[String],
+        build: impl Fn(Recipient) -> OutgoingMessage,
+    ) -> Result<SentAll, Error> {
+        let mut sent = Vec::new();
+        let mut in_doubt = false;
+        for phone in recipients {
+            let key = IdempotencyKey::derive(flow, &format!("{step}:{phone}"), event);
+            match self
+                .sender
+                .send(
+                    &key,
+                    &self.phone_number_id,
+                    build(Recipient::phone(format!("+{phone}"))),
+                )
+                .await?
+            {
+                SendOnce::Sent(wamid) => sent.push((phone.clone(), wamid)),
+                _ => in_doubt = true,
+            }
+        }
+        Ok(if in_doubt {
+            SentAll::InDoubt
+        } else {
+            SentAll::Sent(sent)
+        })
+    }
+
+    /// Sends one message once per key, from the configured number.
+    pub(crate) async fn send_one(
+        &self,
+        key: &IdempotencyKey,
+        phone_number_id: &str,
+        message: OutgoingMessage,
+    ) -> Result<SendOnce, Error> {
+        self.sender.send(key, phone_number_id, message).await
+    }
+
+    /// A marker of flow state per asset (namespace `ol.{flow}`).
+    pub(crate) async fn marker(&self, flow: &str, key: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .kv
+            .get(&format!("ol.{flow}"), key)
+            .await?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Sets a marker.
+    pub(crate) async fn set_marker(&self, flow: &str, key: &str, value: &str) -> Result<(), Error> {
+        self.kv
+            .put(&format!("ol.{flow}"), key, value.as_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a marker.
+    pub(crate) async fn clear_marker(&self, flow: &str, key: &str) -> Result<(), Error> {
+        self.kv.delete(&format!("ol.{flow}"), key).await?;
+        Ok(())
+    }
+
+    /// Writes a note onto an asset per `feedback`. In `append` mode the entry ends with
+    /// `[ref:{reference}]` and is skipped when the field already holds that reference, so a retry
+    /// after a successful write adds nothing.
+    pub(crate) async fn write_note(
+        &self,
+        asset: &AssetRef,
+        feedback: &FeedbackConfig,
+        entry: &str,
+        reference: &str,
+    ) -> Result<(), Error> {
+        let target = feedback.target();
+        let text = match &target {
+            FeedbackTarget::AppendToField { field, .. } => {
+                let marker = format!("[ref:{reference}]");
+                let current = self.client.asset_field(asset, field).await?;
+                if current.is_some_and(|c| c.contains(&marker)) {
+                    return Ok(());
+                }
+                format!("{entry} {marker}")
+            }
+            FeedbackTarget::Tag { .. } => entry.replace('|', "/"),
+            _ => entry.to_owned(),
+        };
+        self.client.record_feedback(asset, &target, &text).await?;
+        Ok(())
+    }
+
+    /// Looks up an asset uploaded earlier under `file_name` (`Documents.All:Read` by
+    /// `CoreField.OriginalFileName`, a documented lookup field).
+    pub(crate) async fn find_by_file_name(&self, file_name: &str) -> Result<Option<Asset>, Error> {
+        let call = chatport_orangelogic::DataTableCall::read("Documents.All")
+            .filter("CoreField.OriginalFileName", file_name);
+        let Some(record) = self
+            .client
+            .datatable(&call)
+            .await?
+            .records()
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let record_id = record.record_id().unwrap_or_default();
+        let identifier = record.identifier().unwrap_or_default();
+        Ok(Some(Asset {
+            record,
+            record_id,
+            identifier,
+        }))
+    }
+}
+
+/// An asset stored from WhatsApp media.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredMedia {
+    /// How to address it.
+    pub(crate) asset: AssetRef,
+    /// Its identifier, when known.
+    pub(crate) identifier: String,
+    /// Bytes uploaded (0 when an earlier attempt had uploaded it).
+    pub(crate) bytes: u64,
+    /// Whether an earlier attempt had uploaded it already.
+    pub(crate) reused: bool,
+    /// The SHA-256 of the bytes (hex), when downloaded now.
+    pub(crate) sha256: Option<String>,
+}
+
+/// A file extension for a MIME type (for generated file names).
+pub(crate) fn extension(mime: &str) -> &'static str {
+    match mime.split(';').next().unwrap_or_default().trim() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "video/mp4" => "mp4",
+        "video/3gpp" => "3gp",
+        "audio/ogg" => "ogg",
+        "audio/mpeg" => "mp3",
+        "audio/aac" => "aac",
+        "audio/mp4" => "m4a",
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        _ => "bin",
+    }
+}
+
+/// The DAM file name of an ingested media: `wa-{reference}-{name}`, where the name is the
+/// document's own file name or `{type}.{ext}`. The reference makes the name unique per
+/// submission, and lets a retry find the asset an earlier attempt uploaded.
+pub(crate) fn ingest_file_name(
+    key: &IdempotencyKey,
+    media: &chatport_whatsapp::webhook::Media,
+    kind: &str,
+) -> String {
+    let mime = media.mime_type.as_deref().unwrap_or_default();
+    let own: String = media
+        .filename
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = if own.trim_matches('_').is_empty() {
+        format!("{kind}.{}", extension(mime))
+    } else {
+        own
+    };
+    format!("wa-{}-{name}", short_ref(key))
+}
+
+impl Shared {
+    /// The record id of a folder: `folder` when given, else the folder titled `title` under
+    /// `root` (found or created, then cached in KV `ol.folder`). Creating is not atomic in
+    /// OrangeDAM: two first submissions at once may create two folders of one title.
+    pub(crate) async fn folder(
+        &self,
+        folder: Option<&str>,
+        title: &str,
+        root: &str,
+        subtype: &str,
+    ) -> Result<String, Error> {
+        if let Some(id) = folder.filter(|f| !f.trim().is_empty()) {
+            return Ok(id.to_owned());
+        }
+        let cache_key = format!("{root}/{title}");
+        if let Some(id) = self.marker("folder", &cache_key).await? {
+            return Ok(id);
+        }
+        let id = self.client.ensure_folder(subtype, title, root).await?;
+        self.set_marker("folder", &cache_key, &id).await?;
+        Ok(id)
+    }
+
+    /// Stores a WhatsApp media in `folder` under `file_name`, effectively once: an asset already
+    /// uploaded under that name (an earlier attempt) is reused; otherwise the media is downloaded
+    /// streaming into a temporary file with its SHA-256 checked (the webhook's digest, else the
+    /// one `GET /{media id}` announces) and uploaded from that file.
+    ///
+    /// # Errors
+    /// WhatsApp download errors (size, hash mismatch, expired media), OrangeDAM upload errors,
+    /// local I/O errors; [`Error::Payload`] when the media has no verifiable digest.
+    pub(crate) async fn store_media(
+        &self,
+        media: &chatport_whatsapp::webhook::Media,
+        folder: &str,
+        file_name: &str,
+        max_bytes: u64,
+    ) -> Result<StoredMedia, Error> {
+        if let Some(existing) = self.find_by_file_name(file_name).await? {
+            return Ok(StoredMedia {
+                asset: AssetRef::RecordId(existing.record_id.clone()),
+                identifier: existing.identifier,
+                bytes: 0,
+                reused: true,
+                sha256: None,
+            });
+        }
+        let temp = tempfile::NamedTempFile::new()?;
+        let mut file = tokio::fs::File::create(temp.path()).await?;
+        let downloaded = self
+            .whatsapp
+            .download_inbound_media(
+                media,
+                &mut file,
+                &chatport_whatsapp::DownloadOptions::new().max_bytes(max_bytes),
+            )
+            .await?;
+        drop(file);
+        if !downloaded.verified {
+            return Err(Error::Payload(
+                "the media has no SHA-256 to verify it against; not stored".into(),
+            ));
+        }
+        let reader = tokio::fs::File::open(temp.path()).await?;
+        let mime = media
+            .mime_type
+            .clone()
+            .or(downloaded.content_type.clone())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let request = chatport_orangelogic::UploadRequest::new(folder, file_name, downloaded.bytes)
+            .content_type(&mime);
+        let outcome = self.client.upload(&request, reader).await?;
+        let asset = match (&outcome.record_id, &outcome.identifier) {
+            (Some(r), _) => AssetRef::RecordId(r.clone()),
+            (None, Some(i)) => AssetRef::Identifier(i.clone()),
+            (None, None) => {
+                return Err(Error::Payload(
+                    "the upload answer named no asset (found by its file name if replayed)".into(),
+                ));
+            }
+        };
+        Ok(StoredMedia {
+            asset,
+            identifier: outcome.identifier.unwrap_or_default(),
+            bytes: downloaded.bytes,
+            reused: false,
+            sha256: Some(downloaded.sha256_hex),
+        })
+    }
+}
+
+/// Registers every enabled L flow, the OrangeDAM webhook endpoint and the pollers.
+///
+/// # Errors
+/// [`Error::Config`] when a flow is enabled without `[orangelogic]`, or a setting is invalid.
+pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
+    let Some(ol) = &ctx.config.orangelogic else {
+        validate(ctx.config)?;
+        return Ok(());
+    };
+    let flows = &ctx.config.flows;
+    let any = [
+        flows.l1.enabled,
+        flows.l2.enabled,
+        flows.l3.enabled,
+        flows.l4.enabled,
+        flows.l5.enabled,
+        flows.l6.enabled,
+        flows.l7.enabled,
+    ]
+    .contains(&true);
+    if !any {
+        return Ok(());
+    }
+    let client = ctx.require_orangelogic("L")?;
+    let shared = Shared {
+        client: client.clone(),
+        sender: ctx.sender.clone(),
+        kv: ctx.kv.clone(),
+        whatsapp: ctx.whatsapp.clone(),
+        config: ol.clone(),
+        base_url: ol.base_url.resolve("orangelogic.base_url", ctx.vars)?,
+        phone_number_id: match &ol.phone_number_id {
+            Some(id) => id.resolve("orangelogic.phone_number_id", ctx.vars)?,
+            None => String::new(),
+        },
+    };
+    let mut webhook_flows = Vec::new();
+    if flows.l1.enabled {
+        l1::register(ctx, registry, &shared)?;
+        if flows.l1.webhook {
+            webhook_flows.push(l1::FLOW);
+        }
+    }
+    if flows.l2.enabled {
+        l2::register(ctx, registry, &shared)?;
+    }
+    if flows.l3.enabled {
+        l3::register(ctx, registry, &shared)?;
+    }
+    if flows.l4.enabled {
+        l4::register(ctx, registry, &shared)?;
+        webhook_flows.push(l4::FLOW);
+    }
+    if flows.l5.enabled {
+        l5::register(ctx, registry, &shared)?;
+    }
+    if flows.l6.enabled {
+        l6::register(ctx, registry, &shared)?;
+    }
+    if flows.l7.enabled {
+        l7::register(ctx, registry, &shared)?;
+        webhook_flows.push(l7::FLOW);
+    }
+    if let Some(token) = &ol.webhook.token
+        && !webhook_flows.is_empty()
+    {
+        let token = token.resolve("orangelogic.webhook.token", ctx.vars)?;
+        let path = format!("{}/{{token}}", ol.webhook.path.trim_end_matches('/'));
+        if !path.starts_with('/') {
+            return Err(Error::Config(
+                "orangelogic.webhook.path: must start with `/`".into(),
+            ));
+        }
+        registry.ingress_routes.push((
+            path,
+            Arc::new(OrangeLogicWebhook::new(
+                token,
+                ol.webhook.fields(),
+                webhook_flows,
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// A short, stable reference of a key (its first 12 hex digits), for notes written onto assets.
+pub(crate) fn short_ref(key: &IdempotencyKey) -> String {
+    key.as_str().chars().take(12).collect()
+}
+
+/// Fills `{placeholder}`s of a reply text.
+pub(crate) fn render(template: &str, values: &HashMap<&str, String>) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parameters_in_order_with_placeholder_for_missing() {
+        let t = TemplateConfig::new("x", &["title", "link", "deadline"]);
+        let mut v = BTreeMap::new();
+        v.insert("title", "Poster".to_owned());
+        v.insert("link", "https://dam/a".to_owned());
+        let json = serde_json::to_value(OutgoingMessage::template(
+            Recipient::phone("1"),
+            t.build(&v),
+        ))
+        .unwrap();
+        let params = &json["template"]["components"][0]["parameters"];
+        assert_eq!(params[0]["text"], "Poster");
+        assert_eq!(params[1]["text"], "https://dam/a");
+        assert_eq!(params[2]["text"], "-");
+        assert!(t.check("k", &["title", "link"]).is_err());
+        assert!(t.check("k", &["title", "link", "deadline"]).is_ok());
+    }
+
+    #[test]
+    fn phones_and_dates() {
+        assert_eq!(
+            phones([
+                "+49 151 2345 6789| +1 (650) 555-1234",
+                "12",
+                "4915123456789"
+            ]),
+            vec!["4915123456789".to_owned(), "16505551234".to_owned()]
+        );
+        let d = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert_eq!(parse_date("2026-03-01"), Some(d));
+        assert_eq!(parse_date("2026-03-01T10:00:00Z"), Some(d));
+        assert_eq!(parse_date("2026-03-01T10:00:00"), Some(d));
+        assert_eq!(parse_date("March"), None);
+    }
+
+    #[test]
+    fn webhook_rows_fan_out_per_flow_with_stable_ids() {
+        let hook = OrangeLogicWebhook::new(
+            SecretString::from("tok"),
+            WebhookFields::default(),
+            vec!["L1", "L7"],
+        );
+        let body =
+            br#"{"eventId":"e-1","eventType":"Asset.Edited","recordId":"R1","identifier":"CTL1"}"#;
+        let rows = hook.rows(body, Utc::now()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].event_id.as_str(), "e-1:L1");
+        assert_eq!(rows[1].event_id.as_str(), "e-1:L7");
+        assert_eq!(rows[0].flow, "L1");
+        assert_eq!(rows[0].ordering_key.as_deref(), Some("ol:R1"));
+        let notice = AssetNotice::from_payload(&rows[0].payload).unwrap();
+        assert_eq!(notice.kind, "edited");
+        assert_eq!(notice.asset(), Some(AssetRef::RecordId("R1".into())));
+        assert!(hook.rows(b"not json", Utc::now()).is_err());
+    }
+
+    #[test]
+    fn webhook_verifies_the_path_token() {
+        let hook = OrangeLogicWebhook::new(
+            SecretString::from("tok-123"),
+            WebhookFields::default(),
+            vec!["L1"],
+        );
+        let mut headers = http::HeaderMap::new();
+        assert!(hook.verify(&headers, b"{}").is_err());
+        headers.insert(
+            REQUEST_PATH_HEADER,
+            http::HeaderValue::from_static("/webhooks/orangelogic/tok-123"),
+        );
+        assert!(hook.verify(&headers, b"{}").is_ok());
+        headers.insert(
+            REQUEST_PATH_HEADER,
+            http::HeaderValue::from_static("/webhooks/orangelogic/tok-124"),
+        );
+        assert!(hook.verify(&headers, b"{}").is_err());
+    }
+
+    #[test]
+    fn feedback_config_checks() {
+        assert!(FeedbackConfig::append("A.B").check("k").is_ok());
+        let mut bad = FeedbackConfig::append("A.B");
+        bad.mode = "comment".into();
+        assert!(bad.check("k").is_err());
+        assert!(FeedbackConfig::append(" ").check("k").is_err());
+    }
+}
