@@ -72,9 +72,24 @@ pub struct Service {
 
 fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp::Client, Error> {
     let wa = &config.whatsapp;
-    Ok(chatport_whatsapp::Client::builder()
+    let api_base = wa.api_base.resolve("whatsapp.api_base", vars)?;
+    let mut builder = chatport_whatsapp::Client::builder();
+    // Media URLs may also be served by the Graph host itself (the token goes there anyway), which
+    // is how the emulators serve them; Meta's own media hosts stay on the default allow-list.
+    if let Some(host) = url::Url::parse(&api_base)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        builder = builder.media_hosts(
+            chatport_whatsapp::DEFAULT_MEDIA_HOSTS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .chain([host]),
+        );
+    }
+    Ok(builder
         .access_token(wa.access_token.resolve("whatsapp.access_token", vars)?)
-        .base_url(&wa.api_base.resolve("whatsapp.api_base", vars)?)
+        .base_url(&api_base)
         .api_version(&wa.api_version)
         .timeout(Duration::from_secs(wa.timeout_secs))
         .build()?)

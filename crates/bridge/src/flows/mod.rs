@@ -12,6 +12,7 @@
 //! - **HTTP routes** serve anything else a flow needs (a transcript page, a handoff endpoint).
 
 pub mod o1;
+pub mod opentext;
 
 use std::sync::Arc;
 
@@ -148,5 +149,6 @@ impl Registry {
 /// [`Error::Config`] when an enabled flow lacks what it needs (a connector section, a setting).
 pub fn register_all(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
     o1::register(ctx, registry)?;
+    opentext::register(ctx, registry)?;
     Ok(())
 }
