@@ -561,9 +561,12 @@ impl MessageFlow for DocumentRequest {
         FLOW
     }
 
-    /// Claims (priority 60) a message whose whole text is a document request, from anyone: an
+    /// Claims (priority 60) a text message whose whole text is a document request, from anyone: an
     /// authorised role gets the document, others the refusal.
     fn claim(&self, inbound: &Inbound, _person: Option<&DirectoryEntry>) -> Option<u8> {
+        if inbound.message.message_type != chatport_whatsapp::webhook::MessageType::Text {
+            return None;
+        }
         parse_request(inbound.text()?, &self.config.kinds, &self.config.prefixes).map(|_| 60)
     }
 

@@ -311,9 +311,12 @@ impl FieldEvidence {
             _ => FieldSession::default(),
         };
         let (job, asset) = read_refs(message.text_body().unwrap_or_default(), &cfg.job_prefix);
-        if job.is_some() {
+        if job.is_some() && job != session.job {
+            // A new job: an asset named for the previous job no longer applies.
+            if session.job.is_some() {
+                session.asset = None;
+            }
             session.job = job.clone();
-            session.asset = None;
         }
         if asset.is_some() {
             session.asset = asset;
