@@ -298,6 +298,23 @@ async fn run_demo() -> Result<Report, String> {
         wait_drained(&store).await?;
     }
 
+    // 6. The OpenText document flows O2–O8 (see demo_o.rs).
+    let o = crate::demo_o::run(
+        &graph,
+        &cms,
+        &simulator,
+        &store,
+        (WABA_ID, PHONE_NUMBER_ID, DISPLAY_NUMBER),
+    )
+    .await?;
+    (accepted, duplicates, deliveries) = (
+        accepted + o.accepted + o.polled,
+        duplicates + o.duplicates,
+        deliveries + o.deliveries,
+    );
+    log.extend(o.log);
+    problems.extend(o.problems);
+
     // What each system holds now.
     let rows = store
         .list(&EventFilter::default(), 10_000)
@@ -391,6 +408,7 @@ async fn run_demo() -> Result<Report, String> {
         "events_accepted": accepted,
         "cms_cases": cases.len(),
         "whatsapp_messages_sent": sent.len(),
+        "opentext_documents": o.summary,
         "problems": problems,
     });
 
@@ -471,7 +489,7 @@ fn service_addr_hint(config: &Config) -> String {
     )
 }
 
-async fn wait_drained(store: &SqliteStore) -> Result<(), String> {
+pub(crate) async fn wait_drained(store: &SqliteStore) -> Result<(), String> {
     let start = Instant::now();
     loop {
         let stats = store.stats().await.map_err(|e| e.to_string())?;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod demo_o;
 mod webhook_cmd;
 
 use std::path::PathBuf;

@@ -299,11 +299,29 @@ fn demo_json_reports_no_loss() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["lost"], 0);
-    assert_eq!(report["duplicates_dropped"], 5);
+    assert_eq!(report["duplicates_dropped"], 6);
     assert_eq!(report["flows"]["O1"]["events"], 6);
     assert_eq!(report["flows"]["O1"]["delivered"], 6);
     assert_eq!(report["flows"]["O1"]["dead"], 0);
     assert_eq!(report["cms_cases"], 5);
+    // The OpenText document flows O2–O8.
+    for (flow, events) in [
+        ("O2", 3),
+        ("O3", 1),
+        ("O4", 2),
+        ("O5", 2),
+        ("O7", 2),
+        ("O8", 2),
+    ] {
+        assert_eq!(report["flows"][flow]["events"], events, "{flow}: {report}");
+        assert_eq!(report["flows"][flow]["dead"], 0, "{flow}");
+    }
+    let docs = &report["opentext_documents"];
+    assert_eq!(docs["captured_documents"], 1);
+    assert_eq!(docs["field_evidence"], 2);
+    assert_eq!(docs["supplier_documents"], 1);
+    assert_eq!(docs["share_links"], 1);
+    assert_eq!(docs["exception_answered"], true);
     assert!(report["problems"].as_array().unwrap().is_empty());
 }
 
