@@ -8,7 +8,7 @@
 //! | Flow | What it does | Module |
 //! |---|---|---|
 //! | O1 case intake | WhatsApp complaint → classified CMS case in a support queue → reply with the case reference | [`flows::o1`] |
-| O2–O5, O7, O8 document flows | capture, status notification, document request, field evidence, exception loop, supplier exchange | [`flows::opentext`] |
+//! | O2–O5, O7, O8 document flows | capture, status notification, document request, field evidence, exception loop, supplier exchange | [`flows::opentext`] |
 //!
 //! How an event travels: the WhatsApp webhook ([`whatsapp::WhatsAppWebhook`]) verifies the signature
 //! on the raw bytes and writes every event of the POST to the outbox in one transaction; workers
