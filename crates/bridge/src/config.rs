@@ -547,6 +547,18 @@ pub struct FlowsConfig {
     pub l6: crate::flows::orangelogic::l6::L6Config,
     /// `[flows.l7]`: Orange Logic policy alert.
     pub l7: crate::flows::orangelogic::l7::L7Config,
+    /// `[flows.o2]`: document capture.
+    pub o2: crate::flows::opentext::o2::O2Config,
+    /// `[flows.o3]`: status notification.
+    pub o3: crate::flows::opentext::o3::O3Config,
+    /// `[flows.o4]`: document request.
+    pub o4: crate::flows::opentext::o4::O4Config,
+    /// `[flows.o5]`: field evidence.
+    pub o5: crate::flows::opentext::o5::O5Config,
+    /// `[flows.o7]`: exception loop.
+    pub o7: crate::flows::opentext::o7::O7Config,
+    /// `[flows.o8]`: supplier exchange.
+    pub o8: crate::flows::opentext::o8::O8Config,
 }
 
 /// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.

@@ -41,7 +41,11 @@ pub struct FlowRouter {
 impl Handler for FlowRouter {
     async fn handle(&self, event: &StoredEvent) -> Outcome {
         let result = match event.flow.as_str() {
-            flow if self.messages.handles(flow) => self.messages.dispatch(event).await,
+            // Only WhatsApp rows go to the message dispatcher: a flow may be both a message flow
+            // and an event flow of the same name (O7: replies and poller rows).
+            flow if event.source == crate::whatsapp::SOURCE && self.messages.handles(flow) => {
+                self.messages.dispatch(event).await
+            }
             FLOW_STATUS => self.statuses.record(event).await,
             // Recorded in the outbox for inspection; nothing to deliver.
             FLOW_ERROR | FLOW_OTHER => Ok(Outcome::delivered()),

@@ -332,6 +332,22 @@ async fn run_demo() -> Result<Report, String> {
         deliveries + ol.deliveries,
     );
     problems.extend(ol.problems.iter().cloned());
+    // 6. The OpenText document flows O2–O8 (see demo_o.rs).
+    let o = crate::demo_o::run(
+        &graph,
+        &cms,
+        &simulator,
+        &store,
+        (WABA_ID, PHONE_NUMBER_ID, DISPLAY_NUMBER),
+    )
+    .await?;
+    (accepted, duplicates, deliveries) = (
+        accepted + o.accepted + o.polled,
+        duplicates + o.duplicates,
+        deliveries + o.deliveries,
+    );
+    log.extend(o.log);
+    problems.extend(o.problems);
 
     // What each system holds now.
     let rows = store
@@ -428,6 +444,7 @@ async fn run_demo() -> Result<Report, String> {
         "whatsapp_messages_sent": sent.len(),
         "creatio": c.json,
         "orangelogic": ol.json,
+        "opentext_documents": o.summary,
         "problems": problems,
     });
 

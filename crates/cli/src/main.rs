@@ -4,6 +4,7 @@
 
 mod demo;
 mod demo_creatio;
+mod demo_o;
 mod demo_orangelogic;
 mod handoff_cmd;
 mod webhook_cmd;

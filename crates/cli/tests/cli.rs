@@ -299,10 +299,11 @@ fn demo_json_reports_no_loss() {
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["lost"], 0);
+    // 5 from the O1 redelivery, 1 from the O2 redelivery, and the Orange Logic redeliveries.
     let ol = &report["orangelogic"];
     assert_eq!(
         report["duplicates_dropped"].as_u64().unwrap(),
-        5 + ol["duplicates_dropped"].as_u64().unwrap()
+        6 + ol["duplicates_dropped"].as_u64().unwrap()
     );
     assert_eq!(report["flows"]["O1"]["events"], 6);
     assert_eq!(report["flows"]["O1"]["delivered"], 6);
@@ -332,6 +333,24 @@ fn demo_json_reports_no_loss() {
     assert_eq!(ol["field_uploads"], 1);
     assert_eq!(ol["ugc_stored"], 1);
     assert_eq!(ol["expiry_alerts"], 3);
+    // The OpenText document flows O2–O8.
+    for (flow, events) in [
+        ("O2", 3),
+        ("O3", 1),
+        ("O4", 2),
+        ("O5", 2),
+        ("O7", 2),
+        ("O8", 2),
+    ] {
+        assert_eq!(report["flows"][flow]["events"], events, "{flow}: {report}");
+        assert_eq!(report["flows"][flow]["dead"], 0, "{flow}");
+    }
+    let docs = &report["opentext_documents"];
+    assert_eq!(docs["captured_documents"], 1);
+    assert_eq!(docs["field_evidence"], 2);
+    assert_eq!(docs["supplier_documents"], 1);
+    assert_eq!(docs["share_links"], 1);
+    assert_eq!(docs["exception_answered"], true);
     assert!(report["problems"].as_array().unwrap().is_empty());
     // Flows C1–C5: two handoffs, two agent replies and a closure through the business process.
     assert_eq!(report["flows"]["C1"]["events"], 2);

@@ -13,6 +13,7 @@
 
 pub mod creatio;
 pub mod o1;
+pub mod opentext;
 pub mod orangelogic;
 
 use std::sync::Arc;
@@ -170,5 +171,6 @@ pub fn register_all(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<()
     o1::register(ctx, registry)?;
     creatio::register(ctx, registry)?;
     orangelogic::register(ctx, registry)?;
+    opentext::register(ctx, registry)?;
     Ok(())
 }

@@ -1,0 +1,425 @@
+//! **O5 field evidence**: photos, videos, notes and shared locations from field staff (directory
+//! role `technician`) → CMS file/object instances filed under the job, with job number, location,
+//! timestamp, asset id and technician name.
+//!
+//! The job number comes from the message (`JOB-1234`, or `job 1234`), else from the technician's
+//! O5 session (the last job named, kept in the store for `session_ttl_secs`). Evidence that arrives
+//! before any job is known is kept in the session and filed once the job number arrives.
+//!
+//! Effectively once: each item is keyed by `derive("O5", "evidence", wamid)` in
+//! `idempotency_property`; media uploads by `derive("O5", "blob", wamid)`; acknowledgements by the
+//! message they answer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chatport_core::{EventId, IdempotencyKey, Outcome};
+use chatport_opentext::{Client as CmsClient, InstanceDraft};
+use chatport_runtime::{KvStore, StoredEvent};
+use chatport_whatsapp::OutgoingMessage;
+use chatport_whatsapp::webhook::{Message, MessageType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    category_of, ensure_instance, in_doubt, primary_rendition, render, send_once, store_media,
+};
+use crate::Error;
+use crate::config::DirectoryEntry;
+use crate::flows::{FlowContext, Registry};
+use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::whatsapp::OnceSender;
+
+/// The flow name of O5.
+pub const FLOW: &str = "O5";
+
+/// `[flows.o5]`: field evidence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct O5Config {
+    /// Whether the flow runs. Default `false`.
+    pub enabled: bool,
+    /// Directory roles whose messages are evidence. Default `technician`.
+    pub roles: Vec<String>,
+    /// Category of evidence with media. Default `file`.
+    pub category: String,
+    /// Category of notes and locations (no content). Default `object`.
+    pub note_category: String,
+    /// Type of evidence instances. Default `ca_field_evidence`.
+    pub type_name: String,
+    /// Property holding chatport's idempotency key. Default `chatport_key`.
+    pub idempotency_property: String,
+    /// Prefix of job numbers in text (`JOB-` matches `JOB-1234`); `job 1234` is always read.
+    /// Default `JOB-`.
+    pub job_prefix: String,
+    /// When set, the folder of this type whose `job_folder_property` equals the job number
+    /// becomes the parent folder. Default: none.
+    pub job_folder_type: Option<String>,
+    /// The job folder's job-number property. Default `job_number`.
+    pub job_folder_property: String,
+    /// Logical field → property: `job_number`, `kind`, `latitude`, `longitude`, `location_name`,
+    /// `captured_at`, `asset_id`, `technician`, `note`, `wamid`, `sha256`. Defaults: same names
+    /// (`wamid` → `source_message_id`, `sha256` → `content_sha256`).
+    pub properties: BTreeMap<String, String>,
+    /// How long the current job is remembered, in seconds. Default 28800 (8 h).
+    pub session_ttl_secs: u64,
+    /// Largest media accepted, in bytes. Default 100 MB.
+    pub max_bytes: u64,
+    /// Question when no job is known.
+    pub ask_job: String,
+    /// Acknowledgement. Placeholders `{job}`, `{count}`.
+    pub reply_filed: String,
+    /// Seconds before an in-doubt send is checked again. Default 60.
+    pub in_doubt_recheck_secs: u64,
+}
+
+impl Default for O5Config {
+    fn default() -> Self {
+        let properties = [
+            "job_number",
+            "kind",
+            "latitude",
+            "longitude",
+            "location_name",
+            "captured_at",
+            "asset_id",
+            "technician",
+            "note",
+        ]
+        .into_iter()
+        .map(|f| (f.to_owned(), f.to_owned()))
+        .chain([
+            ("wamid".to_owned(), "source_message_id".to_owned()),
+            ("sha256".to_owned(), "content_sha256".to_owned()),
+        ])
+        .collect();
+        Self {
+            enabled: false,
+            roles: vec!["technician".into()],
+            category: "file".into(),
+            note_category: "object".into(),
+            type_name: "ca_field_evidence".into(),
+            idempotency_property: "chatport_key".into(),
+            job_prefix: "JOB-".into(),
+            job_folder_type: None,
+            job_folder_property: "job_number".into(),
+            properties,
+            session_ttl_secs: 28_800,
+            max_bytes: chatport_whatsapp::DEFAULT_MAX_DOWNLOAD_BYTES,
+            ask_job: "Which job is this for? Please send the job number (e.g. JOB-1234).".into(),
+            reply_filed: "Filed {count} item(s) under {job}.".into(),
+            in_doubt_recheck_secs: 60,
+        }
+    }
+}
+
+/// Reads `JOB-1234` (the configured prefix) or `job 1234`, and `asset X-1`, from a text.
+pub fn read_refs(text: &str, job_prefix: &str) -> (Option<String>, Option<String>) {
+    let tokens: Vec<&str> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-'))
+        .collect();
+    let prefix = job_prefix.to_lowercase();
+    let mut job = None;
+    let mut asset = None;
+    for (i, t) in tokens.iter().enumerate() {
+        let lower = t.to_lowercase();
+        if job.is_none()
+            && !prefix.is_empty()
+            && lower.starts_with(&prefix)
+            && lower.len() > prefix.len()
+        {
+            job = Some(t.to_uppercase());
+        }
+        if let Some(next) = tokens.get(i + 1).filter(|n| !n.is_empty()) {
+            if job.is_none() && lower == "job" && next.chars().any(|c| c.is_ascii_digit()) {
+                job = Some(format!("{job_prefix}{next}").to_uppercase());
+            }
+            if asset.is_none() && lower == "asset" {
+                asset = Some((*next).to_owned());
+            }
+        }
+    }
+    (job, asset)
+}
+
+/// The O5 session: the current job and evidence waiting for one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub struct FieldSession {
+    /// The current job number.
+    pub job: Option<String>,
+    /// The current asset id.
+    pub asset: Option<String>,
+    /// Messages waiting for a job number.
+    pub pending: Vec<Message>,
+}
+
+/// The O5 handler.
+pub struct FieldEvidence {
+    config: O5Config,
+    cms: CmsClient,
+    whatsapp: chatport_whatsapp::Client,
+    sender: OnceSender,
+    conversations: Conversations,
+    kv: Arc<dyn KvStore>,
+    directory: crate::classify::Directory,
+}
+
+impl std::fmt::Debug for FieldEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldEvidence").finish_non_exhaustive()
+    }
+}
+
+/// Registers O5 when `[flows.o5] enabled`.
+///
+/// # Errors
+/// [`Error::Config`] without `[opentext]`.
+pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
+    let config = &ctx.config.flows.o5;
+    if !config.enabled {
+        return Ok(());
+    }
+    registry.message_flows.push(Arc::new(FieldEvidence {
+        config: config.clone(),
+        cms: ctx.require_cms(FLOW)?,
+        whatsapp: ctx.whatsapp.clone(),
+        sender: ctx.sender.clone(),
+        conversations: ctx.conversations.clone(),
+        kv: ctx.kv.clone(),
+        directory: ctx.directory.clone(),
+    }));
+    Ok(())
+}
+
+impl FieldEvidence {
+    async fn file(
+        &self,
+        message: &Message,
+        job: &str,
+        asset: Option<&str>,
+        technician: &str,
+    ) -> Result<String, Error> {
+        let cfg = &self.config;
+        let event = EventId::new(message.id.clone());
+        let key = IdempotencyKey::derive(FLOW, "evidence", &event);
+        let captured_at = message.timestamp().map(|t| t.to_rfc3339());
+        let kind = match &message.message_type {
+            MessageType::Image => "photo",
+            MessageType::Video => "video",
+            MessageType::Location => "location",
+            MessageType::Text => "note",
+            other => other.as_str(),
+        };
+        let mut values: Vec<(&str, Value)> = vec![
+            ("job_number", json!(job)),
+            ("kind", json!(kind)),
+            ("technician", json!(technician)),
+            ("wamid", json!(message.id)),
+        ];
+        if let Some(at) = &captured_at {
+            values.push(("captured_at", json!(at)));
+        }
+        if let Some(a) = asset {
+            values.push(("asset_id", json!(a)));
+        }
+        if let Some(text) = message.text_body() {
+            values.push(("note", json!(text)));
+        }
+        if let Some(loc) = &message.location {
+            if let Some(lat) = loc.latitude {
+                values.push(("latitude", json!(lat)));
+            }
+            if let Some(lon) = loc.longitude {
+                values.push(("longitude", json!(lon)));
+            }
+            if let Some(name) = loc.name.clone().or(loc.address.clone()) {
+                values.push(("location_name", json!(name)));
+            }
+        }
+        let mut draft = InstanceDraft::new(format!(
+            "{job} {kind} {}",
+            captured_at.as_deref().unwrap_or(&message.id)
+        ));
+        let category = if let Some(media) = message.media() {
+            let stored = store_media(
+                &self.whatsapp,
+                &self.cms,
+                &self.kv,
+                &IdempotencyKey::derive(FLOW, "blob", &event),
+                media,
+                &format!("{kind}-{}", message.id.replace(['.', '='], "_")),
+                cfg.max_bytes,
+            )
+            .await?;
+            values.push(("sha256", json!(stored.sha256_hex)));
+            draft = draft.extra("renditions", primary_rendition(&stored));
+            category_of(&cfg.category)
+        } else {
+            category_of(&cfg.note_category)
+        };
+        for (field, value) in values {
+            if let Some(p) = cfg.properties.get(field) {
+                draft.properties.insert(p.clone(), value);
+            }
+        }
+        if let Some(folder_type) = &cfg.job_folder_type
+            && let Some(folder) = self
+                .cms
+                .find_by_property(
+                    chatport_opentext::Category::Folder,
+                    folder_type,
+                    &cfg.job_folder_property,
+                    job,
+                )
+                .await?
+        {
+            draft = draft.parent_folder_id(folder.id);
+        }
+        let (instance, _) = ensure_instance(
+            &self.cms,
+            &category,
+            &cfg.type_name,
+            &cfg.idempotency_property,
+            &key,
+            draft,
+        )
+        .await?;
+        Ok(instance.id)
+    }
+
+    async fn run(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
+        let cfg = &self.config;
+        let message = &inbound.message;
+        let technician = inbound
+            .sender
+            .phone()
+            .and_then(|p| self.directory.lookup(p))
+            .and_then(|p| p.name.clone())
+            .or_else(|| inbound.profile_name().map(str::to_owned))
+            .unwrap_or_default();
+        let mut session: FieldSession = match self
+            .conversations
+            .session(&inbound.phone_number_id, &inbound.sender)
+            .await?
+        {
+            Some(s) if s.flow == FLOW => serde_json::from_value(s.state).unwrap_or_default(),
+            _ => FieldSession::default(),
+        };
+        let (job, asset) = read_refs(message.text_body().unwrap_or_default(), &cfg.job_prefix);
+        if job.is_some() && job != session.job {
+            // A new job: an asset named for the previous job no longer applies.
+            if session.job.is_some() {
+                session.asset = None;
+            }
+            session.job = job.clone();
+        }
+        if asset.is_some() {
+            session.asset = asset;
+        }
+        // A text that only names the job (and maybe an asset) is not a note.
+        let only_refs = message.message_type == MessageType::Text
+            && message
+                .text_body()
+                .is_some_and(|t| t.split_whitespace().count() <= 4)
+            && job.is_some();
+        let ttl = Duration::from_secs(cfg.session_ttl_secs);
+        let Some(current_job) = session.job.clone() else {
+            if !session.pending.iter().any(|m| m.id == message.id) {
+                session.pending.push(message.clone());
+            }
+            let state =
+                serde_json::to_value(&session).map_err(|e| Error::Payload(e.to_string()))?;
+            self.conversations
+                .start(&inbound.phone_number_id, &inbound.sender, FLOW, state, ttl)
+                .await?;
+            let ask = OutgoingMessage::text(inbound.sender.recipient(), cfg.ask_job.clone())
+                .reply_to(message.id.clone());
+            let key = IdempotencyKey::derive(FLOW, "ask", &stored.event_id);
+            return match send_once(&self.sender, &key, &inbound.phone_number_id, ask).await? {
+                Some(_) => Ok(Outcome::delivered_with(
+                    json!({ "pending": session.pending.len(), "asked": "job" }),
+                )),
+                None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+            };
+        };
+        let mut items = std::mem::take(&mut session.pending);
+        if !only_refs {
+            items.push(message.clone());
+        }
+        let mut filed = Vec::new();
+        for item in &items {
+            filed.push(
+                self.file(item, &current_job, session.asset.as_deref(), &technician)
+                    .await?,
+            );
+        }
+        let state = serde_json::to_value(&session).map_err(|e| Error::Payload(e.to_string()))?;
+        self.conversations
+            .start(&inbound.phone_number_id, &inbound.sender, FLOW, state, ttl)
+            .await?;
+        let mut values = BTreeMap::new();
+        values.insert("job".to_owned(), current_job.clone());
+        values.insert("count".to_owned(), filed.len().to_string());
+        let ack = OutgoingMessage::text(
+            inbound.sender.recipient(),
+            render(&cfg.reply_filed, &values),
+        )
+        .reply_to(message.id.clone());
+        let key = IdempotencyKey::derive(FLOW, "ack", &stored.event_id);
+        match send_once(&self.sender, &key, &inbound.phone_number_id, ack).await? {
+            Some(wamid) => Ok(Outcome::delivered_with(
+                json!({ "job": current_job, "filed": filed, "reply_wamid": wamid }),
+            )),
+            None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageFlow for FieldEvidence {
+    fn name(&self) -> &'static str {
+        FLOW
+    }
+
+    /// Claims every message from a configured role (priority 50).
+    fn claim(&self, _inbound: &Inbound, person: Option<&DirectoryEntry>) -> Option<u8> {
+        let role = person?.role.as_deref()?;
+        self.config
+            .roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(role))
+            .then_some(50)
+    }
+
+    async fn handle(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
+        self.run(stored, inbound).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_and_asset_are_read_from_text() {
+        assert_eq!(
+            read_refs("JOB-1234 pump replaced", "JOB-"),
+            (Some("JOB-1234".into()), None)
+        );
+        assert_eq!(
+            read_refs("job 77, asset P-9 leaking", "JOB-"),
+            (Some("JOB-77".into()), Some("P-9".into()))
+        );
+        assert_eq!(read_refs("all done here", "JOB-"), (None, None));
+        assert_eq!(
+            read_refs("job done", "JOB-"),
+            (None, None),
+            "a job number needs a digit"
+        );
+    }
+}

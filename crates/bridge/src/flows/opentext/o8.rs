@@ -1,0 +1,482 @@
+//! **O8 supplier exchange**: documents from vendor numbers (directory role `vendor`) are stored in
+//! the CSS, indexed in the CMS and linked to their contract / purchase order / shipment found by the
+//! reference in the caption; status changes on those objects notify the vendor with a template (a
+//! checkpointed poller like O3, once per object and status).
+//!
+//! Effectively once: documents are keyed by `derive("O8", "document", wamid)`, uploads by
+//! `derive("O8", "blob", wamid)`; notifications by the poller row `{object id}:{status}`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chatport_core::{IdempotencyKey, Outcome};
+use chatport_opentext::{Client as CmsClient, InstanceDraft};
+use chatport_runtime::{KvStore, StoredEvent};
+use chatport_whatsapp::{OutgoingMessage, Recipient};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    StatusSource, TemplateConfig, WatchConfig, category_of, ensure_instance, find_person, in_doubt,
+    poller_start, primary_rendition, property_text, render, require, send_once, status_event,
+    store_media,
+};
+use crate::Error;
+use crate::classify::phone_digits;
+use crate::config::DirectoryEntry;
+use crate::flows::{EventFlow, FlowContext, Registry};
+use crate::routing::{Inbound, MessageFlow};
+use crate::whatsapp::OnceSender;
+
+/// The flow name of O8.
+pub const FLOW: &str = "O8";
+
+/// A business object documents are linked to, found by reference.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LinkedObject {
+    /// Its kind as stored on documents (`purchase_order`).
+    pub kind: String,
+    /// Caption words introducing a reference (`po` in `PO 4711`).
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// A prefix that makes a word a reference by itself (`PO-` in `PO-4711`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Category. Default `object`.
+    #[serde(default = "default_object")]
+    pub category: String,
+    /// Type (`ca_purchase_order`).
+    pub type_name: String,
+    /// The reference property (`po_number`).
+    pub property: String,
+}
+
+fn default_object() -> String {
+    "object".into()
+}
+
+fn linked(
+    kind: &str,
+    keywords: &[&str],
+    prefix: &str,
+    type_name: &str,
+    property: &str,
+) -> LinkedObject {
+    LinkedObject {
+        kind: kind.into(),
+        keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        prefix: Some(prefix.into()),
+        category: "object".into(),
+        type_name: type_name.into(),
+        property: property.into(),
+    }
+}
+
+/// `[flows.o8]`: supplier exchange.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct O8Config {
+    /// Whether the flow runs. Default `false`.
+    pub enabled: bool,
+    /// The business phone number id status notifications are sent from (required).
+    pub phone_number_id: String,
+    /// Directory roles treated as vendors. Default `vendor`.
+    pub roles: Vec<String>,
+    /// `[[flows.o8.objects]]`. Default: purchase orders (`PO-`, `po`), contracts (`C-`,
+    /// `contract`), shipments (`SH-`, `shipment`).
+    pub objects: Vec<LinkedObject>,
+    /// Category of vendor documents. Default `file`.
+    pub category: String,
+    /// Type of vendor documents. Default `ca_supplier_document`.
+    pub type_name: String,
+    /// Property holding chatport's idempotency key. Default `chatport_key`.
+    pub idempotency_property: String,
+    /// Property of the object (on objects) naming the vendor: a directory `customer_id`, name or
+    /// number. Default `vendor_id`.
+    pub vendor_property: String,
+    /// The status property of objects. Default `status`.
+    pub status_property: String,
+    /// Statuses that notify the vendor. Default `confirmed`, `shipped`, `delivered`, `cancelled`,
+    /// `approved`, `rejected`.
+    pub statuses: Vec<String>,
+    /// The template. Default `supplier_status_update` (`en_US`), parameters `kind, reference, status`.
+    pub template: TemplateConfig,
+    /// Seconds between polls. Default 60.
+    pub poll_interval_secs: u64,
+    /// Largest media accepted, in bytes. Default 100 MB.
+    pub max_bytes: u64,
+    /// Acknowledgement of a linked document. Placeholders `{kind}`, `{reference}`.
+    pub reply_linked: String,
+    /// Acknowledgement when no object matched. Placeholder `{reference}`.
+    pub reply_unlinked: String,
+    /// Seconds before an in-doubt send is checked again. Default 60.
+    pub in_doubt_recheck_secs: u64,
+}
+
+impl Default for O8Config {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            phone_number_id: String::new(),
+            roles: vec!["vendor".into()],
+            objects: vec![
+                linked(
+                    "purchase_order",
+                    &["po", "purchase order"],
+                    "PO-",
+                    "ca_purchase_order",
+                    "po_number",
+                ),
+                linked(
+                    "contract",
+                    &["contract"],
+                    "C-",
+                    "ca_contract",
+                    "contract_number",
+                ),
+                linked(
+                    "shipment",
+                    &["shipment"],
+                    "SH-",
+                    "ca_shipment",
+                    "shipment_number",
+                ),
+            ],
+            category: "file".into(),
+            type_name: "ca_supplier_document".into(),
+            idempotency_property: "chatport_key".into(),
+            vendor_property: "vendor_id".into(),
+            status_property: "status".into(),
+            statuses: [
+                "confirmed",
+                "shipped",
+                "delivered",
+                "cancelled",
+                "approved",
+                "rejected",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            template: TemplateConfig::new(
+                "supplier_status_update",
+                "en_US",
+                &["kind", "reference", "status"],
+            ),
+            poll_interval_secs: 60,
+            max_bytes: chatport_whatsapp::DEFAULT_MAX_DOWNLOAD_BYTES,
+            reply_linked: "Thank you. Your document is filed with {kind} {reference}.".into(),
+            reply_unlinked:
+                "Thank you. We could not find {reference}; your document is filed for review."
+                    .into(),
+            in_doubt_recheck_secs: 60,
+        }
+    }
+}
+
+/// The first reference in a caption: `(object index, reference)`.
+pub fn find_reference(caption: &str, objects: &[LinkedObject]) -> Option<(usize, String)> {
+    let tokens: Vec<&str> = caption
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '/'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, t) in tokens.iter().enumerate() {
+        for (o, object) in objects.iter().enumerate() {
+            if let Some(prefix) = &object.prefix
+                && t.len() > prefix.len()
+                && t.to_lowercase().starts_with(&prefix.to_lowercase())
+            {
+                return Some((o, t.to_uppercase()));
+            }
+            if object.keywords.iter().any(|k| k.eq_ignore_ascii_case(t))
+                && let Some(next) = tokens.get(i + 1)
+                && next.chars().any(|c| c.is_ascii_digit())
+            {
+                return Some((o, (*next).to_owned()));
+            }
+        }
+    }
+    None
+}
+
+/// The O8 handler: vendor documents and status notifications.
+pub struct SupplierExchange {
+    config: O8Config,
+    cms: CmsClient,
+    whatsapp: chatport_whatsapp::Client,
+    sender: OnceSender,
+    kv: Arc<dyn KvStore>,
+    directory: Vec<DirectoryEntry>,
+}
+
+impl std::fmt::Debug for SupplierExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupplierExchange").finish_non_exhaustive()
+    }
+}
+
+/// Registers O8 (document flow, poller, notification flow) when `[flows.o8] enabled`.
+///
+/// # Errors
+/// [`Error::Config`] without `[opentext]` or `phone_number_id`.
+pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
+    let config = &ctx.config.flows.o8;
+    if !config.enabled {
+        return Ok(());
+    }
+    let cms = ctx.require_cms(FLOW)?;
+    require(&config.phone_number_id, "flows.o8.phone_number_id")?;
+    let watch = config
+        .objects
+        .iter()
+        .map(|o| WatchConfig {
+            category: o.category.clone(),
+            type_name: o.type_name.clone(),
+        })
+        .collect();
+    let source = StatusSource::new(
+        cms.clone(),
+        watch,
+        config.status_property.clone(),
+        config.statuses.clone(),
+    );
+    registry.pollers.push(poller_start(
+        ctx,
+        "O8.status",
+        FLOW,
+        source,
+        config.poll_interval_secs,
+    ));
+    let flow = Arc::new(SupplierExchange {
+        config: config.clone(),
+        cms,
+        whatsapp: ctx.whatsapp.clone(),
+        sender: ctx.sender.clone(),
+        kv: ctx.kv.clone(),
+        directory: ctx.config.directory.clone(),
+    });
+    registry.event_flows.push(flow.clone());
+    registry.message_flows.push(flow);
+    Ok(())
+}
+
+impl SupplierExchange {
+    async fn notify(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
+        let cfg = &self.config;
+        let event = status_event(stored)?;
+        let instance = &event.instance;
+        let object = cfg.objects.iter().find(|o| o.type_name == event.type_name);
+        let vendor = property_text(instance, &cfg.vendor_property).unwrap_or_default();
+        let Some(person) = find_person(&self.directory, &vendor) else {
+            return Ok(Outcome::Rejected {
+                reason: format!(
+                    "the vendor of object {} is not in the directory",
+                    instance.id
+                ),
+            });
+        };
+        let mut values = BTreeMap::new();
+        values.insert(
+            "kind".to_owned(),
+            object.map_or(event.type_name.clone(), |o| o.kind.replace('_', " ")),
+        );
+        values.insert(
+            "reference".to_owned(),
+            object
+                .and_then(|o| property_text(instance, &o.property))
+                .unwrap_or_else(|| instance.name.clone()),
+        );
+        values.insert("status".to_owned(), event.status.clone());
+        values.insert("name".to_owned(), instance.name.clone());
+        let message = OutgoingMessage::template(
+            Recipient::phone(phone_digits(&person.phone)),
+            cfg.template.build(&values),
+        );
+        let key = IdempotencyKey::derive(FLOW, "notify", &stored.event_id);
+        match send_once(&self.sender, &key, &cfg.phone_number_id, message).await? {
+            Some(wamid) => Ok(Outcome::delivered_with(
+                json!({ "object_id": instance.id, "status": event.status, "wamid": wamid }),
+            )),
+            None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+        }
+    }
+
+    async fn document(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
+        let cfg = &self.config;
+        let message = &inbound.message;
+        let Some(media) = message.media() else {
+            return Ok(Outcome::Rejected {
+                reason: "O8 got a message without media".into(),
+            });
+        };
+        let caption = inbound.text().unwrap_or_default().to_owned();
+        let vendor = inbound
+            .sender
+            .phone()
+            .and_then(|p| find_person(&self.directory, p));
+        let stored_media = store_media(
+            &self.whatsapp,
+            &self.cms,
+            &self.kv,
+            &IdempotencyKey::derive(FLOW, "blob", &stored.event_id),
+            media,
+            &format!("{}.bin", message.id.replace(['.', '='], "_")),
+            cfg.max_bytes,
+        )
+        .await?;
+        let reference = find_reference(&caption, &cfg.objects);
+        let mut target = None;
+        if let Some((index, reference)) = &reference {
+            let object = &cfg.objects[*index];
+            if let Some(found) = self
+                .cms
+                .find_by_property(
+                    category_of(&object.category),
+                    &object.type_name,
+                    &object.property,
+                    reference,
+                )
+                .await?
+            {
+                target = Some((object.clone(), found));
+            }
+        }
+        let mut draft = InstanceDraft::new(format!(
+            "{} {}",
+            vendor
+                .and_then(|v| v.name.clone())
+                .unwrap_or_else(|| "Vendor".into()),
+            stored_media.file_name
+        ))
+        .property(
+            "vendor_id",
+            vendor
+                .and_then(|v| v.customer_id.clone())
+                .unwrap_or_default(),
+        )
+        .property("caption", caption.clone())
+        .property("source_message_id", message.id.clone())
+        .property("content_sha256", stored_media.sha256_hex.clone())
+        .property(
+            "link_status",
+            if target.is_some() {
+                "linked"
+            } else {
+                "unresolved"
+            },
+        );
+        if let Some((_, r)) = &reference {
+            draft = draft.property("reference", r.clone());
+        }
+        if let Some((object, found)) = &target {
+            draft = draft
+                .property("linked_object_id", found.id.clone())
+                .property("linked_object_type", object.type_name.clone())
+                .property("linked_object_kind", object.kind.clone());
+        }
+        draft = draft.extra("renditions", primary_rendition(&stored_media));
+        let key = IdempotencyKey::derive(FLOW, "document", &stored.event_id);
+        let (instance, _) = ensure_instance(
+            &self.cms,
+            &category_of(&cfg.category),
+            &cfg.type_name,
+            &cfg.idempotency_property,
+            &key,
+            draft,
+        )
+        .await?;
+        let mut values = BTreeMap::new();
+        values.insert(
+            "reference".to_owned(),
+            reference
+                .as_ref()
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| "the reference".into()),
+        );
+        values.insert(
+            "kind".to_owned(),
+            target
+                .as_ref()
+                .map(|(o, _)| o.kind.replace('_', " "))
+                .unwrap_or_default(),
+        );
+        let text = if target.is_some() {
+            render(&cfg.reply_linked, &values)
+        } else {
+            render(&cfg.reply_unlinked, &values)
+        };
+        let reply =
+            OutgoingMessage::text(inbound.sender.recipient(), text).reply_to(message.id.clone());
+        let reply_key = IdempotencyKey::derive(FLOW, "reply", &stored.event_id);
+        match send_once(&self.sender, &reply_key, &inbound.phone_number_id, reply).await? {
+            Some(wamid) => Ok(Outcome::delivered_with(json!({
+                "document_id": instance.id,
+                "linked_object_id": target.as_ref().map(|(_, f)| f.id.clone()),
+                "reply_wamid": wamid,
+            }))),
+            None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+        }
+    }
+}
+
+#[async_trait]
+impl EventFlow for SupplierExchange {
+    fn name(&self) -> &'static str {
+        FLOW
+    }
+
+    async fn handle(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
+        self.notify(stored).await
+    }
+}
+
+#[async_trait]
+impl MessageFlow for SupplierExchange {
+    fn name(&self) -> &'static str {
+        FLOW
+    }
+
+    /// Claims media messages from a vendor role (priority 50); vendors' text goes elsewhere (O1).
+    fn claim(&self, inbound: &Inbound, person: Option<&DirectoryEntry>) -> Option<u8> {
+        let role = person?.role.as_deref()?;
+        (inbound.message.media().is_some()
+            && self
+                .config
+                .roles
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(role)))
+        .then_some(50)
+    }
+
+    async fn handle(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
+        self.document(stored, inbound).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_by_prefix_or_keyword() {
+        let objects = O8Config::default().objects;
+        assert_eq!(
+            find_reference("Delivery note PO-4711", &objects),
+            Some((0, "PO-4711".into()))
+        );
+        assert_eq!(
+            find_reference("invoice for shipment 889", &objects),
+            Some((2, "889".into()))
+        );
+        assert_eq!(
+            find_reference("signed contract C-778.", &objects),
+            Some((1, "C-778".into()))
+        );
+        assert_eq!(find_reference("hello", &objects), None);
+    }
+}
