@@ -302,6 +302,17 @@ pub struct ServiceConfig {
     pub listen: String,
     /// Largest accepted webhook body in bytes. Default 3 MiB (Meta's documented maximum).
     pub max_body_bytes: usize,
+    /// Backpressure: webhook POSTs are answered 503 (with `Retry-After`) while the outbox holds
+    /// more than this many pending rows. Default: no limit.
+    pub max_pending: Option<u64>,
+    /// Backpressure: webhook POSTs are answered 503 while the oldest unresolved outbox row is older
+    /// than this many seconds. Default: no limit.
+    pub max_pending_age_secs: Option<u64>,
+    /// How long the outbox stats snapshot behind the backpressure check is reused, in
+    /// milliseconds. Default 250.
+    pub backpressure_refresh_ms: u64,
+    /// The `Retry-After` of a backpressure 503, in seconds (at least 1). Default 5.
+    pub backpressure_retry_after_secs: u64,
 }
 
 impl Default for ServiceConfig {
@@ -309,7 +320,30 @@ impl Default for ServiceConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 3 * 1024 * 1024,
+            max_pending: None,
+            max_pending_age_secs: None,
+            backpressure_refresh_ms: 250,
+            backpressure_retry_after_secs: 5,
         }
+    }
+}
+
+impl ServiceConfig {
+    /// The ingress backpressure these keys describe (off when neither `max_pending` nor
+    /// `max_pending_age_secs` is set).
+    pub fn backpressure(&self) -> chatport_runtime::ingress::Backpressure {
+        let mut bp = chatport_runtime::ingress::Backpressure::new()
+            .refresh(Duration::from_millis(self.backpressure_refresh_ms))
+            .retry_after(Duration::from_secs(
+                self.backpressure_retry_after_secs.max(1),
+            ));
+        if let Some(max) = self.max_pending {
+            bp = bp.max_pending(max);
+        }
+        if let Some(secs) = self.max_pending_age_secs {
+            bp = bp.max_pending_age(Duration::from_secs(secs));
+        }
+        bp
     }
 }
 

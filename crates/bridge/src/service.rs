@@ -1,6 +1,7 @@
 //! Wiring: builds the connectors from the configuration, serves the webhook ingress and runs the
 //! workers that deliver events to their flows. `chatport serve` and `chatport demo` both use
-//! [`Service::start`].
+//! [`Service::start`] (or [`Service::start_with_routes`], which serves extra routes such as
+//! `/metrics` on the same listener).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -228,6 +229,26 @@ impl Service {
         store: SqliteStore,
         listener: TcpListener,
     ) -> Result<Self, Error> {
+        Self::start_with_routes(config, vars, store, listener, Vec::new()).await
+    }
+
+    /// Like [`Service::start`], and also serves every router of `extra` on the same listener
+    /// (merged into the ingress router; `chatport serve` adds `/metrics` this way). The ingress
+    /// applies `[service]`'s backpressure keys (`max_pending`, `max_pending_age_secs`) to the
+    /// webhook routes.
+    ///
+    /// # Errors
+    /// As [`Service::start`].
+    ///
+    /// # Panics
+    /// When an extra router repeats a path already served (axum refuses overlapping routes).
+    pub async fn start_with_routes(
+        config: &Config,
+        vars: &dyn Vars,
+        store: SqliteStore,
+        listener: TcpListener,
+        extra: Vec<axum::Router>,
+    ) -> Result<Self, Error> {
         let verifier = app_secrets(config, vars)?;
         let verify_token = config
             .whatsapp
@@ -284,12 +305,13 @@ impl Service {
                 Arc::new(WhatsAppWebhook::new(verifier, verify_token)),
             )
             .notify(notify)
-            .max_body_bytes(config.service.max_body_bytes);
+            .max_body_bytes(config.service.max_body_bytes)
+            .backpressure(config.service.backpressure());
         for (path, adapter) in ingress_routes {
             state = state.route(&path, adapter);
         }
         let mut app = ingress::router(state);
-        for routes in http_routes {
+        for routes in http_routes.into_iter().chain(extra) {
             app = app.merge(routes);
         }
         let app = app.layer(axum::middleware::from_fn(request_path_header));

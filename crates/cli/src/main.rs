@@ -1,19 +1,24 @@
-//! `chatport`: serve the integration flows, run the local demo, check a configuration, and sign,
+//! `chatport`: serve the integration flows, run the local demo, check a configuration (and probe
+//! its connectors), operate the dead-letter queue and replays, load-test the ingress, and sign,
 //! verify or parse WhatsApp webhook deliveries.
 #![forbid(unsafe_code)]
 
+mod bench;
+mod check_cmd;
 mod demo;
 mod demo_creatio;
 mod demo_o;
 mod demo_orangelogic;
 mod handoff_cmd;
+mod metrics_route;
+mod ops;
 mod webhook_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chatport_bridge::config::{Config, EnvVars};
-use chatport_bridge::service::{self, Service};
+use chatport_bridge::service::Service;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -34,11 +39,34 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a configuration file: syntax, unknown keys, references, client settings.
+    /// Validate a configuration file: syntax, unknown keys, references, client settings; with
+    /// --probe, also call each connector once (authenticated) and report OK or FAILED.
     Check {
         /// The configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Probe each configured connector (WhatsApp Graph API, OpenText CMS) with one cheap
+        /// authenticated request.
+        #[arg(long)]
+        probe: bool,
+        /// The WhatsApp probe reads this phone number id (default: `me`, the token's user).
+        #[arg(long, requires = "probe")]
+        phone_number_id: Option<String>,
+        /// Print one JSON object instead of the report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect, retry and purge the dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        command: ops::DlqCommand,
+    },
+    /// Put the dead (or done) rows of a flow received since a time back to pending.
+    Replay(ops::ReplayArgs),
+    /// Load harnesses.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
     },
     /// Run every flow end to end against local emulators, with a temporary store.
     Demo {
@@ -71,18 +99,31 @@ fn main() -> ExitCode {
             init_tracing("warn");
             webhook_cmd::run(command)
         }
-        Command::Check { config } => {
+        Command::Check {
+            config,
+            probe,
+            phone_number_id,
+            json,
+        } => {
             init_tracing("warn");
-            match Config::load(&config).and_then(|c| service::validate(&c, &EnvVars)) {
-                Ok(()) => {
-                    println!("{}: configuration OK", config.display());
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("chatport check: {error}");
-                    ExitCode::from(1)
-                }
-            }
+            run_async(check_cmd::run(
+                &config,
+                probe,
+                phone_number_id.as_deref(),
+                json,
+            ))
+        }
+        Command::Dlq { command } => {
+            init_tracing("warn");
+            run_async(ops::run_dlq(command))
+        }
+        Command::Replay(args) => {
+            init_tracing("warn");
+            run_async(ops::run_replay(args))
+        }
+        Command::Bench { command } => {
+            init_tracing("warn");
+            run_async(bench::run(command))
         }
         Command::Serve { config } => {
             init_tracing("info");
@@ -124,7 +165,10 @@ async fn serve(path: PathBuf) -> ExitCode {
                     config.service.listen
                 ))
             })?;
-        let service = Service::start(&config, &EnvVars, store, listener).await?;
+        let prometheus = metrics_route::install().map_err(chatport_bridge::Error::Server)?;
+        let metrics = metrics_route::router(prometheus, store.clone());
+        let service =
+            Service::start_with_routes(&config, &EnvVars, store, listener, vec![metrics]).await?;
         tracing::info!(addr = %service.local_addr(), "serving; stop with Ctrl-C or SIGTERM");
         shutdown_signal().await;
         tracing::info!("shutting down: intake stopped, finishing in-flight deliveries");

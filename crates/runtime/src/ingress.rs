@@ -11,6 +11,7 @@
 //! | `POST`, verified, parsed | every event in **one** [`Outbox::enqueue`], then 200 `{"received":n,"inserted":i,"duplicates":d,"dead":0}` |
 //! | `POST`, verified, does not parse | one dead row (kind [`UNPARSEABLE_KIND`], flow [`UNPARSEABLE_FLOW`], event id `EventId::from_content(body)` so redeliveries dedupe, payload = the raw body, last error = the parse error), then 200 |
 //! | `POST`, the store cannot commit | 503, so the sender delivers again later |
+//! | `POST`, the outbox is over its high-water mark ([`Backpressure`], off by default) | 503 with `Retry-After`, nothing read into the store (checked before the signature) |
 //!
 //! Plus `GET /healthz` (200 `ok` while the process serves) and `GET /readyz` (200 `ready` when the
 //! store answers [`Outbox::ping`], 503 otherwise).
@@ -22,11 +23,15 @@
 //! Metrics (`metrics` crate): `chatport_webhooks_received_total{source}` per POST,
 //! `chatport_webhooks_rejected_total{source, reason}` (`too_large`, `bad_body`, `signature`,
 //! `store`), `chatport_events_received_total{source, kind}` per event of a verified POST,
-//! `chatport_events_duplicate_total{source}`. Logs carry sizes and counts, never bodies.
+//! `chatport_events_duplicate_total{source}`; with [`Backpressure`] on, each refreshed stats
+//! snapshot is also published ([`OutboxStats::record_metrics`](crate::OutboxStats::record_metrics)) and a refused POST counts as
+//! `chatport_webhooks_rejected_total{reason="backpressure"}`. Logs carry sizes and counts, never
+//! bodies.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -147,6 +152,191 @@ pub trait WebhookAdapter: Send + Sync + 'static {
     -> Result<Vec<NewEvent>, ParseFailure>;
 }
 
+/// The ingress high-water marks: past them a `POST` is answered `503 Service Unavailable` with
+/// `Retry-After`, so the sender (Meta retries for up to 7 days) delivers again later instead of
+/// growing an outbox the workers cannot drain. Off by default (both limits `None`).
+///
+/// The check is cheap: it reads a cached [`OutboxStats`](crate::OutboxStats) snapshot, refreshed by at most one
+/// request at a time and at most every [`Backpressure::refresh`]; the other requests meanwhile use
+/// the previous snapshot. A request that finds no snapshot yet (or a store that cannot answer the
+/// stats query) is let through: store failures are answered by the enqueue itself.
+///
+/// * depth: refused while the snapshot shows **more than** `max_pending` pending rows (rows
+///   waiting for a first attempt or for a scheduled retry; rows in flight do not count);
+/// * age: refused while the oldest unresolved row (pending or in flight) was received more than
+///   `max_pending_age` ago (measured from the snapshot's `oldest_pending_at` to now).
+///
+/// ```
+/// use std::time::Duration;
+/// use chatport_runtime::ingress::Backpressure;
+///
+/// let bp = Backpressure::new()
+///     .max_pending(50_000)
+///     .max_pending_age(Duration::from_secs(300))
+///     .refresh(Duration::from_millis(250));
+/// assert!(bp.is_enabled());
+/// assert!(!Backpressure::new().is_enabled());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backpressure {
+    /// Most pending rows before POSTs are refused. `None`: no depth limit.
+    pub max_pending: Option<u64>,
+    /// Oldest unresolved row's greatest age before POSTs are refused. `None`: no age limit.
+    pub max_pending_age: Option<Duration>,
+    /// Longest time a stats snapshot is reused before one request refreshes it. Default 250 ms.
+    pub refresh: Duration,
+    /// The `Retry-After` sent with the 503, in whole seconds (at least 1). Default 5 s.
+    pub retry_after: Duration,
+}
+
+impl Default for Backpressure {
+    fn default() -> Self {
+        Self {
+            max_pending: None,
+            max_pending_age: None,
+            refresh: Duration::from_millis(250),
+            retry_after: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Backpressure {
+    /// No limits (off), refresh 250 ms, Retry-After 5 s.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`Backpressure::max_pending`].
+    pub fn max_pending(mut self, max: u64) -> Self {
+        self.max_pending = Some(max);
+        self
+    }
+
+    /// Sets [`Backpressure::max_pending_age`].
+    pub fn max_pending_age(mut self, age: Duration) -> Self {
+        self.max_pending_age = Some(age);
+        self
+    }
+
+    /// Sets [`Backpressure::refresh`] (`Duration::ZERO`: every request refreshes unless another
+    /// refresh is running).
+    pub fn refresh(mut self, every: Duration) -> Self {
+        self.refresh = every;
+        self
+    }
+
+    /// Sets [`Backpressure::retry_after`].
+    pub fn retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    /// Whether any limit is set.
+    pub fn is_enabled(&self) -> bool {
+        self.max_pending.is_some() || self.max_pending_age.is_some()
+    }
+
+    /// Why a snapshot is over the marks (`"depth"` or `"age"`), if it is.
+    fn over(&self, snapshot: &Snapshot) -> Option<&'static str> {
+        if let Some(max) = self.max_pending
+            && snapshot.pending > max
+        {
+            return Some("depth");
+        }
+        if let (Some(max), Some(oldest)) = (self.max_pending_age, snapshot.oldest_pending_at) {
+            let age = (Utc::now() - oldest).to_std().unwrap_or_default();
+            if age > max {
+                return Some("age");
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Snapshot {
+    taken: Instant,
+    pending: u64,
+    oldest_pending_at: Option<DateTime<Utc>>,
+}
+
+/// The cached stats snapshot behind [`Backpressure`], shared by every route of one router.
+struct Gate {
+    config: Backpressure,
+    outbox: Arc<dyn Outbox>,
+    cache: Mutex<Option<Snapshot>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Gate {
+    fn cached(&self) -> Option<Snapshot> {
+        match self.cache.lock() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    fn store(&self, snapshot: Snapshot) {
+        match self.cache.lock() {
+            Ok(mut guard) => *guard = Some(snapshot),
+            Err(poisoned) => *poisoned.into_inner() = Some(snapshot),
+        }
+    }
+
+    fn is_fresh(&self, snapshot: &Option<Snapshot>) -> bool {
+        snapshot.is_some_and(|s| s.taken.elapsed() < self.config.refresh)
+    }
+
+    /// The current snapshot: the cached one while fresh; otherwise this request refreshes it,
+    /// unless another request is already doing so (then the stale one, or none, is used).
+    async fn snapshot(&self) -> Option<Snapshot> {
+        let cached = self.cached();
+        if self.is_fresh(&cached) {
+            return cached;
+        }
+        let Ok(_guard) = self.refreshing.try_lock() else {
+            return cached;
+        };
+        let cached = self.cached();
+        if self.is_fresh(&cached) {
+            return cached;
+        }
+        match self.outbox.stats().await {
+            Ok(stats) => {
+                stats.record_metrics();
+                let snapshot = Snapshot {
+                    taken: Instant::now(),
+                    pending: stats.pending,
+                    oldest_pending_at: stats.oldest_pending_at,
+                };
+                self.store(snapshot);
+                Some(snapshot)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "backpressure: outbox stats unavailable; not refusing");
+                cached
+            }
+        }
+    }
+
+    /// `Some(reason)` when the POST must be refused.
+    async fn check(&self) -> Option<&'static str> {
+        let snapshot = self.snapshot().await?;
+        self.config.over(&snapshot)
+    }
+
+    fn refusal(&self) -> Response {
+        let secs = self.config.retry_after.as_secs().max(1);
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, secs.to_string())],
+            "outbox over its high-water mark; retry later",
+        )
+            .into_response()
+    }
+}
+
 /// What [`router`] serves: the outbox, the webhook routes, the worker wake-up and the body limit.
 ///
 /// ```no_run
@@ -158,7 +348,8 @@ pub trait WebhookAdapter: Send + Sync + 'static {
 ///     IngressState::new(outbox)
 ///         .route("/webhooks/whatsapp", whatsapp)
 ///         .notify(wake)
-///         .max_body_bytes(3 * 1024 * 1024),
+///         .max_body_bytes(3 * 1024 * 1024)
+///         .backpressure(chatport_runtime::ingress::Backpressure::new().max_pending(50_000)),
 /// );
 /// # drop(app); }
 /// ```
@@ -168,6 +359,7 @@ pub struct IngressState {
     routes: Vec<(String, Arc<dyn WebhookAdapter>)>,
     notify: Option<Arc<Notify>>,
     max_body_bytes: usize,
+    backpressure: Backpressure,
 }
 
 impl fmt::Debug for IngressState {
@@ -183,6 +375,7 @@ impl fmt::Debug for IngressState {
             )
             .field("notify", &self.notify.is_some())
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("backpressure", &self.backpressure)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +388,7 @@ impl IngressState {
             routes: Vec::new(),
             notify: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            backpressure: Backpressure::default(),
         }
     }
 
@@ -215,12 +409,20 @@ impl IngressState {
         self.max_body_bytes = limit;
         self
     }
+
+    /// Refuses POSTs with 503 past these high-water marks ([`Backpressure`]; off by default).
+    /// All routes of the router share one cached stats snapshot.
+    pub fn backpressure(mut self, backpressure: Backpressure) -> Self {
+        self.backpressure = backpressure;
+        self
+    }
 }
 
 struct RouteState {
     outbox: Arc<dyn Outbox>,
     adapter: Arc<dyn WebhookAdapter>,
     notify: Option<Arc<Notify>>,
+    gate: Option<Arc<Gate>>,
 }
 
 /// Builds the ingress router: the webhook routes plus `/healthz` and `/readyz`.
@@ -247,11 +449,20 @@ pub fn router(state: IngressState) -> Router {
                 }
             }),
         );
+    let gate = state.backpressure.is_enabled().then(|| {
+        Arc::new(Gate {
+            config: state.backpressure.clone(),
+            outbox: Arc::clone(&state.outbox),
+            cache: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        })
+    });
     for (path, adapter) in state.routes {
         let route = Arc::new(RouteState {
             outbox: Arc::clone(&state.outbox),
             adapter,
             notify: state.notify.clone(),
+            gate: gate.clone(),
         });
         app = app.merge(
             Router::new()
@@ -315,6 +526,13 @@ async fn receive(
             return (rejection.status(), "body could not be read").into_response();
         }
     };
+    if let Some(gate) = &route.gate
+        && let Some(reason) = gate.check().await
+    {
+        rejected(&source, "backpressure");
+        tracing::debug!(%source, reason, "outbox over its high-water mark; answering 503");
+        return gate.refusal();
+    }
     if let Err(error) = adapter.verify(&headers, &body) {
         rejected(&source, "signature");
         tracing::warn!(%source, %error, bytes = body.len(), "webhook signature refused");

@@ -1,0 +1,237 @@
+//! `chatport check --config FILE [--probe]`: validates the configuration offline (syntax with line
+//! numbers, unknown keys, `${VAR}` references, client settings, flows) and, with `--probe`, makes
+//! one cheap authenticated call to each configured connector:
+//!
+//! | Connector | Probe |
+//! |---|---|
+//! | WhatsApp (Graph API) | `GET {api_base}/{api_version}/{id}?fields=id` with the access token; `id` is `--phone-number-id` when given, else `me` (the token's own user) |
+//! | OpenText CMS | the OAuth token request ([`chatport_opentext::Client::authenticate`]); no CMS data is touched |
+//!
+//! Each probe is reported `OK` or `FAILED` with its error class (`auth`, `throttled`, `server`,
+//! `transient`, `permanent`) and a short reason free of secrets.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use chatport_bridge::config::{Config, EnvVars, Vars};
+use chatport_bridge::service;
+use chatport_core::{Classify, ErrorClass};
+use chatport_runtime::SqliteStore;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+/// The result of one probe.
+struct Probe {
+    connector: &'static str,
+    target: String,
+    result: Result<(), (ErrorClass, String)>,
+    millis: u128,
+}
+
+pub(crate) async fn run(
+    path: &Path,
+    probe: bool,
+    phone_number_id: Option<&str>,
+    json_output: bool,
+) -> ExitCode {
+    let config = match Config::load(path).and_then(|c| service::validate(&c, &EnvVars).map(|()| c))
+    {
+        Ok(config) => config,
+        Err(error) => {
+            if json_output {
+                println!(
+                    "{}",
+                    json!({"config": "FAILED", "error": error.to_string()})
+                );
+            } else {
+                eprintln!("chatport check: {error}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if !probe {
+        if json_output {
+            println!("{}", json!({"config": "OK", "probes": []}));
+        } else {
+            println!("{}: configuration OK", path.display());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let probes = probe_all(&config, &EnvVars, phone_number_id).await;
+    let ok = probes.iter().all(|p| p.result.is_ok());
+    if json_output {
+        let list: Vec<Value> = probes
+            .iter()
+            .map(|p| match &p.result {
+                Ok(()) => json!({"connector": p.connector, "target": p.target, "status": "OK",
+                    "millis": p.millis}),
+                Err((class, reason)) => json!({"connector": p.connector, "target": p.target,
+                    "status": "FAILED", "class": class.as_str(), "error": reason,
+                    "millis": p.millis}),
+            })
+            .collect();
+        println!("{}", json!({"config": "OK", "probes": list}));
+    } else {
+        println!("{}: configuration OK", path.display());
+        for p in &probes {
+            match &p.result {
+                Ok(()) => println!("{:<10} OK      {} ({} ms)", p.connector, p.target, p.millis),
+                Err((class, reason)) => println!(
+                    "{:<10} FAILED  {} ({}): {reason}",
+                    p.connector,
+                    p.target,
+                    class.as_str()
+                ),
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn probe_all(config: &Config, vars: &dyn Vars, phone_number_id: Option<&str>) -> Vec<Probe> {
+    let mut probes = vec![probe_whatsapp(config, vars, phone_number_id).await];
+    if config.opentext.is_some() {
+        probes.push(probe_opentext(config, vars).await);
+    }
+    probes
+}
+
+/// `GET {api_base}/{version}/{id}?fields=id` with the bearer token.
+async fn probe_whatsapp(config: &Config, vars: &dyn Vars, phone_number_id: Option<&str>) -> Probe {
+    let wa = &config.whatsapp;
+    let started = Instant::now();
+    let object = phone_number_id.unwrap_or("me");
+    let mut target = format!("GET /{}/{object}", wa.api_version);
+    let result = async {
+        let base = wa
+            .api_base
+            .resolve("whatsapp.api_base", vars)
+            .map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
+        let token = wa
+            .access_token
+            .resolve("whatsapp.access_token", vars)
+            .map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
+        let url = format!(
+            "{}/{}/{object}?fields=id",
+            base.trim_end_matches('/'),
+            wa.api_version
+        );
+        target = format!("GET {}", url.split('?').next().unwrap_or(&url));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(wa.timeout_secs))
+            .build()
+            .map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
+        let response = http
+            .get(&url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| (ErrorClass::Transient, transport_reason(&e)))?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let code = body["error"]["code"].as_i64();
+        Err((
+            graph_class(status, code, retry_after),
+            graph_reason(status, code),
+        ))
+    }
+    .await;
+    Probe {
+        connector: "whatsapp",
+        target,
+        result,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+/// The class of a Graph API error: status first, refined by the documented codes (190 expired or
+/// invalid token → auth; 4, 80007, 130429, 131056 rate limits → throttled).
+fn graph_class(status: u16, code: Option<i64>, retry_after: Option<Duration>) -> ErrorClass {
+    match code {
+        Some(190 | 102 | 10 | 200..=299) => ErrorClass::Auth,
+        Some(4 | 80007 | 130429 | 131056) => ErrorClass::Throttled { retry_after },
+        _ => ErrorClass::from_http_status(status, retry_after),
+    }
+}
+
+fn graph_reason(status: u16, code: Option<i64>) -> String {
+    match code {
+        Some(code) => format!("HTTP {status}, Graph error code {code}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// A transport error without the URL's query (reqwest's Display can include the URL).
+fn transport_reason(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    kind.to_owned()
+}
+
+async fn probe_opentext(config: &Config, vars: &dyn Vars) -> Probe {
+    let started = Instant::now();
+    let target = config
+        .opentext
+        .as_ref()
+        .and_then(|ot| ot.auth_base.resolve("opentext.auth_base", vars).ok())
+        .map(|base| format!("token request at {base}"))
+        .unwrap_or_else(|| "token request".into());
+    let result = async {
+        let store =
+            SqliteStore::open_in_memory().map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
+        let ctx = service::context(config, vars, store)
+            .map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
+        let Some(cms) = &ctx.cms else {
+            return Err((ErrorClass::Permanent, "no [opentext] section".into()));
+        };
+        cms.authenticate()
+            .await
+            .map_err(|e| (e.class(), e.to_string()))
+    }
+    .await;
+    Probe {
+        connector: "opentext",
+        target,
+        result,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_errors_are_classified_by_code_then_status() {
+        assert_eq!(graph_class(401, Some(190), None), ErrorClass::Auth);
+        assert_eq!(graph_class(400, Some(190), None), ErrorClass::Auth);
+        assert!(matches!(
+            graph_class(400, Some(130429), None),
+            ErrorClass::Throttled { .. }
+        ));
+        assert_eq!(graph_class(500, None, None), ErrorClass::Server);
+        assert_eq!(
+            graph_reason(404, Some(100)),
+            "HTTP 404, Graph error code 100"
+        );
+    }
+}
