@@ -227,6 +227,17 @@ pub struct TranscriptHeader<'a> {
     pub wamid: &'a str,
 }
 
+impl<'a> TranscriptHeader<'a> {
+    /// The header of the archive of `conversation` made for the tag message `wamid`.
+    pub fn new(tag: &'a ComplianceTag, conversation: &'a ConversationKey, wamid: &'a str) -> Self {
+        Self {
+            tag,
+            conversation,
+            wamid,
+        }
+    }
+}
+
 /// The plain-text transcript (UTF-8): a header (tag, retention rule, legal hold, business phone
 /// number id, participant, tag message, message count), then one block per message, oldest first:
 ///
@@ -366,11 +377,7 @@ impl ComplianceArchive {
                     || tag_at.is_none_or(|t| m.at <= t)
             })
             .collect();
-        let header = TranscriptHeader {
-            tag,
-            conversation,
-            wamid: &inbound.message.id,
-        };
+        let header = TranscriptHeader::new(tag, conversation, &inbound.message.id);
         let text = transcript(&header, &messages).into_bytes();
         let sha256_hex = hex::encode(Sha256::digest(&text));
         let bytes = text.len() as u64;
@@ -579,11 +586,7 @@ mod tests {
             "template",
         );
         c.template = Some("case_update".into());
-        let header = TranscriptHeader {
-            tag: &tag,
-            conversation: &conversation,
-            wamid: "wamid.D",
-        };
+        let header = TranscriptHeader::new(&tag, &conversation, "wamid.D");
         let text = transcript(&header, &[a, b, c]);
         assert!(text.contains("tag: incident\n"), "{text}");
         assert!(text.contains("legal hold: true\n"));
