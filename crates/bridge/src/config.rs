@@ -589,6 +589,8 @@ pub struct FlowsConfig {
     pub o4: crate::flows::opentext::o4::O4Config,
     /// `[flows.o5]`: field evidence.
     pub o5: crate::flows::opentext::o5::O5Config,
+    /// `[flows.o6]`: compliance archive.
+    pub o6: crate::flows::opentext::o6::O6Config,
     /// `[flows.o7]`: exception loop.
     pub o7: crate::flows::opentext::o7::O7Config,
     /// `[flows.o8]`: supplier exchange.

@@ -19,7 +19,7 @@
 //!
 //! Every inbound and outbound WhatsApp message is kept per conversation by the
 //! [`conversation_store`] (recorded by the dispatcher and the once-only sender).
-//! | O2–O5, O7, O8 document flows | capture, status notification, document request, field evidence, exception loop, supplier exchange | [`flows::opentext`] |
+//! | O2–O8 document flows | capture, status notification, document request, field evidence, compliance archive, exception loop, supplier exchange | [`flows::opentext`] |
 //!
 //! How an event travels: the WhatsApp webhook ([`whatsapp::WhatsAppWebhook`]) verifies the signature
 //! on the raw bytes and writes every event of the POST to the outbox in one transaction; workers

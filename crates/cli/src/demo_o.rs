@@ -1,6 +1,6 @@
 //! The OpenText document flows O2–O8 in `chatport demo`: CMS records seeded in the emulator (found
 //! by the flows' pollers) and scripted WhatsApp deliveries from a manager, a customer, a technician
-//! and a vendor of the demo directory.
+//! and a vendor of the demo directory, and a customer whose tagged messages are archived (O6).
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,8 @@ const IDA: &str = "4915111112222";
 const TOM: &str = "4917000000042";
 const VERA: &str = "4930123456789";
 const LEA: &str = "447700900789";
+/// O6: a customer of the compliance scene; no other scenario uses this number.
+const NOE: &str = "34612000606";
 
 /// What the O-flow scenario did.
 pub(crate) struct OReport {
@@ -315,7 +317,47 @@ pub(crate) async fn run(
     )
     .await?;
 
+    // O6: an incident report, then a signed consent form; each tag archives the conversation so far.
+    c.post(
+        "O6 #incident message",
+        MessageSpec::text(
+            NOE,
+            "wamid.demo-o6-noe-0001",
+            ts(10),
+            "#incident Pump station 3 flooded the basement",
+        ),
+    )
+    .await?;
+    let form = graph.add_media("application/pdf", b"%PDF-1.7 signed consent form".to_vec());
+    let form_sha = graph
+        .media(&form)
+        .map(|m| m.sha256_hex())
+        .unwrap_or_default();
+    c.post(
+        "O6 signed consent form (#consent)",
+        MessageSpec::document(
+            NOE,
+            "wamid.demo-o6-noe-0002",
+            ts(11),
+            &form,
+            "application/pdf",
+            "consent-form.pdf",
+        )
+        .sha256(&form_sha)
+        .caption("#consent signed form for the basement access"),
+    )
+    .await?;
+
     // What the CMS holds now.
+    let archives = cms.instances_of_type("ca_compliance_archive");
+    let archive_props = |tag: &str| {
+        archives
+            .iter()
+            .find(|a| a["properties"]["compliance_tag"] == tag)
+            .map(|a| a["properties"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let (incident, consent) = (archive_props("incident"), archive_props("consent"));
     let captured = cms.instances_of_type("ca_captured_document");
     let evidence = cms.instances_of_type("ca_field_evidence");
     let supplier = cms.instances_of_type("ca_supplier_document");
@@ -349,6 +391,23 @@ pub(crate) async fn run(
         ),
         (links == 1, format!("O4: {links} share links (expected 1)")),
         (
+            archives.len() == 2,
+            format!("O6: {} compliance archives (expected 2)", archives.len()),
+        ),
+        (
+            incident["legal_hold"] == true && incident["message_count"] == 1,
+            format!("O6: the incident archive is wrong: {incident}"),
+        ),
+        (
+            // The incident message, its confirmation and the consent form.
+            consent["legal_hold"] == false && consent["message_count"] == 3,
+            format!("O6: the consent archive is wrong: {consent}"),
+        ),
+        (
+            c.reply_to("wamid.demo-o6-noe-0002").is_some(),
+            "O6: the consent archive was not confirmed".to_owned(),
+        ),
+        (
             c.reply_to("wamid.demo-o-lea-0001")
                 .and_then(|m| m.text_body().map(|t| t.contains("not authorised")))
                 .unwrap_or(false),
@@ -365,7 +424,7 @@ pub(crate) async fn run(
         .await
         .map_err(|e| e.to_string())?;
     c.report.polled = rows.iter().filter(|r| r.source == "opentext").count() as u64;
-    for flow in ["O2", "O3", "O4", "O5", "O7", "O8"] {
+    for flow in ["O2", "O3", "O4", "O5", "O6", "O7", "O8"] {
         let dead = rows
             .iter()
             .filter(|r| r.flow == flow && r.status == chatport_runtime::EventStatus::Dead)
@@ -381,6 +440,7 @@ pub(crate) async fn run(
         "field_evidence": evidence.len(),
         "supplier_documents": supplier.len(),
         "share_links": links,
+        "compliance_archives": archives.len(),
         "exception_answered": answered,
         "polled_events": c.report.polled,
     });

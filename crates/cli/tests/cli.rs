@@ -333,12 +333,13 @@ fn demo_json_reports_no_loss() {
     assert_eq!(ol["field_uploads"], 1);
     assert_eq!(ol["ugc_stored"], 1);
     assert_eq!(ol["expiry_alerts"], 3);
-    // The OpenText document flows O2–O8.
+    // The OpenText document flows O2–O8 (O6: an incident and a consent archive).
     for (flow, events) in [
         ("O2", 3),
         ("O3", 1),
         ("O4", 2),
         ("O5", 2),
+        ("O6", 2),
         ("O7", 2),
         ("O8", 2),
     ] {
@@ -350,6 +351,7 @@ fn demo_json_reports_no_loss() {
     assert_eq!(docs["field_evidence"], 2);
     assert_eq!(docs["supplier_documents"], 1);
     assert_eq!(docs["share_links"], 1);
+    assert_eq!(docs["compliance_archives"], 2);
     assert_eq!(docs["exception_answered"], true);
     assert!(report["problems"].as_array().unwrap().is_empty());
     // Flows C1–C5: two handoffs, two agent replies and a closure through the business process.

@@ -7,11 +7,13 @@
 //! | O3 status notification | a CMS item reaches a configured status (poller) | [`o3`] |
 //! | O4 document request | "invoice 12345" from a directory number with an authorised role | [`o4`] |
 //! | O5 field evidence | photos, videos, notes, locations from directory role `technician` | [`o5`] |
+//! | O6 compliance archive | a message tagged `#consent`, `#incident`, `#policy` … → transcript archived with retention rule and legal hold | [`o6`] |
 //! | O7 exception loop | a CMS exception (poller) → template; the reply (by `context.id`) is written back | [`o7`] |
 //! | O8 supplier exchange | documents from directory role `vendor`; status changes notify the vendor (poller) | [`o8`] |
 //!
 //! Claims never take O1's customers: O4, O5 and O8 claim by the sender's directory role, O2 by
-//! media type and caption, O7 only through reply contexts. Every flow is disabled by default.
+//! media type and caption, O6 only messages carrying a configured compliance tag, O7 only through
+//! reply contexts. Every flow is disabled by default.
 //!
 //! Shared pieces live here: [`TemplateConfig`] (business-initiated notifications are WhatsApp
 //! templates with a configured name, language and parameter order), [`StatusSource`] (the
@@ -23,6 +25,7 @@ pub mod o2;
 pub mod o3;
 pub mod o4;
 pub mod o5;
+pub mod o6;
 pub mod o7;
 pub mod o8;
 
@@ -60,6 +63,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     o7::register(ctx, registry)?;
     o4::register(ctx, registry)?;
     o5::register(ctx, registry)?;
+    o6::register(ctx, registry)?;
     o8::register(ctx, registry)?;
     o2::register(ctx, registry)?;
     o3::register(ctx, registry)?;
