@@ -449,7 +449,7 @@ async fn run_demo() -> Result<Report, String> {
     });
 
     let mut text = String::new();
-    text.push_str("chatport demo: signed WhatsApp webhooks → outbox → flows O1 (OpenText CMS) and C1–C5 (Creatio handoff) → WhatsApp\n\n");
+    text.push_str("chatport demo: signed webhooks → durable outbox → flows O1–O8 (OpenText CMS), L1–L7 (Orange Logic DAM), C1–C5 (Creatio) → WhatsApp\n\n");
     text.push_str(&format!(
         "Emulators: Graph API {}, OpenText CMS {}; service on {}\n\n",
         graph.base_url(),
@@ -498,11 +498,13 @@ async fn run_demo() -> Result<Report, String> {
                 .unwrap_or_default();
         let body = m.text_body().map_or_else(
             || {
-                format!(
-                    "[{} {}]",
-                    m.message_type,
-                    m.template_name().unwrap_or_default()
-                )
+                // A template shows its name, an interactive message its kind (button, list, ...).
+                let detail = m
+                    .template_name()
+                    .map(str::to_owned)
+                    .or_else(|| m.body["interactive"]["type"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                format!("[{} {detail}]", m.message_type).replace(" ]", "]")
             },
             str::to_owned,
         );
