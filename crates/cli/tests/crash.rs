@@ -482,6 +482,21 @@ async fn crash_and_restart(h: Harness, n: usize) {
         "events were acknowledged after the restart"
     );
     settle_and_check(&h, &base, &acked, CONCURRENCY, Duration::from_secs(120)).await;
+    // The operations commands find the same store through the configuration (both backends).
+    let mut dlq = Command::new(env!("CARGO_BIN_EXE_chatport"));
+    dlq.args(["dlq", "list", "--json", "--config"])
+        .arg(h.config(port));
+    if let Some(url) = &h.pg_url {
+        dlq.env("CHATPORT_PG_URL", url);
+    }
+    let out = dlq.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed.is_array() || listed.is_object(), "{listed}");
     terminate(child);
 }
 
