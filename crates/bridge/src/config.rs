@@ -773,6 +773,35 @@ client_secret = "${SECRET}"
     }
 
     #[test]
+    fn store_backend_defaults_to_sqlite_and_postgres_needs_a_secret_url() {
+        let cfg = Config::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(cfg.store.backend, StoreBackend::Sqlite);
+        assert_eq!(cfg.store.max_connections, 16);
+        assert_eq!(cfg.opentext.unwrap().requests_per_second, 5);
+
+        let pg = format!(
+            "{MINIMAL}\n[store]\nbackend = \"postgres\"\nurl = \"${{DB}}\"\nschema = \"chatport\"\nmax_connections = 4\n"
+        );
+        let cfg = Config::from_toml_str(&pg).unwrap();
+        assert_eq!(cfg.store.backend, StoreBackend::Postgres);
+        assert_eq!(cfg.store.schema.as_deref(), Some("chatport"));
+        assert_eq!(cfg.store.max_connections, 4);
+        cfg.validate().unwrap();
+
+        let without_url = format!("{MINIMAL}\n[store]\nbackend = \"postgres\"\n");
+        let err = Config::from_toml_str(&without_url).unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
+
+        let literal =
+            format!("{MINIMAL}\n[store]\nbackend = \"postgres\"\nurl = \"postgres://u:pw@h/db\"\n");
+        let err = Config::from_toml_str(&literal).unwrap_err().to_string();
+        assert!(!err.contains("pw@"), "the URL is never repeated: {err}");
+
+        let unknown = format!("{MINIMAL}\n[store]\nbackend = \"mysql\"\n");
+        assert!(Config::from_toml_str(&unknown).is_err());
+    }
+
+    #[test]
     fn unknown_key_is_an_error_with_line() {
         let text = MINIMAL.replace(
             "tenant_id = \"t1\"",
