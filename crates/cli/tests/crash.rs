@@ -437,12 +437,9 @@ async fn settle_and_check(
         duplicate_replies.is_empty(),
         "duplicate replies: {duplicate_replies:?}"
     );
+    let cases = h.cases();
     for key in keys.keys() {
-        assert_eq!(
-            h.cases().get(key),
-            Some(&1),
-            "one case per acknowledged event"
-        );
+        assert_eq!(cases.get(key), Some(&1), "one case per acknowledged event");
     }
 }
 
