@@ -271,6 +271,16 @@ impl Config {
                 "workers.max_attempts: must be at least 1".into(),
             ));
         }
+        if self.store.backend == StoreBackend::Postgres && self.store.url.is_none() {
+            return Err(Error::Config(
+                "store.url: required when store.backend = \"postgres\" (a ${VAR} reference)".into(),
+            ));
+        }
+        if self.store.max_connections == 0 {
+            return Err(Error::Config(
+                "store.max_connections: must be at least 1".into(),
+            ));
+        }
         if self.workers.concurrency == 0 {
             return Err(Error::Config(
                 "workers.concurrency: must be at least 1".into(),
@@ -347,21 +357,54 @@ impl ServiceConfig {
     }
 }
 
+fn default_cms_requests_per_second() -> u32 {
+    chatport_opentext::DEFAULT_REQUESTS_PER_SECOND
+}
+
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct StoreConfig {
-    /// Path of the SQLite outbox file. Default `chatport.sqlite`.
+    /// Which store the service runs on. Default [`StoreBackend::Sqlite`].
+    pub backend: StoreBackend,
+    /// Path of the SQLite outbox file (backend `sqlite`). Default `chatport.sqlite`.
     pub path: String,
+    /// PostgreSQL connection URL (backend `postgres`, required there), as a `${VAR}` reference:
+    /// `postgres://user:password@host:port/database`. Never written in the file.
+    pub url: Option<SecretSetting>,
+    /// PostgreSQL schema holding chatport's tables, created when missing (backend `postgres`);
+    /// unset uses the server's default `search_path`. `[a-z_][a-z0-9_]{0,62}`.
+    pub schema: Option<String>,
+    /// Most pooled PostgreSQL connections per process (backend `postgres`). Default 16.
+    pub max_connections: usize,
+    /// How often the PostgreSQL lease reaper runs, in seconds (backend `postgres`). Default 5.
+    pub reaper_interval_secs: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Sqlite,
             path: "chatport.sqlite".into(),
+            url: None,
+            schema: None,
+            max_connections: 16,
+            reaper_interval_secs: 5,
         }
     }
+}
+
+/// `[store] backend`: which outbox, key-value store and ledger the service uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum StoreBackend {
+    /// One SQLite file (`[store] path`): the embedded default; serves one process.
+    Sqlite,
+    /// A PostgreSQL database (`[store] url`, `schema`, `max_connections`): any number of
+    /// `chatport serve` replicas may share it.
+    Postgres,
 }
 
 /// `[workers]`.
@@ -487,6 +530,11 @@ pub struct OpenTextConfig {
     /// Request timeout in seconds. Default 20.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Client-side limit on CMS requests per second for this process (the CMS documents 5 per
+    /// tenant: with several replicas, give each its share). `0` turns the limiter off (emulators,
+    /// tests). Default 5.
+    #[serde(default = "default_cms_requests_per_second")]
+    pub requests_per_second: u32,
 }
 
 /// `[classifier]`: keyword and number rules for the rule-based classifier.
@@ -722,6 +770,35 @@ client_secret = "${SECRET}"
             ot.cms_base.resolve("opentext.cms_base", &vars()).unwrap(),
             "http://127.0.0.1:9/cms"
         );
+    }
+
+    #[test]
+    fn store_backend_defaults_to_sqlite_and_postgres_needs_a_secret_url() {
+        let cfg = Config::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(cfg.store.backend, StoreBackend::Sqlite);
+        assert_eq!(cfg.store.max_connections, 16);
+        assert_eq!(cfg.opentext.unwrap().requests_per_second, 5);
+
+        let pg = format!(
+            "{MINIMAL}\n[store]\nbackend = \"postgres\"\nurl = \"${{DB}}\"\nschema = \"chatport\"\nmax_connections = 4\n"
+        );
+        let cfg = Config::from_toml_str(&pg).unwrap();
+        assert_eq!(cfg.store.backend, StoreBackend::Postgres);
+        assert_eq!(cfg.store.schema.as_deref(), Some("chatport"));
+        assert_eq!(cfg.store.max_connections, 4);
+        cfg.validate().unwrap();
+
+        let without_url = format!("{MINIMAL}\n[store]\nbackend = \"postgres\"\n");
+        let err = Config::from_toml_str(&without_url).unwrap_err().to_string();
+        assert!(err.contains("store.url"), "{err}");
+
+        let literal =
+            format!("{MINIMAL}\n[store]\nbackend = \"postgres\"\nurl = \"postgres://u:pw@h/db\"\n");
+        let err = Config::from_toml_str(&literal).unwrap_err().to_string();
+        assert!(!err.contains("pw@"), "the URL is never repeated: {err}");
+
+        let unknown = format!("{MINIMAL}\n[store]\nbackend = \"mysql\"\n");
+        assert!(Config::from_toml_str(&unknown).is_err());
     }
 
     #[test]

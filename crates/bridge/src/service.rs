@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chatport_core::{IdempotencyLedger, Outcome};
 use chatport_runtime::ingress::{self, IngressState};
 use chatport_runtime::worker::{Handler, RetryPolicy, WorkerConfig, WorkerPool};
-use chatport_runtime::{KvStore, Outbox, SqliteStore, StoredEvent};
+use chatport_runtime::{KvStore, Outbox, PgOptions, PgStore, SqliteStore, StoredEvent};
 use chatport_whatsapp::webhook::SignatureVerifier;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -20,13 +20,115 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::classify::{Directory, RuleClassifier};
-use crate::config::{Config, OpenTextGrant, Vars};
+use crate::config::{Config, OpenTextGrant, StoreBackend, StoreConfig, Vars};
 use crate::flows::{EventFlow, FlowContext, Registry, register_all};
 use crate::routing::{Conversations, Dispatcher};
 use crate::whatsapp::{
     FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, OnceSender, StatusRecorder, WhatsAppWebhook,
 };
 use chatport_core::Classify;
+
+/// The stores a service runs on: the outbox, durable key-value state and the idempotency ledger,
+/// each behind its trait so that the flows do not know the backend.
+///
+/// Build it from a store with `From` ([`SqliteStore`] or [`PgStore`]: the one store serves all
+/// three roles) or from `[store]` with [`Stores::open`]. Cheap to clone.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Stores {
+    /// The outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// Durable key-value state.
+    pub kv: Arc<dyn KvStore>,
+    /// The idempotency ledger.
+    pub ledger: Arc<dyn IdempotencyLedger>,
+    /// The PostgreSQL store when that is the backend: [`Service`] runs its lease reaper.
+    postgres: Option<PgStore>,
+    /// How often the reaper runs.
+    reaper_interval: Duration,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<SqliteStore> for Stores {
+    fn from(store: SqliteStore) -> Self {
+        Self {
+            outbox: Arc::new(store.clone()),
+            kv: Arc::new(store.clone()),
+            ledger: Arc::new(store),
+            postgres: None,
+            reaper_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl From<PgStore> for Stores {
+    fn from(store: PgStore) -> Self {
+        Self {
+            outbox: Arc::new(store.clone()),
+            kv: Arc::new(store.clone()),
+            ledger: Arc::new(store.clone()),
+            postgres: Some(store),
+            reaper_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Stores {
+    /// Opens the store `[store]` names: the SQLite file at `path` (created when missing), or the
+    /// PostgreSQL database at `url` (schema created or migrated, pool of `max_connections`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `url` is missing or its variable unset for the PostgreSQL backend;
+    /// [`Error::Store`] when the store cannot be opened or reached (the message never holds the URL).
+    pub async fn open(config: &StoreConfig, vars: &dyn Vars) -> Result<Self, Error> {
+        match config.backend {
+            StoreBackend::Postgres => {
+                let url = config
+                    .url
+                    .as_ref()
+                    .ok_or_else(|| {
+                        Error::Config(
+                            "store.url: required when store.backend = \"postgres\"".into(),
+                        )
+                    })?
+                    .resolve("store.url", vars)?;
+                let mut options = PgOptions::default().max_connections(config.max_connections);
+                if let Some(schema) = &config.schema {
+                    options = options.schema(schema.clone());
+                }
+                let store = PgStore::connect(&url, options).await?;
+                let mut stores = Self::from(store);
+                stores.reaper_interval = Duration::from_secs(config.reaper_interval_secs.max(1));
+                Ok(stores)
+            }
+            StoreBackend::Sqlite => Ok(Self::from(SqliteStore::open(
+                &config.path,
+                chatport_runtime::SqliteOptions::default(),
+            )?)),
+        }
+    }
+
+    /// Which backend these stores are on.
+    pub fn backend(&self) -> StoreBackend {
+        if self.postgres.is_some() {
+            StoreBackend::Postgres
+        } else {
+            StoreBackend::Sqlite
+        }
+    }
+
+    /// The PostgreSQL store, when that is the backend.
+    pub fn postgres(&self) -> Option<&PgStore> {
+        self.postgres.as_ref()
+    }
+}
 
 /// Dispatches stored events to their flow by the row's `flow` column: inbound messages (routed or
 /// not yet routed) to the [`Dispatcher`], status updates to the [`StatusRecorder`], everything else
@@ -68,11 +170,12 @@ impl Handler for FlowRouter {
 #[derive(Debug)]
 pub struct Service {
     local_addr: SocketAddr,
-    store: SqliteStore,
+    stores: Stores,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<()>,
     workers: WorkerPool,
     pollers: Vec<tokio::task::JoinHandle<()>>,
+    reaper: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp::Client, Error> {
@@ -127,6 +230,10 @@ fn cms_client(
         .auth_base(&ot.auth_base.resolve("opentext.auth_base", vars)?)
         .cms_base(&ot.cms_base.resolve("opentext.cms_base", vars)?)
         .timeout(Duration::from_secs(ot.timeout_secs));
+    builder = match ot.requests_per_second {
+        0 => builder.no_rate_limit(),
+        n => builder.requests_per_second(n),
+    };
     if let Some(css) = &ot.css_base {
         builder = builder.css_base(&css.resolve("opentext.css_base", vars)?);
     }
@@ -171,13 +278,13 @@ fn app_secrets(config: &Config, vars: &dyn Vars) -> Result<SignatureVerifier, Er
 pub fn context<'a>(
     config: &'a Config,
     vars: &'a dyn Vars,
-    store: SqliteStore,
+    stores: impl Into<Stores>,
 ) -> Result<FlowContext<'a>, Error> {
     config.validate()?;
     let whatsapp = whatsapp_client(config, vars)?;
-    let kv: Arc<dyn KvStore> = Arc::new(store.clone());
-    let ledger: Arc<dyn IdempotencyLedger> = Arc::new(store.clone());
-    let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
+    let Stores {
+        outbox, kv, ledger, ..
+    } = stores.into();
     let directory = Directory::new(&config.directory);
     Ok(FlowContext {
         config,
@@ -193,7 +300,6 @@ pub fn context<'a>(
         creatio: crate::flows::creatio::client(config, vars)?,
         orangelogic: crate::flows::orangelogic::client(config, vars)?,
         whatsapp,
-        store,
         outbox,
         kv,
         ledger,
@@ -214,11 +320,15 @@ pub fn validate(config: &Config, vars: &dyn Vars) -> Result<(), Error> {
         .verify_token
         .resolve("whatsapp.verify_token", vars)?;
     register_all(&ctx, &mut Registry::default())?;
+    if let Some(url) = &config.store.url {
+        url.resolve("store.url", vars)?;
+    }
     Ok(())
 }
 
 impl Service {
-    /// Starts the ingress on `listener`, the workers over `store`, and the flows' pollers.
+    /// Starts the ingress on `listener`, the workers over `stores` (a [`SqliteStore`], a
+    /// [`PgStore`] or [`Stores`]), the flows' pollers and, on PostgreSQL, the lease reaper.
     ///
     /// # Errors
     /// Configuration errors (unset variables, invalid URLs, blank secrets, a flow without its
@@ -226,10 +336,10 @@ impl Service {
     pub async fn start(
         config: &Config,
         vars: &dyn Vars,
-        store: SqliteStore,
+        stores: impl Into<Stores>,
         listener: TcpListener,
     ) -> Result<Self, Error> {
-        Self::start_with_routes(config, vars, store, listener, Vec::new()).await
+        Self::start_with_routes(config, vars, stores, listener, Vec::new()).await
     }
 
     /// Like [`Service::start`], and also serves every router of `extra` on the same listener
@@ -245,16 +355,17 @@ impl Service {
     pub async fn start_with_routes(
         config: &Config,
         vars: &dyn Vars,
-        store: SqliteStore,
+        stores: impl Into<Stores>,
         listener: TcpListener,
         extra: Vec<axum::Router>,
     ) -> Result<Self, Error> {
+        let stores: Stores = stores.into();
         let verifier = app_secrets(config, vars)?;
         let verify_token = config
             .whatsapp
             .verify_token
             .resolve("whatsapp.verify_token", vars)?;
-        let ctx = context(config, vars, store.clone())?;
+        let ctx = context(config, vars, stores.clone())?;
         let mut registry = Registry::default();
         register_all(&ctx, &mut registry)?;
         let Registry {
@@ -324,10 +435,15 @@ impl Service {
                 tracing::error!(%error, "ingress server stopped");
             }
         });
-        tracing::info!(%local_addr, "chatport service started");
+        let reaper = stores
+            .postgres
+            .as_ref()
+            .map(|pg| pg.spawn_reaper(stores.reaper_interval, shutdown.child_token()));
+        tracing::info!(%local_addr, backend = ?stores.backend(), "chatport service started");
         Ok(Self {
             local_addr,
-            store,
+            stores,
+            reaper,
             shutdown,
             server,
             workers,
@@ -340,9 +456,9 @@ impl Service {
         self.local_addr
     }
 
-    /// The store the service runs on (for inspection: stats, dead-letter queue).
-    pub fn store(&self) -> &SqliteStore {
-        &self.store
+    /// The stores the service runs on (for inspection: stats, dead-letter queue).
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// A token that stops the service when cancelled.
@@ -359,5 +475,8 @@ impl Service {
             let _ = poller.await;
         }
         self.workers.join().await;
+        if let Some(reaper) = self.reaper {
+            let _ = reaper.await;
+        }
     }
 }

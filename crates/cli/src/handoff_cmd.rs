@@ -38,11 +38,15 @@ pub(crate) async fn run(args: HandoffArgs) -> ExitCode {
                 "flows.c1 is not enabled in this configuration".into(),
             ));
         }
-        let store = chatport_runtime::SqliteStore::open(&config.store.path, Default::default())?;
+        let stores = chatport_bridge::service::Stores::open(
+            &config.store,
+            &chatport_bridge::config::EnvVars,
+        )
+        .await?;
         let request = ManualRequest::new(args.user)
             .phone_number_id(args.phone_number_id)
             .note(args.note);
-        enqueue_manual(&store, &request, args.request_id.as_deref()).await
+        enqueue_manual(stores.outbox.as_ref(), &request, args.request_id.as_deref()).await
     }
     .await;
     match result {

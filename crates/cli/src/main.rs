@@ -156,7 +156,7 @@ fn run_async(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
 async fn serve(path: PathBuf) -> ExitCode {
     let result = async {
         let config = Config::load(&path)?;
-        let store = chatport_runtime::SqliteStore::open(&config.store.path, Default::default())?;
+        let stores = chatport_bridge::service::Stores::open(&config.store, &EnvVars).await?;
         let listener = tokio::net::TcpListener::bind(&config.service.listen)
             .await
             .map_err(|e| {
@@ -166,9 +166,9 @@ async fn serve(path: PathBuf) -> ExitCode {
                 ))
             })?;
         let prometheus = metrics_route::install().map_err(chatport_bridge::Error::Server)?;
-        let metrics = metrics_route::router(prometheus, store.clone());
+        let metrics = metrics_route::router(prometheus, stores.outbox.clone());
         let service =
-            Service::start_with_routes(&config, &EnvVars, store, listener, vec![metrics]).await?;
+            Service::start_with_routes(&config, &EnvVars, stores, listener, vec![metrics]).await?;
         tracing::info!(addr = %service.local_addr(), "serving; stop with Ctrl-C or SIGTERM");
         shutdown_signal().await;
         tracing::info!("shutting down: intake stopped, finishing in-flight deliveries");

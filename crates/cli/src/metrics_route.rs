@@ -4,7 +4,9 @@
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use chatport_runtime::{Outbox, SqliteStore};
+use std::sync::Arc;
+
+use chatport_runtime::Outbox;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Installs the Prometheus recorder for this process.
@@ -19,7 +21,7 @@ pub(crate) fn install() -> Result<PrometheusHandle, String> {
 
 /// The `/metrics` route. Each scrape reads the outbox stats (row counts per status and flow, the
 /// oldest pending age) into gauges, runs the recorder's upkeep, and renders everything.
-pub(crate) fn router(handle: PrometheusHandle, store: SqliteStore) -> Router {
+pub(crate) fn router(handle: PrometheusHandle, store: Arc<dyn Outbox>) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {

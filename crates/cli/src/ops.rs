@@ -2,8 +2,10 @@
 //! and `chatport replay`. Table output for people, `--json` for scripts; a progress bar on
 //! standard error for long operations, only when standard error is a terminal.
 //!
-//! The store is found with `--config FILE` (its `[store] path`) or given with `--store PATH`. It is
-//! opened as a second SQLite connection: safe while `chatport serve` runs (WAL mode, busy timeout).
+//! The store is found with `--config FILE` (its `[store]`: the SQLite `path`, or the PostgreSQL
+//! `url` and `schema`) or given with `--store PATH` (a SQLite file). SQLite is opened as a second
+//! connection: safe while `chatport serve` runs (WAL mode, busy timeout); PostgreSQL is shared
+//! by design.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chatport_bridge::config::Config;
+use std::sync::Arc;
+
+use chatport_bridge::config::{EnvVars, StoreBackend};
+use chatport_bridge::service::Stores;
 use chatport_runtime::{
     AttemptRecord, EventFilter, EventStatus, Outbox, SqliteOptions, SqliteStore, StoredEvent,
 };
@@ -46,14 +52,25 @@ impl StoreArgs {
         }
     }
 
-    /// Opens the existing store (never creates one: a wrong path is an error, not an empty queue).
-    fn open(&self) -> Result<SqliteStore, String> {
+    /// Opens the existing store (never creates a SQLite file: a wrong path is an error, not an
+    /// empty queue). A configuration with `backend = "postgres"` connects to its database.
+    async fn open(&self) -> Result<Arc<dyn Outbox>, String> {
+        if let (Some(config), None) = (&self.config, &self.store) {
+            let config = Config::load(config).map_err(|e| e.to_string())?;
+            if config.store.backend == StoreBackend::Postgres {
+                let stores = Stores::open(&config.store, &EnvVars)
+                    .await
+                    .map_err(|e| format!("cannot open the store: {e}"))?;
+                return Ok(stores.outbox);
+            }
+        }
         let path = self.path()?;
         if !Path::new(&path).is_file() {
             return Err(format!("no store at {}", path.display()));
         }
-        SqliteStore::open(&path, SqliteOptions::default())
-            .map_err(|e| format!("cannot open the store {}: {e}", path.display()))
+        let store = SqliteStore::open(&path, SqliteOptions::default())
+            .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+        Ok(Arc::new(store))
     }
 }
 
@@ -336,7 +353,7 @@ async fn dlq_list(
     limit: usize,
     json: bool,
 ) -> Result<(), String> {
-    let store = store.open()?;
+    let store = store.open().await?;
     let mut filter = EventFilter::new().status(EventStatus::Dead);
     filter.flow = flow;
     filter.since = since;
@@ -402,7 +419,7 @@ fn payload_value(payload: &[u8]) -> Value {
 }
 
 async fn dlq_show(store: &StoreArgs, id: i64, json: bool) -> Result<bool, String> {
-    let store = store.open()?;
+    let store = store.open().await?;
     let Some(event) = store.get(id).await.map_err(|e| e.to_string())? else {
         return Ok(false);
     };
@@ -482,7 +499,7 @@ async fn dlq_show(store: &StoreArgs, id: i64, json: bool) -> Result<bool, String
 
 /// Retries `ids`; returns whether every id was a dead row and was retried.
 async fn dlq_retry(store: &StoreArgs, ids: &[i64], json: bool) -> Result<bool, String> {
-    let store = store.open()?;
+    let store = store.open().await?;
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -533,7 +550,7 @@ async fn dlq_purge(
     dry_run: bool,
     json: bool,
 ) -> Result<(), String> {
-    let store = store.open()?;
+    let store = store.open().await?;
     let mut filter = EventFilter::new().status(EventStatus::Dead);
     filter.flow = flow;
     let (count, verb) = if dry_run {
@@ -548,7 +565,10 @@ async fn dlq_purge(
             .count() as u64;
         (n, "would purge")
     } else if let Some(before) = before {
-        (purge_before(&store, &filter, before).await?, "purged")
+        (
+            purge_before(store.as_ref(), &filter, before).await?,
+            "purged",
+        )
     } else {
         let bar = progress(None, "purging");
         let n = store.purge(&filter).await.map_err(|e| e.to_string())?;
@@ -573,7 +593,7 @@ async fn dlq_purge(
 /// Purges dead rows received before `before`, in chunks of ascending ids. Rows arrive in id order,
 /// so the first chunk without any row before the cut-off ends the walk.
 async fn purge_before(
-    store: &SqliteStore,
+    store: &dyn Outbox,
     filter: &EventFilter,
     before: DateTime<Utc>,
 ) -> Result<u64, String> {
@@ -611,7 +631,7 @@ pub(crate) async fn run_replay(args: ReplayArgs) -> ExitCode {
 }
 
 async fn replay(args: &ReplayArgs) -> Result<(), String> {
-    let store = args.store.open()?;
+    let store = args.store.open().await?;
     let filter = EventFilter::new()
         .status(args.status)
         .flow(args.flow.clone())

@@ -1,7 +1,7 @@
 //! The flows of the catalogue (`docs/flows/`), and how they plug into the service.
 //!
 //! Each flow family registers itself into a [`Registry`] from a [`FlowContext`] (the configuration,
-//! the connector clients, the store, the once-only sender, conversation state, the directory):
+//! the connector clients, the stores, the once-only sender, conversation state, the directory):
 //!
 //! - **message flows** ([`MessageFlow`]) take inbound WhatsApp messages through the
 //!   [`Dispatcher`](crate::routing::Dispatcher);
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chatport_core::{IdempotencyLedger, Outcome};
 use chatport_runtime::ingress::WebhookAdapter;
-use chatport_runtime::{KvStore, Outbox, SqliteStore, StoredEvent};
+use chatport_runtime::{KvStore, Outbox, StoredEvent};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -60,8 +60,6 @@ pub struct FlowContext<'a> {
     pub config: &'a Config,
     /// Where `${VAR}` references are resolved.
     pub vars: &'a dyn Vars,
-    /// The store (outbox, key-value state, ledger).
-    pub store: SqliteStore,
     /// The outbox.
     pub outbox: Arc<dyn Outbox>,
     /// Durable key-value state.
