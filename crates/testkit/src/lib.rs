@@ -10,8 +10,8 @@
 //!
 //! | Module | What it emulates |
 //! |---|---|
-//! | [`graph`] | WhatsApp Cloud API (Graph) `POST /{version}/{phone_number_id}/messages` |
-//! | [`cms`] | OpenText tenant OAuth token endpoint + Content Metadata Service instances |
+//! | [`graph`] | WhatsApp Cloud API (Graph): messages, read receipts, media, templates; opt-in 24-hour window, pair rate limit and chaos |
+//! | [`cms`] | OpenText tenant OAuth, CMS definitions and instances of every category, CSS content and share links |
 //! | [`orangelogic`] | Orange Logic OrangeDAM: auth, search, DataTable, both upload paths, links, asset webhooks |
 //! | [`creatio`] | Creatio: forms and OAuth auth, OData 4 CRUD, `$batch`, file upload, business-process calls |
 //! | [`webhook`] | Meta-style signed webhook deliveries: payload builders, [`webhook::meta_json`], [`webhook::sign`] |
