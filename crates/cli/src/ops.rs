@@ -553,21 +553,11 @@ async fn dlq_purge(
     let store = store.open().await?;
     let mut filter = EventFilter::new().status(EventStatus::Dead);
     filter.flow = flow;
+    filter.until = before;
     let (count, verb) = if dry_run {
-        // Count dead rows (ascending ids) received before the cut-off.
-        let rows = store
-            .list(&filter, usize::MAX)
-            .await
-            .map_err(|e| e.to_string())?;
-        let n = rows
-            .iter()
-            .filter(|e| before.is_none_or(|t| e.received_at < t))
-            .count() as u64;
-        (n, "would purge")
-    } else if let Some(before) = before {
         (
-            purge_before(store.as_ref(), &filter, before).await?,
-            "purged",
+            store.count(&filter).await.map_err(|e| e.to_string())?,
+            "would purge",
         )
     } else {
         let bar = progress(None, "purging");
@@ -588,39 +578,6 @@ async fn dlq_purge(
         }
     }
     Ok(())
-}
-
-/// Purges dead rows received before `before`, in chunks of ascending ids. Rows arrive in id order,
-/// so the first chunk without any row before the cut-off ends the walk.
-async fn purge_before(
-    store: &dyn Outbox,
-    filter: &EventFilter,
-    before: DateTime<Utc>,
-) -> Result<u64, String> {
-    let bar = progress(None, "purging");
-    let mut purged = 0;
-    loop {
-        let rows = store.list(filter, CHUNK).await.map_err(|e| e.to_string())?;
-        let old: Vec<i64> = rows
-            .iter()
-            .filter(|e| e.received_at < before)
-            .map(|e| e.id)
-            .collect();
-        if old.is_empty() {
-            break;
-        }
-        let n = store
-            .purge(&filter.clone().ids(old))
-            .await
-            .map_err(|e| e.to_string())?;
-        purged += n;
-        bar.inc(n);
-        if rows.len() < CHUNK || n == 0 {
-            break;
-        }
-    }
-    bar.finish_and_clear();
-    Ok(purged)
 }
 
 pub(crate) async fn run_replay(args: ReplayArgs) -> ExitCode {

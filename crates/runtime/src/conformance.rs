@@ -704,6 +704,16 @@ pub async fn list_filters(outbox: Arc<dyn Outbox>) {
         async move { ok(outbox.list(&filter, limit).await, "list") }
     };
     assert_eq!(names(list(EventFilter::new(), 2).await), ["f1", "f2"]);
+    assert_eq!(ok(outbox.count(&EventFilter::new()).await, "count"), 3);
+    assert_eq!(
+        ok(
+            outbox
+                .count(&EventFilter::new().status(EventStatus::Dead))
+                .await,
+            "count dead"
+        ),
+        1
+    );
     assert_eq!(
         names(list(EventFilter::new().status(EventStatus::Dead), 10).await),
         ["f3"]
@@ -726,6 +736,32 @@ pub async fn list_filters(outbox: Arc<dyn Outbox>) {
         )
         .await
         .is_empty()
+    );
+    // `until` is exclusive and composes with `since` as a half-open interval.
+    assert!(list(EventFilter::new().until(before), 10).await.is_empty());
+    let later = Utc::now() + chrono::Duration::hours(1);
+    assert_eq!(
+        names(list(EventFilter::new().since(before).until(later), 10).await).len(),
+        3
+    );
+    // The boundary itself is excluded: no row received at or after f1's time matches `until`.
+    let f1_received = row(&outbox, "f1").await.received_at;
+    assert!(
+        !names(list(EventFilter::new().until(f1_received), 10).await).contains(&"f1".to_owned())
+    );
+    let newest = row(&outbox, "f3")
+        .await
+        .received_at
+        .max(row(&outbox, "f2").await.received_at);
+    assert_eq!(
+        names(
+            list(
+                EventFilter::new().until(newest + chrono::Duration::milliseconds(1)),
+                10
+            )
+            .await
+        ),
+        ["f1", "f2", "f3"]
     );
 }
 

@@ -444,6 +444,7 @@ impl OutboxStats {
 /// assert_eq!(dead_o1.flow.as_deref(), Some("O1"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventFilter {
     /// Only rows in this state.
     pub status: Option<EventStatus>,
@@ -453,6 +454,8 @@ pub struct EventFilter {
     pub source: Option<String>,
     /// Only rows received at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only rows received strictly before this time (`since..until` is a half-open interval).
+    pub until: Option<DateTime<Utc>>,
     /// Only these row ids (empty: any id).
     pub ids: Vec<i64>,
 }
@@ -484,6 +487,13 @@ impl EventFilter {
     /// Only rows received at or after `since`.
     pub fn since(mut self, since: DateTime<Utc>) -> Self {
         self.since = Some(since);
+        self
+    }
+
+    /// Only rows received strictly before `until` (for example, dead rows older than 30 days:
+    /// `EventFilter::new().status(EventStatus::Dead).until(Utc::now() - Duration::days(30))`).
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
         self
     }
 
@@ -577,6 +587,17 @@ pub trait Outbox: Send + Sync + 'static {
         filter: &EventFilter,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// How many rows match `filter`. The SQLite and PostgreSQL stores answer with one `COUNT(*)`
+    /// query; the default loads the matching rows through [`Outbox::list`], so other backends
+    /// should override it.
+    ///
+    /// # Errors
+    /// Any [`StoreError`].
+    async fn count(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        let rows = self.list(filter, usize::MAX).await?;
+        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+    }
 
     /// One row by id.
     ///

@@ -620,6 +620,9 @@ fn filter_sql(filter: &EventFilter, sql: &mut String, values: &mut Params) {
     if let Some(since) = filter.since {
         push(sql, " AND received_at >= #", Box::new(since));
     }
+    if let Some(until) = filter.until {
+        push(sql, " AND received_at < #", Box::new(until));
+    }
     if !filter.ids.is_empty() {
         push(sql, " AND id = ANY(#)", Box::new(filter.ids.clone()));
     }
@@ -987,6 +990,19 @@ impl Outbox for PgStore {
             .await
             .map_err(pg_error)?;
         rows.iter().map(read_event).collect()
+    }
+
+    async fn count(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        let mut sql = String::from("SELECT COUNT(*) FROM events WHERE TRUE");
+        let mut values: Params = Vec::new();
+        filter_sql(filter, &mut sql, &mut values);
+        let client = self.client().await?;
+        let row = client
+            .query_one(&sql, &params(&values))
+            .await
+            .map_err(pg_error)?;
+        let n: i64 = row.try_get(0).map_err(pg_error)?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn get(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {

@@ -631,6 +631,10 @@ fn filter_sql(filter: &EventFilter, sql: &mut String, values: &mut Vec<Value>) {
         sql.push_str(" AND received_at >= ?");
         values.push(Value::Integer(micros(since)));
     }
+    if let Some(until) = filter.until {
+        sql.push_str(" AND received_at < ?");
+        values.push(Value::Integer(micros(until)));
+    }
     if !filter.ids.is_empty() {
         sql.push_str(" AND id IN (");
         for (i, id) in filter.ids.iter().enumerate() {
@@ -922,6 +926,18 @@ impl Outbox for SqliteStore {
                 events.push(read_event(row)?);
             }
             Ok(events)
+        })
+        .await
+    }
+
+    async fn count(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let mut sql = String::from("SELECT COUNT(*) FROM events WHERE 1 = 1");
+            let mut values = Vec::new();
+            filter_sql(&filter, &mut sql, &mut values);
+            let n: i64 = conn.query_row(&sql, params_from_iter(values), |row| row.get(0))?;
+            Ok(u64::try_from(n).unwrap_or_default())
         })
         .await
     }
