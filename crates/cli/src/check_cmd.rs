@@ -6,6 +6,10 @@
 //! |---|---|
 //! | WhatsApp (Graph API) | `GET {api_base}/{api_version}/{id}?fields=id` with the access token; `id` is `--phone-number-id` when given, else `me` (the token's own user) |
 //! | OpenText CMS | the OAuth token request ([`chatport_opentext::Client::authenticate`]); no CMS data is touched |
+//! | Orange Logic | the token request ([`chatport_orangelogic::Client::authenticate`]) |
+//! | Creatio | the login ([`chatport_creatio::Client::authenticate`]) |
+//! | Store, PostgreSQL | connect, create or migrate the schema (as `serve` does at start; idempotent), then one query |
+//! | Store, SQLite | the database file's directory exists (the file is created by `serve` when missing); an existing file is opened and queried |
 //!
 //! Each probe is reported `OK` or `FAILED` with its error class (`auth`, `throttled`, `server`,
 //! `transient`, `permanent`) and a short reason free of secrets.
@@ -14,10 +18,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use chatport_bridge::config::StoreBackend;
 use chatport_bridge::config::{Config, EnvVars, Vars};
+use chatport_bridge::flows::FlowContext;
 use chatport_bridge::service;
 use chatport_core::{Classify, ErrorClass};
-use chatport_runtime::SqliteStore;
+use chatport_runtime::{Outbox, SqliteOptions, SqliteStore};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -94,11 +100,77 @@ pub(crate) async fn run(
 }
 
 async fn probe_all(config: &Config, vars: &dyn Vars, phone_number_id: Option<&str>) -> Vec<Probe> {
-    let mut probes = vec![probe_whatsapp(config, vars, phone_number_id).await];
+    let mut probes = vec![
+        probe_store(config, vars).await,
+        probe_whatsapp(config, vars, phone_number_id).await,
+    ];
     if config.opentext.is_some() {
         probes.push(probe_opentext(config, vars).await);
     }
+    if config.orangelogic.is_some() {
+        probes.push(probe_orangelogic(config, vars).await);
+    }
+    if config.creatio.is_some() {
+        probes.push(probe_creatio(config, vars).await);
+    }
     probes
+}
+
+/// Opens the configured store and asks it one question (see the module docs for what each
+/// backend's probe does).
+async fn probe_store(config: &Config, vars: &dyn Vars) -> Probe {
+    let started = Instant::now();
+    let store = &config.store;
+    let (target, result) = match store.backend {
+        StoreBackend::Postgres => {
+            let target = match &store.schema {
+                Some(schema) => format!("PostgreSQL, schema {schema}"),
+                None => "PostgreSQL".to_owned(),
+            };
+            let result = async {
+                let stores = service::Stores::open(store, vars)
+                    .await
+                    .map_err(|e| (e.class(), e.to_string()))?;
+                stores
+                    .outbox
+                    .ping()
+                    .await
+                    .map_err(|e| (e.class(), e.to_string()))
+            }
+            .await;
+            (target, result)
+        }
+        _ => {
+            let path = Path::new(&store.path);
+            let target = format!("SQLite {}", path.display());
+            let result = if path.exists() {
+                match SqliteStore::open(path, SqliteOptions::default()) {
+                    Ok(sqlite) => sqlite.ping().await.map_err(|e| (e.class(), e.to_string())),
+                    Err(e) => Err((e.class(), e.to_string())),
+                }
+            } else {
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                if dir.is_dir() {
+                    Ok(())
+                } else {
+                    Err((
+                        ErrorClass::Permanent,
+                        format!("directory {} does not exist", dir.display()),
+                    ))
+                }
+            };
+            (target, result)
+        }
+    };
+    Probe {
+        connector: "store",
+        target,
+        result,
+        millis: started.elapsed().as_millis(),
+    }
 }
 
 /// `GET {api_base}/{version}/{id}?fields=id` with the bearer token.
@@ -196,10 +268,7 @@ async fn probe_opentext(config: &Config, vars: &dyn Vars) -> Probe {
         .map(|base| format!("token request at {base}"))
         .unwrap_or_else(|| "token request".into());
     let result = async {
-        let store =
-            SqliteStore::open_in_memory().map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
-        let ctx = service::context(config, vars, store)
-            .map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
+        let ctx = probe_context(config, vars)?;
         let Some(cms) = &ctx.cms else {
             return Err((ErrorClass::Permanent, "no [opentext] section".into()));
         };
@@ -211,6 +280,58 @@ async fn probe_opentext(config: &Config, vars: &dyn Vars) -> Probe {
     Probe {
         connector: "opentext",
         target,
+        result,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+/// Builds the flow context (clients from the configuration, on an in-memory store) for a probe.
+fn probe_context<'a>(
+    config: &'a Config,
+    vars: &'a dyn Vars,
+) -> Result<FlowContext<'a>, (ErrorClass, String)> {
+    let store =
+        SqliteStore::open_in_memory().map_err(|e| (ErrorClass::Permanent, e.to_string()))?;
+    service::context(config, vars, store).map_err(|e| (ErrorClass::Permanent, e.to_string()))
+}
+
+/// The Orange Logic token request.
+async fn probe_orangelogic(config: &Config, vars: &dyn Vars) -> Probe {
+    let started = Instant::now();
+    let result = async {
+        let ctx = probe_context(config, vars)?;
+        let Some(dam) = &ctx.orangelogic else {
+            return Err((ErrorClass::Permanent, "no [orangelogic] section".into()));
+        };
+        dam.authenticate()
+            .await
+            .map_err(|e| (e.class(), e.to_string()))
+    }
+    .await;
+    Probe {
+        connector: "orangelogic",
+        target: "token request".into(),
+        result,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+/// The Creatio login.
+async fn probe_creatio(config: &Config, vars: &dyn Vars) -> Probe {
+    let started = Instant::now();
+    let result = async {
+        let ctx = probe_context(config, vars)?;
+        let Some(crm) = &ctx.creatio else {
+            return Err((ErrorClass::Permanent, "no [creatio] section".into()));
+        };
+        crm.authenticate()
+            .await
+            .map_err(|e| (e.class(), e.to_string()))
+    }
+    .await;
+    Probe {
+        connector: "creatio",
+        target: "login".into(),
         result,
         millis: started.elapsed().as_millis(),
     }

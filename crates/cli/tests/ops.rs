@@ -16,6 +16,8 @@ use chatport_bridge::service::Service;
 use chatport_core::EventId;
 use chatport_runtime::{EventFilter, EventStatus, NewEvent, Outbox, Resolution, SqliteStore};
 use chatport_testkit::cms::CmsEmulator;
+use chatport_testkit::creatio::CreatioEmulator;
+use chatport_testkit::orangelogic::OrangeLogicEmulator;
 use serde_json::{Value, json};
 
 fn chatport(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -453,7 +455,10 @@ async fn graph_stub() -> String {
 async fn check_probe_reports_each_connector_without_secrets() {
     let graph = graph_stub().await;
     let cms = CmsEmulator::start().await.unwrap();
+    let dam = OrangeLogicEmulator::start().await.unwrap();
+    let crm = CreatioEmulator::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("probe.sqlite");
     let config = dir.path().join("chatport.toml");
     std::fs::write(
         &config,
@@ -472,21 +477,44 @@ cms_base = "{cms}/cms"
 tenant_id = "{tenant}"
 client_id = "{client}"
 client_secret = "${{CMS_SECRET}}"
+
+[orangelogic]
+base_url = "{dam}"
+client_id = "{dam_client}"
+client_secret = "${{DAM_SECRET}}"
+
+[creatio]
+base_url = "{crm}"
+client_id = "{crm_client}"
+client_secret = "${{CRM_SECRET}}"
+token_url = "{crm}/connect/token"
+
+[store]
+path = "{db}"
 "#,
             cms = cms.base_url(),
             tenant = cms.tenant_id(),
             client = cms.client_id(),
+            dam = dam.base_url(),
+            dam_client = dam.client_id(),
+            crm = crm.base_url(),
+            crm_client = crm.client_id(),
+            db = db.display(),
         ),
     )
     .unwrap();
     let config = config.to_str().unwrap().to_owned();
     let good_cms = cms.client_secret().to_owned();
+    let good_dam = dam.client_secret().to_owned();
+    let good_crm = crm.client_secret().to_owned();
     let env = |wa: &'static str, cms_secret: String| {
         vec![
             ("WA_TOKEN", wa.to_owned()),
             ("WA_SECRET", "app-secret".to_owned()),
             ("WA_VERIFY", "verify".to_owned()),
             ("CMS_SECRET", cms_secret),
+            ("DAM_SECRET", good_dam.clone()),
+            ("CRM_SECRET", good_crm.clone()),
         ]
     };
     let run = |env: Vec<(&'static str, String)>, json: bool| {
@@ -510,11 +538,23 @@ client_secret = "${{CMS_SECRET}}"
     let report = json_out(&out);
     assert_eq!(report["config"], "OK");
     let probes = report["probes"].as_array().unwrap();
-    assert_eq!(probes.len(), 2);
-    assert_eq!(probes[0]["connector"], "whatsapp");
-    assert_eq!(probes[0]["status"], "OK", "{report}");
-    assert_eq!(probes[1]["connector"], "opentext");
-    assert_eq!(probes[1]["status"], "OK", "{report}");
+    let connectors: Vec<&str> = probes
+        .iter()
+        .map(|p| p["connector"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        connectors,
+        ["store", "whatsapp", "opentext", "orangelogic", "creatio"]
+    );
+    for probe in probes {
+        assert_eq!(probe["status"], "OK", "{report}");
+    }
+    // The SQLite probe does not create the database file (serve does).
+    assert!(!db.exists());
+    assert!(
+        dam.token_requests() > 0,
+        "the Orange Logic probe asked for a token"
+    );
 
     let bad_secret = "wrong-cms-secret-7f3a";
     let out = run(env("expired-token-9c2e", bad_secret.to_owned()), false).await;
@@ -534,6 +574,81 @@ client_secret = "${{CMS_SECRET}}"
     );
     assert!(!text.contains("expired-token-9c2e"), "{text}");
     assert!(!text.contains(bad_secret), "{text}");
+    for connector in ["store", "orangelogic", "creatio"] {
+        let line = text.lines().find(|l| l.starts_with(connector)).unwrap();
+        assert!(line.contains(" OK "), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probe_reaches_the_postgresql_store_without_printing_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("chatport.toml");
+    let graph = graph_stub().await;
+    let write = |url_var: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[whatsapp]
+api_base = "{graph}"
+access_token = "${{WA_TOKEN}}"
+app_secrets = ["${{WA_SECRET}}"]
+verify_token = "${{WA_VERIFY}}"
+
+[store]
+backend = "postgres"
+url = "${{{url_var}}}"
+schema = "check_probe"
+
+[flows.o1]
+enabled = false
+"#
+            ),
+        )
+        .unwrap();
+    };
+    let run = |url: String| {
+        let config = config.to_str().unwrap().to_owned();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                chatport(
+                    &["check", "--config", &config, "--probe", "--json"],
+                    &[
+                        ("WA_TOKEN", "good-token"),
+                        ("WA_SECRET", "app-secret"),
+                        ("WA_VERIFY", "verify"),
+                        ("PG_URL", url.as_str()),
+                    ],
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+    write("PG_URL");
+    // Nothing listens on port 9: the probe fails as unavailable, and the password stays hidden.
+    let out = run("postgres://chatport:pg-secret-41d7@127.0.0.1:9/none".into()).await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let report = json_out(&out);
+    assert_eq!(report["probes"][0]["connector"], "store", "{report}");
+    assert_eq!(report["probes"][0]["status"], "FAILED", "{report}");
+    assert!(!text.contains("pg-secret-41d7"), "{text}");
+
+    let Ok(url) = std::env::var("CHATPORT_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED the reachable half: CHATPORT_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let out = run(url).await;
+    assert!(out.status.success(), "{out:?}");
+    let report = json_out(&out);
+    assert_eq!(report["probes"][0]["connector"], "store", "{report}");
+    assert_eq!(report["probes"][0]["status"], "OK", "{report}");
+    assert_eq!(
+        report["probes"][0]["target"],
+        "PostgreSQL, schema check_probe"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
