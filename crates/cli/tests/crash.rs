@@ -51,8 +51,43 @@ struct Harness {
     /// The `[store]` section.
     store: String,
     pg_url: Option<String>,
+    /// The PostgreSQL schema of this test, dropped when the harness is.
+    pg_schema: Option<String>,
     http: reqwest::Client,
     logs: Mutex<Vec<PathBuf>>,
+}
+
+impl Drop for Harness {
+    /// Drops the test's PostgreSQL schema (the service processes are gone by then).
+    fn drop(&mut self) {
+        let (Some(url), Some(schema)) = (self.pg_url.clone(), self.pg_schema.take()) else {
+            return;
+        };
+        // Drop runs inside the test's runtime: clean up on a thread with a runtime of its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("clean-up runtime");
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect for clean-up");
+                let task = tokio::spawn(connection);
+                client
+                    .batch_execute(&format!(
+                        "SET lock_timeout = '20s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    ))
+                    .await
+                    .expect("drop the crash test's schema");
+                drop(client);
+                let _ = task.await;
+            });
+        });
+        if cleanup.join().is_err() && !std::thread::panicking() {
+            panic!("dropping the crash test's PostgreSQL schema failed");
+        }
+    }
 }
 
 impl Harness {
@@ -80,7 +115,9 @@ impl Harness {
             "[store]\nbackend = \"postgres\"\nurl = \"${{CHATPORT_PG_URL}}\"\nschema = \"{schema}\"\nmax_connections = 8\nreaper_interval_secs = 1\n"
         );
         let dir = tempfile::tempdir().unwrap();
-        Some(Self::new(dir, store, Some(url)).await)
+        let mut harness = Self::new(dir, store, Some(url)).await;
+        harness.pg_schema = Some(schema);
+        Some(harness)
     }
 
     async fn new(dir: tempfile::TempDir, store: String, pg_url: Option<String>) -> Self {
@@ -90,6 +127,7 @@ impl Harness {
             dir,
             store,
             pg_url,
+            pg_schema: None,
             http: reqwest::Client::new(),
             logs: Mutex::new(Vec::new()),
         }
