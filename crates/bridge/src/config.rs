@@ -380,6 +380,9 @@ pub struct StoreConfig {
     pub max_connections: usize,
     /// How often the PostgreSQL lease reaper runs, in seconds (backend `postgres`). Default 5.
     pub reaper_interval_secs: u64,
+    /// A PEM file of CA certificates trusted for the PostgreSQL server's certificate besides the
+    /// system's roots (backend `postgres`, used when the URL says `sslmode=require`).
+    pub root_certificate: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -391,6 +394,7 @@ impl Default for StoreConfig {
             schema: None,
             max_connections: 16,
             reaper_interval_secs: 5,
+            root_certificate: None,
         }
     }
 }

@@ -103,6 +103,9 @@ impl Stores {
                 if let Some(schema) = &config.schema {
                     options = options.schema(schema.clone());
                 }
+                if let Some(path) = &config.root_certificate {
+                    options = options.root_certificate(path);
+                }
                 let store = PgStore::connect(&url, options).await?;
                 let mut stores = Self::from(store);
                 stores.reaper_interval = Duration::from_secs(config.reaper_interval_secs.max(1));

@@ -83,11 +83,16 @@
 //!
 //! # TLS
 //!
-//! This build connects without TLS (`NoTls`): use it on a local socket, loopback, or a private
-//! network. A URL asking for `sslmode=require` fails to connect.
+//! `sslmode` in the URL decides. `sslmode=require` connects with TLS (rustls) and **verifies** the
+//! server's certificate chain against the system's roots plus [`PgOptions::root_certificate`], and
+//! its host name against the URL's host (what libpq calls `verify-full`; there is no unverified
+//! TLS). `prefer` (the default) and `disable` connect in plain text: use them only on a local
+//! socket, loopback or a private network.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -200,6 +205,10 @@ pub struct PgOptions {
     /// How long a call waits for a free pooled connection before failing with
     /// [`StoreError::Busy`]. Default 10 s.
     pub wait_timeout: Duration,
+    /// A PEM file of CA certificates trusted for the server's certificate, in addition to the
+    /// system's roots (for a private CA). Used only when the URL says `sslmode=require`.
+    /// Default `None`.
+    pub root_certificate: Option<PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -209,6 +218,7 @@ impl Default for PgOptions {
             schema: None,
             connect_timeout: Duration::from_secs(10),
             wait_timeout: Duration::from_secs(10),
+            root_certificate: None,
         }
     }
 }
@@ -237,6 +247,57 @@ impl PgOptions {
         self.wait_timeout = timeout;
         self
     }
+
+    /// Sets [`PgOptions::root_certificate`].
+    pub fn root_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.root_certificate = Some(path.into());
+        self
+    }
+}
+
+/// The TLS connector for `sslmode=require`: rustls (aws-lc-rs provider) trusting the system's
+/// root certificates plus those of `root_certificate`; the server's certificate chain and host
+/// name are always verified (libpq's `verify-full`).
+fn tls_connector(
+    root_certificate: Option<&Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped (as every rustls user does); a root store that
+    // ends up empty is refused below.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = root_certificate {
+        let invalid = |e: &dyn std::fmt::Display| {
+            StoreError::Invalid(format!("store root certificate {}: {e}", path.display()))
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| invalid(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(&e))?;
+        if certs.is_empty() {
+            return Err(invalid(&"no PEM certificate in the file"));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| invalid(&e))?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(StoreError::Invalid(
+            "sslmode=require but no trusted root certificate: install the system's CA \
+             certificates or set the store's root certificate"
+                .into(),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Invalid(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// Whether `name` is a schema name this store accepts (`[a-z_][a-z0-9_]{0,62}`).
@@ -324,13 +385,17 @@ impl PgStore {
             config.application_name("chatport");
         }
         config.connect_timeout(options.connect_timeout);
-        let manager = deadpool_postgres::Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS only when asked for, and then always verified; `prefer` (the default) and `disable`
+        // connect in plain text, like a server on the same host or a private network expects.
+        let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            let tls = tls_connector(options.root_certificate.as_deref())?;
+            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+        } else {
+            deadpool_postgres::Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .wait_timeout(Some(options.wait_timeout))
@@ -540,6 +605,12 @@ fn pg_error(error: tokio_postgres::Error) -> StoreError {
             .iter()
             .any(|prefix| text.starts_with(prefix));
     if connection {
+        // The cause says what went wrong (refused, certificate not trusted, name mismatch);
+        // tokio-postgres keeps it as the source. No part of it holds the URL or the password.
+        let text = match std::error::Error::source(&error) {
+            Some(cause) => format!("{text}: {cause}"),
+            None => text,
+        };
         StoreError::Unavailable(text)
     } else if text.starts_with("error deserializing") {
         StoreError::Corrupt(text)
