@@ -276,6 +276,15 @@ impl Config {
                 "store.url: required when store.backend = \"postgres\" (a ${VAR} reference)".into(),
             ));
         }
+        if self.store.retention_days != 0
+            && self.store.retention_days < crate::retention::MIN_RETENTION_DAYS
+        {
+            return Err(Error::Config(format!(
+                "store.retention_days: must be 0 (keep forever) or at least {} (Meta redelivers \
+                 webhooks for up to 7 days; a done row is what recognises a redelivery)",
+                crate::retention::MIN_RETENTION_DAYS
+            )));
+        }
         if self.store.max_connections == 0 {
             return Err(Error::Config(
                 "store.max_connections: must be at least 1".into(),
@@ -383,6 +392,10 @@ pub struct StoreConfig {
     /// A PEM file of CA certificates trusted for the PostgreSQL server's certificate besides the
     /// system's roots (backend `postgres`, used when the URL says `sslmode=require`).
     pub root_certificate: Option<String>,
+    /// Days done outbox rows and conversation messages are kept (personal data); the service
+    /// deletes older ones daily. At least [`crate::retention::MIN_RETENTION_DAYS`]; `0` keeps
+    /// them forever. Default 30.
+    pub retention_days: u32,
 }
 
 impl Default for StoreConfig {
@@ -395,6 +408,7 @@ impl Default for StoreConfig {
             max_connections: 16,
             reaper_interval_secs: 5,
             root_certificate: None,
+            retention_days: 30,
         }
     }
 }
@@ -774,6 +788,24 @@ client_secret = "${SECRET}"
             ot.cms_base.resolve("opentext.cms_base", &vars()).unwrap(),
             "http://127.0.0.1:9/cms"
         );
+    }
+
+    #[test]
+    fn retention_defaults_to_30_days_and_refuses_less_than_the_redelivery_window() {
+        let cfg = Config::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(cfg.store.retention_days, 30);
+        for (days, ok) in [(0, true), (7, false), (1, false), (8, true), (365, true)] {
+            let result =
+                Config::from_toml_str(&format!("{MINIMAL}\n[store]\nretention_days = {days}\n"))
+                    .and_then(|cfg| cfg.validate());
+            assert_eq!(result.is_ok(), ok, "retention_days = {days}: {result:?}");
+            if let Err(error) = result {
+                assert!(
+                    error.to_string().contains("store.retention_days"),
+                    "{error}"
+                );
+            }
+        }
     }
 
     #[test]

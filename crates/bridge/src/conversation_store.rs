@@ -323,6 +323,47 @@ impl ConversationStore {
         Ok(found.into_iter().map(|(_, c)| c).collect())
     }
 
+    /// Deletes every message recorded before `before`, and forgets conversations whose last
+    /// inbound message is older than `before` and that have no message left (retention of
+    /// personal data; `[store] retention_days` runs it daily). Returns how many messages were
+    /// deleted. A message's "already recorded" marker goes with it, so a replay of an event
+    /// older than the retention period records its message again.
+    ///
+    /// Walks one conversation at a time; other conversation state (open cases, transcripts'
+    /// links) lives in other namespaces and is not touched.
+    ///
+    /// # Errors
+    /// Store errors (what was deleted before the error stays deleted; the next run continues).
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+        let cutoff = millis(before);
+        let mut deleted = 0_u64;
+        for (conv, last) in self.kv.list(KV_LAST_INBOUND, "").await? {
+            let prefix = format!("{conv}/");
+            let mut left = 0_usize;
+            for (key, _) in self.kv.list(KV_MESSAGES, &prefix).await? {
+                // `{conv}/{unix ms:013}/{message id}`
+                let mut parts = key[prefix.len()..].splitn(2, '/');
+                let at = parts.next().and_then(|ms| ms.parse::<i64>().ok());
+                let id = parts.next();
+                match (at, id) {
+                    (Some(at), Some(id)) if at < cutoff => {
+                        self.kv.delete(KV_MESSAGES, &key).await?;
+                        self.kv.delete(KV_SEEN, &format!("{conv}/{id}")).await?;
+                        deleted += 1;
+                    }
+                    _ => left += 1,
+                }
+            }
+            let last = String::from_utf8(last)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok());
+            if left == 0 && last.is_none_or(|ms| ms < cutoff) {
+                self.kv.delete(KV_LAST_INBOUND, &conv).await?;
+            }
+        }
+        Ok(deleted)
+    }
+
     async fn advance_last_inbound(&self, conv: &str, at: DateTime<Utc>) -> Result<(), Error> {
         let at = millis(at);
         let current = self
@@ -372,6 +413,58 @@ mod tests {
 
     fn store() -> ConversationStore {
         ConversationStore::new(Arc::new(SqliteStore::open_in_memory().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn prune_deletes_old_messages_and_forgets_quiet_conversations() {
+        let s = store();
+        let now = Utc::now();
+        let old = now - chrono::Duration::days(40);
+        let quiet = ConversationKey::new("42", "+49 151 1111");
+        let busy = ConversationKey::new("42", "+49 151 2222");
+        s.record(
+            &quiet,
+            &LoggedMessage::new(Direction::Inbound, "wamid.q1", old, "text"),
+        )
+        .await
+        .unwrap();
+        s.record(
+            &busy,
+            &LoggedMessage::new(Direction::Inbound, "wamid.b1", old, "text"),
+        )
+        .await
+        .unwrap();
+        s.record(
+            &busy,
+            &LoggedMessage::new(Direction::Inbound, "wamid.b2", now, "text"),
+        )
+        .await
+        .unwrap();
+
+        let deleted = s.prune(now - chrono::Duration::days(30)).await.unwrap();
+        assert_eq!(deleted, 2);
+        assert!(s.messages(&quiet).await.unwrap().is_empty());
+        assert_eq!(s.last_inbound(&quiet).await.unwrap(), None);
+        let left: Vec<_> = s
+            .messages(&busy)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(left, ["wamid.b2"]);
+        assert!(s.last_inbound(&busy).await.unwrap().is_some());
+        // The marker went with the message: recording it again (a replay) stores it again.
+        assert!(
+            s.record(
+                &busy,
+                &LoggedMessage::new(Direction::Inbound, "wamid.b1", old, "text"),
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(s.prune(now - chrono::Duration::days(30)).await.unwrap(), 1);
+        assert_eq!(s.prune(now - chrono::Duration::days(30)).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -49,6 +49,7 @@ pub mod config;
 pub mod conversation_store;
 mod error;
 pub mod flows;
+pub mod retention;
 pub mod routing;
 pub mod service;
 pub mod whatsapp;

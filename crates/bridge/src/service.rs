@@ -179,6 +179,7 @@ pub struct Service {
     workers: WorkerPool,
     pollers: Vec<tokio::task::JoinHandle<()>>,
     reaper: Option<tokio::task::JoinHandle<()>>,
+    retention: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp::Client, Error> {
@@ -442,11 +443,20 @@ impl Service {
             .postgres
             .as_ref()
             .map(|pg| pg.spawn_reaper(stores.reaper_interval, shutdown.child_token()));
+        let retention = (config.store.retention_days > 0).then(|| {
+            crate::retention::spawn(
+                ctx.outbox.clone(),
+                crate::conversation_store::ConversationStore::new(ctx.kv.clone()),
+                Duration::from_secs(u64::from(config.store.retention_days) * 24 * 60 * 60),
+                shutdown.child_token(),
+            )
+        });
         tracing::info!(%local_addr, backend = ?stores.backend(), "chatport service started");
         Ok(Self {
             local_addr,
             stores,
             reaper,
+            retention,
             shutdown,
             server,
             workers,
@@ -480,6 +490,9 @@ impl Service {
         self.workers.join().await;
         if let Some(reaper) = self.reaper {
             let _ = reaper.await;
+        }
+        if let Some(retention) = self.retention {
+            let _ = retention.await;
         }
     }
 }

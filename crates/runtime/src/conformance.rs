@@ -547,11 +547,17 @@ pub async fn replay(outbox: Arc<dyn Outbox>) {
     assert!(claimed.iter().all(|c| c.event.attempts == 1));
 }
 
-/// Purge deletes dead rows only (and their history); a non-dead status filter is refused.
+/// Purge deletes dead rows (and their history) by default and done rows when asked; pending and
+/// in-flight rows are never deleted, and asking for them is refused.
 pub async fn purge(outbox: Arc<dyn Outbox>) {
     ok(
         outbox
-            .enqueue(vec![event("q1"), event("q2"), event("q3").dead("bad body")])
+            .enqueue(vec![
+                event("q1"),
+                event("q2"),
+                event("q3").dead("bad body"),
+                event("q4"),
+            ])
             .await,
         "enqueue",
     );
@@ -578,7 +584,13 @@ pub async fn purge(outbox: Arc<dyn Outbox>) {
     );
     assert!(matches!(
         outbox
-            .purge(&EventFilter::new().status(EventStatus::Done))
+            .purge(&EventFilter::new().status(EventStatus::Pending))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        outbox
+            .purge(&EventFilter::new().status(EventStatus::InFlight))
             .await,
         Err(StoreError::Invalid(_))
     ));
@@ -595,7 +607,27 @@ pub async fn purge(outbox: Arc<dyn Outbox>) {
         .into_iter()
         .map(|e| e.event_id.as_str().to_owned())
         .collect();
-    assert_eq!(left, ["q2"]);
+    assert_eq!(left, ["q2", "q4"]);
+    // Retention: done rows go only when asked for by status, with their history.
+    let q2 = c[1].event.id;
+    let n = ok(
+        outbox
+            .purge(
+                &EventFilter::new()
+                    .status(EventStatus::Done)
+                    .until(Utc::now() + chrono::Duration::hours(1)),
+            )
+            .await,
+        "purge done",
+    );
+    assert_eq!(n, 1);
+    assert!(ok(outbox.attempts(q2).await, "attempts").is_empty());
+    let left: Vec<_> = all(&outbox)
+        .await
+        .into_iter()
+        .map(|e| e.event_id.as_str().to_owned())
+        .collect();
+    assert_eq!(left, ["q4"], "the pending row stays");
 }
 
 /// Every resolve appends to the attempt history; release does not.

@@ -504,6 +504,20 @@ impl EventFilter {
     }
 }
 
+/// The filter a `purge` runs with: dead rows unless the caller asked for done rows.
+///
+/// # Errors
+/// [`StoreError::Invalid`] for pending or in-flight rows.
+pub(crate) fn purge_filter(filter: &EventFilter) -> Result<EventFilter, StoreError> {
+    match filter.status {
+        None => Ok(filter.clone().status(EventStatus::Dead)),
+        Some(EventStatus::Dead | EventStatus::Done) => Ok(filter.clone()),
+        Some(status) => Err(StoreError::Invalid(format!(
+            "purge removes dead or done rows only, not {status} rows"
+        ))),
+    }
+}
+
 /// One entry of a row's attempt history (written by every `resolve`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AttemptRecord {
@@ -619,11 +633,15 @@ pub trait Outbox: Send + Sync + 'static {
     /// Any [`StoreError`].
     async fn replay(&self, filter: &EventFilter) -> Result<u64, StoreError>;
 
-    /// Deletes matching **dead** rows (and their attempt history) and returns how many. Rows in any
-    /// other state are kept whatever the filter says.
+    /// Deletes matching rows in a final state (and their attempt history) and returns how many:
+    /// **dead** rows (the dead-letter queue) when `filter.status` is unset or
+    /// [`EventStatus::Dead`], **done** rows when it is [`EventStatus::Done`] (retention: a done
+    /// row's payload is personal data, and its `(source, event_id)` stops guarding against a
+    /// redelivery once deleted). Pending and in-flight rows are never deleted.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] when `filter.status` names another state; any other [`StoreError`].
+    /// [`StoreError::Invalid`] when `filter.status` is pending or in flight; any other
+    /// [`StoreError`].
     async fn purge(&self, filter: &EventFilter) -> Result<u64, StoreError>;
 
     /// Cheap liveness probe for `/readyz`. The default asks for [`Outbox::stats`].

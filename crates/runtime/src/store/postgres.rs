@@ -1131,16 +1131,10 @@ impl Outbox for PgStore {
     }
 
     async fn purge(&self, filter: &EventFilter) -> Result<u64, StoreError> {
-        if let Some(status) = filter.status
-            && status != EventStatus::Dead
-        {
-            return Err(StoreError::Invalid(format!(
-                "purge removes dead rows only, not {status} rows"
-            )));
-        }
-        let mut sql = String::from("DELETE FROM events WHERE status = 'dead'");
+        let filter = super::purge_filter(filter)?;
+        let mut sql = String::from("DELETE FROM events WHERE TRUE");
         let mut values: Params = Vec::new();
-        filter_sql(filter, &mut sql, &mut values);
+        filter_sql(&filter, &mut sql, &mut values);
         let client = self.client().await?;
         client
             .execute(&sql, &params(&values))

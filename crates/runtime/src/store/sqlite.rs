@@ -998,16 +998,9 @@ impl Outbox for SqliteStore {
     }
 
     async fn purge(&self, filter: &EventFilter) -> Result<u64, StoreError> {
-        if let Some(status) = filter.status
-            && status != EventStatus::Dead
-        {
-            return Err(StoreError::Invalid(format!(
-                "purge removes dead rows only, not {status} rows"
-            )));
-        }
-        let filter = filter.clone();
+        let filter = super::purge_filter(filter)?;
         self.write(move |conn| {
-            let mut sql = String::from("DELETE FROM events WHERE status = 'dead'");
+            let mut sql = String::from("DELETE FROM events WHERE 1 = 1");
             let mut values = Vec::new();
             filter_sql(&filter, &mut sql, &mut values);
             let changed = conn.execute(&sql, params_from_iter(values))?;
