@@ -2,8 +2,9 @@
 //!
 //! The key set comes from the JSON Schema the types derive (`schemars`, feature `schema`), so there
 //! is no second, hand-kept list: a key added to a struct and not to the reference (or documented
-//! and not in a struct) fails here, with the difference printed. The reference's TOML blocks and the
-//! demo's configuration must parse with `Config`.
+//! and not in a struct) fails here, with the difference printed. The TOML blocks of the reference,
+//! of operations.md, security.md and every flow page, and the demo's configuration must parse with
+//! `Config`.
 //!
 //! Reference format: a section heading (`##` or `###`) whose first code span is a TOML table
 //! (`` `[flows.o1]` `` or `` `[[directory]]` ``), then table rows whose first cell lists the keys,
@@ -229,12 +230,12 @@ fn the_schema_walk_sees_the_shapes_it_must() {
     assert!(keys.leaves.len() > 300, "only {} keys", keys.leaves.len());
 }
 
-/// The reference's TOML blocks, in order, with the heading they stand under.
-fn toml_blocks() -> Vec<(String, String)> {
+/// The TOML blocks of a Markdown text, in order, with the heading they stand under.
+fn toml_blocks(markdown: &str) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
     let mut heading = String::new();
     let mut current: Option<String> = None;
-    for line in REFERENCE.lines() {
+    for line in markdown.lines() {
         match &mut current {
             Some(block) if line.starts_with("```") => {
                 blocks.push((heading.clone(), std::mem::take(block)));
@@ -263,18 +264,48 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
     }
 }
 
+/// Every Markdown file under `docs/` with its TOML blocks.
+fn docs_toml_blocks() -> Vec<(String, String)> {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let mut files = vec![docs.join("operations.md"), docs.join("security.md")];
+    let mut flows: Vec<_> = std::fs::read_dir(docs.join("flows"))
+        .expect("docs/flows")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    flows.sort();
+    files.extend(flows);
+    files
+        .into_iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let name = path.display().to_string();
+            toml_blocks(&text)
+                .into_iter()
+                .map(move |(heading, block)| (format!("{name} {heading}"), block))
+        })
+        .collect()
+}
+
 #[test]
 fn the_reference_examples_and_the_demo_configuration_parse() {
-    let blocks = toml_blocks();
-    let (_, complete) = blocks
+    let mut blocks = toml_blocks(REFERENCE);
+    let complete = blocks
         .iter()
         .find(|(heading, _)| heading.contains("complete example"))
+        .map(|(_, block)| block.clone())
         .expect("docs/configuration.md has a complete example");
-    Config::from_toml_str(complete).expect("the complete example parses");
+    Config::from_toml_str(&complete).expect("the complete example parses");
 
     // Every other snippet, laid over the complete example, still parses: no snippet shows a key
     // or a value the types refuse.
-    let base: toml::Table = toml::from_str(complete).expect("the complete example is TOML");
+    let base: toml::Table = toml::from_str(&complete).expect("the complete example is TOML");
+    assert!(
+        blocks.len() >= 3,
+        "expected several TOML snippets in the reference"
+    );
+    blocks.extend(docs_toml_blocks());
     for (heading, block) in &blocks {
         let overlay: toml::Table = toml::from_str(block)
             .unwrap_or_else(|e| panic!("the snippet under {heading:?} is not TOML: {e}"));
@@ -285,7 +316,6 @@ fn the_reference_examples_and_the_demo_configuration_parse() {
             panic!("the snippet under {heading:?} does not parse with Config: {e}");
         }
     }
-    assert!(blocks.len() >= 3, "expected several TOML snippets");
 
     Config::from_toml_str(DEMO).expect("crates/cli/src/demo.toml parses");
 }
