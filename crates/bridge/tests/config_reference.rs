@@ -89,12 +89,12 @@ fn walk(root: &Value, schema: &Value, path: &str, keys: &mut Keys) {
             keys.leaves.insert(path.to_owned(), secret);
             continue;
         }
-        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
-            if alternatives(root, values).iter().any(|s| is_table(s)) {
-                keys.containers.insert(path.to_owned());
-                walk(root, values, &format!("{path}.*"), keys);
-                continue;
-            }
+        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object())
+            && alternatives(root, values).iter().any(|s| is_table(s))
+        {
+            keys.containers.insert(path.to_owned());
+            walk(root, values, &format!("{path}.*"), keys);
+            continue;
         }
         keys.leaves.insert(path.to_owned(), is_secret(schema));
     }
