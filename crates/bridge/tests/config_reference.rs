@@ -10,7 +10,8 @@
 //! (`` `[flows.o1]` `` or `` `[[directory]]` ``), then table rows whose first cell lists the keys,
 //! relative to the section, as code spans: `` | `reply` | ``, `` | `queues[].queue` | `` (an array
 //! of tables), `` | `fields.*.column` | `` (a table of tables keyed by the user). A key's type cell
-//! says `*secret*` exactly when the key must be a `${VAR}` reference.
+//! says `*secret*` exactly when the key must be a `${VAR}` reference, and `*ref*` exactly when it
+//! may hold references.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,11 +24,43 @@ const DEMO: &str = concat!(
     include_str!("../../cli/src/demo_orangelogic.toml")
 );
 
+/// How a string key is marked: a `SecretSetting` (*secret*: must be a `${VAR}` reference), a
+/// `Setting` (*ref*: may hold references), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Secret,
+    Reference,
+    Plain,
+}
+
+impl Mark {
+    fn of(schema: &Value) -> Self {
+        if schema.get("x-chatport-secret") == Some(&Value::Bool(true)) {
+            Mark::Secret
+        } else if schema.get("x-chatport-reference") == Some(&Value::Bool(true)) {
+            Mark::Reference
+        } else {
+            Mark::Plain
+        }
+    }
+
+    /// From a reference row's type cell.
+    fn documented(type_cell: &str) -> Self {
+        if type_cell.contains("*secret*") {
+            Mark::Secret
+        } else if type_cell.contains("*ref*") {
+            Mark::Reference
+        } else {
+            Mark::Plain
+        }
+    }
+}
+
 /// What the schema says about one configuration key.
 #[derive(Debug, Default)]
 struct Keys {
-    /// Keys holding a value (scalar, array of scalars, or a table of scalars) → is it a secret.
-    leaves: BTreeMap<String, bool>,
+    /// Keys holding a value (scalar, array of scalars, or a table of scalars) → what kind of string.
+    leaves: BTreeMap<String, Mark>,
     /// Keys holding tables or arrays of tables (may be documented, need not be).
     containers: BTreeSet<String>,
 }
@@ -85,8 +118,8 @@ fn walk(root: &Value, schema: &Value, path: &str, keys: &mut Keys) {
                 walk(root, items[0], &format!("{path}[]"), keys);
                 continue;
             }
-            let secret = items.iter().any(|s| is_secret(s));
-            keys.leaves.insert(path.to_owned(), secret);
+            let mark = items.first().map_or(Mark::Plain, |s| Mark::of(s));
+            keys.leaves.insert(path.to_owned(), mark);
             continue;
         }
         if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object())
@@ -96,12 +129,8 @@ fn walk(root: &Value, schema: &Value, path: &str, keys: &mut Keys) {
             walk(root, values, &format!("{path}.*"), keys);
             continue;
         }
-        keys.leaves.insert(path.to_owned(), is_secret(schema));
+        keys.leaves.insert(path.to_owned(), Mark::of(schema));
     }
-}
-
-fn is_secret(schema: &Value) -> bool {
-    schema.get("x-chatport-secret") == Some(&Value::Bool(true))
 }
 
 fn schema_keys() -> Keys {
@@ -116,8 +145,8 @@ fn code_spans(text: &str) -> Vec<&str> {
     text.split('`').skip(1).step_by(2).collect()
 }
 
-/// Documented key → marked *secret*; and every problem with the reference's format.
-fn documented_keys() -> (BTreeMap<String, bool>, Vec<String>) {
+/// Documented key → its mark; and every problem with the reference's format.
+fn documented_keys() -> (BTreeMap<String, Mark>, Vec<String>) {
     let mut keys = BTreeMap::new();
     let mut problems = Vec::new();
     let mut section: Option<String> = None;
@@ -159,10 +188,10 @@ fn documented_keys() -> (BTreeMap<String, bool>, Vec<String>) {
             ));
             continue;
         }
-        let secret = cells.get(1).is_some_and(|t| t.contains("*secret*"));
+        let mark = Mark::documented(cells.get(1).copied().unwrap_or_default());
         for name in names {
             let key = format!("{section}.{name}");
-            if keys.insert(key.clone(), secret).is_some() {
+            if keys.insert(key.clone(), mark).is_some() {
                 problems.push(format!("line {}: `{key}` is documented twice", n + 1));
             }
         }
@@ -174,17 +203,12 @@ fn documented_keys() -> (BTreeMap<String, bool>, Vec<String>) {
 fn every_key_is_documented_and_every_documented_key_exists() {
     let schema = schema_keys();
     let (documented, mut problems) = documented_keys();
-    for (key, secret) in &schema.leaves {
+    for (key, mark) in &schema.leaves {
         match documented.get(key) {
             None => problems.push(format!("undocumented: `{key}`")),
-            Some(marked) if marked != secret => problems.push(format!(
-                "`{key}`: the reference {} it *secret*, the type {}",
-                if *marked { "marks" } else { "does not mark" },
-                if *secret {
-                    "is a SecretSetting"
-                } else {
-                    "is not"
-                }
+            Some(documented) if documented != mark => problems.push(format!(
+                "`{key}`: the reference marks it {documented:?}, the type is {mark:?} \
+                 (Secret: *secret*, a SecretSetting; Reference: *ref*, a Setting)"
             )),
             Some(_) => {}
         }
@@ -223,9 +247,10 @@ fn the_schema_walk_sees_the_shapes_it_must() {
             "{leaf} missing from the walk"
         );
     }
-    assert_eq!(keys.leaves.get("whatsapp.app_secrets"), Some(&true));
-    assert_eq!(keys.leaves.get("store.url"), Some(&true));
-    assert_eq!(keys.leaves.get("service.listen"), Some(&false));
+    assert_eq!(keys.leaves.get("whatsapp.app_secrets"), Some(&Mark::Secret));
+    assert_eq!(keys.leaves.get("store.url"), Some(&Mark::Secret));
+    assert_eq!(keys.leaves.get("opentext.css_base"), Some(&Mark::Reference));
+    assert_eq!(keys.leaves.get("service.listen"), Some(&Mark::Plain));
     assert!(keys.containers.contains("flows.o1.queues"));
     assert!(keys.leaves.len() > 300, "only {} keys", keys.leaves.len());
 }
