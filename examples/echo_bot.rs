@@ -1,3 +1,5 @@
+//! Run: `cargo run --example echo_bot`
+//!
 //! An echo bot: a webhook endpoint that verifies Meta's signature, parses every update of the
 //! POST, and replies to each text message inside the 24-hour window.
 //!
@@ -100,4 +102,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Err("no reply".into())
+}
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test` runs the example (`test = true` in Cargo.toml), so a broken example fails CI.
+    #[test]
+    fn runs() -> Result<(), Box<dyn std::error::Error>> {
+        super::main()
+    }
 }

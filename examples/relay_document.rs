@@ -1,3 +1,5 @@
+//! Run: `cargo run --example relay_document`
+//!
 //! Relay a received document to a file: take the document of a (signed, parsed) webhook,
 //! download it streaming with the bearer token, verify the SHA-256 the webhook announced
 //! (base64), and keep the file only when it matches.
@@ -102,5 +104,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::fs::remove_file(&partial).await.ok();
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test` runs the example (`test = true` in Cargo.toml), so a broken example fails CI.
+    #[test]
+    fn runs() -> Result<(), Box<dyn std::error::Error>> {
+        super::main()
     }
 }

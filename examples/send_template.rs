@@ -1,3 +1,5 @@
+//! Run: `cargo run --example send_template`
+//!
 //! Check at start-up that a template exists and is approved, then send it.
 //!
 //! Runs against the testkit's Graph emulator and exits: `cargo run --example send_template`.
@@ -54,4 +56,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         graph.shutdown().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test` runs the example (`test = true` in Cargo.toml), so a broken example fails CI.
+    #[test]
+    fn runs() -> Result<(), Box<dyn std::error::Error>> {
+        super::main()
+    }
 }

@@ -1,6 +1,49 @@
 //! # chatport
 //!
-//! Facade re-exporting the chatport crates, one feature per connector.
+//! Facade re-exporting the chatport crates, one feature per connector: WhatsApp Business Cloud API
+//! joined to OpenText CMS/CSS, Orange Logic OrangeDAM and Creatio, through an at-least-once
+//! runtime (a durable outbox, idempotent effects).
+//!
+//! | Module | Crate | Feature |
+//! |---|---|---|
+//! | [`core`] | `chatport-core`: `EventId`, `IdempotencyKey`, `Envelope`, `Classify`, `Outcome` | always |
+//! | `whatsapp` | `chatport-whatsapp`: Cloud API client, webhook verification and parsing | `whatsapp` |
+//! | `opentext` | `chatport-opentext`: CMS + CSS client | `opentext` |
+//! | `orangelogic` | `chatport-orangelogic`: OrangeDAM client | `orangelogic` |
+//! | `creatio` | `chatport-creatio`: OData 4 client | `creatio` |
+//! | `runtime` | `chatport-runtime`: outbox, ingress, workers, pollers | `runtime` |
+//! | `bridge` | `chatport-bridge`: the flows O1–O8, L1–L7, C1–C5 and the service | `bridge` |
+//!
+//! Every feature is on by default; a service that only needs one connector depends on its crate
+//! (or on this one with `default-features = false` and that feature). `examples/` has one program
+//! per client crate and per flow family, each runnable with `cargo run --example NAME` against the
+//! testkit's emulators.
+//!
+//! A reply to a WhatsApp message, sent once per idempotency key, runnable here against the
+//! testkit's Graph emulator:
+//!
+//! ```
+//! use chatport::core::{EventId, IdempotencyKey};
+//! use chatport::whatsapp::{Client, OutgoingMessage, Recipient};
+//! use chatport_testkit::graph::GraphEmulator;
+//! use secrecy::SecretString;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let graph = GraphEmulator::start().await?;
+//! let client = Client::builder()
+//!     .access_token(SecretString::from(graph.access_token().to_owned()))
+//!     .base_url(&graph.base_url())
+//!     .build()?;
+//! let inbound = EventId::new("wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzQTdC");
+//! let key = IdempotencyKey::derive("O1", "reply", &inbound);
+//! let reply = OutgoingMessage::text(Recipient::phone("+16505551234"), "Case CASE-1042 is open.")
+//!     .biz_opaque_callback_data(key.as_str()); // Meta echoes it in the status webhook
+//! let accepted = client.send("106540352242922", &reply).await?;
+//! assert!(accepted.wamid().is_some());
+//! assert_eq!(graph.sent().len(), 1);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

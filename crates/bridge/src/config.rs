@@ -126,6 +126,53 @@ impl<'de> Deserialize<'de> for SecretSetting {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Setting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Setting".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "x-chatport-reference": true,
+        })
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for SecretSetting {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretSetting".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "\\$\\{[A-Za-z0-9_]+\\}",
+            "x-chatport-secret": true,
+        })
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of the configuration file, [`Config`] and everything under it,
+/// with each key's documentation as its `description`. A `Setting` (may hold `${VAR}` references)
+/// carries `"x-chatport-reference": true`, a `SecretSetting` (must be a reference)
+/// `"x-chatport-secret": true`. Available with the `schema` feature; `chatport config schema`
+/// prints it.
+#[cfg(feature = "schema")]
+pub fn json_schema() -> serde_json::Value {
+    schemars::schema_for!(Config).to_value()
+}
+
 /// Formats a TOML error as `line L, column C: message` with a "did you mean" hint for unknown keys.
 /// Unlike the parser's own rendering it never quotes the source line, which could hold a secret
 /// someone pasted into the file by mistake.
@@ -193,6 +240,7 @@ fn interpolate(raw: &str, key: &str, vars: &dyn Vars) -> Result<String, Error> {
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
@@ -314,6 +362,7 @@ impl Config {
 
 /// `[service]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct ServiceConfig {
@@ -372,6 +421,7 @@ fn default_cms_requests_per_second() -> u32 {
 
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct StoreConfig {
@@ -415,6 +465,7 @@ impl Default for StoreConfig {
 
 /// `[store] backend`: which outbox, key-value store and ledger the service uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum StoreBackend {
@@ -427,6 +478,7 @@ pub enum StoreBackend {
 
 /// `[workers]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct WorkersConfig {
@@ -468,6 +520,7 @@ impl WorkersConfig {
 
 /// `[whatsapp]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WhatsAppConfig {
@@ -510,6 +563,7 @@ fn default_timeout_secs() -> u64 {
 
 /// How to obtain the CMS token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OpenTextGrant {
@@ -522,6 +576,7 @@ pub enum OpenTextGrant {
 
 /// `[opentext]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OpenTextConfig {
@@ -557,6 +612,7 @@ pub struct OpenTextConfig {
 
 /// `[classifier]`: keyword and number rules for the rule-based classifier.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct ClassifierConfig {
@@ -596,6 +652,7 @@ impl Default for ClassifierConfig {
 
 /// A named value chosen when one of its keywords occurs in the message.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KeywordRule {
@@ -607,6 +664,7 @@ pub struct KeywordRule {
 
 /// A `[[directory]]` entry: a person or customer known by phone number.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DirectoryEntry {
@@ -624,6 +682,7 @@ pub struct DirectoryEntry {
 
 /// `[flows]`.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct FlowsConfig {
@@ -665,6 +724,7 @@ pub struct FlowsConfig {
 
 /// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O1Config {
@@ -732,6 +792,7 @@ impl Default for O1Config {
 
 /// A routing rule of `[[flows.o1.queues]]`: every given condition must match.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct QueueRule {

@@ -76,11 +76,23 @@ enum Command {
     },
     /// Hand a WhatsApp conversation to a person in Creatio (flow C1).
     Handoff(handoff_cmd::HandoffArgs),
+    /// Work with the configuration format.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Work with WhatsApp webhook deliveries.
     Webhook {
         #[command(subcommand)]
         command: webhook_cmd::WebhookCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the configuration file (every key, its type and documentation),
+    /// e.g. for an editor's TOML language server.
+    Schema,
 }
 
 fn init_tracing(default: &str) {
@@ -95,6 +107,18 @@ fn init_tracing(default: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => match serde_json::to_string_pretty(&chatport_bridge::config::json_schema()) {
+            Ok(schema) => {
+                println!("{schema}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("chatport: cannot print the schema: {error}");
+                ExitCode::from(2)
+            }
+        },
         Command::Webhook { command } => {
             init_tracing("warn");
             webhook_cmd::run(command)

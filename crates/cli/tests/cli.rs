@@ -505,3 +505,33 @@ client_secret = "${T_CLIENT_SECRET}"
         "{stderr}"
     );
 }
+
+#[test]
+fn config_schema_prints_the_configuration_schema() {
+    let out = chatport(&["config", "schema"], None, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let schema: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(schema["title"], "Config");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are errors"
+    );
+    for section in [
+        "service", "store", "workers", "whatsapp", "opentext", "flows",
+    ] {
+        assert!(
+            schema["properties"].get(section).is_some(),
+            "[{section}] missing"
+        );
+    }
+    assert!(
+        schema["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"whatsapp".into())
+    );
+}

@@ -22,15 +22,23 @@
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //! | [`RetryPolicy`], [`CsrfEcho`], [`TokenAuthMethod`] | In-client retry, CSRF header naming, token client authentication |
 //!
-//! ```no_run
+//! A case created once per idempotency key, runnable against the testkit's Creatio emulator
+//! (against a site, the base URL is e.g. `https://acme.creatio.com` and the token comes from its
+//! Identity Service):
+//!
+//! ```
 //! use chatport_core::{EventId, IdempotencyKey};
 //! use chatport_creatio::{Case, Client, Entity, Query, filter};
+//! use chatport_testkit::creatio::CreatioEmulator;
 //! use secrecy::SecretString;
 //!
-//! # async fn run() -> Result<(), chatport_creatio::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let crm = CreatioEmulator::start().await?;
 //! let client = Client::builder()
-//!     .base_url("https://acme.creatio.com")
-//!     .oauth_client_credentials("chatport", SecretString::from(std::env::var("CREATIO_SECRET").unwrap_or_default()))
+//!     .base_url(&crm.base_url())
+//!     .identity_url(&crm.identity_url())
+//!     .oauth_client_credentials(crm.client_id(), SecretString::from(crm.client_secret().to_owned()))
 //!     .build()?;
 //!
 //! let key = IdempotencyKey::derive("C1", "create_case", &EventId::new("wamid.X"));
@@ -40,12 +48,13 @@
 //!     ..Case::new()
 //! };
 //! let created = client.create_with_key::<Case, _>(Case::SET, &key, &case).await?;
-//! println!("case {} (existed: {})", created.id, created.existed);
+//! let retried = client.create_with_key::<Case, _>(Case::SET, &key, &case).await?;
+//! assert_eq!((created.id, created.existed, retried.existed), (retried.id, false, true));
 //!
 //! let open = client
 //!     .list::<Case>(Case::SET, &Query::new().filter(filter::lookup_eq("Status", client.lookups().case_status_new)).top(10))
 //!     .await?;
-//! println!("{} new cases", open.value.len());
+//! assert_eq!(open.value.len(), 1);
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]

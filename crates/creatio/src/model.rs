@@ -291,6 +291,7 @@ impl CaseFile {
 ///
 /// Deserializes from configuration with every field optional (missing fields keep the default).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default)]
 #[non_exhaustive]
 pub struct Lookups {

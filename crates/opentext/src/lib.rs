@@ -26,27 +26,35 @@
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //! | [`RetryPolicy`], [`RateLimit`], [`TokenEncoding`] | In-client retry, the limiter, token request encoding |
 //!
-//! ```no_run
+//! Find-or-create by an idempotency key, runnable against the testkit's CMS emulator (against a
+//! tenant, use `auth_base`/`cms_base` such as `https://na-1-dev.api.opentext.com` and
+//! `…/cms`, and keep the 5 requests/s limiter):
+//!
+//! ```
 //! use chatport_opentext::{Category, Client, InstanceDraft};
+//! use chatport_testkit::cms::CmsEmulator;
 //! use secrecy::SecretString;
 //!
-//! # async fn run() -> Result<(), chatport_opentext::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cms = CmsEmulator::start().await?;
 //! let client = Client::builder()
-//!     .tenant_id("5d6b1f6e-0000-0000-0000-000000000000")
-//!     .auth_base("https://na-1-dev.api.opentext.com")
-//!     .cms_base("https://na-1-dev.api.opentext.com/cms")
-//!     .client_credentials("my-app", SecretString::from(std::env::var("OT_SECRET").unwrap_or_default()))
+//!     .tenant_id(cms.tenant_id())
+//!     .auth_base(&cms.auth_base())
+//!     .cms_base(&cms.cms_base())
+//!     .client_credentials(cms.client_id(), SecretString::from(cms.client_secret()))
+//!     .no_rate_limit()
 //!     .build()?;
 //!
-//! let key = "O1:create_case:7c3f…";
-//! let case = match client.find_by_property(Category::Object, "ca_case", "ext_ref", key).await? {
-//!     Some(existing) => existing,
-//!     None => {
+//! let key = "O1:create_case:7c3f";
+//! for _attempt in 0..2 {
+//!     // the CMS has no idempotency key: look the caller's key up before every create
+//!     if client.find_by_property(Category::Object, "ca_case", "ext_ref", key).await?.is_none() {
 //!         let draft = InstanceDraft::new("Damaged parcel").property("ext_ref", key);
-//!         client.create_instance(Category::Object, "ca_case", &draft).await?
+//!         client.create_instance(Category::Object, "ca_case", &draft).await?;
 //!     }
-//! };
-//! println!("case {}", case.id);
+//! }
+//! assert_eq!(cms.instances_of_type("ca_case").len(), 1);
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]

@@ -28,18 +28,30 @@
 //! | [`parse_events`], [`AssetEvent`], [`WebhookAuthenticator`] | Asset webhooks |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //!
-//! ```no_run
+//! Search and tag, runnable against the testkit's OrangeDAM emulator (against an instance, the
+//! base URL is e.g. `https://mycompany.orangelogic.com`):
+//!
+//! ```
 //! use chatport_orangelogic::{AssetRef, Client, Query, SearchRequest};
+//! use chatport_testkit::orangelogic::{OrangeLogicEmulator, ROOT_FOLDER};
 //! use futures::TryStreamExt;
 //! use secrecy::SecretString;
 //!
-//! # async fn run() -> Result<(), chatport_orangelogic::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dam = OrangeLogicEmulator::start().await?;
+//! let folder = dam.seed_folder("Campaigns", ROOT_FOLDER);
+//! let mut fields = serde_json::Map::new();
+//! fields.insert("CoreField.Keywords".into(), serde_json::json!(["spring launch"]));
+//! dam.seed_asset("Spring hero", &folder, fields, None);
+//!
 //! let client = Client::builder()
-//!     .base_url("https://mycompany.orangelogic.com")
-//!     .client_credentials("chatport", SecretString::from(std::env::var("OL_SECRET").unwrap_or_default()))
+//!     .base_url(&dam.base_url())
+//!     .client_credentials(dam.client_id(), SecretString::from(dam.client_secret().to_owned()))
 //!     .build()?;
 //! let request = SearchRequest::new(Query::term("Keyword", "spring launch")).fields(["SystemIdentifier"]);
 //! let items: Vec<_> = client.search(request).try_collect().await?;
+//! assert_eq!(items.len(), 1);
 //! for item in items {
 //!     if let Some(id) = item.system_identifier() {
 //!         client.add_keywords(&AssetRef::Identifier(id), ["reviewed"], true).await?;

@@ -23,22 +23,56 @@
 //!    Retry-After), or dead.
 //! 3. Replay puts rows back to pending; safe because handlers are idempotent by key.
 //!
-//! ```no_run
+//! A runnable sketch: a handler, an outbox in a temporary directory, a worker pool. The same
+//! event enqueued twice is stored once and delivered once. (`chatport serve` adds the ingress:
+//! [`ingress::router`] with an [`ingress::IngressState`] whose route is a
+//! [`ingress::WebhookAdapter`], served by [`ingress::serve`] until the shutdown token is cancelled.)
+//!
+//! ```
 //! use std::sync::Arc;
-//! use chatport_runtime::{Outbox, SqliteOptions, SqliteStore};
-//! use chatport_runtime::worker::{WorkerConfig, WorkerPool, Handler};
-//! use chatport_runtime::ingress::{IngressState, WebhookAdapter, router, serve};
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Duration;
+//!
+//! use chatport_core::{EventId, Outcome};
+//! use chatport_runtime::worker::{self, Handler, WorkerConfig, WorkerPool};
+//! use chatport_runtime::{NewEvent, Outbox, SqliteOptions, SqliteStore, StoredEvent};
 //! use tokio_util::sync::CancellationToken;
 //!
-//! # async fn run(handler: Arc<dyn Handler>, adapter: Arc<dyn WebhookAdapter>) -> Result<(), Box<dyn std::error::Error>> {
-//! let store = SqliteStore::open("chatport.db", SqliteOptions::default())?;
+//! /// A flow step: must be idempotent per event id (it may run more than once).
+//! struct CountDeliveries(AtomicUsize);
+//!
+//! #[async_trait::async_trait]
+//! impl Handler for CountDeliveries {
+//!     async fn handle(&self, event: &StoredEvent) -> Outcome {
+//!         assert_eq!(event.flow, "O1");
+//!         self.0.fetch_add(1, Ordering::SeqCst);
+//!         Outcome::delivered()
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::open(dir.path().join("outbox.sqlite"), SqliteOptions::default())?;
 //! let outbox: Arc<dyn Outbox> = Arc::new(store);
+//!
+//! let event = || {
+//!     NewEvent::new("whatsapp", EventId::new("wamid.A1"), "message", "O1", b"{}".to_vec())
+//!         .ordering_key("4915123456789")
+//! };
+//! let first = outbox.enqueue(vec![event()]).await?;
+//! let redelivery = outbox.enqueue(vec![event()]).await?; // Meta redelivers: UNIQUE(source, event_id)
+//! assert_eq!((first.inserted, redelivery.duplicates), (1, 1));
+//!
+//! let handler = Arc::new(CountDeliveries(AtomicUsize::new(0)));
 //! let shutdown = CancellationToken::new();
-//! let pool = WorkerPool::spawn(outbox.clone(), handler, WorkerConfig::default(), shutdown.clone());
-//! let app = router(IngressState::new(outbox).route("/webhooks/whatsapp", adapter).notify(pool.notifier()));
-//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
-//! serve(listener, app, shutdown.clone()).await?; // returns after shutdown.cancel()
+//! let config = WorkerConfig::default().poll_interval(Duration::from_millis(10));
+//! let pool = WorkerPool::spawn(outbox.clone(), handler.clone(), config, shutdown.clone());
+//! let stats = worker::drain(outbox.as_ref(), Duration::from_secs(10)).await?;
+//! shutdown.cancel();
 //! pool.join().await;
+//! assert_eq!((stats.done, stats.dead), (1, 0));
+//! assert_eq!(handler.0.load(Ordering::SeqCst), 1);
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]

@@ -20,13 +20,24 @@
 //! (`sent()`, `instances()`, counters) and failure injection (`fail_next(n, Failure)`, see
 //! [`Failure`]). An emulator serves until it is dropped or `shutdown()` is awaited.
 //!
-//! ```no_run
+//! ```
 //! use chatport_testkit::graph::GraphEmulator;
+//! use chatport_testkit::webhook::{Delivery, MessageSpec, sign};
 //!
-//! # async fn demo() -> Result<(), chatport_testkit::Error> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), chatport_testkit::Error> {
 //! let graph = GraphEmulator::builder().access_token("secret-token").start().await?;
 //! // point the WhatsApp client at graph.base_url() with graph.access_token() ...
+//! assert!(graph.base_url().starts_with("http://127.0.0.1:"));
 //! assert!(graph.sent().is_empty());
+//!
+//! // ... and feed the code under test a delivery signed the way Meta signs it
+//! let body = Delivery::new("102290129340398")
+//!     .message("106540352242922", "15550783881", MessageSpec::text("16505551234", "wamid.1", 1_751_247_548, "hi"))
+//!     .build();
+//! let bytes = serde_json::to_vec(&body).unwrap_or_default();
+//! assert!(sign(b"app-secret", &bytes).starts_with("sha256="));
+//! graph.shutdown().await;
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]

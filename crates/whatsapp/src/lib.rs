@@ -44,6 +44,46 @@
 //! );
 //! assert_eq!(notice.to_json()["recipient"], "US.13491208655302741918");
 //! ```
+//!
+//! The webhook side and a reply, runnable against the testkit's Graph emulator and a delivery
+//! signed the way Meta signs it (against Meta, the base URL is `https://graph.facebook.com`):
+//!
+//! ```
+//! use chatport_testkit::graph::GraphEmulator;
+//! use chatport_testkit::webhook::{Delivery, MessageSpec, sign};
+//! use chatport_whatsapp::webhook::{Notification, SignatureVerifier};
+//! use chatport_whatsapp::{Client, OutgoingMessage, Recipient};
+//! use secrecy::SecretString;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let graph = GraphEmulator::start().await?;
+//! let body = serde_json::to_vec(&Delivery::new("102290129340398")
+//!     .message("106540352242922", "15550783881",
+//!         MessageSpec::text("16505551234", "wamid.IN1", 1_751_247_548, "Where is my parcel?"))
+//!     .build())?;
+//! let header = sign(b"app-secret", &body); // the X-Hub-Signature-256 header Meta sends
+//!
+//! // Verify on the raw bytes (constant time; list the old and the new secret during a rotation).
+//! let verifier = SignatureVerifier::new([SecretString::from("app-secret")])?;
+//! verifier.verify(Some(&header), &body)?;
+//! assert!(verifier.verify(Some("sha256=00"), &body).is_err());
+//!
+//! let client = Client::builder()
+//!     .access_token(SecretString::from(graph.access_token().to_owned()))
+//!     .base_url(&graph.base_url())
+//!     .build()?;
+//! for event in Notification::parse(&body)?.events() {
+//!     let (Some(message), Some(phone_number_id)) = (event.message(), event.phone_number_id()) else { continue };
+//!     let Some(sender) = message.sender() else { continue };
+//!     let reply = OutgoingMessage::text(Recipient::phone(sender), "We are on it.")
+//!         .reply_to(message.id.clone());
+//!     let accepted = client.send(phone_number_id, &reply).await?; // accepted, not yet delivered
+//!     assert!(accepted.wamid().is_some());
+//! }
+//! assert_eq!(graph.sent().len(), 1);
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -11,6 +11,7 @@ use crate::config::{SecretSetting, Setting};
 
 /// How chatport signs in to Creatio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CreatioAuth {
@@ -24,6 +25,7 @@ pub enum CreatioAuth {
 
 /// Which OData path style the instance uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CreatioPlatform {
@@ -36,6 +38,7 @@ pub enum CreatioPlatform {
 
 /// `[creatio]`: one Creatio instance.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CreatioConfig {
@@ -74,6 +77,7 @@ fn default_timeout() -> u64 {
 
 /// How one assistant-filled field is written to a case column.
 #[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct FieldMapping {
@@ -87,6 +91,7 @@ pub struct FieldMapping {
 
 /// `[flows.c1]`: the WhatsApp → Creatio handoff (C1), with media (C4) and contact matching (C5).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct C1Config {
@@ -209,6 +214,7 @@ impl Default for C1Config {
 
 /// A WhatsApp template: approved name, language and body parameters.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TemplateConfig {
@@ -230,6 +236,7 @@ fn default_language() -> String {
 /// `[flows.c2]`: agent replies from Creatio to WhatsApp (C2), the 24-hour window (C3) and case
 /// closure.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct C2Config {

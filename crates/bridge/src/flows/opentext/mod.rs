@@ -74,6 +74,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
 /// logical field name of the flow (`document_type`, `due_date`, …). A field without a value is
 /// sent as `-` (Meta refuses empty parameters).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TemplateConfig {
@@ -319,6 +320,7 @@ pub fn primary_rendition(media: &StoredMedia) -> Value {
 
 /// The CMS items a status poller watches.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WatchConfig {

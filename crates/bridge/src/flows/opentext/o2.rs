@@ -41,6 +41,7 @@ pub const FLOW: &str = "O2";
 
 /// A document type O2 recognises.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DocumentType {
@@ -81,6 +82,7 @@ impl DocumentType {
 
 /// `[flows.o2]`: document capture.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O2Config {

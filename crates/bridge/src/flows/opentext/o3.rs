@@ -31,6 +31,7 @@ pub const FLOW: &str = "O3";
 
 /// `[flows.o3]`: CMS status → template to the responsible user.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O3Config {

@@ -43,6 +43,7 @@ pub const KV_LINK: &str = "opentext.o4.link";
 
 /// How a request keyword maps to a CMS search.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RequestKind {
@@ -97,6 +98,7 @@ impl RequestKind {
 
 /// `[flows.o4]`: document requests from authorised directory numbers.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O4Config {

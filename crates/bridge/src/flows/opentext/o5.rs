@@ -37,6 +37,7 @@ pub const FLOW: &str = "O5";
 
 /// `[flows.o5]`: field evidence.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O5Config {

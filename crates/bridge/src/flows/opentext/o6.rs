@@ -56,6 +56,7 @@ pub const KV_SNAPSHOT: &str = "opentext.o6.snapshot";
 
 /// One compliance tag: what marks a message and what the archive gets.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ComplianceTag {
@@ -113,6 +114,7 @@ fn contains_phrase(text: &str, phrase: &str) -> bool {
 
 /// `[flows.o6]`: compliance archive.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O6Config {

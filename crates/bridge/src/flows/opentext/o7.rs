@@ -34,6 +34,7 @@ pub const FLOW: &str = "O7";
 
 /// `[flows.o7]`: CMS exception → template → reply written back.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O7Config {

@@ -34,6 +34,7 @@ pub const FLOW: &str = "O8";
 
 /// A business object documents are linked to, found by reference.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct LinkedObject {
@@ -77,6 +78,7 @@ fn linked(
 
 /// `[flows.o8]`: supplier exchange.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct O8Config {

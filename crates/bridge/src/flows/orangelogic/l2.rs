@@ -53,6 +53,7 @@ pub const FIELDS: &[&str] = &[
 
 /// A project tag and its folder.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProjectRule {
@@ -67,6 +68,7 @@ pub struct ProjectRule {
 
 /// `[flows.l2]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct L2Config {

@@ -45,6 +45,7 @@ pub const VALUES: &[&str] = &[
 
 /// `[flows.l3]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct L3Config {

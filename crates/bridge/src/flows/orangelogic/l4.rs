@@ -48,6 +48,7 @@ pub const VALUES: &[&str] = &["campaign", "title", "identifier", "link", "region
 
 /// A region and its contacts.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RegionContacts {
@@ -59,6 +60,7 @@ pub struct RegionContacts {
 
 /// `[flows.l4]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct L4Config {

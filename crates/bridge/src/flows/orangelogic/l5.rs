@@ -43,6 +43,7 @@ pub const VALUES: &[&str] = &["agent", "title", "identifier", "link"];
 
 /// `[flows.l5]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct L5Config {

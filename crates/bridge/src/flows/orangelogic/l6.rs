@@ -67,6 +67,7 @@ pub const FIELDS: &[&str] = &[
 
 /// A campaign tag and its folder.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CampaignTag {
@@ -83,6 +84,7 @@ pub struct CampaignTag {
 
 /// `[flows.l6]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct L6Config {

@@ -31,6 +31,7 @@ pub const VALUES: &[&str] = &["title", "identifier", "reason", "link", "state"];
 
 /// `[flows.l7]`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct L7Config {

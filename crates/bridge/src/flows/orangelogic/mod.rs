@@ -70,6 +70,7 @@ pub const SOURCE: &str = "orangelogic";
 
 /// How chatport authenticates to OrangeDAM (`shared/api/opentext-orangelogic.md` §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum OrangeLogicAuth {
@@ -84,6 +85,7 @@ pub enum OrangeLogicAuth {
 
 /// `[orangelogic.webhook]`: the endpoint OrangeDAM posts asset events to.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct OrangeLogicWebhookConfig {
@@ -139,6 +141,7 @@ impl OrangeLogicWebhookConfig {
 
 /// `[orangelogic]`: the OrangeDAM instance and what the L flows share.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OrangeLogicConfig {
@@ -221,6 +224,7 @@ fn default_in_doubt() -> u64 {
 /// A WhatsApp template: its approved name, language, and which values fill its body parameters
 /// `{{1}}, {{2}}, …` in order (each flow documents the value names it offers).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TemplateConfig {
@@ -287,6 +291,7 @@ impl TemplateConfig {
 /// How a flow writes a note (an answer, a share record) onto an asset; OrangeDAM has no public
 /// comments API, so a field of your choice is used.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct FeedbackConfig {
