@@ -49,6 +49,18 @@ const TEXTS: [&str; 6] = [
 pub(crate) enum BenchCommand {
     /// Post signed WhatsApp deliveries to a running service and report throughput and latency.
     Ingest(IngestArgs),
+    /// Relay one WhatsApp document from a Graph emulator into a CSS emulator: MB/s and peak RSS.
+    ///
+    /// Starts the Graph and CMS/CSS emulators on loopback, registers a deterministic document of
+    /// --size-mb MB (1 MB = 1,000,000 bytes), and relays it in a child process through the
+    /// OpenText flows' media path (media URL lookup, streaming download with the SHA-256
+    /// checked into a temporary file, streaming upload to the CSS). Reports the relay time,
+    /// throughput, the child's CPU time and peak RSS (VmHWM; Linux only, "unknown" elsewhere)
+    /// and whether the CSS holds exactly the document (length and SHA-256); exits 1 when not.
+    Media(crate::bench_media::MediaArgs),
+    /// The measured child of `bench media` (internal).
+    #[command(hide = true)]
+    MediaRelay(crate::bench_media::MediaRelayArgs),
 }
 
 /// `chatport bench ingest`.
@@ -201,6 +213,8 @@ pub(crate) async fn run(command: BenchCommand) -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        BenchCommand::Media(args) => crate::bench_media::run_media(&args).await,
+        BenchCommand::MediaRelay(args) => crate::bench_media::run_relay(&args).await,
     }
 }
 
