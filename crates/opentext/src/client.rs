@@ -611,3 +611,35 @@ pub(crate) fn json_body<T: serde::Serialize>(value: &T, what: &str) -> Result<By
         .map(Bytes::from)
         .map_err(|e| Error::Config(format!("could not serialise the {what}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cms_operations_are_families_never_ids() {
+        let base = Url::parse("https://h.example/cms/").unwrap();
+        let url = |p: &str| Url::parse(&format!("https://h.example/cms/{p}")).unwrap();
+        let id = "2f6a3c1e-8d3b-4b7e-9a57-0d1f4e2b7c90";
+        assert_eq!(
+            cms_operation(&Method::POST, &base, &url("instances/object/ca_case")),
+            "instances_post"
+        );
+        assert_eq!(
+            cms_operation(
+                &Method::GET,
+                &base,
+                &url(&format!("instances/object/ca_case/{id}/history"))
+            ),
+            "instances_get"
+        );
+        assert_eq!(
+            cms_operation(&Method::GET, &base, &url("type-definitions/ca_case")),
+            "definitions_get"
+        );
+        assert_eq!(
+            cms_operation(&Method::PUT, &base, &url("something/else")),
+            "other_put"
+        );
+    }
+}
