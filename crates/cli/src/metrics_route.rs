@@ -6,17 +6,33 @@ use axum::http::header;
 use axum::routing::get;
 use std::sync::Arc;
 
+use chatport_core::telemetry;
 use chatport_runtime::Outbox;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Installs the Prometheus recorder for this process.
+/// Bucket bounds (seconds) of `chatport_connector_request_duration_seconds`: from a fast
+/// loopback answer to a vendor call close to the clients' 30 s default timeout.
+const CONNECTOR_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the Prometheus recorder for this process: the connector request durations as a
+/// histogram with [`CONNECTOR_DURATION_BUCKETS`] (other histograms stay summaries), and the
+/// connector series described.
 ///
 /// # Errors
 /// When a recorder is already installed (the text of the exporter's error).
 pub(crate) fn install() -> Result<PrometheusHandle, String> {
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(telemetry::REQUEST_DURATION_SECONDS.to_owned()),
+            CONNECTOR_DURATION_BUCKETS,
+        )
+        .map_err(|e| format!("cannot configure the Prometheus recorder: {e}"))?
         .install_recorder()
-        .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))
+        .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
+    telemetry::describe();
+    Ok(handle)
 }
 
 /// The `/metrics` route. Each scrape reads the outbox stats (row counts per status and flow, the

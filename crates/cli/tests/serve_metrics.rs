@@ -1,5 +1,5 @@
 //! `chatport serve` as a process serves Prometheus `/metrics` next to the webhook: after a
-//! delivery went through O1, the ingress, worker and outbox series are there.
+//! delivery went through O1, the ingress, worker, outbox and connector request series are there.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 #![cfg(unix)]
 
@@ -154,5 +154,25 @@ client_secret = "${{CMS_CLIENT_SECRET}}"
     has(r#"chatport_outbox_rows{status="done"} 1"#);
     has(r#"chatport_outbox_rows{status="pending"} 0"#);
     has("chatport_outbox_oldest_pending_seconds 0");
+    // The connectors' requests: the CMS token, lookup and create, the WhatsApp reply.
+    has(
+        r#"chatport_connector_requests_total{connector="opentext",operation="token",class="ok"} 1"#,
+    );
+    has(
+        r#"chatport_connector_requests_total{connector="opentext",operation="instances_get",class="ok"}"#,
+    );
+    has(
+        r#"chatport_connector_requests_total{connector="opentext",operation="instances_post",class="ok"} 1"#,
+    );
+    has(
+        r#"chatport_connector_requests_total{connector="whatsapp",operation="messages",class="ok"} 1"#,
+    );
+    has("# TYPE chatport_connector_request_duration_seconds histogram");
+    has(
+        r#"chatport_connector_request_duration_seconds_bucket{connector="whatsapp",operation="messages",le="30"} 1"#,
+    );
+    has(
+        r#"chatport_connector_request_duration_seconds_count{connector="opentext",operation="instances_post"} 1"#,
+    );
     assert!(!text.contains("5551234"), "no phone numbers in metrics");
 }

@@ -16,6 +16,7 @@
 //! | [`Outcome`] | How one delivery attempt ended: delivered, retry later, or rejected (dead-letter) |
 //! | [`IdempotencyLedger`] | Durable key → receipt ledger for sinks without a server-side idempotency key |
 //! | [`redact`] | Masking of phone numbers and message text before they reach logs |
+//! | [`telemetry`] | The connector request metrics (`chatport_connector_requests_total`, `…_duration_seconds`) |
 //!
 //! The delivery guarantee chatport gives is **at-least-once**, made effectively-once by idempotent
 //! sinks. It never claims exactly-once.
@@ -38,6 +39,7 @@ mod id;
 mod ledger;
 mod outcome;
 pub mod redact;
+pub mod telemetry;
 mod traits;
 
 pub use envelope::{Checkpoint, Envelope};

@@ -277,7 +277,17 @@ impl FormsSession {
         Ok(())
     }
 
+    /// One forms login, recorded as operation `login` in the connector request metrics.
     async fn login(&self, http: &reqwest::Client) -> Result<Vec<(String, String)>, Error> {
+        chatport_core::telemetry::observe(
+            crate::client::CONNECTOR,
+            "login",
+            self.login_attempt(http),
+        )
+        .await
+    }
+
+    async fn login_attempt(&self, http: &reqwest::Client) -> Result<Vec<(String, String)>, Error> {
         let body = serde_json::json!({
             "UserName": self.username,
             "UserPassword": self.password.expose_secret(),
@@ -469,7 +479,21 @@ impl TokenSource {
         }
     }
 
+    /// One token request, recorded as operation `token` in the connector request metrics.
     async fn fetch_with(
+        &self,
+        http: &reqwest::Client,
+        basic: bool,
+    ) -> Result<TokenResponse, Error> {
+        chatport_core::telemetry::observe(
+            crate::client::CONNECTOR,
+            "token",
+            self.fetch_attempt(http, basic),
+        )
+        .await
+    }
+
+    async fn fetch_attempt(
         &self,
         http: &reqwest::Client,
         basic: bool,

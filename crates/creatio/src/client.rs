@@ -644,11 +644,14 @@ impl Client {
     /// status and body bytes of the 2xx answer.
     pub(crate) async fn call(&self, req: Req, repeat: Repeat) -> Result<(u16, Bytes), Error> {
         let req_ref = &req;
-        let once = move || async move {
-            let response = self.send(req_ref).await?;
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
-            Ok((status, bytes))
+        let operation = operation(&req.method, &req.url);
+        let once = move || {
+            chatport_core::telemetry::observe(CONNECTOR, operation, async move {
+                let response = self.send(req_ref).await?;
+                let status = response.status().as_u16();
+                let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
+                Ok((status, bytes))
+            })
         };
         let span = tracing::debug_span!("creatio", method = %req.method, path = req.url.path());
         let result = match repeat {
@@ -678,9 +681,54 @@ impl Client {
     }
 }
 
+/// The `connector` label of this crate's request metrics ([`chatport_core::telemetry`]).
+pub(crate) const CONNECTOR: &str = "creatio";
+
+/// The `operation` label of a call: `batch` (`$batch`), `upload` (`FileApiService`), else
+/// `odata_<method>` (`odata_get`, `odata_post`, `odata_patch`, `odata_delete`, `odata_other`).
+/// Never an entity set name, a key or a filter.
+pub(crate) fn operation(method: &Method, url: &Url) -> &'static str {
+    let path = url.path();
+    if path.ends_with("/$batch") {
+        return "batch";
+    }
+    if path.contains("/FileApiService/") {
+        return "upload";
+    }
+    match method.as_str() {
+        "GET" => "odata_get",
+        "POST" => "odata_post",
+        "PATCH" => "odata_patch",
+        "PUT" => "odata_put",
+        "DELETE" => "odata_delete",
+        _ => "odata_other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_are_families_never_ids() {
+        let url = |p: &str| Url::parse(&format!("https://acme.creatio.com{p}")).unwrap();
+        assert_eq!(operation(&Method::POST, &url("/0/odata/$batch")), "batch");
+        assert_eq!(
+            operation(&Method::POST, &url("/0/rest/FileApiService/UploadFile")),
+            "upload"
+        );
+        assert_eq!(
+            operation(
+                &Method::GET,
+                &url("/0/odata/Contact(5b8e3c3a-1f0e-4f7c-9a55-3f1f3f7b2a10)")
+            ),
+            "odata_get"
+        );
+        assert_eq!(
+            operation(&Method::PATCH, &url("/0/odata/Case(1)")),
+            "odata_patch"
+        );
+    }
 
     #[test]
     fn paths_per_platform() {

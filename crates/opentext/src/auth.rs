@@ -240,7 +240,17 @@ impl TokenSource {
         }
     }
 
+    /// One token request, recorded as operation `token` in the connector request metrics.
     async fn fetch(&self, http: &reqwest::Client) -> Result<TokenResponse, Error> {
+        chatport_core::telemetry::observe(
+            crate::client::CONNECTOR,
+            "token",
+            self.fetch_attempt(http),
+        )
+        .await
+    }
+
+    async fn fetch_attempt(&self, http: &reqwest::Client) -> Result<TokenResponse, Error> {
         let fields = self.grant.fields();
         let request = http
             .post(self.token_url.clone())

@@ -507,22 +507,25 @@ impl Client {
         repeat: Repeat,
     ) -> Result<(u16, Bytes), Error> {
         let (method_ref, url_ref, body_ref) = (&method, &url, &body);
-        let once = move || async move {
-            let (method, url, body) = (method_ref, url_ref, body_ref);
-            let response = self
-                .send_authed(|http| {
-                    let req = http
-                        .request(method.clone(), url.clone())
-                        .header(ACCEPT, ACCEPT_HAL);
-                    match &body {
-                        Some(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
-                        None => req,
-                    }
-                })
-                .await?;
-            let status = response.status().as_u16();
-            let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
-            Ok((status, bytes))
+        let operation = cms_operation(&method, &self.inner.cms_base, &url);
+        let once = move || {
+            chatport_core::telemetry::observe(CONNECTOR, operation, async move {
+                let (method, url, body) = (method_ref, url_ref, body_ref);
+                let response = self
+                    .send_authed(|http| {
+                        let req = http
+                            .request(method.clone(), url.clone())
+                            .header(ACCEPT, ACCEPT_HAL);
+                        match &body {
+                            Some(b) => req.header(CONTENT_TYPE, "application/json").body(b.clone()),
+                            None => req,
+                        }
+                    })
+                    .await?;
+                let status = response.status().as_u16();
+                let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
+                Ok((status, bytes))
+            })
         };
         let span = tracing::debug_span!("opentext.cms", method = %method, path = url.path());
         let result = match repeat {
@@ -571,9 +574,72 @@ impl Client {
     }
 }
 
+/// The `connector` label of this crate's request metrics ([`chatport_core::telemetry`]).
+pub(crate) const CONNECTOR: &str = "opentext";
+
+/// The `operation` label of a CMS call: the endpoint family after the CMS base (`instances`,
+/// `type-definitions`, `trait-definitions`) and the method, e.g. `instances_post`,
+/// `definitions_get`; `other_<method>` for anything else. Never an id or a type name.
+pub(crate) fn cms_operation(method: &Method, cms_base: &Url, url: &Url) -> &'static str {
+    let base = cms_base.path().trim_end_matches('/');
+    let family = url
+        .path()
+        .strip_prefix(base)
+        .map(|rest| rest.trim_start_matches('/'))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    let definitions = matches!(family, "type-definitions" | "trait-definitions");
+    match (family, method.as_str()) {
+        ("instances", "GET") => "instances_get",
+        ("instances", "POST") => "instances_post",
+        ("instances", "PUT") => "instances_put",
+        ("instances", "PATCH") => "instances_patch",
+        ("instances", "DELETE") => "instances_delete",
+        (_, "GET") if definitions => "definitions_get",
+        (_, "GET") => "other_get",
+        (_, "POST") => "other_post",
+        (_, "PUT") => "other_put",
+        (_, "PATCH") => "other_patch",
+        (_, "DELETE") => "other_delete",
+        _ => "other",
+    }
+}
+
 /// `value` as a JSON request body.
 pub(crate) fn json_body<T: serde::Serialize>(value: &T, what: &str) -> Result<Bytes, Error> {
     serde_json::to_vec(value)
         .map(Bytes::from)
         .map_err(|e| Error::Config(format!("could not serialise the {what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cms_operations_are_families_never_ids() {
+        let base = Url::parse("https://h.example/cms/").unwrap();
+        let url = |p: &str| Url::parse(&format!("https://h.example/cms/{p}")).unwrap();
+        let id = "2f6a3c1e-8d3b-4b7e-9a57-0d1f4e2b7c90";
+        assert_eq!(
+            cms_operation(&Method::POST, &base, &url("instances/object/ca_case")),
+            "instances_post"
+        );
+        assert_eq!(
+            cms_operation(
+                &Method::GET,
+                &base,
+                &url(&format!("instances/object/ca_case/{id}/history"))
+            ),
+            "instances_get"
+        );
+        assert_eq!(
+            cms_operation(&Method::GET, &base, &url("type-definitions/ca_case")),
+            "definitions_get"
+        );
+        assert_eq!(
+            cms_operation(&Method::PUT, &base, &url("something/else")),
+            "other_put"
+        );
+    }
 }

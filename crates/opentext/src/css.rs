@@ -431,7 +431,26 @@ impl Client {
         self.upload(Endpoint::V3FromStream, reader, options).await
     }
 
+    /// One streamed upload attempt, recorded as operation `css_upload` in the connector request
+    /// metrics.
     async fn upload<R>(
+        &self,
+        endpoint: Endpoint,
+        reader: R,
+        options: &UploadOptions,
+    ) -> Result<CssContent, Error>
+    where
+        R: AsyncRead + Send + 'static,
+    {
+        chatport_core::telemetry::observe(
+            crate::client::CONNECTOR,
+            "css_upload",
+            self.upload_attempt(endpoint, reader, options),
+        )
+        .await
+    }
+
+    async fn upload_attempt<R>(
         &self,
         endpoint: Endpoint,
         reader: R,
@@ -605,18 +624,24 @@ impl Client {
         let (status, bytes) = self
             .inner
             .retry
-            .run_on_429(move || async move {
-                let response = self
-                    .send_authed_with(false, |http| {
-                        http.request(Method::POST, url_ref.clone())
-                            .header(ACCEPT, "application/json")
-                            .header(CONTENT_TYPE, "application/json")
-                            .body(body_ref.clone())
-                    })
-                    .await?;
-                let status = response.status().as_u16();
-                let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
-                Ok((status, bytes))
+            .run_on_429(move || {
+                chatport_core::telemetry::observe(
+                    crate::client::CONNECTOR,
+                    "css_share_link",
+                    async move {
+                        let response = self
+                            .send_authed_with(false, |http| {
+                                http.request(Method::POST, url_ref.clone())
+                                    .header(ACCEPT, "application/json")
+                                    .header(CONTENT_TYPE, "application/json")
+                                    .body(body_ref.clone())
+                            })
+                            .await?;
+                        let status = response.status().as_u16();
+                        let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
+                        Ok((status, bytes))
+                    },
+                )
             })
             .await?;
         let raw: Map<String, Value> =
@@ -629,16 +654,20 @@ impl Client {
     }
 
     /// A GET on the CSS (or a download link): token, 401 replay, in-client retry until the
-    /// headers of a 2xx answer arrive.
+    /// headers of a 2xx answer arrive. Each attempt is recorded as operation `css_get` (its
+    /// duration runs until the headers arrived; a streamed body is not included).
     async fn css_get(&self, url: Url, accept: &'static str) -> Result<reqwest::Response, Error> {
         let url_ref = &url;
         self.inner
             .retry
-            .run(move || async move {
-                self.send_authed_with(false, |http| {
-                    http.get(url_ref.clone()).header(ACCEPT, accept)
-                })
-                .await
+            .run(move || {
+                chatport_core::telemetry::observe(
+                    crate::client::CONNECTOR,
+                    "css_get",
+                    self.send_authed_with(false, move |http| {
+                        http.get(url_ref.clone()).header(ACCEPT, accept)
+                    }),
+                )
             })
             .await
     }

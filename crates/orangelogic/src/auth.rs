@@ -208,7 +208,25 @@ impl TokenSource {
         }
     }
 
+    /// One token (or login) request, recorded as operation `token` / `login` in the connector
+    /// request metrics.
     async fn fetch(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<(SecretString, Option<Duration>), Error> {
+        let operation = match &self.credentials {
+            Credentials::UserLogin { .. } => "login",
+            _ => "token",
+        };
+        chatport_core::telemetry::observe(
+            crate::client::CONNECTOR,
+            operation,
+            self.fetch_attempt(http),
+        )
+        .await
+    }
+
+    async fn fetch_attempt(
         &self,
         http: &reqwest::Client,
     ) -> Result<(SecretString, Option<Duration>), Error> {

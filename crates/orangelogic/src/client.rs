@@ -379,6 +379,11 @@ pub(crate) enum Transport {
     PostForm,
 }
 
+/// The `connector` label of this crate's request metrics ([`chatport_core::telemetry`]); the
+/// `operation` label is the call's `what` (`search`, `DataTable`, `upload`, `upload transaction`,
+/// `token`, …: fixed strings of this crate).
+pub(crate) const CONNECTOR: &str = "orangelogic";
+
 /// One parameterised call: path, parameters, envelope family.
 pub(crate) struct Call<'a> {
     pub(crate) path: &'a str,
@@ -482,41 +487,45 @@ impl Client {
     where
         F: Fn(&reqwest::Client, &Token) -> Result<reqwest::RequestBuilder, Error>,
     {
-        let once = || async {
-            let mut replayed = false;
-            loop {
-                let token = self.token().await?;
-                let response = build(&self.inner.http, &token)?
-                    .send()
-                    .await
-                    .map_err(Error::from_reqwest)?;
-                let status = response.status().as_u16();
-                let refreshable = !replayed && self.inner.auth.can_refresh();
-                if status == 401 && refreshable {
-                    tracing::debug!(
-                        "OrangeDAM answered 401; refreshing the token and replaying once"
-                    );
-                    self.inner.auth.invalidate(token.generation).await;
-                    replayed = true;
-                    continue;
-                }
-                let headers = response.headers().clone();
-                let body = response.bytes().await.map_err(Error::from_reqwest)?;
-                if !(200..300).contains(&status) {
-                    return Err(error_from_status(status, &headers, &body));
-                }
-                match decode_success(family, status, &body, what) {
-                    Err(e @ Error::Api { .. }) if e.class() == ErrorClass::Auth && refreshable => {
+        let once = || {
+            chatport_core::telemetry::observe(CONNECTOR, what, async {
+                let mut replayed = false;
+                loop {
+                    let token = self.token().await?;
+                    let response = build(&self.inner.http, &token)?
+                        .send()
+                        .await
+                        .map_err(Error::from_reqwest)?;
+                    let status = response.status().as_u16();
+                    let refreshable = !replayed && self.inner.auth.can_refresh();
+                    if status == 401 && refreshable {
                         tracing::debug!(
-                            "OrangeDAM refused the token in the body; refreshing and replaying once"
+                            "OrangeDAM answered 401; refreshing the token and replaying once"
                         );
-                        drop(e);
                         self.inner.auth.invalidate(token.generation).await;
                         replayed = true;
+                        continue;
                     }
-                    other => return other,
+                    let headers = response.headers().clone();
+                    let body = response.bytes().await.map_err(Error::from_reqwest)?;
+                    if !(200..300).contains(&status) {
+                        return Err(error_from_status(status, &headers, &body));
+                    }
+                    match decode_success(family, status, &body, what) {
+                        Err(e @ Error::Api { .. })
+                            if e.class() == ErrorClass::Auth && refreshable =>
+                        {
+                            tracing::debug!(
+                                "OrangeDAM refused the token in the body; refreshing and replaying once"
+                            );
+                            drop(e);
+                            self.inner.auth.invalidate(token.generation).await;
+                            replayed = true;
+                        }
+                        other => return other,
+                    }
                 }
-            }
+            })
         };
         let span = tracing::debug_span!("orangelogic.request", what);
         let result = match repeat {
@@ -533,6 +542,21 @@ impl Client {
     /// Sends a request whose body cannot be rebuilt (a streamed upload): one attempt, no
     /// replay. A 401 invalidates the token so that the caller's next attempt fetches a new one.
     pub(crate) async fn send_once(
+        &self,
+        family: Family,
+        what: &'static str,
+        request: reqwest::RequestBuilder,
+        token: Token,
+    ) -> Result<Value, Error> {
+        chatport_core::telemetry::observe(
+            CONNECTOR,
+            what,
+            self.send_once_attempt(family, what, request, token),
+        )
+        .await
+    }
+
+    async fn send_once_attempt(
         &self,
         family: Family,
         what: &'static str,

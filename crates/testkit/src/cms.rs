@@ -54,6 +54,9 @@
 //! - Optional rate limit ([`CmsEmulatorBuilder::rate_limit_per_sec`]; the real service allows 5
 //!   requests per second) → 429 with the Apigee spike-arrest fault and no `Retry-After` (none is
 //!   documented).
+//! - Optional seeded chaos on `/cms` requests ([`CmsEmulatorBuilder::chaos`], see
+//!   [`crate::chaos`]): 429 + `Retry-After` with the spike-arrest fault, 503 `{"exception",
+//!   "message"}`, dropped connections (no effect) and slow answers (processed, then late).
 //!
 //! # Filter grammar
 //!
@@ -94,6 +97,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     Error, Failure,
+    chaos::{Chaos, ChaosAction, ChaosCounts, ChaosEngine},
     failure::{Injected, Vendor},
     server::Bound,
     server::Server,
@@ -157,6 +161,7 @@ struct Shared {
     token_ttl: Duration,
     rate_limit_per_sec: Option<u32>,
     strict_types: bool,
+    chaos: ChaosEngine,
     state: Mutex<CmsState>,
 }
 
@@ -171,6 +176,7 @@ pub struct CmsEmulatorBuilder {
     token_ttl: Duration,
     rate_limit_per_sec: Option<u32>,
     strict_types: bool,
+    chaos: Option<Chaos>,
 }
 
 impl fmt::Debug for CmsEmulatorBuilder {
@@ -183,6 +189,7 @@ impl fmt::Debug for CmsEmulatorBuilder {
             .field("token_ttl", &self.token_ttl)
             .field("rate_limit_per_sec", &self.rate_limit_per_sec)
             .field("strict_types", &self.strict_types)
+            .field("chaos", &self.chaos)
             .finish()
     }
 }
@@ -197,6 +204,7 @@ impl Default for CmsEmulatorBuilder {
             token_ttl: DEFAULT_TOKEN_TTL,
             rate_limit_per_sec: None,
             strict_types: false,
+            chaos: None,
         }
     }
 }
@@ -245,6 +253,16 @@ impl CmsEmulatorBuilder {
         self
     }
 
+    /// Answers a seeded share of `/cms` requests with failures (see [`crate::chaos`]): 429 with
+    /// `Retry-After` and the gateway's spike-arrest fault, 503 with the service error shape,
+    /// dropped connections (the request is **not** processed) and slow answers (processed, then
+    /// answered late). Drawn after the queued failures ([`CmsEmulator::fail_next`]) and before
+    /// the token check; the token endpoint and CSS are not subject to chaos.
+    pub fn chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving. Must be called inside a Tokio runtime.
     ///
     /// # Errors
@@ -275,6 +293,7 @@ impl CmsEmulatorBuilder {
             token_ttl: self.token_ttl,
             rate_limit_per_sec: self.rate_limit_per_sec,
             strict_types: self.strict_types,
+            chaos: ChaosEngine::new(self.chaos, Vendor::Cms),
             state: Mutex::new(CmsState::default()),
         });
         let router = Router::new()
@@ -558,6 +577,16 @@ impl CmsEmulator {
         }
     }
 
+    /// How many `/cms` requests chaos answered (or slowed down) instead of the emulator.
+    pub fn chaos_count(&self) -> usize {
+        self.shared.chaos.counts().total()
+    }
+
+    /// How many `/cms` requests chaos answered (or slowed down), per kind.
+    pub fn chaos_counts(&self) -> ChaosCounts {
+        self.shared.chaos.counts()
+    }
+
     /// How many requests reached the CSS endpoints (`/v2/...`, `/v3/...`), whatever their outcome.
     pub fn css_requests(&self) -> usize {
         lock(&self.shared.state).css_requests
@@ -797,7 +826,12 @@ fn guard(shared: &Shared, headers: &HeaderMap) -> Result<Admitted, Box<Response>
     let delay = match state.failures.pop_front().map(|f| f.inject(Vendor::Cms)) {
         Some(Injected::Respond(response)) => return Err(Box::new(response)),
         Some(Injected::Delay(delay)) => Some(delay),
-        None => None,
+        // No queued failure: chaos may answer instead (no effect) or slow the answer down.
+        None => match shared.chaos.roll() {
+            Some(ChaosAction::Respond(response)) => return Err(Box::new(response)),
+            Some(ChaosAction::Slow(delay)) => Some(delay),
+            None => None,
+        },
     };
     let subject = check_token(&state, headers)?;
     let now = Instant::now();

@@ -55,7 +55,8 @@
 //!
 //! Failure injection ([`CreatioEmulator::fail_next`]) applies to OData, `$batch` and upload
 //! requests (not to login or token requests); [`Failure::Status`] answers with the OData error
-//! shape.
+//! shape. Seeded chaos ([`CreatioEmulatorBuilder::chaos`], see [`crate::chaos`]) applies to the
+//! same requests.
 
 mod filter;
 
@@ -79,6 +80,7 @@ use uuid::Uuid;
 
 use crate::{
     Error, Failure,
+    chaos::{Chaos, ChaosAction, ChaosCounts, ChaosEngine},
     failure::{Injected, Vendor},
     server::{Bound, Server},
     util::{self, lock},
@@ -187,6 +189,7 @@ struct Shared {
     row_cap: usize,
     webhook_url: Mutex<Option<String>>,
     webhook_secret: Option<String>,
+    chaos: ChaosEngine,
     state: Mutex<CreatioState>,
 }
 
@@ -203,6 +206,7 @@ pub struct CreatioEmulatorBuilder {
     row_cap: usize,
     webhook_url: Option<String>,
     webhook_secret: Option<String>,
+    chaos: Option<Chaos>,
 }
 
 impl fmt::Debug for CreatioEmulatorBuilder {
@@ -214,6 +218,7 @@ impl fmt::Debug for CreatioEmulatorBuilder {
             .field("token_ttl", &self.token_ttl)
             .field("row_cap", &self.row_cap)
             .field("webhook_url", &self.webhook_url)
+            .field("chaos", &self.chaos)
             .finish_non_exhaustive()
     }
 }
@@ -230,6 +235,7 @@ impl Default for CreatioEmulatorBuilder {
             row_cap: DEFAULT_ROW_CAP,
             webhook_url: None,
             webhook_secret: None,
+            chaos: None,
         }
     }
 }
@@ -282,6 +288,16 @@ impl CreatioEmulatorBuilder {
         self
     }
 
+    /// Answers a seeded share of OData, `$batch` and upload requests (not login or token
+    /// requests) with failures (see [`crate::chaos`]): 429 with `Retry-After` and the OData error
+    /// body, 503 with the OData error body, dropped connections (the request is **not**
+    /// processed) and slow answers (processed, then answered late). Drawn after the queued
+    /// failures and before authorization.
+    pub fn chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving. Must be called inside a Tokio runtime.
     ///
     /// # Errors
@@ -317,6 +333,7 @@ impl CreatioEmulatorBuilder {
             row_cap: self.row_cap,
             webhook_url: Mutex::new(self.webhook_url),
             webhook_secret: self.webhook_secret,
+            chaos: ChaosEngine::new(self.chaos, Vendor::Creatio),
             state: Mutex::new(CreatioState::default()),
         });
         let router = Router::new().fallback(handle).with_state(shared.clone());
@@ -411,6 +428,16 @@ impl CreatioEmulator {
     /// Requests that reached OData, `$batch` or `FileApiService`, whatever their outcome.
     pub fn api_requests(&self) -> usize {
         lock(&self.shared.state).api_requests
+    }
+
+    /// How many API requests chaos answered (or slowed down) instead of the emulator.
+    pub fn chaos_count(&self) -> usize {
+        self.shared.chaos.counts().total()
+    }
+
+    /// How many API requests chaos answered (or slowed down), per kind.
+    pub fn chaos_counts(&self) -> ChaosCounts {
+        self.shared.chaos.counts()
     }
 
     /// Expires every session issued so far: requests with them answer `signal` from now on (a new
@@ -697,11 +724,16 @@ async fn handle(
                 let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return odata_error(status, &format!("injected failure with HTTP status {s}"));
             }
-            Some(f) => match f.inject(Vendor::Cms) {
+            Some(f) => match f.inject(Vendor::Creatio) {
                 Injected::Respond(r) => return r,
                 Injected::Delay(d) => Some(d),
             },
-            None => None,
+            // No queued failure: chaos may answer instead (no effect) or slow the answer down.
+            None => match shared.chaos.roll() {
+                Some(ChaosAction::Respond(r)) => return r,
+                Some(ChaosAction::Slow(d)) => Some(d),
+                None => None,
+            },
         }
     };
     if let Some(r) = authorize(&shared, &headers) {

@@ -22,7 +22,9 @@ pub enum Failure {
     /// Answer with this HTTP status and the vendor's generic error body for it. Graph: a Meta
     /// error (`{"error":{"message","type":"OAuthException","code",...}}`) whose code follows the
     /// status (400 → 100, 401/403 → 190, 429 → 4, 500 → 1, 503 → 2, otherwise 131000). CMS: the
-    /// service error shape `{"exception","message"}`.
+    /// service error shape `{"exception","message"}`. Orange Logic: the legacy envelope
+    /// `{"APIResponse":{"Code":"InjectedFailure","Message"}}`. Creatio: the OData error
+    /// `{"error":{"code":"","message"}}`.
     Status(u16),
     /// Answer with this HTTP status and exactly this JSON body
     /// (see [`Failure::graph_error`], [`Failure::cms_error`]).
@@ -104,6 +106,8 @@ pub(crate) enum Injected {
 pub(crate) enum Vendor {
     Graph,
     Cms,
+    OrangeLogic,
+    Creatio,
 }
 
 impl Failure {
@@ -127,6 +131,12 @@ impl Failure {
                     Vendor::Cms => json!({
                         "exception": "InjectedFailure",
                         "message": format!("injected failure with HTTP status {status}"),
+                    }),
+                    Vendor::OrangeLogic => json!({
+                        "APIResponse": { "Code": "InjectedFailure", "Message": format!("injected HTTP {status}") },
+                    }),
+                    Vendor::Creatio => json!({
+                        "error": { "code": "", "message": format!("injected failure with HTTP status {status}") },
                     }),
                 };
                 Injected::Respond((code, axum::Json(body)).into_response())

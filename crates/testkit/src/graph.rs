@@ -29,8 +29,10 @@
 //!   with code **131047** "Re-engagement message";
 //! - **pair rate limit** ([`GraphEmulatorBuilder::pair_rate_limit`]): more than `burst` messages
 //!   per `interval` each to one user (Meta: 1 per 6 s, bursts to 45) → 400 with code **131056**;
-//! - **chaos** ([`GraphEmulatorBuilder::chaos`], [`Chaos`]): a seeded share of 429 +
-//!   `Retry-After`, 503, dropped connections and slow answers on every API route.
+//! - **chaos** ([`GraphEmulatorBuilder::chaos`], [`Chaos`], see [`crate::chaos`]): a seeded share
+//!   of 429 + `Retry-After` (code 4), 503 (code 2), dropped connections (cut **before** the
+//!   message is recorded: no effect) and slow answers (recorded, then answered late) on every API
+//!   route, including the media download URL.
 //!
 //! Always on:
 //!
@@ -46,7 +48,8 @@
 
 mod ext;
 
-pub use ext::{Chaos, StoredMedia};
+pub use crate::chaos::{Chaos, ChaosCounts};
+pub use ext::StoredMedia;
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
@@ -68,6 +71,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Error, Failure,
+    chaos::ChaosEngine,
     failure::{Injected, Vendor, graph_error_body},
     server::Server,
     util::{self, lock},
@@ -137,8 +141,6 @@ struct GraphState {
     download_tokens: HashMap<String, (String, Instant)>,
     downloads: usize,
     templates: Vec<Value>,
-    rng: Option<ext::Rng>,
-    chaos_count: usize,
     base_url: String,
 }
 
@@ -148,7 +150,7 @@ struct Shared {
     enforce_window: bool,
     pair_limit: Option<(u32, Duration)>,
     media_url_ttl: Duration,
-    chaos: Option<Chaos>,
+    chaos: ChaosEngine,
     state: Mutex<GraphState>,
 }
 
@@ -242,17 +244,14 @@ impl GraphEmulatorBuilder {
                 "the Graph emulator's access token is empty".to_owned(),
             ));
         }
-        let state = GraphState {
-            rng: self.chaos.as_ref().map(|c| ext::Rng::new(c.seed)),
-            ..GraphState::default()
-        };
+        let state = GraphState::default();
         let shared = Arc::new(Shared {
             access_token: self.access_token,
             phone_number_ids: self.phone_number_ids,
             enforce_window: self.enforce_window,
             pair_limit: self.pair_limit,
             media_url_ttl: self.media_url_ttl,
-            chaos: self.chaos,
+            chaos: ChaosEngine::new(self.chaos, Vendor::Graph),
             state: Mutex::new(state),
         });
         let router = Router::new()
@@ -436,7 +435,12 @@ impl GraphEmulator {
 
     /// How many requests chaos answered (or slowed down) instead of the emulator.
     pub fn chaos_count(&self) -> usize {
-        lock(&self.shared.state).chaos_count
+        self.shared.chaos.counts().total()
+    }
+
+    /// How many requests chaos answered (or slowed down), per kind.
+    pub fn chaos_counts(&self) -> ChaosCounts {
+        self.shared.chaos.counts()
     }
 
     /// Forgets recorded messages, read marks, queued failures, the request counter, inbound
@@ -446,10 +450,10 @@ impl GraphEmulator {
         let mut state = lock(&self.shared.state);
         let base_url = std::mem::take(&mut state.base_url);
         *state = GraphState {
-            rng: self.shared.chaos.as_ref().map(|c| ext::Rng::new(c.seed)),
             base_url,
             ..GraphState::default()
         };
+        self.shared.chaos.reset();
     }
 
     /// Stops serving and waits until the listener is closed.
@@ -538,15 +542,17 @@ async fn post_messages(
         Some(Injected::Delay(delay)) => Some(delay),
         None => None,
     };
+    if let Some(delay) = delay {
+        // A queued failure takes precedence over chaos (no draw).
+        let response = handle_send(&shared, &version, &phone_number_id, &headers, &body);
+        tokio::time::sleep(delay).await;
+        return response;
+    }
     let s = shared.clone();
-    let response = ext::with_chaos(&shared, move || {
+    ext::with_chaos(&shared, move || {
         handle_send(&s, &version, &phone_number_id, &headers, &body)
     })
-    .await;
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
-    response
+    .await
 }
 
 fn handle_send(

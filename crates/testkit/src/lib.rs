@@ -10,15 +10,17 @@
 //!
 //! | Module | What it emulates |
 //! |---|---|
-//! | [`graph`] | WhatsApp Cloud API (Graph): messages, read receipts, media, templates; opt-in 24-hour window, pair rate limit and chaos |
+//! | [`graph`] | WhatsApp Cloud API (Graph): messages, read receipts, media, templates; opt-in 24-hour window and pair rate limit |
 //! | [`cms`] | OpenText tenant OAuth, CMS definitions and instances of every category, CSS content and share links |
 //! | [`orangelogic`] | Orange Logic OrangeDAM: auth, search, DataTable, both upload paths, links, asset webhooks |
 //! | [`creatio`] | Creatio: forms and OAuth auth, OData 4 CRUD, `$batch`, file upload, business-process calls |
+//! | [`chaos`] | Seeded failures for every emulator: 429 + `Retry-After`, 503, dropped connections, slow answers |
 //! | [`webhook`] | Meta-style signed webhook deliveries: payload builders, [`webhook::meta_json`], [`webhook::sign`] |
 //!
 //! Every emulator keeps its state behind `Arc<Mutex<..>>` and offers inspection methods
-//! (`sent()`, `instances()`, counters) and failure injection (`fail_next(n, Failure)`, see
-//! [`Failure`]). An emulator serves until it is dropped or `shutdown()` is awaited.
+//! (`sent()`, `instances()`, counters), failure injection (`fail_next(n, Failure)`, see
+//! [`Failure`]) and seeded chaos (`builder().chaos(Chaos)`, see [`chaos`]: a share of 429 +
+//! `Retry-After`, 503, dropped connections and slow answers, in each vendor's error shape). An emulator serves until it is dropped or `shutdown()` is awaited.
 //!
 //! ```
 //! use chatport_testkit::graph::GraphEmulator;
@@ -43,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod chaos;
 pub mod cms;
 pub mod creatio;
 mod error;
@@ -53,6 +56,7 @@ mod server;
 mod util;
 pub mod webhook;
 
+pub use chaos::{Chaos, ChaosCounts};
 pub use error::Error;
 pub use failure::Failure;
 

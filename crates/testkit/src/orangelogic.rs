@@ -56,6 +56,7 @@
 //! - Failure injection with [`Failure`] (`fail_next`, `enqueue_failures`, `fail_next_token`):
 //!   [`Failure::Status`] answers the legacy envelope `{"APIResponse":{"Code":"InjectedFailure"}}`
 //!   with that status; [`OrangeLogicEmulator::envelope_error`] builds an HTTP-200 error.
+//! - Seeded chaos on API requests ([`OrangeLogicEmulatorBuilder::chaos`], see [`crate::chaos`]).
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -76,6 +77,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     Error, Failure,
+    chaos::{Chaos, ChaosAction, ChaosCounts, ChaosEngine},
     failure::{Injected, Vendor},
     server::{Bound, Server},
     util::{self, lock},
@@ -195,6 +197,7 @@ struct Shared {
     static_tokens: Vec<String>,
     token_ttl: Duration,
     http: reqwest::Client,
+    chaos: ChaosEngine,
     state: Mutex<OlState>,
 }
 
@@ -207,6 +210,7 @@ pub struct OrangeLogicEmulatorBuilder {
     users: Vec<(String, String)>,
     static_tokens: Vec<String>,
     token_ttl: Duration,
+    chaos: Option<Chaos>,
 }
 
 impl fmt::Debug for OrangeLogicEmulatorBuilder {
@@ -216,6 +220,7 @@ impl fmt::Debug for OrangeLogicEmulatorBuilder {
             .field("users", &self.users.len())
             .field("static_tokens", &self.static_tokens.len())
             .field("token_ttl", &self.token_ttl)
+            .field("chaos", &self.chaos)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +233,7 @@ impl Default for OrangeLogicEmulatorBuilder {
             users: Vec::new(),
             static_tokens: Vec::new(),
             token_ttl: DEFAULT_TOKEN_TTL,
+            chaos: None,
         }
     }
 }
@@ -255,6 +261,17 @@ impl OrangeLogicEmulatorBuilder {
     /// Lifetime of client-credentials tokens (login tokens last `ttl` rounded up to minutes).
     pub fn token_ttl(mut self, ttl: Duration) -> Self {
         self.token_ttl = ttl;
+        self
+    }
+
+    /// Answers a seeded share of API requests (search, DataTable, uploads, links; not the token
+    /// and login endpoints) with failures (see [`crate::chaos`]): 429 with `Retry-After` and
+    /// the envelope `{"APIResponse":{"Code":"TooManyRequests"}}`, 503 with
+    /// `{"APIResponse":{"Code":"ServiceUnavailable"}}`, dropped connections (the request is
+    /// **not** processed) and slow answers (processed, then answered late). Drawn after the
+    /// queued failures and before the token check.
+    pub fn chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
         self
     }
 
@@ -289,6 +306,7 @@ impl OrangeLogicEmulatorBuilder {
             static_tokens: self.static_tokens,
             token_ttl: self.token_ttl,
             http,
+            chaos: ChaosEngine::new(self.chaos, Vendor::OrangeLogic),
             state: Mutex::new(state),
         });
         let router = Router::new()
@@ -412,6 +430,16 @@ impl OrangeLogicEmulator {
     /// Requests that reached the API (search, DataTable, uploads, links).
     pub fn api_requests(&self) -> usize {
         lock(&self.shared.state).api_requests
+    }
+
+    /// How many API requests chaos answered (or slowed down) instead of the emulator.
+    pub fn chaos_count(&self) -> usize {
+        self.shared.chaos.counts().total()
+    }
+
+    /// How many API requests chaos answered (or slowed down), per kind.
+    pub fn chaos_counts(&self) -> ChaosCounts {
+        self.shared.chaos.counts()
     }
 
     /// Makes every issued token expired (static tokens stay valid).
@@ -713,13 +741,7 @@ fn dt_error(code: &str, message: &str) -> Response {
 }
 
 fn inject(failure: Failure) -> Injected {
-    match failure {
-        Failure::Status(status) => Injected::Respond(json_response(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            json!({ "APIResponse": { "Code": "InjectedFailure", "Message": format!("injected HTTP {status}") } }),
-        )),
-        other => other.inject(Vendor::Cms),
-    }
+    failure.inject(Vendor::OrangeLogic)
 }
 
 /// Counts the request, applies an injected failure, and checks the token. `Ok(delay)` lets the
@@ -735,7 +757,12 @@ fn admit(
     let delay = match state.failures.pop_front().map(inject) {
         Some(Injected::Respond(r)) => return Err(Box::new(r)),
         Some(Injected::Delay(d)) => Some(d),
-        None => None,
+        // No queued failure: chaos may answer instead (no effect) or slow the answer down.
+        None => match shared.chaos.roll() {
+            Some(ChaosAction::Respond(r)) => return Err(Box::new(r)),
+            Some(ChaosAction::Slow(d)) => Some(d),
+            None => None,
+        },
     };
     let bearer = headers
         .get(header::AUTHORIZATION)

@@ -290,3 +290,29 @@ async fn chaos_is_seeded_and_reproducible() {
     let b = chaos_run(42).await;
     assert_eq!(a, b);
 }
+
+#[tokio::test]
+async fn full_chaos_share_fails_every_send_and_records_nothing() {
+    let graph = GraphEmulator::builder()
+        .chaos(Chaos::seeded(3).throttled(1.0))
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for _ in 0..10 {
+        let r = http
+            .post(format!("{}/v25.0/{PNID}/messages", graph.base_url()))
+            .bearer_auth(graph.access_token())
+            .json(&template("+16505551234"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(r.headers()["retry-after"], "1");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 4);
+    }
+    assert!(graph.sent().is_empty());
+    assert_eq!(graph.chaos_count(), 10);
+    assert_eq!(graph.chaos_counts().throttled, 10);
+}

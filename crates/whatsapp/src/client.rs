@@ -335,7 +335,7 @@ impl Client {
             .post(url)
             .bearer_auth(self.inner.token.expose_secret())
             .json(message);
-        let result = self.execute::<SendResponse>(request).await;
+        let result = self.execute::<SendResponse>("messages", request).await;
         match &result {
             Ok(answer) => {
                 tracing::debug!(phone_number_id, wamid = ?answer.wamid(), "message accepted")
@@ -395,7 +395,12 @@ impl Client {
             .post(url)
             .bearer_auth(self.inner.token.expose_secret())
             .json(&body);
-        let answer: Success = self.execute(request).await?;
+        let operation = if typing {
+            "typing_indicator"
+        } else {
+            "mark_read"
+        };
+        let answer: Success = self.execute(operation, request).await?;
         answer.into_result()
     }
 
@@ -426,11 +431,18 @@ impl Client {
         Ok(url)
     }
 
-    /// Sends a request, reads the answer and maps it: 2xx → `T`, else a typed error.
+    /// Sends a request, reads the answer and maps it: 2xx → `T`, else a typed error. Recorded as
+    /// one attempt of `operation` in the connector request metrics
+    /// ([`chatport_core::telemetry`], connector `whatsapp`).
     pub(crate) async fn execute<T: DeserializeOwned>(
         &self,
+        operation: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, Error> {
+        chatport_core::telemetry::observe(CONNECTOR, operation, Self::exchange(request)).await
+    }
+
+    async fn exchange<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, Error> {
         let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(response.headers());
@@ -461,6 +473,9 @@ impl Client {
         Err(error_from_body(status, retry_after, &body))
     }
 }
+
+/// The `connector` label of this crate's request metrics.
+pub(crate) const CONNECTOR: &str = "whatsapp";
 
 /// Maps a failure of `send()` (no answer received).
 pub(crate) fn transport_error(e: reqwest::Error) -> Error {

@@ -398,7 +398,7 @@ impl Client {
             .post(url)
             .bearer_auth(self.inner.token.expose_secret())
             .multipart(form);
-        self.execute(request).await
+        self.execute("media_upload", request).await
     }
 
     /// Uploads a file (streamed, see [`Client::upload_media`]); its size comes from the file
@@ -444,7 +444,7 @@ impl Client {
             .http
             .get(url)
             .bearer_auth(self.inner.token.expose_secret());
-        self.execute(request).await
+        self.execute("media_url", request).await
     }
 
     /// Deletes a media id: `DELETE /{media_id}` (`?phone_number_id=` when given).
@@ -466,7 +466,7 @@ impl Client {
             .http
             .delete(url)
             .bearer_auth(self.inner.token.expose_secret());
-        let answer: Success = self.execute(request).await?;
+        let answer: Success = self.execute("media_delete", request).await?;
         answer.into_result()
     }
 
@@ -502,75 +502,78 @@ impl Client {
             });
         }
         let expected = options.sha256.as_deref().map(decode_sha256).transpose()?;
-        let response = self
-            .inner
-            .download_http
-            .get(parsed)
-            .bearer_auth(self.inner.token.expose_secret())
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let retry_after = parse_retry_after(response.headers());
-            let body = response.bytes().await.unwrap_or_default();
-            let body = &body[..body.len().min(64 * 1024)];
-            return Err(error_from_body(status, retry_after, body));
-        }
-        if let Some(length) = response.content_length()
-            && length > options.max_bytes
-        {
-            return Err(Error::MediaTooLarge {
-                limit: options.max_bytes,
-                actual: Some(length),
-            });
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut hasher = Sha256::new();
-        let mut total: u64 = 0;
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                if e.is_timeout() {
-                    Error::Timeout { sent: true }
-                } else {
-                    Error::Transport {
-                        source: e,
-                        sent: true,
-                    }
-                }
-            })?;
-            total = total.saturating_add(chunk.len() as u64);
-            if total > options.max_bytes {
+        let attempt = async {
+            let response = self
+                .inner
+                .download_http
+                .get(parsed)
+                .bearer_auth(self.inner.token.expose_secret())
+                .send()
+                .await
+                .map_err(transport_error)?;
+            let status = response.status().as_u16();
+            if !(200..300).contains(&status) {
+                let retry_after = parse_retry_after(response.headers());
+                let body = response.bytes().await.unwrap_or_default();
+                let body = &body[..body.len().min(64 * 1024)];
+                return Err(error_from_body(status, retry_after, body));
+            }
+            if let Some(length) = response.content_length()
+                && length > options.max_bytes
+            {
                 return Err(Error::MediaTooLarge {
                     limit: options.max_bytes,
-                    actual: None,
+                    actual: Some(length),
                 });
             }
-            hasher.update(&chunk);
-            writer.write_all(&chunk).await?;
-        }
-        writer.flush().await?;
-        let digest: [u8; 32] = hasher.finalize().into();
-        let sha256_hex = hex::encode(digest);
-        if let Some(expected) = expected
-            && expected != digest
-        {
-            return Err(Error::MediaHashMismatch {
-                expected: hex::encode(expected),
-                actual: sha256_hex,
-            });
-        }
-        Ok(Downloaded {
-            bytes: total,
-            sha256_hex,
-            content_type,
-            verified: expected.is_some(),
-        })
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut hasher = Sha256::new();
+            let mut total: u64 = 0;
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    if e.is_timeout() {
+                        Error::Timeout { sent: true }
+                    } else {
+                        Error::Transport {
+                            source: e,
+                            sent: true,
+                        }
+                    }
+                })?;
+                total = total.saturating_add(chunk.len() as u64);
+                if total > options.max_bytes {
+                    return Err(Error::MediaTooLarge {
+                        limit: options.max_bytes,
+                        actual: None,
+                    });
+                }
+                hasher.update(&chunk);
+                writer.write_all(&chunk).await?;
+            }
+            writer.flush().await?;
+            let digest: [u8; 32] = hasher.finalize().into();
+            let sha256_hex = hex::encode(digest);
+            if let Some(expected) = expected
+                && expected != digest
+            {
+                return Err(Error::MediaHashMismatch {
+                    expected: hex::encode(expected),
+                    actual: sha256_hex,
+                });
+            }
+            Ok(Downloaded {
+                bytes: total,
+                sha256_hex,
+                content_type,
+                verified: expected.is_some(),
+            })
+        };
+        chatport_core::telemetry::observe(crate::client::CONNECTOR, "media_download", attempt).await
     }
 
     /// Downloads a media id: tries `known_url` first when given (the `url` of a media webhook),

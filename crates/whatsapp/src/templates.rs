@@ -152,7 +152,7 @@ impl Client {
                 .http
                 .get(url)
                 .bearer_auth(self.inner.token.expose_secret());
-            let page: Page = self.execute(request).await?;
+            let page: Page = self.execute("message_templates", request).await?;
             let got = page.data.len();
             all.extend(page.data);
             let next = page.paging.and_then(|p| {

@@ -412,3 +412,85 @@ async fn invalid_messages_are_refused_before_anything_is_sent() {
     ));
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+/// The value of the series `name{labels…}` in a Prometheus text rendering.
+fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{'))
+        })
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn sends_are_counted_per_attempt_with_their_class() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(accepted("wamid.OK1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(ResponseTemplate::new(400).set_body_json(graph_error(
+            131047,
+            "Re-engagement message",
+            "More than 24 hours have passed",
+        )))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(MESSAGES_PATH))
+        .respond_with(ResponseTemplate::new(400).set_body_json(graph_error(
+            130429,
+            "Rate limit hit",
+            "Cloud API message throughput has been reached",
+        )))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    c.send(PHONE_NUMBER_ID, &hello()).await.unwrap();
+    c.send(PHONE_NUMBER_ID, &hello()).await.unwrap_err();
+    c.send(PHONE_NUMBER_ID, &hello()).await.unwrap_err();
+
+    let text = handle.render();
+    let count = |class: &str| {
+        series(
+            &text,
+            "chatport_connector_requests_total",
+            &[
+                ("connector", "whatsapp"),
+                ("operation", "messages"),
+                ("class", class),
+            ],
+        )
+    };
+    assert_eq!(count("ok"), Some(1.0), "{text}");
+    assert_eq!(count("permanent"), Some(1.0), "{text}");
+    assert_eq!(count("throttled"), Some(1.0), "{text}");
+    assert_eq!(
+        series(
+            &text,
+            "chatport_connector_request_duration_seconds_count",
+            &[("connector", "whatsapp"), ("operation", "messages")],
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains("16505551234"),
+        "no phone number in a label: {text}"
+    );
+}

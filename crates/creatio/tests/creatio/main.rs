@@ -6,5 +6,6 @@
 mod auth;
 mod batch;
 mod common;
+mod metrics;
 mod odata;
 mod upload;

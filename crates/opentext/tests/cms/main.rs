@@ -10,6 +10,7 @@ mod emulator;
 mod errors;
 mod instances;
 mod limit;
+mod metrics;
 mod paging;
 mod stream_upload;
 mod updates;

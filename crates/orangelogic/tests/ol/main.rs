@@ -8,5 +8,6 @@ mod datatable;
 mod emulator;
 mod envelopes;
 mod links;
+mod metrics;
 mod search;
 mod upload;

@@ -1,4 +1,4 @@
-//! The Graph emulator's media, templates, 24-hour window, pair rate limit and chaos.
+//! The Graph emulator's media, templates, 24-hour window, pair rate limit and chaos wrapper.
 
 use std::{
     collections::HashMap,
@@ -17,159 +17,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Shared, bad_request, bearer_matches, graph_response, is_version, unauthorized};
-use crate::{failure::graph_error_body, util::lock};
-
-/// Chaos settings of the Graph emulator: shares (0.0–1.0) of API requests answered with a
-/// failure instead of being processed, drawn from a seeded RNG so a run is reproducible.
-///
-/// Checked in this order for each request (one draw per request): `throttled` → HTTP 429 with
-/// `Retry-After: <retry_after_secs>` and a Graph error code 4; `server_error` → HTTP 503 with
-/// Graph code 2; `dropped` → the connection is cut after the status line (the client sees a
-/// body error; the request had **no effect**); `slow` → processed normally, answered after
-/// `slow_delay`. The shares add up; the rest is answered normally.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Chaos {
-    /// RNG seed.
-    pub seed: u64,
-    /// Share of 429 + Retry-After.
-    pub throttled: f64,
-    /// Share of 503.
-    pub server_error: f64,
-    /// Share of dropped connections.
-    pub dropped: f64,
-    /// Share of slow answers.
-    pub slow: f64,
-    /// Delay of a slow answer.
-    pub slow_delay: Duration,
-    /// `Retry-After` of a 429, seconds.
-    pub retry_after_secs: u64,
-}
-
-impl Chaos {
-    /// No chaos yet, with this seed; set the shares with the builder methods.
-    pub fn seeded(seed: u64) -> Self {
-        Self {
-            seed,
-            throttled: 0.0,
-            server_error: 0.0,
-            dropped: 0.0,
-            slow: 0.0,
-            slow_delay: Duration::from_millis(200),
-            retry_after_secs: 1,
-        }
-    }
-
-    /// Share of 429 answers.
-    #[must_use]
-    pub fn throttled(mut self, share: f64) -> Self {
-        self.throttled = share;
-        self
-    }
-
-    /// Share of 503 answers.
-    #[must_use]
-    pub fn server_error(mut self, share: f64) -> Self {
-        self.server_error = share;
-        self
-    }
-
-    /// Share of dropped connections.
-    #[must_use]
-    pub fn dropped(mut self, share: f64) -> Self {
-        self.dropped = share;
-        self
-    }
-
-    /// Share of slow answers, and their delay.
-    #[must_use]
-    pub fn slow(mut self, share: f64, delay: Duration) -> Self {
-        self.slow = share;
-        self.slow_delay = delay;
-        self
-    }
-}
-
-/// splitmix64: a tiny, seedable, reproducible RNG (no cryptographic use).
-#[derive(Debug)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// A float in [0, 1).
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-pub(crate) enum ChaosAction {
-    Respond(Response),
-    Slow(Duration),
-}
-
-/// Draws the chaos outcome of one request.
-pub(crate) fn roll(shared: &Shared) -> Option<ChaosAction> {
-    let chaos = shared.chaos.as_ref()?;
-    let draw = {
-        let mut state = lock(&shared.state);
-        state.rng.as_mut()?.next_f64()
-    };
-    let mut edge = chaos.throttled;
-    if draw < edge {
-        let mut r = graph_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            graph_error_body(4, "Application request limit reached", "chaos: throttled"),
-        );
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(chaos.retry_after_secs),
-        );
-        lock(&shared.state).chaos_count += 1;
-        return Some(ChaosAction::Respond(r));
-    }
-    edge += chaos.server_error;
-    if draw < edge {
-        lock(&shared.state).chaos_count += 1;
-        return Some(ChaosAction::Respond(graph_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            graph_error_body(2, "Service temporarily unavailable", "chaos: server error"),
-        )));
-    }
-    edge += chaos.dropped;
-    if draw < edge {
-        lock(&shared.state).chaos_count += 1;
-        let stream = futures::stream::once(async {
-            Err::<Bytes, std::io::Error>(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "chaos: dropped connection",
-            ))
-        });
-        let mut r = Response::new(Body::from_stream(stream));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return Some(ChaosAction::Respond(r));
-    }
-    edge += chaos.slow;
-    if draw < edge {
-        lock(&shared.state).chaos_count += 1;
-        return Some(ChaosAction::Slow(chaos.slow_delay));
-    }
-    None
-}
+use crate::{chaos::ChaosAction, failure::graph_error_body, util::lock};
 
 /// Runs `handler` under chaos.
 pub(crate) async fn with_chaos(shared: &Shared, handler: impl FnOnce() -> Response) -> Response {
-    match roll(shared) {
+    match shared.chaos.roll() {
         Some(ChaosAction::Respond(r)) => r,
         Some(ChaosAction::Slow(delay)) => {
             let r = handler();
@@ -616,18 +468,6 @@ pub(crate) async fn list_templates(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rng_is_reproducible_and_uniform_enough() {
-        let mut a = Rng::new(7);
-        let mut b = Rng::new(7);
-        let xs: Vec<f64> = (0..1000).map(|_| a.next_f64()).collect();
-        let ys: Vec<f64> = (0..1000).map(|_| b.next_f64()).collect();
-        assert_eq!(xs, ys);
-        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
-        let low = xs.iter().filter(|x| **x < 0.5).count();
-        assert!((400..600).contains(&low), "{low}");
-    }
 
     #[test]
     fn multipart() {
