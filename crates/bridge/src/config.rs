@@ -546,6 +546,13 @@ pub struct WhatsAppConfig {
     /// Meta's `lookaside.fbsbx.com` only.
     #[serde(default)]
     pub media_hosts: Option<Vec<String>>,
+    /// Seconds after which a send whose outcome is unknown (a timeout, a 5xx, a dropped
+    /// connection) and that no status webhook settled is sent again. Unset (the default): never;
+    /// such an event ends in the dead-letter queue for an operator (at most once). Set: every
+    /// reply is eventually delivered (at least once); see
+    /// [`OnceSender::resend_in_doubt_after`](crate::whatsapp::OnceSender::resend_in_doubt_after).
+    #[serde(default)]
+    pub resend_in_doubt_after_secs: Option<u64>,
 }
 
 fn default_graph_base() -> Setting {

@@ -293,7 +293,13 @@ pub fn context<'a>(
     Ok(FlowContext {
         config,
         vars,
-        sender: OnceSender::new(whatsapp.clone(), ledger.clone(), kv.clone()),
+        sender: {
+            let sender = OnceSender::new(whatsapp.clone(), ledger.clone(), kv.clone());
+            match config.whatsapp.resend_in_doubt_after_secs {
+                Some(secs) => sender.resend_in_doubt_after(Duration::from_secs(secs)),
+                None => sender,
+            }
+        },
         conversations: Conversations::new(kv.clone()),
         classifier: Arc::new(RuleClassifier::new(
             config.classifier.clone(),

@@ -155,7 +155,12 @@ pub struct OnceSender {
     client: Client,
     ledger: Arc<dyn IdempotencyLedger>,
     kv: Arc<dyn KvStore>,
+    resend_in_doubt_after: Option<chrono::Duration>,
 }
+
+/// KV namespace: idempotency key → when its send was first found in doubt (RFC 3339), for
+/// [`OnceSender::resend_in_doubt_after`].
+pub const KV_IN_DOUBT_SINCE: &str = "whatsapp.in_doubt_since";
 
 impl std::fmt::Debug for OnceSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,7 +173,26 @@ impl std::fmt::Debug for OnceSender {
 impl OnceSender {
     /// Builds a sender over a client, the ledger and the key-value store.
     pub fn new(client: Client, ledger: Arc<dyn IdempotencyLedger>, kv: Arc<dyn KvStore>) -> Self {
-        Self { client, ledger, kv }
+        Self {
+            client,
+            ledger,
+            kv,
+            resend_in_doubt_after: None,
+        }
+    }
+
+    /// Resends a send that is in doubt once `after` has passed since it was first found in doubt
+    /// without a status webhook settling it (`[whatsapp] resend_in_doubt_after_secs`).
+    ///
+    /// Off by default: a send in doubt then stays in doubt (at most once; the event ends in the
+    /// dead-letter queue for an operator). On, every reply is eventually delivered (at least once)
+    /// and a duplicate happens only when Meta accepted the first request **and** its `sent`
+    /// status webhook took longer than `after` to arrive. Meta posts that status within seconds
+    /// normally; its webhook redelivery can lag for hours in an incident, so choose `after` with
+    /// that trade-off in mind (minutes, not seconds).
+    pub fn resend_in_doubt_after(mut self, after: std::time::Duration) -> Self {
+        self.resend_in_doubt_after = chrono::Duration::from_std(after).ok();
+        self
     }
 
     /// Sends `message` from `phone_number_id` unless it was already sent under `key`.
@@ -195,38 +219,82 @@ impl OnceSender {
                 Ok(SendOnce::Sent(wamid))
             }
             LedgerEntry::InDoubt => {
-                match self.kv.get(KV_CALLBACK, key.as_str()).await? {
-                    Some(wamid) => {
-                        let wamid = String::from_utf8_lossy(&wamid).into_owned();
-                        self.ledger.complete(key, &serde_json::json!({ "wamid": wamid, "settled_by": "status webhook" })).await?;
-                        self.log(key, phone_number_id, &message, &wamid).await?;
-                        Ok(SendOnce::Sent(wamid))
-                    }
-                    None => Ok(SendOnce::InDoubt),
+                if let Some(wamid) = self.kv.get(KV_CALLBACK, key.as_str()).await? {
+                    let wamid = String::from_utf8_lossy(&wamid).into_owned();
+                    self.ledger
+                        .complete(
+                            key,
+                            &serde_json::json!({ "wamid": wamid, "settled_by": "status webhook" }),
+                        )
+                        .await?;
+                    self.log(key, phone_number_id, &message, &wamid).await?;
+                    return Ok(SendOnce::Sent(wamid));
+                }
+                if !self.quiet_long_enough(key).await? {
+                    return Ok(SendOnce::InDoubt);
+                }
+                // No status webhook for that long: taken as not sent. Start again.
+                tracing::warn!(
+                    "a WhatsApp send in doubt had no status webhook within the resend period; \
+                     sending it again"
+                );
+                self.ledger.release(key).await?;
+                self.kv.delete(KV_IN_DOUBT_SINCE, key.as_str()).await?;
+                match self.ledger.begin(key).await? {
+                    LedgerEntry::Completed(_) | LedgerEntry::InDoubt => Ok(SendOnce::InDoubt),
+                    _ => self.attempt(key, phone_number_id, message).await,
                 }
             }
             // `Started` and any state a newer ledger may add: go ahead.
-            _ => {
-                let message = message.biz_opaque_callback_data(key.as_str());
-                match self.client.send(phone_number_id, &message).await {
-                    Ok(response) => {
-                        let wamid = response.wamid().unwrap_or_default().to_owned();
-                        self.ledger
-                            .complete(key, &serde_json::json!({ "wamid": wamid }))
-                            .await?;
-                        self.log(key, phone_number_id, &message, &wamid).await?;
-                        Ok(SendOnce::Sent(wamid))
-                    }
-                    Err(error) => {
-                        // Not sent: the request never left, Meta refused it before acting (throttling),
-                        // or refused it for good (a permanent Graph error such as 131047). Anything
-                        // else (a timeout, 131000 "unknown error", a 5xx) may have sent it: in doubt.
-                        if error.may_resend() || error.class() == ErrorClass::Permanent {
-                            self.ledger.release(key).await?;
-                        }
-                        Err(Error::WhatsApp(error))
-                    }
+            _ => self.attempt(key, phone_number_id, message).await,
+        }
+    }
+
+    /// Whether `key` has been in doubt for longer than the resend period (never when resending
+    /// is off). The first call for a key records when it was first found in doubt.
+    async fn quiet_long_enough(&self, key: &IdempotencyKey) -> Result<bool, Error> {
+        let Some(after) = self.resend_in_doubt_after else {
+            return Ok(false);
+        };
+        let now = Utc::now();
+        self.kv
+            .put_if_absent(KV_IN_DOUBT_SINCE, key.as_str(), now.to_rfc3339().as_bytes())
+            .await?;
+        let since = self
+            .kv
+            .get(KV_IN_DOUBT_SINCE, key.as_str())
+            .await?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map_or(now, |t| t.with_timezone(&Utc));
+        Ok(now - since >= after)
+    }
+
+    /// One request to Meta under a begun ledger key.
+    async fn attempt(
+        &self,
+        key: &IdempotencyKey,
+        phone_number_id: &str,
+        message: OutgoingMessage,
+    ) -> Result<SendOnce, Error> {
+        let message = message.biz_opaque_callback_data(key.as_str());
+        match self.client.send(phone_number_id, &message).await {
+            Ok(response) => {
+                let wamid = response.wamid().unwrap_or_default().to_owned();
+                self.ledger
+                    .complete(key, &serde_json::json!({ "wamid": wamid }))
+                    .await?;
+                self.log(key, phone_number_id, &message, &wamid).await?;
+                Ok(SendOnce::Sent(wamid))
+            }
+            Err(error) => {
+                // Not sent: the request never left, Meta refused it before acting (throttling),
+                // or refused it for good (a permanent Graph error such as 131047). Anything
+                // else (a timeout, 131000 "unknown error", a 5xx) may have sent it: in doubt.
+                if error.may_resend() || error.class() == ErrorClass::Permanent {
+                    self.ledger.release(key).await?;
                 }
+                Err(Error::WhatsApp(error))
             }
         }
     }

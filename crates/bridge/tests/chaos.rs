@@ -20,6 +20,17 @@
 //!   of their attempt history, and nothing was created or sent for them;
 //! - chaos really happened on both emulators.
 //!
+//! Each backend runs in the two modes a deployment chooses between with
+//! `[whatsapp] resend_in_doubt_after_secs`:
+//!
+//! - **at most once** (unset, the default): as above, in-doubt replies end in the dead-letter queue;
+//! - **resend in doubt** (set; 0 s here so the test needs no waiting): a send in doubt that no
+//!   status webhook settles is sent again, so **every** event that is not poisoned ends `done` with
+//!   exactly one case and exactly one reply, and the dead-letter queue holds only the poisoned
+//!   (permanently failing) events. Exactly one reply holds because the emulator's 503 and cut
+//!   connection come before it records anything; with a real Meta, a duplicate needs the first
+//!   request accepted **and** its status webhook later than the resend period.
+//!
 //! Deterministic: the chaos RNGs are seeded and every assertion is an invariant that holds
 //! whatever the interleaving of the workers (which request meets which draw depends on arrival
 //! order, so the number of in-doubt replies varies and is checked against its bound, not a
@@ -68,7 +79,18 @@ fn poisoned(i: usize) -> String {
     format!("165055599{i:02}")
 }
 
-fn config() -> Config {
+/// How a send in doubt is settled (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    AtMostOnce,
+    ResendInDoubt,
+}
+
+fn config(mode: Mode) -> Config {
+    let resend = match mode {
+        Mode::AtMostOnce => "",
+        Mode::ResendInDoubt => "resend_in_doubt_after_secs = 0",
+    };
     let mut toml = format!(
         r#"
 [workers]
@@ -84,6 +106,7 @@ access_token = "${{WA_TOKEN}}"
 app_secrets = ["${{WA_SECRET}}"]
 verify_token = "${{WA_VERIFY}}"
 timeout_secs = 5
+{resend}
 
 [opentext]
 auth_base = "${{CMS_URL}}"
@@ -155,7 +178,7 @@ impl Drop for Backend {
     }
 }
 
-async fn run(backend: Backend, stores: Stores) {
+async fn run(backend: Backend, stores: Stores, mode: Mode) {
     let outbox: Arc<dyn Outbox> = stores.outbox.clone();
     let graph = GraphEmulator::builder()
         .phone_number_id(PNID)
@@ -203,7 +226,7 @@ async fn run(backend: Backend, stores: Stores) {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let service = Service::start(&config(), &vars, stores, listener)
+    let service = Service::start(&config(mode), &vars, stores, listener)
         .await
         .unwrap();
     let simulator = WebhookSimulator::new(
@@ -326,6 +349,12 @@ async fn run(backend: Backend, stores: Stores) {
                     .unwrap();
                 assert!(reply_wamid.starts_with("wamid."), "{wamid}: {reply_wamid}");
             }
+            EventStatus::Dead if mode == Mode::ResendInDoubt => {
+                panic!(
+                    "{wamid}: with resend_in_doubt_after_secs only permanent failures are dead: {:?}",
+                    row.last_error
+                );
+            }
             EventStatus::Dead => {
                 // Honest "outcome unknown": never resent blindly, so at most once; the emulator
                 // cut or refused before recording, so here never.
@@ -377,9 +406,13 @@ async fn run(backend: Backend, stores: Stores) {
         POISONED + in_doubt,
         "the dead-letter queue holds exactly the poisoned and the in-doubt events"
     );
+    if mode == Mode::ResendInDoubt {
+        assert_eq!(in_doubt, 0);
+        assert_eq!(dead.len(), POISONED, "only the permanent failures are dead");
+    }
     let _ = writeln!(
         std::io::stderr(),
-        "chaos: {} O1 events, {} retried, {in_doubt} in doubt, graph {graph_chaos:?}, cms {cms_chaos:?}",
+        "chaos ({mode:?}): {} O1 events, {} retried, {in_doubt} in doubt, graph {graph_chaos:?}, cms {cms_chaos:?}",
         rows.len(),
         retried
     );
@@ -396,21 +429,19 @@ fn message(from: &str, wamid: &str, body: &str) -> Value {
         .build()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn o1_under_chaos_on_sqlite_delivers_everything_once() {
+async fn on_sqlite(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("chaos.sqlite"), Default::default()).unwrap();
-    run(Backend::Sqlite { _dir: dir }, Stores::from(store)).await;
+    run(Backend::Sqlite { _dir: dir }, Stores::from(store), mode).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn o1_under_chaos_on_postgres_delivers_everything_once() {
+async fn on_postgres(mode: Mode, test: &str) {
     let url = match std::env::var(PG_URL_VAR) {
         Ok(url) if !url.trim().is_empty() => url,
         _ => {
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED: o1_under_chaos_on_postgres: set {PG_URL_VAR} to run it"
+                "SKIPPED: {test}: set {PG_URL_VAR} to run it"
             );
             return;
         }
@@ -422,7 +453,35 @@ async fn o1_under_chaos_on_postgres_delivers_everything_once() {
     )
     .await
     .unwrap();
-    run(Backend::Postgres { url, schema }, Stores::from(store)).await;
+    run(Backend::Postgres { url, schema }, Stores::from(store), mode).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn o1_under_chaos_on_sqlite_delivers_everything_once() {
+    on_sqlite(Mode::ResendInDoubt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn o1_under_chaos_on_sqlite_at_most_once_dead_letters_only_poison_and_doubt() {
+    on_sqlite(Mode::AtMostOnce).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn o1_under_chaos_on_postgres_delivers_everything_once() {
+    on_postgres(
+        Mode::ResendInDoubt,
+        "o1_under_chaos_on_postgres_delivers_everything_once",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn o1_under_chaos_on_postgres_at_most_once_dead_letters_only_poison_and_doubt() {
+    on_postgres(
+        Mode::AtMostOnce,
+        "o1_under_chaos_on_postgres_at_most_once_dead_letters_only_poison_and_doubt",
+    )
+    .await;
 }
 
 /// A unique suffix for the scratch schema (process id and clock).

@@ -80,6 +80,10 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_with(CONFIG).await
+    }
+
+    async fn start_with(toml: &str) -> Self {
         let graph = GraphEmulator::start().await.unwrap();
         let cms = CmsEmulator::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -98,7 +102,7 @@ impl Harness {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        let config = Config::from_toml_str(CONFIG).unwrap();
+        let config = Config::from_toml_str(toml).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let service = Service::start(&config, &vars, store.clone(), listener)
             .await
@@ -350,6 +354,41 @@ async fn send_in_doubt_is_not_resent_until_a_status_settles_it() {
         sent[0].wamid.as_str()
     );
     assert_eq!(h.graph.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn with_resend_in_doubt_an_unsettled_send_is_sent_again_once() {
+    let config = CONFIG.replace(
+        "timeout_secs = 1\n",
+        "timeout_secs = 1\nresend_in_doubt_after_secs = 1\n",
+    );
+    let h = Harness::start_with(&config).await;
+    // A 503 with Meta's error body: the message may or may not be out, so it is in doubt. (The
+    // emulator refused it before acting, as an overloaded Graph front end does.)
+    h.graph.fail_next(1, Failure::Status(503));
+    h.simulator
+        .deliver(&text("16505551234", "wamid.R1", "invoice question"))
+        .await
+        .unwrap();
+    // No status webhook settles it: after the resend period it is sent again, once.
+    h.drain().await;
+    let rows = h.rows("O1").await;
+    assert_eq!(
+        rows[0].status,
+        EventStatus::Done,
+        "{:?}",
+        rows[0].last_error
+    );
+    assert_eq!(h.graph.sent().len(), 1, "exactly one message reached Meta");
+    assert_eq!(h.cases().len(), 1);
+    let history = h.store.attempts(rows[0].id).await.unwrap();
+    assert!(
+        history.iter().any(|a| a
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("outcome unknown"))),
+        "the event waited in doubt first: {history:?}"
+    );
 }
 
 #[tokio::test]
