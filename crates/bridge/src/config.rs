@@ -615,6 +615,15 @@ pub struct OpenTextConfig {
     /// tests). Default 5.
     #[serde(default = "default_cms_requests_per_second")]
     pub requests_per_second: u32,
+    /// Slowest CSS content transfer accepted, in bytes per second: an upload of `n` bytes may take
+    /// `timeout_secs + n / rate` (see [`chatport_opentext::ClientBuilder::min_transfer_rate`]).
+    /// Default 100,000.
+    #[serde(default = "default_min_transfer_rate")]
+    pub min_transfer_rate: u64,
+}
+
+fn default_min_transfer_rate() -> u64 {
+    chatport_opentext::DEFAULT_MIN_TRANSFER_RATE
 }
 
 /// `[classifier]`: keyword and number rules for the rule-based classifier.

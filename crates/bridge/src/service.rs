@@ -233,7 +233,8 @@ fn cms_client(
         .tenant_id(&ot.tenant_id.resolve("opentext.tenant_id", vars)?)
         .auth_base(&ot.auth_base.resolve("opentext.auth_base", vars)?)
         .cms_base(&ot.cms_base.resolve("opentext.cms_base", vars)?)
-        .timeout(Duration::from_secs(ot.timeout_secs));
+        .timeout(Duration::from_secs(ot.timeout_secs))
+        .min_transfer_rate(ot.min_transfer_rate);
     builder = match ot.requests_per_second {
         0 => builder.no_rate_limit(),
         n => builder.requests_per_second(n),

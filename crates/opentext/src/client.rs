@@ -50,6 +50,7 @@ pub struct ClientBuilder {
     encoding: TokenEncoding,
     timeout: Duration,
     connect_timeout: Duration,
+    min_transfer_rate: u64,
     skew: Duration,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
@@ -68,6 +69,7 @@ impl fmt::Debug for ClientBuilder {
             .field("grant", &self.grant)
             .field("encoding", &self.encoding)
             .field("timeout", &self.timeout)
+            .field("min_transfer_rate", &self.min_transfer_rate)
             .field("skew", &self.skew)
             .field("retry", &self.retry)
             .field("limit", &self.limit)
@@ -88,6 +90,7 @@ impl Default for ClientBuilder {
             encoding: TokenEncoding::Json,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            min_transfer_rate: DEFAULT_MIN_TRANSFER_RATE,
             skew: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             http: None,
@@ -168,10 +171,22 @@ impl ClientBuilder {
         self
     }
 
-    /// Whole-request timeout (default 30 s). Ignored when [`http_client`](Self::http_client) is
-    /// given.
+    /// Whole-request timeout of ordinary calls (default 30 s). Content transfers get longer: see
+    /// [`min_transfer_rate`](Self::min_transfer_rate). Ignored when
+    /// [`http_client`](Self::http_client) is given; the transfer deadlines still apply.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The slowest CSS transfer accepted, in bytes per second (default
+    /// [`DEFAULT_MIN_TRANSFER_RATE`], 100 kB/s). An upload of `n` bytes may take
+    /// `timeout + n / rate` (plus a second); an upload of unknown length and a download may take
+    /// `timeout` + [`UNKNOWN_LENGTH_TRANSFER`] (1 h). So a 100 MB document is not cut off by the
+    /// ordinary request timeout, and a stalled transfer still ends. (A per-read timeout would
+    /// not do: while the body goes up, nothing is read.)
+    pub fn min_transfer_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.min_transfer_rate = bytes_per_sec;
         self
     }
 
@@ -272,6 +287,11 @@ impl ClientBuilder {
         if self.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
+        if self.min_transfer_rate == 0 {
+            return Err(Error::Config(
+                "min_transfer_rate must be greater than zero".into(),
+            ));
+        }
         let limiter = match self.limit {
             LimitSetting::PerSecond(n) => Some(RateLimit::per_second(n)?),
             LimitSetting::Shared(limit) => Some(limit),
@@ -293,6 +313,8 @@ impl ClientBuilder {
                 cms_base,
                 css_base,
                 retry: self.retry,
+                timeout: self.timeout,
+                min_transfer_rate: self.min_transfer_rate,
                 auth: TokenSource::new(token_url, grant, self.encoding, self.skew),
                 limiter,
                 share_link: self.share_link,
@@ -372,9 +394,29 @@ pub(crate) struct Inner {
     pub(crate) cms_base: Url,
     pub(crate) css_base: Option<Url>,
     pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) min_transfer_rate: u64,
     pub(crate) auth: TokenSource,
     pub(crate) limiter: Option<RateLimit>,
     pub(crate) share_link: ShareLinkFields,
+}
+
+/// Default of [`ClientBuilder::min_transfer_rate`]: 100,000 bytes per second.
+pub const DEFAULT_MIN_TRANSFER_RATE: u64 = 100_000;
+
+/// How long a CSS transfer of unknown length may take beyond the request timeout: one hour.
+pub const UNKNOWN_LENGTH_TRANSFER: Duration = Duration::from_secs(60 * 60);
+
+impl Inner {
+    /// The deadline of a content transfer of `length` bytes (see
+    /// [`ClientBuilder::min_transfer_rate`]).
+    pub(crate) fn transfer_timeout(&self, length: Option<u64>) -> Duration {
+        let extra = match length {
+            Some(n) => Duration::from_secs(n / self.min_transfer_rate.max(1) + 1),
+            None => UNKNOWN_LENGTH_TRANSFER,
+        };
+        self.timeout.saturating_add(extra)
+    }
 }
 
 impl fmt::Debug for Client {

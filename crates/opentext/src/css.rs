@@ -482,7 +482,8 @@ impl Client {
             .http
             .post(url)
             .header(ACCEPT, "application/json")
-            .bearer_auth(token.value.expose_secret());
+            .bearer_auth(token.value.expose_secret())
+            .timeout(inner.transfer_timeout(options.length));
         let request = match endpoint {
             Endpoint::V2Raw => {
                 let request = request.header(CONTENT_TYPE, options.mime()).body(body);
@@ -665,7 +666,9 @@ impl Client {
                     crate::client::CONNECTOR,
                     "css_get",
                     self.send_authed_with(false, move |http| {
-                        http.get(url_ref.clone()).header(ACCEPT, accept)
+                        http.get(url_ref.clone())
+                            .header(ACCEPT, accept)
+                            .timeout(self.inner.transfer_timeout(None))
                     }),
                 )
             })

@@ -75,7 +75,7 @@ mod resources;
 mod retry;
 
 pub use auth::TokenEncoding;
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, DEFAULT_MIN_TRANSFER_RATE, UNKNOWN_LENGTH_TRANSFER};
 pub use css::{
     CssContent, DownloadOptions, ExpiryFormat, ShareLink, ShareLinkFields, ShareLinkRequest,
     UploadOptions,

@@ -256,3 +256,97 @@ async fn share_links_use_the_configured_fields() {
     assert_eq!(link.url.as_deref(), Some("https://share.example/l/def"));
     assert_eq!(link.id.as_deref(), Some("link-2"));
 }
+
+/// A reader that yields `chunks` chunks of `size` bytes with `pause` before each, then ends; or,
+/// with `stall`, stops yielding (pending forever) after the first chunk.
+fn slow_reader(
+    chunks: usize,
+    size: usize,
+    pause: std::time::Duration,
+    stall: bool,
+) -> impl tokio::io::AsyncRead + Send + 'static {
+    let stream = futures::stream::unfold(0_usize, move |i| async move {
+        if i >= chunks {
+            return None;
+        }
+        if stall && i == 1 {
+            futures::future::pending::<()>().await;
+        }
+        tokio::time::sleep(pause).await;
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; size])),
+            i + 1,
+        ))
+    });
+    tokio_util::io::StreamReader::new(stream)
+}
+
+#[tokio::test]
+async fn an_upload_longer_than_the_request_timeout_completes_within_its_transfer_deadline() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/tenant/{TENANT}/content")))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"entries": [{"id": "c-9", "size": 40}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The body takes about 2.4 s; the request timeout is 1 s. At 10 bytes/s the 40-byte
+    // transfer may take 1 s + 5 s.
+    let client = builder(&server)
+        .css_base(&server.uri())
+        .timeout(std::time::Duration::from_secs(1))
+        .min_transfer_rate(10)
+        .build()
+        .unwrap();
+    let blob = client
+        .upload_content(
+            slow_reader(4, 10, std::time::Duration::from_millis(600), false),
+            &UploadOptions::new("slow.bin").length(40),
+        )
+        .await
+        .unwrap();
+    assert_eq!(blob.id, "c-9");
+}
+
+#[tokio::test]
+async fn a_stalled_upload_ends_with_a_transient_error_at_its_transfer_deadline() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    let client = builder(&server)
+        .css_base(&server.uri())
+        .timeout(std::time::Duration::from_secs(1))
+        .min_transfer_rate(1_000_000)
+        .build()
+        .unwrap();
+    // Deadline: 1 s + 1,000,000 B / 1,000,000 B/s + 1 s; the guard only keeps a broken build
+    // from hanging the test run.
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        client.upload_content(
+            slow_reader(100, 10_000, std::time::Duration::from_millis(10), true),
+            &UploadOptions::new("stalled.bin").length(1_000_000),
+        ),
+    )
+    .await
+    .expect("the transfer deadline ends a stalled upload");
+    let error = result.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error}");
+}
+
+#[test]
+fn a_zero_transfer_rate_is_a_config_error() {
+    let server_uri = "http://127.0.0.1:9";
+    let error = chatport_opentext::Client::builder()
+        .tenant_id(TENANT)
+        .auth_base(server_uri)
+        .cms_base(server_uri)
+        .client_credentials("id", SecretString::from("secret"))
+        .min_transfer_rate(0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(error, Error::Config(_)), "{error}");
+}
