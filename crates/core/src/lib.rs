@@ -41,6 +41,7 @@ mod outcome;
 pub mod redact;
 pub mod telemetry;
 mod traits;
+pub mod transfer;
 
 pub use envelope::{Checkpoint, Envelope};
 pub use error::{Classify, ErrorClass};

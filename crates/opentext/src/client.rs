@@ -402,20 +402,16 @@ pub(crate) struct Inner {
 }
 
 /// Default of [`ClientBuilder::min_transfer_rate`]: 100,000 bytes per second.
-pub const DEFAULT_MIN_TRANSFER_RATE: u64 = 100_000;
+pub const DEFAULT_MIN_TRANSFER_RATE: u64 = chatport_core::transfer::DEFAULT_MIN_RATE;
 
 /// How long a CSS transfer of unknown length may take beyond the request timeout: one hour.
-pub const UNKNOWN_LENGTH_TRANSFER: Duration = Duration::from_secs(60 * 60);
+pub const UNKNOWN_LENGTH_TRANSFER: Duration = chatport_core::transfer::UNKNOWN_LENGTH;
 
 impl Inner {
     /// The deadline of a content transfer of `length` bytes (see
     /// [`ClientBuilder::min_transfer_rate`]).
     pub(crate) fn transfer_timeout(&self, length: Option<u64>) -> Duration {
-        let extra = match length {
-            Some(n) => Duration::from_secs(n / self.min_transfer_rate.max(1) + 1),
-            None => UNKNOWN_LENGTH_TRANSFER,
-        };
-        self.timeout.saturating_add(extra)
+        chatport_core::transfer::deadline(self.timeout, length, self.min_transfer_rate)
     }
 }
 

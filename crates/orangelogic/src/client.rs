@@ -46,6 +46,7 @@ pub struct ClientBuilder {
     links: LinkConfig,
     timeout: Duration,
     connect_timeout: Duration,
+    min_transfer_rate: u64,
     skew: Duration,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
@@ -81,6 +82,7 @@ impl Default for ClientBuilder {
             links: LinkConfig::default(),
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            min_transfer_rate: chatport_core::transfer::DEFAULT_MIN_RATE,
             skew: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             http: None,
@@ -173,10 +175,20 @@ impl ClientBuilder {
         self
     }
 
-    /// Whole-request timeout (default 60 s; uploads stream for longer, so raise it for large
-    /// single-request uploads). Ignored when [`http_client`](Self::http_client) is given.
+    /// Whole-request timeout of ordinary calls (default 60 s). Uploads get longer: see
+    /// [`min_transfer_rate`](Self::min_transfer_rate). Ignored when
+    /// [`http_client`](Self::http_client) is given; the upload deadlines still apply.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The slowest upload accepted, in bytes per second (default 100 kB/s): a single-request
+    /// upload or a chunk of `n` bytes may take `timeout + n / rate` plus a second
+    /// ([`chatport_core::transfer::deadline`]), so a large file is not cut off by the ordinary
+    /// request timeout and a stalled one still ends. 0 counts as 1.
+    pub fn min_transfer_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.min_transfer_rate = bytes_per_sec;
         self
     }
 
@@ -273,6 +285,8 @@ impl ClientBuilder {
                 upload: self.upload,
                 links: self.links,
                 retry: self.retry,
+                timeout: self.timeout,
+                min_transfer_rate: self.min_transfer_rate,
                 auth: TokenSource::new(credentials, token_url, self.skew),
             }),
         })
@@ -347,7 +361,16 @@ pub(crate) struct Inner {
     pub(crate) upload: UploadConfig,
     pub(crate) links: LinkConfig,
     pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) min_transfer_rate: u64,
     pub(crate) auth: TokenSource,
+}
+
+impl Inner {
+    /// The deadline of an upload of `length` bytes (see [`ClientBuilder::min_transfer_rate`]).
+    pub(crate) fn transfer_timeout(&self, length: u64) -> Duration {
+        chatport_core::transfer::deadline(self.timeout, Some(length), self.min_transfer_rate)
+    }
 }
 
 impl fmt::Debug for Client {

@@ -402,6 +402,7 @@ impl Client {
             .http
             .post(url)
             .header(ACCEPT, "application/json")
+            .timeout(self.inner.transfer_timeout(request.length))
             .multipart(form);
         let raw = self
             .send_once(Family::Legacy, "upload", http, token)
@@ -556,6 +557,7 @@ impl Client {
             let chunk: Bytes = buffer.split().freeze();
             let (start, end, total) = (*start, *end, request.length);
             let file_name = request.file_name.clone();
+            let chunk_deadline = self.inner.transfer_timeout(chunk.len() as u64);
             self.send(
                 Family::WebApi,
                 "upload chunk",
@@ -569,7 +571,9 @@ impl Client {
                     let part = Part::stream_with_length(chunk.clone(), chunk.len() as u64)
                         .file_name(file_name.clone());
                     Ok(Client::authorize(
-                        http.post(u).multipart(Form::new().part("data", part)),
+                        http.post(u)
+                            .timeout(chunk_deadline)
+                            .multipart(Form::new().part("data", part)),
                         token,
                     ))
                 },

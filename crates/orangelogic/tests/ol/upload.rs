@@ -280,3 +280,37 @@ async fn chunk_size_must_be_aligned() {
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)));
 }
+
+#[tokio::test]
+async fn an_upload_longer_than_the_request_timeout_completes_within_its_transfer_deadline() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    Mock::given(method("POST"))
+        .and(path("/API/UploadMedia/v3.0/UploadNewMedia"))
+        .respond_with(ok("upload_new_media.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // About 2.4 s of body against a 1 s request timeout; at 10 bytes/s the 40 bytes may take
+    // 1 s + 5 s.
+    let stream = futures::stream::unfold(0_usize, |i| async move {
+        if i == 4 {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789")),
+            i + 1,
+        ))
+    });
+    let reader = tokio_util::io::StreamReader::new(Box::pin(stream));
+    let outcome = builder(&server)
+        .timeout(std::time::Duration::from_secs(1))
+        .min_transfer_rate(10)
+        .build()
+        .unwrap()
+        .upload(&UploadRequest::new("FLD1", "slow.jpg", 40), reader)
+        .await
+        .unwrap();
+    assert_eq!(outcome.path, UploadPath::Single);
+}

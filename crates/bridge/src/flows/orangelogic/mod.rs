@@ -163,6 +163,11 @@ pub struct OrangeLogicConfig {
     /// Request timeout in seconds. Default 60.
     #[serde(default = "default_ol_timeout")]
     pub timeout_secs: u64,
+    /// Slowest upload accepted, in bytes per second: an upload (or chunk) of `n` bytes may take
+    /// `timeout_secs + n / rate` (see [`chatport_orangelogic::ClientBuilder::min_transfer_rate`]).
+    /// Default 100,000.
+    #[serde(default = "default_ol_min_transfer_rate")]
+    pub min_transfer_rate: u64,
     /// Path of the batch presigned-link call (not public; e.g. your instance's
     /// `getpresignedlinks…_v1`). Without it, links fall back to [`asset_link`](Self::asset_link).
     pub presigned_links_path: Option<String>,
@@ -200,6 +205,10 @@ pub struct OrangeLogicConfig {
     /// `[orangelogic.webhook]`: the asset webhook endpoint.
     #[serde(default)]
     pub webhook: OrangeLogicWebhookConfig,
+}
+
+fn default_ol_min_transfer_rate() -> u64 {
+    chatport_core::transfer::DEFAULT_MIN_RATE
 }
 
 fn default_ol_timeout() -> u64 {
@@ -374,7 +383,8 @@ pub fn client(config: &Config, vars: &dyn Vars) -> Result<Option<OlClient>, Erro
     };
     let mut builder = OlClient::builder()
         .base_url(&ol.base_url.resolve("orangelogic.base_url", vars)?)
-        .timeout(Duration::from_secs(ol.timeout_secs.max(1)));
+        .timeout(Duration::from_secs(ol.timeout_secs.max(1)))
+        .min_transfer_rate(ol.min_transfer_rate);
     builder = match ol.auth {
         OrangeLogicAuth::Bearer => builder.bearer_token(
             ol.bearer_token
