@@ -23,6 +23,14 @@ use chatport_bridge::service::Service;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// The process allocator: mimalloc. Ingest allocates and frees many small buffers per request
+/// on every thread (HTTP heads and bodies, parsed JSON, outbox rows); with glibc's allocator
+/// `malloc`/`free`/`malloc_consolidate` took about a tenth of the CPU of `chatport serve` and a
+/// fifth of `chatport bench ingest` under load (docs/performance.md, "Ingest through the
+/// service").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// chatport joins WhatsApp to OpenText CMS, Orange Logic and Creatio, at least once and without
 /// duplicates.
 #[derive(Debug, Parser)]

@@ -21,6 +21,21 @@
 //! Each command runs inside its own `SAVEPOINT`: an SQL error in one command rolls back only that
 //! command and fails only its caller. If the commit itself fails, every caller of the batch gets the
 //! error and nothing of the batch is visible. A full channel makes callers wait (backpressure).
+//! The savepoints' sub-journal is kept in memory (`temp_store = MEMORY`): it only serves to roll
+//! one command back inside the open transaction, never durability.
+//!
+//! # Checkpoints off the writer thread
+//!
+//! For a file database the writer connection runs with `wal_autocheckpoint = 0`: a commit never
+//! copies the WAL back into the database file while the batch's callers wait for their answer.
+//! A second thread with its own connection does that instead: woken after commits, at most every
+//! 100 ms, it runs a `PASSIVE` checkpoint (copy the committed WAL pages into the database file,
+//! fsync it; it never blocks the writer). Under sustained load the writer never pauses, so the log
+//! would never restart from its beginning; once the WAL holds
+//! [`SqliteOptions::wal_restart_pages`] (default 8,192 pages: 32 MiB with 4 KiB pages) the
+//! checkpointer pauses and the writer, after answering a batch, checkpoints the few pages the
+//! checkpointer has not seen yet, so that the next transaction restarts the log. The durability
+//! of a commit does not depend on checkpoints: it is the WAL's fsync at `COMMIT`.
 //!
 //! Reads (`stats`, `list`, `get`, `attempts`, key-value `get`/`list`) use a small pool of separate
 //! read connections on blocking threads, so they never queue behind writes; WAL lets them read the
@@ -37,6 +52,7 @@
 //! ordering check; `events(flow, status)` and `events(received_at)` for operators.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -133,6 +149,10 @@ pub struct SqliteOptions {
     pub channel_capacity: usize,
     /// Read connections in the pool (at least 1). Default 2.
     pub read_connections: usize,
+    /// WAL size in pages (4 KiB each by default) past which the writer completes the background
+    /// checkpoint itself so that the log restarts from its beginning (see the module docs,
+    /// "Checkpoints off the writer thread"). Default 8,192 (32 MiB).
+    pub wal_restart_pages: u32,
 }
 
 impl Default for SqliteOptions {
@@ -142,6 +162,7 @@ impl Default for SqliteOptions {
             max_batch: 512,
             channel_capacity: 4096,
             read_connections: 2,
+            wal_restart_pages: 8192,
         }
     }
 }
@@ -168,6 +189,12 @@ impl SqliteOptions {
     /// Sets [`SqliteOptions::read_connections`] (at least 1).
     pub fn read_connections(mut self, n: usize) -> Self {
         self.read_connections = n.max(1);
+        self
+    }
+
+    /// Sets [`SqliteOptions::wal_restart_pages`] (at least 1).
+    pub fn wal_restart_pages(mut self, pages: u32) -> Self {
+        self.wal_restart_pages = pages.max(1);
         self
     }
 }
@@ -223,7 +250,65 @@ enum Job {
     Read(Box<dyn Work>),
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// Shortest pause between two background checkpoints.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the writer thread shares with the checkpointer thread (file databases only).
+struct WalLink {
+    /// Wakes the checkpointer after a commit (capacity 1: one pending wake-up is enough).
+    poke: std::sync::mpsc::SyncSender<()>,
+    /// Pages in the WAL at the end of the last background checkpoint; the writer sets it back to
+    /// 0 once its own checkpoint has caught up with the whole log.
+    pages: Arc<AtomicI64>,
+    /// [`SqliteOptions::wal_restart_pages`].
+    restart_pages: i64,
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can of the WAL into the database file
+/// without waiting for any lock. Returns (busy, pages in the WAL, pages checkpointed).
+fn passive_checkpoint(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
+    Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })?)
+}
+
+/// The checkpointer thread: after commits (at most every [`CHECKPOINT_INTERVAL`]) it copies the
+/// committed WAL pages into the database file and syncs it, on its own connection, so that the
+/// writer never stops for a checkpoint while callers wait for their commit. It pauses once the
+/// WAL holds `restart_pages` until the writer has completed a checkpoint (see [`writer_loop`]).
+/// Ends when the writer thread ends.
+fn checkpointer_loop(
+    conn: Connection,
+    pokes: std::sync::mpsc::Receiver<()>,
+    pages: Arc<AtomicI64>,
+    restart_pages: i64,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while pokes.recv().is_ok() {
+        if pages.load(Ordering::Acquire) < restart_pages {
+            match passive_checkpoint(&conn) {
+                Ok((_, log, _)) => pages.store(log, Ordering::Release),
+                Err(error) => tracing::warn!(%error, "background WAL checkpoint failed"),
+            }
+        }
+        let until = std::time::Instant::now() + CHECKPOINT_INTERVAL;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match pokes.recv_timeout(left) {
+                Ok(()) if !left.is_zero() => {}
+                Ok(()) | Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    wal: Option<WalLink>,
+) {
     let mut writes: Vec<Box<dyn Work>> = Vec::new();
     let mut reads: Vec<Box<dyn Work>> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
@@ -246,6 +331,19 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) 
                     writes.drain(..).for_each(|work| work.finish(Err(&error)));
                 }
             }
+            if let Some(wal) = &wal {
+                // The callers have their answers; now, if the background checkpointer has
+                // paused on a large WAL, copy the last pages it has not seen (few: it ran up to
+                // its last pass) so that the next transaction restarts the log from its start.
+                if wal.pages.load(Ordering::Acquire) >= wal.restart_pages {
+                    match passive_checkpoint(&conn) {
+                        Ok((0, log, done)) if done >= log => wal.pages.store(0, Ordering::Release),
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+                    }
+                }
+                let _ = wal.poke.try_send(());
+            }
         }
         for mut work in reads.drain(..) {
             work.run(&conn);
@@ -257,14 +355,21 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) 
 
 /// Runs `writes` in one transaction, each in a savepoint, and commits once.
 fn run_batch(conn: &Connection, writes: &mut [Box<dyn Work>]) -> Result<(), StoreError> {
+    // The transaction-control statements are prepared once and kept in the statement cache:
+    // `execute_batch` would parse them again for every command of every batch.
+    let control = |sql: &str| -> Result<(), StoreError> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
     let result = (|| {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        control("BEGIN IMMEDIATE")?;
         for work in writes.iter_mut() {
-            conn.execute_batch("SAVEPOINT command")?;
+            control("SAVEPOINT command")?;
             if work.run(conn) {
-                conn.execute_batch("RELEASE command")?;
+                control("RELEASE command")?;
             } else {
-                conn.execute_batch("ROLLBACK TO command; RELEASE command")?;
+                control("ROLLBACK TO command")?;
+                control("RELEASE command")?;
             }
         }
         if conn.is_autocommit() {
@@ -272,7 +377,7 @@ fn run_batch(conn: &Connection, writes: &mut [Box<dyn Work>]) -> Result<(), Stor
                 "SQLite rolled the batch transaction back".into(),
             ));
         }
-        conn.execute_batch("COMMIT")?;
+        control("COMMIT")?;
         Ok(())
     })();
     if result.is_err() && !conn.is_autocommit() {
@@ -333,6 +438,7 @@ struct Inner {
     reads: Reads,
     path: Option<PathBuf>,
     writer: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl Drop for Inner {
@@ -341,6 +447,12 @@ impl Drop for Inner {
         // it means the file is closed when the last clone is gone (a reopen sees everything).
         self.tx.take();
         if let Some(handle) = self.writer.take()
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
+        }
+        // The writer's end closed the checkpointer's wake-up channel: it ends too.
+        if let Some(handle) = self.checkpointer.take()
             && handle.thread().id() != std::thread::current().id()
         {
             let _ = handle.join();
@@ -412,7 +524,17 @@ impl SqliteStore {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(options.read_connections.max(1))),
         }));
-        Self::start(conn, options, reads, Some(path))
+        let checkpoint = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        checkpoint.busy_timeout(options.busy_timeout)?;
+        // A checkpoint syncs the WAL before and the database file after copying (FULL and
+        // NORMAL both do; only OFF would skip it).
+        checkpoint.pragma_update(None, "synchronous", "FULL")?;
+        Self::start(conn, options, reads, Some(path), Some(checkpoint))
     }
 
     /// An in-memory store for tests: same schema and semantics, nothing durable, reads served by
@@ -422,25 +544,61 @@ impl SqliteStore {
     /// [`StoreError`] from SQLite (practically never).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory()?;
-        Self::start(conn, SqliteOptions::default(), Reads::Writer, None)
+        Self::start(conn, SqliteOptions::default(), Reads::Writer, None, None)
     }
 
+    /// Configures the write connection, migrates, and starts the writer thread (and, with a
+    /// `checkpoint` connection, the checkpointer thread: the writer then never checkpoints on
+    /// commit).
     fn start(
         conn: Connection,
         options: SqliteOptions,
         reads: Reads,
         path: Option<PathBuf>,
+        checkpoint: Option<Connection>,
     ) -> Result<Self, StoreError> {
         conn.busy_timeout(options.busy_timeout)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Each command of a batch runs in a savepoint, and a savepoint keeps the original of every
+        // page it changes in a sub-journal. With the default temp store that sub-journal spills to
+        // a temporary file once it passes 64 KiB, and every later savepoint of the batch then
+        // `pwrite`s its pages there: about half of the writer's kernel time under load. The
+        // sub-journal is only needed to roll one command back inside the open transaction (never
+        // for durability), so it lives in memory.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
+        let (wal, checkpointer) = match checkpoint {
+            Some(checkpoint) => {
+                // Commits no longer checkpoint on the writer thread (SQLite's default is a
+                // checkpoint by the committing connection every 1,000 WAL pages, with the
+                // database file's fsync, while every caller of the batch waits).
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+                let (poke, pokes) = std::sync::mpsc::sync_channel(1);
+                let pages = Arc::new(AtomicI64::new(0));
+                let shared = Arc::clone(&pages);
+                let restart_pages = i64::from(options.wal_restart_pages.max(1));
+                let handle = std::thread::Builder::new()
+                    .name("chatport-sqlite-checkpoint".into())
+                    .spawn(move || checkpointer_loop(checkpoint, pokes, shared, restart_pages))
+                    .map_err(|e| {
+                        StoreError::Io(format!("cannot start the checkpointer thread: {e}"))
+                    })?;
+                let link = WalLink {
+                    poke,
+                    pages,
+                    restart_pages,
+                };
+                (Some(link), Some(handle))
+            }
+            None => (None, None),
+        };
         let (tx, rx) = mpsc::channel(options.channel_capacity.max(1));
         let max_batch = options.max_batch.max(1);
         let writer = std::thread::Builder::new()
             .name("chatport-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch))
+            .spawn(move || writer_loop(conn, rx, max_batch, wal))
             .map_err(|e| StoreError::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -448,6 +606,7 @@ impl SqliteStore {
                 reads,
                 path,
                 writer: Some(writer),
+                checkpointer,
             }),
         })
     }
@@ -1243,6 +1402,69 @@ mod tests {
         let plan = plan.join("\n");
         assert!(plan.contains("USING INDEX events_open"), "{plan}");
         assert!(plan.contains("USING INDEX events_key_open"), "{plan}");
+    }
+
+    /// The WAL header's checkpoint sequence number (bytes 12..16, big-endian): SQLite increments
+    /// it each time the log restarts from its beginning.
+    fn wal_restarts(db: &Path) -> u32 {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        let bytes = std::fs::read(std::path::PathBuf::from(wal)).unwrap_or_default();
+        bytes
+            .get(12..16)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn checkpoints_run_off_the_writer_and_the_wal_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store =
+            SqliteStore::open(&path, SqliteOptions::default().wal_restart_pages(16)).unwrap();
+        let autocheckpoint: i64 = store
+            .write(|conn| Ok(conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(autocheckpoint, 0, "commits do not checkpoint on the writer");
+        let temp_store: i64 = store
+            .write(|conn| Ok(conn.query_row("PRAGMA temp_store", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(temp_store, 2, "savepoint journals in memory");
+        let restarts = wal_restarts(&path);
+        let payload = vec![b'x'; 2048];
+        let mut written = 0u64;
+        // Keep writing until the log has restarted at least once (the checkpointer wakes after
+        // commits; the bound only keeps a broken build from looping for ever).
+        for round in 0..5_000u32 {
+            let events = (0..8)
+                .map(|i| {
+                    NewEvent::new(
+                        "test",
+                        EventId::new(format!("e{round}.{i}")),
+                        "message",
+                        "O1",
+                        payload.clone(),
+                    )
+                })
+                .collect();
+            written += Outbox::enqueue(&store, events).await.unwrap().inserted;
+            if round % 20 == 19 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if wal_restarts(&path) > restarts {
+                    break;
+                }
+            }
+        }
+        assert!(
+            wal_restarts(&path) > restarts,
+            "the WAL never restarted after {written} rows"
+        );
+        // Nothing was lost on the way, and a reopen sees every row.
+        drop(store);
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        assert_eq!(Outbox::stats(&store).await.unwrap().pending, written);
     }
 
     #[tokio::test]
