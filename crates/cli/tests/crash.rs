@@ -146,7 +146,7 @@ listen = "127.0.0.1:{port}"
 {store}
 [workers]
 concurrency = {CONCURRENCY}
-lease_secs = 2
+lease_secs = 5
 retry_schedule_secs = [1]
 max_attempts = 1000
 poll_interval_ms = 50
