@@ -3,6 +3,7 @@
 //! Facade re-exporting the chatport crates, one feature per connector.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "bridge")]
 pub use chatport_bridge as bridge;
