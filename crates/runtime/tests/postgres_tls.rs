@@ -5,7 +5,7 @@
 //! `localhost` issued by a CA made for the test (rcgen), then relays the session to the server in
 //! plain text. So the test controls the whole trust chain whatever the server's own TLS set-up.
 //! Without the variable each test prints a `SKIPPED:` line and passes.
-#![cfg(feature = "postgres")]
+#![cfg(feature = "postgres-tls")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
 mod pg_support;

@@ -83,7 +83,7 @@
 //!
 //! # TLS
 //!
-//! `sslmode` in the URL decides. `sslmode=require` connects with TLS (rustls) and **verifies** the
+//! `sslmode` in the URL decides. `sslmode=require` (feature `postgres-tls`) connects with TLS (rustls) and **verifies** the
 //! server's certificate chain against the system's roots plus [`PgOptions::root_certificate`], and
 //! its host name against the URL's host (what libpq calls `verify-full`; there is no unverified
 //! TLS). `prefer` (the default) and `disable` connect in plain text: use them only on a local
@@ -91,8 +91,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -255,14 +254,16 @@ impl PgOptions {
     }
 }
 
+#[cfg(feature = "postgres-tls")]
 /// The TLS connector for `sslmode=require`: rustls (aws-lc-rs provider) trusting the system's
 /// root certificates plus those of `root_certificate`; the server's certificate chain and host
 /// name are always verified (libpq's `verify-full`).
 fn tls_connector(
-    root_certificate: Option<&Path>,
+    root_certificate: Option<&std::path::Path>,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
+    use std::sync::Arc;
 
     let mut roots = rustls::RootCertStore::empty();
     // Unreadable system certificates are skipped (as every rustls user does); a root store that
@@ -391,8 +392,17 @@ impl PgStore {
         // TLS only when asked for, and then always verified; `prefer` (the default) and `disable`
         // connect in plain text, like a server on the same host or a private network expects.
         let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            let tls = tls_connector(options.root_certificate.as_deref())?;
-            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+            #[cfg(feature = "postgres-tls")]
+            {
+                let tls = tls_connector(options.root_certificate.as_deref())?;
+                deadpool_postgres::Manager::from_config(config, tls, manager_config)
+            }
+            #[cfg(not(feature = "postgres-tls"))]
+            return Err(StoreError::Invalid(
+                "sslmode=require but this build has no TLS for PostgreSQL (enable \
+                 chatport-runtime's `postgres-tls` feature, on by default in chatport-bridge)"
+                    .into(),
+            ));
         } else {
             deadpool_postgres::Manager::from_config(config, NoTls, manager_config)
         };
