@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chatport_core::{Classify, ErrorClass};
+use chatport_testkit::prometheus::value as series;
 use chatport_whatsapp::{Client, Error, OutgoingMessage, Recipient, Template};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -411,21 +412,6 @@ async fn invalid_messages_are_refused_before_anything_is_sent() {
         })
     ));
     assert!(server.received_requests().await.unwrap().is_empty());
-}
-
-/// The value of the series `name{labels…}` in a Prometheus text rendering.
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{'))
-        })
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[tokio::test]

@@ -8,20 +8,7 @@ use chatport_testkit::cms::CmsEmulator;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use secrecy::SecretString;
 
-/// The value of the series `name{labels…}` in a Prometheus text rendering.
-pub(crate) fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{'))
-        })
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
+use chatport_testkit::prometheus::value as series;
 
 #[tokio::test]
 async fn cms_requests_are_counted_per_attempt_with_their_class() {
