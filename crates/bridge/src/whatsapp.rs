@@ -135,18 +135,21 @@ impl WebhookAdapter for WhatsAppWebhook {
 pub enum SendOnce {
     /// The message was accepted by Meta (now or by an earlier attempt); here is its wamid.
     Sent(String),
-    /// An earlier attempt may have sent it (a timeout after the request left, or a crash), and no
-    /// status webhook has settled it yet. It is **not** resent blindly.
+    /// An earlier attempt may have sent it (a timeout after the request left, a 5xx, a crash), and
+    /// no status webhook has settled it yet. It is **not** resent blindly: only once
+    /// [`OnceSender::resend_in_doubt_after`] is set and that period has passed.
     InDoubt,
 }
 
-/// Sends WhatsApp messages at most once per idempotency key.
+/// Sends WhatsApp messages at most once per idempotency key (by default; see
+/// [`OnceSender::resend_in_doubt_after`] for the at-least-once alternative).
 ///
 /// The Cloud API has no idempotency key, so chatport keeps a durable ledger: `begin(key)` before the
 /// request, `complete` with the wamid after it, `release` when Meta provably refused the request (a
-/// Graph error response, or a connection that never carried the body). Anything else leaves the key
-/// in doubt. Each send carries the key as `biz_opaque_callback_data`; when a status webhook for it
-/// arrives, [`StatusRecorder`] records the wamid and the send is settled as sent.
+/// throttling code or a connection that never carried the body: `ErrorKind::may_resend`) or refused
+/// it for good (a permanent error). Anything else (a timeout, a 5xx, 131000) leaves the key in doubt.
+/// Each send carries the key as `biz_opaque_callback_data`; when a status webhook for it arrives,
+/// [`StatusRecorder`] records the wamid and the send is settled as sent.
 ///
 /// Every message sent (or found sent) is recorded in the
 /// [`ConversationStore`] of its conversation, so a handoff carries what the flows answered.
