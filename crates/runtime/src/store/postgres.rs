@@ -95,7 +95,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, LedgerError};
+use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, StateError};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
@@ -1162,9 +1162,9 @@ impl Outbox for PgStore {
 // ---------------------------------------------------------------------------------------------
 // Key-value store
 
-#[async_trait]
-impl KvStore for PgStore {
-    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+/// The key-value queries in the store's own error; the [`KvStore`] impl below maps them.
+impl PgStore {
+    async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached("SELECT value FROM kv WHERE ns = $1 AND key = $2")
@@ -1177,7 +1177,7 @@ impl KvStore for PgStore {
         row.map(|row| column(&row, 0)).transpose()
     }
 
-    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    async fn kv_put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -1194,7 +1194,12 @@ impl KvStore for PgStore {
         Ok(())
     }
 
-    async fn put_if_absent(&self, ns: &str, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+    async fn kv_put_if_absent(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -1210,7 +1215,7 @@ impl KvStore for PgStore {
         Ok(changed == 1)
     }
 
-    async fn delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+    async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached("DELETE FROM kv WHERE ns = $1 AND key = $2")
@@ -1223,7 +1228,7 @@ impl KvStore for PgStore {
         Ok(())
     }
 
-    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn kv_list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let client = self.client().await?;
         // `key` is in the "C" collation: byte order, and the prefix run starts at the prefix.
         let statement = client
@@ -1243,6 +1248,29 @@ impl KvStore for PgStore {
     }
 }
 
+#[async_trait]
+impl KvStore for PgStore {
+    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.kv_get(ns, key).await?)
+    }
+
+    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StateError> {
+        Ok(self.kv_put(ns, key, value).await?)
+    }
+
+    async fn put_if_absent(&self, ns: &str, key: &str, value: &[u8]) -> Result<bool, StateError> {
+        Ok(self.kv_put_if_absent(ns, key, value).await?)
+    }
+
+    async fn delete(&self, ns: &str, key: &str) -> Result<(), StateError> {
+        Ok(self.kv_delete(ns, key).await?)
+    }
+
+    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        Ok(self.kv_list(ns, prefix).await?)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Idempotency ledger
 
@@ -1250,7 +1278,7 @@ impl KvStore for PgStore {
 impl IdempotencyLedger for PgStore {
     /// Inserts `started` and returns [`LedgerEntry::Started`]; an existing `started` row gives
     /// [`LedgerEntry::InDoubt`], a `completed` row [`LedgerEntry::Completed`] with its receipt.
-    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, LedgerError> {
+    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, StateError> {
         let key = key.as_str();
         let client = self.client().await?;
         let insert = client
@@ -1291,7 +1319,7 @@ impl IdempotencyLedger for PgStore {
         &self,
         key: &IdempotencyKey,
         receipt: &serde_json::Value,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StateError> {
         let (key, receipt) = (key.as_str(), receipt.to_string());
         let client = self.client().await?;
         let statement = client
@@ -1310,7 +1338,7 @@ impl IdempotencyLedger for PgStore {
         Ok(())
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), LedgerError> {
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StateError> {
         let key = key.as_str();
         let client = self.client().await?;
         let statement = client
