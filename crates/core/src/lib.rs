@@ -17,6 +17,8 @@
 //! | [`IdempotencyLedger`] | Durable key → receipt ledger for sinks without a server-side idempotency key |
 //! | [`KvStore`] / [`StateError`] | Durable namespaced key-value state (checkpoints, conversation state) and its error |
 //! | [`webhook`] | [`WebhookAdapter`](webhook::WebhookAdapter): a push source's handshake, verification and parse into envelopes |
+//! | [`sink::KeyLocks`] | Per-key async locks that make a sink's find-then-create atomic within a process |
+//! | `conformance` (feature) | The sink conformance suite every connector's sinks run against their emulator |
 //! | [`redact`] | Masking of phone numbers and message text before they reach logs |
 //! | [`telemetry`] | The connector request metrics (`chatport_connector_requests_total`, `…_duration_seconds`) |
 //!
@@ -35,12 +37,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod envelope;
 mod error;
 mod id;
 mod ledger;
 mod outcome;
 pub mod redact;
+pub mod sink;
 mod state;
 pub mod telemetry;
 mod traits;
