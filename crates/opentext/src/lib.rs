@@ -25,6 +25,7 @@
 //! | [`CssContent`], [`UploadOptions`], [`DownloadOptions`], [`ShareLinkRequest`], [`ShareLinkFields`] | The Content Storage Service |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //! | [`RetryPolicy`], [`RateLimit`], [`TokenEncoding`] | In-client retry, the limiter, token request encoding |
+//! | [`InstanceSink`], [`DocumentSink`], [`sink`] | [`chatport_core::Sink`]s: find-or-create an instance, store a document, once per idempotency key |
 //!
 //! Find-or-create by an idempotency key, runnable against the testkit's CMS emulator (against a
 //! tenant, use `auth_base`/`cms_base` such as `https://na-1-dev.api.opentext.com` and
@@ -73,6 +74,7 @@ mod model;
 pub mod paging;
 mod resources;
 mod retry;
+pub mod sink;
 
 pub use auth::TokenEncoding;
 pub use client::{Client, ClientBuilder, DEFAULT_MIN_TRANSFER_RATE, UNKNOWN_LENGTH_TRANSFER};
@@ -89,6 +91,10 @@ pub use model::{Category, HalPage, Instance, InstanceDraft, ListQuery};
 pub use paging::{FtQuery, ItemStream};
 pub use resources::{DeleteOptions, HistoryEntry, InstancePatch, Rendition, RenditionDraft};
 pub use retry::RetryPolicy;
+pub use sink::{
+    Document, DocumentContent, DocumentReceipt, DocumentSink, DocumentSinkBuilder, InstanceReceipt,
+    InstanceSink, InstanceSinkBuilder,
+};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
