@@ -3,9 +3,10 @@
 //! with the case reference.
 //!
 //! Effectively once, step by step:
-//! 1. the case is keyed by `IdempotencyKey::derive("O1", "case", wamid)`, stored in the
-//!    configured idempotency property and looked up before every create, so a redelivered webhook or
-//!    a retried attempt finds the case instead of creating a second one;
+//! 1. the case is keyed by `IdempotencyKey::derive("O1", "case", wamid)` and written through
+//!    `chatport_opentext::InstanceSink`, which stores the key in the configured idempotency property
+//!    and looks it up before every create, so a redelivered webhook or a retried attempt finds the
+//!    case instead of creating a second one;
 //! 2. the reply is keyed by `derive("O1", "reply", wamid)` and goes through [`OnceSender`]: never a
 //!    second reply, and never a blind resend after an ambiguous timeout.
 //!
@@ -17,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, Outcome};
-use chatport_opentext::{Category, Client as CmsClient, Instance, InstanceDraft};
+use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
+use chatport_opentext::{Category, Client as CmsClient, InstanceDraft, InstanceSink};
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::OutgoingMessage;
 use chatport_whatsapp::webhook::Message;
@@ -37,9 +38,8 @@ pub const FLOW: &str = "O1";
 /// The O1 handler.
 pub struct CaseIntake {
     config: O1Config,
-    category: Category,
     classifier: Arc<dyn Classifier>,
-    cms: CmsClient,
+    cases: InstanceSink,
     sender: OnceSender,
 }
 
@@ -94,21 +94,29 @@ fn category_of(name: &str) -> Category {
 }
 
 impl CaseIntake {
-    /// Builds the handler.
+    /// Builds the handler: cases are written through an [`InstanceSink`] of the configured
+    /// category and type, keyed by the configured idempotency property.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the case type or the idempotency property is empty.
     pub fn new(
         config: O1Config,
         classifier: Arc<dyn Classifier>,
         cms: CmsClient,
         sender: OnceSender,
-    ) -> Self {
-        let category = category_of(&config.case_category);
-        Self {
+    ) -> Result<Self, Error> {
+        let cases = InstanceSink::builder(cms)
+            .category(category_of(&config.case_category))
+            .type_name(config.case_type.clone())
+            .key_property(config.idempotency_property.clone())
+            .build()
+            .map_err(|e| Error::Config(format!("flows.o1: {e}")))?;
+        Ok(Self {
             config,
-            category,
             classifier,
-            cms,
+            cases,
             sender,
-        }
+        })
     }
 
     async fn run(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
@@ -142,18 +150,16 @@ impl CaseIntake {
             .map(str::to_owned)
             .or_else(|| classification.customer_name.clone());
 
-        let case = self
-            .ensure_case(
-                &case_key,
-                &reference,
-                &queue,
-                &classification,
-                message,
-                sender_name.as_deref(),
-                &stored.event_id,
-                &text,
-            )
-            .await?;
+        let draft = self.case_draft(
+            &reference,
+            &queue,
+            &classification,
+            message,
+            sender_name.as_deref(),
+            &stored.event_id,
+            &text,
+        );
+        let case = self.cases.write(&draft, &case_key).await?;
 
         let mut values = BTreeMap::new();
         values.insert("reference", reference.clone());
@@ -199,10 +205,11 @@ impl CaseIntake {
         }
     }
 
+    /// The case record's draft: the configured properties of the classification and the
+    /// message (the sink adds the idempotency key).
     #[allow(clippy::too_many_arguments)]
-    async fn ensure_case(
+    fn case_draft(
         &self,
-        key: &IdempotencyKey,
         reference: &str,
         queue: &str,
         c: &Classification,
@@ -210,20 +217,8 @@ impl CaseIntake {
         sender_name: Option<&str>,
         event_id: &EventId,
         text: &str,
-    ) -> Result<Instance, Error> {
+    ) -> InstanceDraft {
         let cfg = &self.config;
-        if let Some(existing) = self
-            .cms
-            .find_by_property(
-                self.category.clone(),
-                &cfg.case_type,
-                &cfg.idempotency_property,
-                key.as_str(),
-            )
-            .await?
-        {
-            return Ok(existing);
-        }
         let mut logical: Vec<(&str, Value)> = vec![
             ("reference", json!(reference)),
             ("issue_type", json!(c.issue_type)),
@@ -253,13 +248,9 @@ impl CaseIntake {
                 properties.insert(property.clone(), value);
             }
         }
-        properties.insert(cfg.idempotency_property.clone(), json!(key.as_str()));
         let mut draft = InstanceDraft::new(format!("{reference} {}", c.issue_type));
         draft.properties = properties;
-        Ok(self
-            .cms
-            .create_instance(self.category.clone(), &cfg.case_type, &draft)
-            .await?)
+        draft
     }
 }
 
@@ -277,7 +268,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         ctx.classifier.clone(),
         cms,
         ctx.sender.clone(),
-    )));
+    )?));
     Ok(())
 }
 

@@ -17,8 +17,8 @@
 //!
 //! Shared pieces live here: [`TemplateConfig`] (business-initiated notifications are WhatsApp
 //! templates with a configured name, language and parameter order), [`StatusSource`] (the
-//! checkpointed CMS poller of O3, O7 and O8), effectively-once CMS creates
-//! ([`ensure_instance`]), the streamed media path WhatsApp → temporary file (SHA-256 verified) →
+//! checkpointed CMS poller of O3, O7 and O8), effectively-once CMS creates through
+//! `chatport_opentext::InstanceSink` ([`instance_sink`]), the streamed media path WhatsApp → temporary file (SHA-256 verified) →
 //! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`]).
 
 pub mod o2;
@@ -34,10 +34,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chatport_core::sink::KeyLocks;
 use chatport_core::{Checkpoint, Envelope, EventId, IdempotencyKey, Outcome, Source, SourceStream};
 use chatport_opentext::filter::{Filter, SortBy};
 use chatport_opentext::{
-    Category, Client as CmsClient, Instance, InstanceDraft, ListQuery, UploadOptions,
+    Category, Client as CmsClient, Instance, InstanceSink, ListQuery, UploadOptions,
 };
 use chatport_runtime::KvStore;
 use chatport_runtime::poller::{Poller, PollerConfig};
@@ -188,37 +189,28 @@ pub fn in_doubt(secs: u64) -> Outcome {
     }
 }
 
-/// Finds the instance whose `idempotency_property` holds `key`, or creates it from `draft` (with
-/// the key added): a retried or replayed event never creates a second record.
+/// The [`InstanceSink`] a flow writes its records through: instances of `category` and
+/// `type_name`, found by the idempotency key stored in `key_property` before every create (a
+/// retried or replayed event never creates a second record). Sinks built from one `locks` share
+/// per-key locks.
 ///
 /// # Errors
-/// CMS errors.
-pub async fn ensure_instance(
+/// [`Error::Config`] (naming `setting`) when the type or the key property is empty.
+pub fn instance_sink(
     cms: &CmsClient,
-    category: &Category,
+    setting: &str,
+    category: Category,
     type_name: &str,
-    idempotency_property: &str,
-    key: &IdempotencyKey,
-    mut draft: InstanceDraft,
-) -> Result<(Instance, bool), Error> {
-    if let Some(existing) = cms
-        .find_by_property(
-            category.clone(),
-            type_name,
-            idempotency_property,
-            key.as_str(),
-        )
-        .await?
-    {
-        return Ok((existing, false));
-    }
-    draft
-        .properties
-        .insert(idempotency_property.to_owned(), json!(key.as_str()));
-    let created = cms
-        .create_instance(category.clone(), type_name, &draft)
-        .await?;
-    Ok((created, true))
+    key_property: &str,
+    locks: &KeyLocks,
+) -> Result<InstanceSink, Error> {
+    InstanceSink::builder(cms.clone())
+        .category(category)
+        .type_name(type_name)
+        .key_property(key_property)
+        .locks(locks.clone())
+        .build()
+        .map_err(|e| Error::Config(format!("{setting}: {e}")))
 }
 
 /// Where a media file went: the CSS blob and what was verified.

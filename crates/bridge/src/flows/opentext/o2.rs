@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, Outcome};
-use chatport_opentext::{Client as CmsClient, InstanceDraft};
+use chatport_core::sink::KeyLocks;
+use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
+use chatport_opentext::{Client as CmsClient, InstanceDraft, InstanceSink};
 use chatport_runtime::{KvStore, StoredEvent};
 use chatport_whatsapp::webhook::MessageType;
 use chatport_whatsapp::{InteractiveMessage, ListRow, ListSection, OutgoingMessage, ReplyButton};
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    StoredMedia, category_of, ensure_instance, in_doubt, primary_rendition, render, send_once,
+    StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, render, send_once,
     store_media,
 };
 use crate::Error;
@@ -296,6 +297,7 @@ pub struct Capture {
 pub struct DocumentCapture {
     config: O2Config,
     cms: CmsClient,
+    documents: InstanceSink,
     whatsapp: chatport_whatsapp::Client,
     sender: OnceSender,
     conversations: Conversations,
@@ -327,9 +329,18 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             "flows.o2.document_types: at least one type is required".into(),
         ));
     }
+    let documents = instance_sink(
+        &cms,
+        "flows.o2",
+        category_of(&config.category),
+        &config.type_name,
+        &config.idempotency_property,
+        &KeyLocks::new(),
+    )?;
     registry.message_flows.push(Arc::new(DocumentCapture {
         config: config.clone(),
         cms,
+        documents,
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),
         conversations: ctx.conversations.clone(),
@@ -620,15 +631,7 @@ impl DocumentCapture {
             p.insert(property.clone(), json!(capture.caption));
         }
         draft = draft.extra("renditions", primary_rendition(&capture.media));
-        let (instance, _) = ensure_instance(
-            &self.cms,
-            &category_of(&cfg.category),
-            &cfg.type_name,
-            &cfg.idempotency_property,
-            &key,
-            draft,
-        )
-        .await?;
+        let instance = self.documents.write(&draft, &key).await?;
         let mut values = BTreeMap::new();
         values.insert("document_type".to_owned(), t.title.to_lowercase());
         values.insert("reference".to_owned(), reference.clone());

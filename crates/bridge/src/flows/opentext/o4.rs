@@ -17,17 +17,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chatport_core::{IdempotencyKey, Outcome};
+use chatport_core::sink::KeyLocks;
+use chatport_core::{IdempotencyKey, Outcome, Sink};
 use chatport_opentext::filter::{Field, Filter};
 use chatport_opentext::{
-    Category, Client as CmsClient, Instance, InstanceDraft, ListQuery, ShareLinkRequest,
+    Category, Client as CmsClient, Instance, InstanceDraft, InstanceSink, ListQuery,
+    ShareLinkRequest,
 };
 use chatport_runtime::{KvStore, StoredEvent};
 use chatport_whatsapp::{InteractiveMessage, ListRow, ListSection, OutgoingMessage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{category_of, ensure_instance, in_doubt, property_text, render, send_once};
+use super::{category_of, in_doubt, instance_sink, property_text, render, send_once};
 use crate::Error;
 use crate::config::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
@@ -215,6 +217,8 @@ struct ListContext {
 pub struct DocumentRequest {
     config: O4Config,
     cms: CmsClient,
+    /// The audit records (`audit_type`), when configured.
+    audits: Option<InstanceSink>,
     sender: OnceSender,
     conversations: Conversations,
     kv: Arc<dyn KvStore>,
@@ -241,9 +245,25 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             "flows.o4.kinds: at least one kind is required".into(),
         ));
     }
+    let cms = ctx.require_cms(FLOW)?;
+    let audits = config
+        .audit_type
+        .as_deref()
+        .map(|audit_type| {
+            instance_sink(
+                &cms,
+                "flows.o4.audit_type",
+                Category::Object,
+                audit_type,
+                "chatport_key",
+                &KeyLocks::new(),
+            )
+        })
+        .transpose()?;
     registry.message_flows.push(Arc::new(DocumentRequest {
         config: config.clone(),
-        cms: ctx.require_cms(FLOW)?,
+        cms,
+        audits,
         sender: ctx.sender.clone(),
         conversations: ctx.conversations.clone(),
         kv: ctx.kv.clone(),
@@ -283,7 +303,7 @@ impl DocumentRequest {
         let key = format!("{at}:{}", inbound.message.id);
         let bytes = serde_json::to_vec(&record).map_err(|e| Error::Payload(e.to_string()))?;
         self.kv.put(KV_AUDIT, &key, &bytes).await?;
-        if let Some(audit_type) = &self.config.audit_type {
+        if let Some(audits) = &self.audits {
             let mut draft = InstanceDraft::new(format!("Document request {}", inbound.message.id));
             if let Value::Object(map) = &record {
                 for (k, v) in map {
@@ -292,15 +312,12 @@ impl DocumentRequest {
                     }
                 }
             }
-            ensure_instance(
-                &self.cms,
-                &Category::Object,
-                audit_type,
-                "chatport_key",
-                &IdempotencyKey::derive(FLOW, "audit", &stored.event_id),
-                draft,
-            )
-            .await?;
+            audits
+                .write(
+                    &draft,
+                    &IdempotencyKey::derive(FLOW, "audit", &stored.event_id),
+                )
+                .await?;
         }
         Ok(())
     }

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, Outcome};
-use chatport_opentext::{Client as CmsClient, InstanceDraft};
+use chatport_core::sink::KeyLocks;
+use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
+use chatport_opentext::{Client as CmsClient, InstanceDraft, InstanceSink};
 use chatport_runtime::{KvStore, StoredEvent};
 use chatport_whatsapp::OutgoingMessage;
 use chatport_whatsapp::webhook::{Message, MessageType};
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    category_of, ensure_instance, in_doubt, primary_rendition, render, send_once, store_media,
+    category_of, in_doubt, instance_sink, primary_rendition, render, send_once, store_media,
 };
 use crate::Error;
 use crate::config::DirectoryEntry;
@@ -163,6 +164,10 @@ pub struct FieldSession {
 pub struct FieldEvidence {
     config: O5Config,
     cms: CmsClient,
+    /// Media evidence (`category`).
+    files: InstanceSink,
+    /// Notes and locations (`note_category`).
+    notes: InstanceSink,
     whatsapp: chatport_whatsapp::Client,
     sender: OnceSender,
     conversations: Conversations,
@@ -185,9 +190,25 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     if !config.enabled {
         return Ok(());
     }
+    let cms = ctx.require_cms(FLOW)?;
+    let locks = KeyLocks::new();
+    let sink = |category: &str| {
+        instance_sink(
+            &cms,
+            "flows.o5",
+            category_of(category),
+            &config.type_name,
+            &config.idempotency_property,
+            &locks,
+        )
+    };
+    let files = sink(&config.category)?;
+    let notes = sink(&config.note_category)?;
     registry.message_flows.push(Arc::new(FieldEvidence {
         config: config.clone(),
-        cms: ctx.require_cms(FLOW)?,
+        cms,
+        files,
+        notes,
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),
         conversations: ctx.conversations.clone(),
@@ -246,7 +267,7 @@ impl FieldEvidence {
             "{job} {kind} {}",
             captured_at.as_deref().unwrap_or(&message.id)
         ));
-        let category = if let Some(media) = message.media() {
+        let sink = if let Some(media) = message.media() {
             let stored = store_media(
                 &self.whatsapp,
                 &self.cms,
@@ -259,9 +280,9 @@ impl FieldEvidence {
             .await?;
             values.push(("sha256", json!(stored.sha256_hex)));
             draft = draft.extra("renditions", primary_rendition(&stored));
-            category_of(&cfg.category)
+            &self.files
         } else {
-            category_of(&cfg.note_category)
+            &self.notes
         };
         for (field, value) in values {
             if let Some(p) = cfg.properties.get(field) {
@@ -281,15 +302,7 @@ impl FieldEvidence {
         {
             draft = draft.parent_folder_id(folder.id);
         }
-        let (instance, _) = ensure_instance(
-            &self.cms,
-            &category,
-            &cfg.type_name,
-            &cfg.idempotency_property,
-            &key,
-            draft,
-        )
-        .await?;
+        let instance = sink.write(&draft, &key).await?;
         Ok(instance.id)
     }
 

@@ -24,8 +24,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chatport_core::{IdempotencyKey, Outcome};
-use chatport_opentext::{Client as CmsClient, InstanceDraft, UploadOptions};
+use chatport_core::sink::KeyLocks;
+use chatport_core::{IdempotencyKey, Outcome, Sink};
+use chatport_opentext::{Client as CmsClient, InstanceDraft, InstanceSink, UploadOptions};
 use chatport_runtime::{KvStore, StoredEvent};
 use chatport_whatsapp::{OutgoingMessage, WindowTracker};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -34,7 +35,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    StoredMedia, category_of, ensure_instance, in_doubt, primary_rendition, render, send_once,
+    StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, render, send_once,
 };
 use crate::Error;
 use crate::config::DirectoryEntry;
@@ -303,6 +304,7 @@ pub fn transcript(header: &TranscriptHeader<'_>, messages: &[LoggedMessage]) -> 
 pub struct ComplianceArchive {
     config: O6Config,
     cms: CmsClient,
+    archives: InstanceSink,
     sender: OnceSender,
     conversations: Conversations,
     window: WindowTracker,
@@ -339,9 +341,19 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         &config.idempotency_property,
         "flows.o6.idempotency_property",
     )?;
+    let cms = ctx.require_cms(FLOW)?;
+    let archives = instance_sink(
+        &cms,
+        "flows.o6",
+        category_of(&config.category),
+        &config.type_name,
+        &config.idempotency_property,
+        &KeyLocks::new(),
+    )?;
     registry.message_flows.push(Arc::new(ComplianceArchive {
         config: config.clone(),
-        cms: ctx.require_cms(FLOW)?,
+        cms,
+        archives,
         sender: ctx.sender.clone(),
         conversations: ctx.conversations.clone(),
         window: WindowTracker::new(Arc::new(ctx.conversations.log())),
@@ -465,15 +477,8 @@ impl ComplianceArchive {
                 draft.properties.insert(p.clone(), value);
             }
         }
-        let (archive, created) = ensure_instance(
-            &self.cms,
-            &category_of(&cfg.category),
-            &cfg.type_name,
-            &cfg.idempotency_property,
-            &key,
-            draft,
-        )
-        .await?;
+        let archive = self.archives.write(&draft, &key).await?;
+        let created = archive.created;
         let mut result = json!({
             "archive": archive.id,
             "created": created,

@@ -10,15 +10,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chatport_core::{IdempotencyKey, Outcome};
-use chatport_opentext::{Client as CmsClient, InstanceDraft};
+use chatport_core::sink::KeyLocks;
+use chatport_core::{IdempotencyKey, Outcome, Sink};
+use chatport_opentext::{Client as CmsClient, InstanceDraft, InstanceSink};
 use chatport_runtime::{KvStore, StoredEvent};
 use chatport_whatsapp::{OutgoingMessage, Recipient};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    StatusSource, TemplateConfig, WatchConfig, category_of, ensure_instance, find_person, in_doubt,
+    StatusSource, TemplateConfig, WatchConfig, category_of, find_person, in_doubt, instance_sink,
     poller_start, primary_rendition, property_text, render, require, send_once, status_event,
     store_media,
 };
@@ -210,6 +211,7 @@ pub fn find_reference(caption: &str, objects: &[LinkedObject]) -> Option<(usize,
 pub struct SupplierExchange {
     config: O8Config,
     cms: CmsClient,
+    documents: InstanceSink,
     whatsapp: chatport_whatsapp::Client,
     sender: OnceSender,
     kv: Arc<dyn KvStore>,
@@ -254,9 +256,18 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         source,
         config.poll_interval_secs,
     ));
+    let documents = instance_sink(
+        &cms,
+        "flows.o8",
+        category_of(&config.category),
+        &config.type_name,
+        &config.idempotency_property,
+        &KeyLocks::new(),
+    )?;
     let flow = Arc::new(SupplierExchange {
         config: config.clone(),
         cms,
+        documents,
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),
         kv: ctx.kv.clone(),
@@ -383,15 +394,7 @@ impl SupplierExchange {
         }
         draft = draft.extra("renditions", primary_rendition(&stored_media));
         let key = IdempotencyKey::derive(FLOW, "document", &stored.event_id);
-        let (instance, _) = ensure_instance(
-            &self.cms,
-            &category_of(&cfg.category),
-            &cfg.type_name,
-            &cfg.idempotency_property,
-            &key,
-            draft,
-        )
-        .await?;
+        let instance = self.documents.write(&draft, &key).await?;
         let mut values = BTreeMap::new();
         values.insert(
             "reference".to_owned(),
