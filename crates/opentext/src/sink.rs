@@ -24,8 +24,10 @@
 //! A create that times out, or whose connection drops after the request left
 //! ([`Error::is_ambiguous`]), may or may not have made the instance. The sink returns the error
 //! (classified transient, so the outbox retries); the retry's lookup finds the instance when the
-//! first create took effect and creates it otherwise. A create refused with 429 or 5xx had no
-//! effect; the client repeats a 429 in-client, any other refusal reaches the caller.
+//! first create took effect and creates it otherwise. The same holds for a 5xx answer, which on a
+//! real service may come after the write was applied: the sink never repeats a create itself, the
+//! next write looks first. A 429 is answered before anything is applied, so the client repeats it
+//! in-client; every other refusal reaches the caller.
 //!
 //! The key property must exist on the type (an unknown property is a 400 from the service) and
 //! should be indexed for filtering on a real tenant.
