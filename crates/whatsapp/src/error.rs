@@ -179,6 +179,11 @@ pub enum Error {
         /// serde_json's message with string values and long digit runs masked.
         message: String,
     },
+
+    /// The idempotency ledger or key-value store of a [`MessageSink`](crate::sink::MessageSink)
+    /// failed (its own class decides whether to retry).
+    #[error(transparent)]
+    State(#[from] chatport_core::StateError),
 }
 
 /// Why a webhook verification GET was refused. The verify token itself is never part of it.
@@ -430,6 +435,7 @@ impl Classify for Error {
             | Error::SignatureMalformed(_)
             | Error::SignatureMismatch
             | Error::Parse { .. } => ErrorClass::Permanent,
+            Error::State(e) => e.class(),
         }
     }
 }
