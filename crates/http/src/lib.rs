@@ -31,7 +31,7 @@
 //! let fetch = || async { Ok::<_, String>(Fetched::new("token-1".to_owned(), Some(Duration::from_secs(900)))) };
 //! for _ in 0..3 {
 //!     let lease = cache.get(fetch).await.unwrap();
-//!     assert_eq!(lease.value(), "token-1");
+//!     assert_eq!(lease.value, "token-1");
 //! }
 //! assert_eq!(cache.fetches(), 1);
 //!

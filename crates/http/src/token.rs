@@ -79,26 +79,12 @@ impl<T> Fetched<T> {
 /// that a refusal invalidates exactly this credential, not a newer one another task fetched
 /// meanwhile.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Lease<T> {
-    value: T,
-    generation: u64,
-}
-
-impl<T> Lease<T> {
     /// The credential.
-    pub fn value(&self) -> &T {
-        &self.value
-    }
-
-    /// The credential, owned.
-    pub fn into_value(self) -> T {
-        self.value
-    }
-
+    pub value: T,
     /// Its generation (1 for the first fetch, then counting up).
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
+    pub generation: u64,
 }
 
 struct Cached<T> {
@@ -327,12 +313,12 @@ mod tests {
         let n = AtomicU32::new(0);
         let life = Some(Duration::from_secs(900));
         let a = cache.get(|| fetch_n(&n, life)).await.unwrap();
-        assert_eq!((*a.value(), a.generation()), (1, 1));
+        assert_eq!((a.value, a.generation), (1, 1));
         tokio::time::advance(Duration::from_secs(839)).await;
-        assert_eq!(*cache.get(|| fetch_n(&n, life)).await.unwrap().value(), 1);
+        assert_eq!(cache.get(|| fetch_n(&n, life)).await.unwrap().value, 1);
         tokio::time::advance(Duration::from_secs(1)).await;
         let b = cache.get(|| fetch_n(&n, life)).await.unwrap();
-        assert_eq!((*b.value(), b.generation()), (2, 2));
+        assert_eq!((b.value, b.generation), (2, 2));
         assert_eq!(cache.fetches(), 2);
     }
 
@@ -342,9 +328,9 @@ mod tests {
         let n = AtomicU32::new(0);
         cache.get(|| fetch_n(&n, None)).await.unwrap();
         tokio::time::advance(Duration::from_secs(539)).await;
-        assert_eq!(*cache.get(|| fetch_n(&n, None)).await.unwrap().value(), 1);
+        assert_eq!(cache.get(|| fetch_n(&n, None)).await.unwrap().value, 1);
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(*cache.get(|| fetch_n(&n, None)).await.unwrap().value(), 2);
+        assert_eq!(cache.get(|| fetch_n(&n, None)).await.unwrap().value, 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -354,7 +340,7 @@ mod tests {
         let short = Some(Duration::from_secs(30));
         for expected in 1..=3 {
             assert_eq!(
-                *cache.get(|| fetch_n(&n, short)).await.unwrap().value(),
+                cache.get(|| fetch_n(&n, short)).await.unwrap().value,
                 expected
             );
         }
@@ -376,7 +362,7 @@ mod tests {
                         fetch_n(&n, None).await
                     })
                     .await
-                    .map(|l| *l.value())
+                    .map(|l| l.value)
             }));
         }
         tokio::task::yield_now().await;
@@ -398,12 +384,12 @@ mod tests {
         assert_eq!(cache.fetches(), 0);
         let n = AtomicU32::new(0);
         let first = cache.get(|| fetch_n(&n, None)).await.unwrap();
-        cache.invalidate(first.generation()).await;
+        cache.invalidate(first.generation).await;
         let second = cache.get(|| fetch_n(&n, None)).await.unwrap();
-        assert_eq!(*second.value(), 2);
+        assert_eq!(second.value, 2);
         // A late refusal of the first token does not drop the second.
-        cache.invalidate(first.generation()).await;
-        assert_eq!(*cache.get(|| fetch_n(&n, None)).await.unwrap().value(), 2);
+        cache.invalidate(first.generation).await;
+        assert_eq!(cache.get(|| fetch_n(&n, None)).await.unwrap().value, 2);
     }
 
     #[tokio::test]
@@ -417,7 +403,7 @@ mod tests {
                 || fetch_n(&n, None),
                 |lease| {
                     sent.fetch_add(1, Ordering::SeqCst);
-                    let token = *lease.value();
+                    let token = lease.value;
                     async move { Ok::<_, String>(if token == 1 { 401 } else { 200 }) }
                 },
                 |r| matches!(r, Ok(401)),
@@ -492,7 +478,7 @@ mod tests {
                 |lease| {
                     let request = http
                         .get(format!("{}/data", server.uri()))
-                        .bearer_auth(lease.value().expose_secret());
+                        .bearer_auth(lease.value.expose_secret());
                     async move {
                         request
                             .send()

@@ -18,6 +18,7 @@ use crate::css::ShareLinkFields;
 use crate::http::{error_from_body, join_segments};
 use crate::limit::DEFAULT_REQUESTS_PER_SECOND;
 use crate::{Error, RateLimit, RetryPolicy, TokenEncoding};
+use chatport_http::{Answer, TokenLifetime};
 
 /// The limiter a builder will install.
 #[derive(Clone, Debug)]
@@ -51,7 +52,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     min_transfer_rate: u64,
-    skew: Duration,
+    lifetime: TokenLifetime,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
     limit: LimitSetting,
@@ -70,7 +71,7 @@ impl fmt::Debug for ClientBuilder {
             .field("encoding", &self.encoding)
             .field("timeout", &self.timeout)
             .field("min_transfer_rate", &self.min_transfer_rate)
-            .field("skew", &self.skew)
+            .field("lifetime", &self.lifetime)
             .field("retry", &self.retry)
             .field("limit", &self.limit)
             .field("share_link", &self.share_link)
@@ -91,7 +92,7 @@ impl Default for ClientBuilder {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             min_transfer_rate: DEFAULT_MIN_TRANSFER_RATE,
-            skew: Duration::from_secs(60),
+            lifetime: TokenLifetime::default(),
             retry: RetryPolicy::default(),
             http: None,
             limit: LimitSetting::PerSecond(DEFAULT_REQUESTS_PER_SECOND),
@@ -199,7 +200,14 @@ impl ClientBuilder {
     /// Fetch a new token when less than this much of its lifetime remains (default 60 s; observed
     /// token lifetimes are 900 s).
     pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
+        self.lifetime = self.lifetime.with_refresh_margin(skew);
+        self
+    }
+
+    /// How long a token whose answer has no `expires_in` is used (default 3600 s; see
+    /// [`TokenLifetime`]).
+    pub fn token_default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = self.lifetime.with_default_lifetime(lifetime);
         self
     }
 
@@ -315,7 +323,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 timeout: self.timeout,
                 min_transfer_rate: self.min_transfer_rate,
-                auth: TokenSource::new(token_url, grant, self.encoding, self.skew),
+                auth: TokenSource::new(token_url, grant, self.encoding, self.lifetime),
                 limiter,
                 share_link: self.share_link,
             }),
@@ -376,7 +384,8 @@ fn validate_grant(grant: &Grant) -> Result<(), Error> {
 ///
 /// Every call authenticates with `Authorization: Bearer {token}` from the tenant's OAuth token
 /// endpoint. The token is cached and fetched again when less than the refresh skew of its lifetime
-/// remains; concurrent callers share one fetch. A CMS `401` invalidates the token, fetches a new
+/// remains (an answer without `expires_in` counts as [`ClientBuilder::token_default_lifetime`]);
+/// concurrent callers share one fetch (`chatport_http::TokenCache`). A CMS `401` invalidates the token, fetches a new
 /// one and replays the request once; a second `401` is returned ([`ErrorClass::Auth`]).
 /// GETs, full updates (`PUT`) and the token request are retried in-client per the [`RetryPolicy`];
 /// creates, patches and deletes only after a 429. CMS requests pass a client-side [`RateLimit`]
@@ -508,31 +517,34 @@ impl Client {
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
         let inner = &self.inner;
-        let mut replayed = false;
-        loop {
-            let token = inner.auth.token(&inner.http, &inner.retry).await?;
-            if let (true, Some(limiter)) = (limited, &inner.limiter) {
-                limiter.acquire().await;
-            }
-            let response = build(&inner.http)
-                .bearer_auth(token.value.expose_secret())
-                .send()
-                .await
-                .map_err(Error::from_reqwest)?;
-            let status = response.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && !replayed {
-                tracing::debug!("OpenText answered 401; refreshing the token and replaying once");
-                inner.auth.invalidate(token.generation).await;
-                replayed = true;
-                continue;
-            }
-            if status.is_success() {
-                return Ok(response);
-            }
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(Error::from_reqwest)?;
-            return Err(error_from_body(status.as_u16(), &headers, &body));
+        let auth = &inner.auth;
+        let build = &build;
+        let response = auth
+            .cache
+            .send_with_replay(
+                || auth.fetch_token(&inner.http, &inner.retry),
+                |token| async move {
+                    if let (true, Some(limiter)) = (limited, &inner.limiter) {
+                        limiter.acquire().await;
+                    }
+                    build(&inner.http)
+                        .bearer_auth(token.value.expose_secret())
+                        .send()
+                        .await
+                        .map_err(Error::from_reqwest)
+                },
+                |r| matches!(r, Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED),
+            )
+            .await?;
+        if response.status().is_success() {
+            return Ok(response);
         }
+        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
+        Err(error_from_body(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+        ))
     }
 
     /// One CMS call: `method url` with an optional JSON body; the success status and body.
@@ -566,7 +578,7 @@ impl Client {
             })
         };
         let span = tracing::debug_span!("opentext.cms", method = %method, path = url.path());
-        let result = match repeat {
+        let result: Result<_, Error> = match repeat {
             Repeat::Safe => self.inner.retry.run(once).instrument(span.clone()).await,
             Repeat::Once => {
                 self.inner
