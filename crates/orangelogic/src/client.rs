@@ -14,6 +14,8 @@ use url::Url;
 use crate::auth::{
     CLIENT_CREDENTIALS_PATH, Credentials, LOGIN_PATH, Placement, Token, TokenSource,
 };
+use chatport_http::{Answer, TokenLifetime};
+
 use crate::http::{Family, decode_success, encode_pairs, error_from_status};
 use crate::links::LinkConfig;
 use crate::upload::UploadConfig;
@@ -47,7 +49,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     min_transfer_rate: u64,
-    skew: Duration,
+    lifetime: TokenLifetime,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
 }
@@ -83,7 +85,7 @@ impl Default for ClientBuilder {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             min_transfer_rate: chatport_core::transfer::DEFAULT_MIN_RATE,
-            skew: Duration::from_secs(60),
+            lifetime: TokenLifetime::default(),
             retry: RetryPolicy::default(),
             http: None,
         }
@@ -199,9 +201,17 @@ impl ClientBuilder {
     }
 
     /// Fetch a new token when less than this much of its announced lifetime remains (default
-    /// 60 s). Tokens without a lifetime are kept until the server answers 401.
+    /// 60 s). A token without a lifetime counts as
+    /// [`token_default_lifetime`](Self::token_default_lifetime).
     pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
+        self.lifetime = self.lifetime.with_refresh_margin(skew);
+        self
+    }
+
+    /// How long a token whose answer states no lifetime is used (default 3600 s; see
+    /// [`TokenLifetime`]). A 401 replaces it sooner.
+    pub fn token_default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = self.lifetime.with_default_lifetime(lifetime);
         self
     }
 
@@ -287,7 +297,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 timeout: self.timeout,
                 min_transfer_rate: self.min_transfer_rate,
-                auth: TokenSource::new(credentials, token_url, self.skew),
+                auth: TokenSource::new(credentials, token_url, self.lifetime),
             }),
         })
     }
@@ -341,8 +351,8 @@ pub(crate) fn join(base: &Url, path: &str) -> Result<Url, Error> {
 /// `Debug` shows the base URL and the credential kind, never a secret or token.
 ///
 /// Every call adds `format=json`. Tokens are reused, not fetched per call (the vendor's
-/// guidance): a client-credentials token until shortly before its `expires_in` (or until a 401
-/// when none is given), a login token for its `TimeoutPeriodMinutes`. Concurrent callers share
+/// guidance): a client-credentials token until shortly before its `expires_in` (or for
+/// [`ClientBuilder::token_default_lifetime`] when none is given), a login token for its `TimeoutPeriodMinutes`. Concurrent callers share
 /// one fetch. A `401` — or an HTTP 200 envelope whose code is an authentication failure — makes
 /// the client fetch a new token and replay the request once (not for a static bearer token,
 /// which cannot be refreshed). Reads are retried in-client per the [`RetryPolicy`]; writes and
@@ -510,45 +520,41 @@ impl Client {
     where
         F: Fn(&reqwest::Client, &Token) -> Result<reqwest::RequestBuilder, Error>,
     {
+        let inner = &self.inner;
+        let build = &build;
         let once = || {
-            chatport_core::telemetry::observe(CONNECTOR, what, async {
-                let mut replayed = false;
-                loop {
-                    let token = self.token().await?;
-                    let response = build(&self.inner.http, &token)?
-                        .send()
-                        .await
-                        .map_err(Error::from_reqwest)?;
-                    let status = response.status().as_u16();
-                    let refreshable = !replayed && self.inner.auth.can_refresh();
-                    if status == 401 && refreshable {
-                        tracing::debug!(
-                            "OrangeDAM answered 401; refreshing the token and replaying once"
-                        );
-                        self.inner.auth.invalidate(token.generation).await;
-                        replayed = true;
-                        continue;
-                    }
-                    let headers = response.headers().clone();
-                    let body = response.bytes().await.map_err(Error::from_reqwest)?;
-                    if !(200..300).contains(&status) {
-                        return Err(error_from_status(status, &headers, &body));
-                    }
-                    match decode_success(family, status, &body, what) {
-                        Err(e @ Error::Api { .. })
-                            if e.class() == ErrorClass::Auth && refreshable =>
-                        {
-                            tracing::debug!(
-                                "OrangeDAM refused the token in the body; refreshing and replaying once"
-                            );
-                            drop(e);
-                            self.inner.auth.invalidate(token.generation).await;
-                            replayed = true;
+            chatport_core::telemetry::observe(
+                CONNECTOR,
+                what,
+                inner.auth.with_replay(
+                    &inner.http,
+                    &inner.retry,
+                    |token| async move {
+                        let response = build(&inner.http, &token)?
+                            .send()
+                            .await
+                            .map_err(Error::from_reqwest)?;
+                        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
+                        if !answer.is_success() {
+                            return Err(error_from_status(
+                                answer.status,
+                                &answer.headers,
+                                &answer.body,
+                            ));
                         }
-                        other => return other,
-                    }
-                }
-            })
+                        decode_success(family, answer.status, &answer.body, what)
+                    },
+                    // A 401, or an HTTP 200 envelope whose code is an authentication failure.
+                    |r| match r {
+                        Err(
+                            Error::Http { status: 401, .. }
+                            | Error::UnexpectedBody { status: 401, .. },
+                        ) => true,
+                        Err(e @ Error::Api { .. }) => e.class() == ErrorClass::Auth,
+                        _ => false,
+                    },
+                ),
+            )
         };
         let span = tracing::debug_span!("orangelogic.request", what);
         let result = match repeat {
