@@ -16,6 +16,7 @@ use url::Url;
 use crate::auth::{Auth, Credentials, FormsSession, TokenSource};
 use crate::http::{error_from_body, is_html};
 use crate::{CsrfEcho, Error, Lookups, RetryPolicy, TokenAuthMethod};
+use chatport_http::{Answer, TokenLifetime};
 
 /// `Content-Type` of OData JSON bodies (`shared/api/creatio.md` §2.1): 64-bit integers and
 /// decimals travel as strings with `IEEE754Compatible=true`.
@@ -81,7 +82,7 @@ pub struct ClientBuilder {
     row_cap: u32,
     timeout: Duration,
     connect_timeout: Duration,
-    skew: Duration,
+    lifetime: TokenLifetime,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
 }
@@ -124,7 +125,7 @@ impl Default for ClientBuilder {
             row_cap: DEFAULT_ROW_CAP,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
-            skew: Duration::from_secs(60),
+            lifetime: TokenLifetime::default(),
             retry: RetryPolicy::default(),
             http: None,
         }
@@ -238,9 +239,18 @@ impl ClientBuilder {
         self
     }
 
-    /// Fetch a new OAuth token when less than this much of its lifetime remains (default 60 s).
+    /// Fetch a new OAuth token (log in again, for forms) when less than this much of its
+    /// lifetime remains (default 60 s).
     pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
+        self.lifetime = self.lifetime.with_refresh_margin(skew);
+        self
+    }
+
+    /// How long a token whose answer states no `expires_in`, and a forms session, are used
+    /// before they are renewed proactively (default 3600 s; see [`TokenLifetime`]). An expired
+    /// session renews them sooner.
+    pub fn token_default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = self.lifetime.with_default_lifetime(lifetime);
         self
     }
 
@@ -304,6 +314,7 @@ impl ClientBuilder {
                     username,
                     password,
                     self.csrf_echo,
+                    self.lifetime,
                 ))
             }
             AuthConfig::OAuth {
@@ -329,7 +340,7 @@ impl ClientBuilder {
                     client_id,
                     client_secret,
                     self.token_auth,
-                    self.skew,
+                    self.lifetime,
                 ))
             }
         };
@@ -574,70 +585,85 @@ impl Client {
     /// otherwise.
     pub(crate) async fn send(&self, req: &Req) -> Result<reqwest::Response, Error> {
         let inner = &self.inner;
-        let mut replayed = false;
-        loop {
-            let creds = inner.auth.credentials(&inner.http, &inner.retry).await?;
-            let mut rb = inner
-                .http
-                .request(req.method.clone(), req.url.clone())
-                .header(ACCEPT, "application/json");
-            match &creds {
-                Credentials::Session { cookie, csrf, .. } => {
-                    rb = rb
-                        .header(COOKIE, cookie.expose_secret())
-                        .header("ForceUseSession", "true");
-                    for (name, value) in csrf {
-                        rb = rb.header(name.as_str(), value.expose_secret());
+        let response = inner
+            .auth
+            .with_replay(
+                &inner.http,
+                &inner.retry,
+                |creds| {
+                    let request = self.request(req, &creds);
+                    async move { request.send().await.map_err(Error::from_reqwest) }
+                },
+                |r| {
+                    let signal = r
+                        .as_ref()
+                        .ok()
+                        .and_then(|response| self.expiry(response, req.expect_json));
+                    if let (Ok(response), Some(signal)) = (r, signal) {
+                        tracing::debug!(
+                            status = response.status().as_u16(),
+                            ?signal,
+                            "Creatio session looks expired; renewing once and replaying"
+                        );
                     }
-                }
-                Credentials::Bearer { token, .. } => {
-                    rb = rb.bearer_auth(token.expose_secret());
-                }
+                    signal.is_some()
+                },
+            )
+            .await?;
+        match self.expiry(&response, req.expect_json) {
+            Some(Expiry::Redirect) => {
+                return Err(Error::SessionExpired {
+                    signal: "redirect to login page",
+                });
             }
-            for (name, value) in &req.headers {
-                rb = rb.header(*name, value.as_str());
+            Some(Expiry::Html) => {
+                return Err(Error::SessionExpired {
+                    signal: "HTML page instead of JSON",
+                });
             }
-            if let Some(ct) = &req.content_type {
-                rb = rb.header(CONTENT_TYPE, ct.as_str());
-            }
-            if let Some(body) = &req.body {
-                rb = rb.body(body.clone());
-            }
-            let response = rb.send().await.map_err(Error::from_reqwest)?;
-            let status = response.status();
-            match self.expiry(&response, req.expect_json) {
-                Some(signal) if !replayed => {
-                    tracing::debug!(
-                        status = status.as_u16(),
-                        ?signal,
-                        "Creatio session looks expired; renewing once and replaying"
-                    );
-                    inner
-                        .auth
-                        .renew(&inner.http, &inner.retry, creds.generation())
-                        .await?;
-                    replayed = true;
-                    continue;
-                }
-                Some(Expiry::Redirect) => {
-                    return Err(Error::SessionExpired {
-                        signal: "redirect to login page",
-                    });
-                }
-                Some(Expiry::Html) => {
-                    return Err(Error::SessionExpired {
-                        signal: "HTML page instead of JSON",
-                    });
-                }
-                Some(Expiry::Status) | None => {}
-            }
-            if status.is_success() {
-                return Ok(response);
-            }
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(Error::from_reqwest)?;
-            return Err(error_from_body(status.as_u16(), &headers, &body));
+            Some(Expiry::Status) | None => {}
         }
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
+        Err(error_from_body(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+        ))
+    }
+
+    /// `req` as a request with the session's cookies and CSRF header or the bearer token.
+    fn request(&self, req: &Req, creds: &Credentials) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .inner
+            .http
+            .request(req.method.clone(), req.url.clone())
+            .header(ACCEPT, "application/json");
+        match creds {
+            Credentials::Session { cookie, csrf } => {
+                rb = rb
+                    .header(COOKIE, cookie.expose_secret())
+                    .header("ForceUseSession", "true");
+                for (name, value) in csrf {
+                    rb = rb.header(name.as_str(), value.expose_secret());
+                }
+            }
+            Credentials::Bearer { token } => {
+                rb = rb.bearer_auth(token.expose_secret());
+            }
+        }
+        for (name, value) in &req.headers {
+            rb = rb.header(*name, value.as_str());
+        }
+        if let Some(ct) = &req.content_type {
+            rb = rb.header(CONTENT_TYPE, ct.as_str());
+        }
+        if let Some(body) = &req.body {
+            rb = rb.body(body.clone());
+        }
+        rb
     }
 
     /// Sends `req` (retried per the policy when `repeat` is [`Repeat::Safe`]) and returns the
@@ -654,7 +680,7 @@ impl Client {
             })
         };
         let span = tracing::debug_span!("creatio", method = %req.method, path = req.url.path());
-        let result = match repeat {
+        let result: Result<_, Error> = match repeat {
             Repeat::Safe => self.inner.retry.run(once).instrument(span.clone()).await,
             Repeat::Once => once().instrument(span.clone()).await,
         };
