@@ -13,6 +13,7 @@
 //! | [`encode_component`], [`encode_pairs`] | RFC 3986 percent-encoding of query and form components (via [`percent_encoding`]) |
 //! | [`SessionCookies`] | The cookies of a forms-login session (via the [`cookie`] crate) |
 //! | [`Answer`] | An HTTP answer read to the end (status, headers, body) |
+//! | [`HttpSettings`], [`http_settings_setters!`] | The builder settings every connector shares (timeouts, lifetime rule, retry policy, caller's client) and their setters |
 //!
 //! The lifetime rule, once for every connector: a credential is fetched again
 //! [`TokenLifetime::refresh_margin`] before it expires; an answer that states no lifetime is
@@ -60,12 +61,14 @@ mod answer;
 mod cookies;
 mod encode;
 mod retry;
+mod settings;
 mod token;
 
 pub use answer::{Answer, parse_retry_after, retry_after};
 pub use cookies::SessionCookies;
 pub use encode::{encode_component, encode_pairs};
 pub use retry::{RetryPolicy, RetryableError, is_retryable_class};
+pub use settings::HttpSettings;
 pub use token::{Fetched, Lease, TokenAnswer, TokenCache, TokenLifetime, lenient_seconds};
 
 /// The README's example, compiled as a doctest.
