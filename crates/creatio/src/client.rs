@@ -16,7 +16,7 @@ use url::Url;
 use crate::auth::{Auth, Credentials, FormsSession, TokenSource};
 use crate::http::{error_from_body, is_html};
 use crate::{CsrfEcho, Error, Lookups, RetryPolicy, TokenAuthMethod};
-use chatport_http::{Answer, TokenLifetime};
+use chatport_http::{Answer, HttpSettings};
 
 /// `Content-Type` of OData JSON bodies (`shared/api/creatio.md` §2.1): 64-bit integers and
 /// decimals travel as strings with `IEEE754Compatible=true`.
@@ -80,11 +80,7 @@ pub struct ClientBuilder {
     lookups: Lookups,
     chunk_size: usize,
     row_cap: u32,
-    timeout: Duration,
-    connect_timeout: Duration,
-    lifetime: TokenLifetime,
-    retry: RetryPolicy,
-    http: Option<reqwest::Client>,
+    settings: HttpSettings,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -123,11 +119,7 @@ impl Default for ClientBuilder {
             lookups: Lookups::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             row_cap: DEFAULT_ROW_CAP,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            lifetime: TokenLifetime::default(),
-            retry: RetryPolicy::default(),
-            http: None,
+            settings: HttpSettings::new(Duration::from_secs(30)),
         }
     }
 }
@@ -229,43 +221,18 @@ impl ClientBuilder {
     /// Whole-request timeout (default 30 s). Ignored when [`http_client`](Self::http_client) is
     /// given.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
-    /// Connect timeout (default 10 s). Ignored when [`http_client`](Self::http_client) is given.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Fetch a new OAuth token (log in again, for forms) when less than this much of its
-    /// lifetime remains (default 60 s).
-    pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.lifetime = self.lifetime.with_refresh_margin(skew);
-        self
-    }
-
-    /// How long a token whose answer states no `expires_in`, and a forms session, are used
-    /// before they are renewed proactively (default 3600 s; see [`TokenLifetime`]). An expired
-    /// session renews them sooner.
-    pub fn token_default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = self.lifetime.with_default_lifetime(lifetime);
-        self
-    }
-
-    /// The in-client retry policy (default [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
+    chatport_http::http_settings_setters!(settings);
 
     /// Uses this `reqwest` client (proxies, custom TLS roots). It should **not follow redirects**
     /// (`reqwest::redirect::Policy::none()`): a redirect to the login page is how an expired
     /// session shows (a followed redirect is still caught as an HTML page where JSON was expected).
     /// Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.settings.http = Some(client);
         self
     }
 
@@ -294,7 +261,7 @@ impl ClientBuilder {
         if self.row_cap == 0 {
             return Err(Error::Config("row_cap must be at least 1".into()));
         }
-        if self.timeout.is_zero() {
+        if self.settings.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
         let auth = match self.auth.ok_or_else(|| {
@@ -314,7 +281,7 @@ impl ClientBuilder {
                     username,
                     password,
                     self.csrf_echo,
-                    self.lifetime,
+                    self.settings.lifetime,
                 ))
             }
             AuthConfig::OAuth {
@@ -340,20 +307,17 @@ impl ClientBuilder {
                     client_id,
                     client_secret,
                     self.token_auth,
-                    self.lifetime,
+                    self.settings.lifetime,
                 ))
             }
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("chatport-creatio/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
-        };
+        let http = self
+            .settings
+            .http_client(
+                concat!("chatport-creatio/", env!("CARGO_PKG_VERSION")),
+                false,
+            )
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -361,7 +325,7 @@ impl ClientBuilder {
                 odata_base,
                 service_base,
                 platform: self.platform,
-                retry: self.retry,
+                retry: self.settings.retry,
                 auth,
                 lookups: self.lookups,
                 chunk_size: self.chunk_size,

@@ -18,7 +18,7 @@ use crate::css::ShareLinkFields;
 use crate::http::{error_from_body, join_segments};
 use crate::limit::DEFAULT_REQUESTS_PER_SECOND;
 use crate::{Error, RateLimit, RetryPolicy, TokenEncoding};
-use chatport_http::{Answer, TokenLifetime};
+use chatport_http::{Answer, HttpSettings};
 
 /// The limiter a builder will install.
 #[derive(Clone, Debug)]
@@ -49,12 +49,8 @@ pub struct ClientBuilder {
     css_base: Option<String>,
     grant: Option<Grant>,
     encoding: TokenEncoding,
-    timeout: Duration,
-    connect_timeout: Duration,
+    settings: HttpSettings,
     min_transfer_rate: u64,
-    lifetime: TokenLifetime,
-    retry: RetryPolicy,
-    http: Option<reqwest::Client>,
     limit: LimitSetting,
     share_link: ShareLinkFields,
 }
@@ -69,10 +65,8 @@ impl fmt::Debug for ClientBuilder {
             .field("css_base", &self.css_base)
             .field("grant", &self.grant)
             .field("encoding", &self.encoding)
-            .field("timeout", &self.timeout)
+            .field("settings", &self.settings)
             .field("min_transfer_rate", &self.min_transfer_rate)
-            .field("lifetime", &self.lifetime)
-            .field("retry", &self.retry)
             .field("limit", &self.limit)
             .field("share_link", &self.share_link)
             .finish_non_exhaustive()
@@ -89,12 +83,8 @@ impl Default for ClientBuilder {
             css_base: None,
             grant: None,
             encoding: TokenEncoding::Json,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
+            settings: HttpSettings::new(Duration::from_secs(30)),
             min_transfer_rate: DEFAULT_MIN_TRANSFER_RATE,
-            lifetime: TokenLifetime::default(),
-            retry: RetryPolicy::default(),
-            http: None,
             limit: LimitSetting::PerSecond(DEFAULT_REQUESTS_PER_SECOND),
             share_link: ShareLinkFields::default(),
         }
@@ -176,7 +166,7 @@ impl ClientBuilder {
     /// [`min_transfer_rate`](Self::min_transfer_rate). Ignored when
     /// [`http_client`](Self::http_client) is given; the transfer deadlines still apply.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
@@ -191,32 +181,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Connect timeout (default 10 s). Ignored when [`http_client`](Self::http_client) is given.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Fetch a new token when less than this much of its lifetime remains (default 60 s; observed
-    /// token lifetimes are 900 s).
-    pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.lifetime = self.lifetime.with_refresh_margin(skew);
-        self
-    }
-
-    /// How long a token whose answer has no `expires_in` is used (default 3600 s; see
-    /// [`TokenLifetime`]).
-    pub fn token_default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = self.lifetime.with_default_lifetime(lifetime);
-        self
-    }
-
-    /// The in-client retry policy for GETs and the token request (default
-    /// [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
+    chatport_http::http_settings_setters!(settings);
 
     /// Limits CMS requests to `n` per second with a limiter of this client (shared by its clones).
     /// Default: [`DEFAULT_REQUESTS_PER_SECOND`] (5, the documented service limit). `0` is refused
@@ -247,7 +212,7 @@ impl ClientBuilder {
 
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.settings.http = Some(client);
         self
     }
 
@@ -292,7 +257,7 @@ impl ClientBuilder {
             Error::Config("credentials are required (client_credentials or password_grant)".into())
         })?;
         validate_grant(&grant)?;
-        if self.timeout.is_zero() {
+        if self.settings.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
         if self.min_transfer_rate == 0 {
@@ -305,25 +270,23 @@ impl ClientBuilder {
             LimitSetting::Shared(limit) => Some(limit),
             LimitSetting::Off => None,
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("chatport-opentext/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
-        };
+        let http = self
+            .settings
+            .http_client(
+                concat!("chatport-opentext/", env!("CARGO_PKG_VERSION")),
+                true,
+            )
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 tenant_id,
                 cms_base,
                 css_base,
-                retry: self.retry,
-                timeout: self.timeout,
+                retry: self.settings.retry,
+                timeout: self.settings.timeout,
                 min_transfer_rate: self.min_transfer_rate,
-                auth: TokenSource::new(token_url, grant, self.encoding, self.lifetime),
+                auth: TokenSource::new(token_url, grant, self.encoding, self.settings.lifetime),
                 limiter,
                 share_link: self.share_link,
             }),

@@ -14,7 +14,7 @@ use url::Url;
 use crate::auth::{
     CLIENT_CREDENTIALS_PATH, Credentials, LOGIN_PATH, Placement, Token, TokenSource,
 };
-use chatport_http::{Answer, TokenLifetime};
+use chatport_http::{Answer, HttpSettings};
 
 use crate::http::{Family, decode_success, encode_pairs, error_from_status};
 use crate::links::LinkConfig;
@@ -46,12 +46,8 @@ pub struct ClientBuilder {
     max_get_url: usize,
     upload: UploadConfig,
     links: LinkConfig,
-    timeout: Duration,
-    connect_timeout: Duration,
+    settings: HttpSettings,
     min_transfer_rate: u64,
-    lifetime: TokenLifetime,
-    retry: RetryPolicy,
-    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -64,8 +60,7 @@ impl fmt::Debug for ClientBuilder {
             .field("max_get_url", &self.max_get_url)
             .field("upload", &self.upload)
             .field("links", &self.links)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -82,12 +77,8 @@ impl Default for ClientBuilder {
             max_get_url: DEFAULT_MAX_GET_URL,
             upload: UploadConfig::default(),
             links: LinkConfig::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
+            settings: HttpSettings::new(Duration::from_secs(60)),
             min_transfer_rate: chatport_core::transfer::DEFAULT_MIN_RATE,
-            lifetime: TokenLifetime::default(),
-            retry: RetryPolicy::default(),
-            http: None,
         }
     }
 }
@@ -181,7 +172,7 @@ impl ClientBuilder {
     /// [`min_transfer_rate`](Self::min_transfer_rate). Ignored when
     /// [`http_client`](Self::http_client) is given; the upload deadlines still apply.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
@@ -194,37 +185,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Connect timeout (default 10 s). Ignored when [`http_client`](Self::http_client) is given.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Fetch a new token when less than this much of its announced lifetime remains (default
-    /// 60 s). A token without a lifetime counts as
-    /// [`token_default_lifetime`](Self::token_default_lifetime).
-    pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.lifetime = self.lifetime.with_refresh_margin(skew);
-        self
-    }
-
-    /// How long a token whose answer states no lifetime is used (default 3600 s; see
-    /// [`TokenLifetime`]). A 401 replaces it sooner.
-    pub fn token_default_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = self.lifetime.with_default_lifetime(lifetime);
-        self
-    }
-
-    /// The in-client retry policy for reads and the token request (default
-    /// [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
+    chatport_http::http_settings_setters!(settings);
 
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.settings.http = Some(client);
         self
     }
 
@@ -266,7 +231,7 @@ impl ClientBuilder {
         }
         self.upload.validate()?;
         self.links.validate()?;
-        if self.timeout.is_zero() {
+        if self.settings.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
         let token_url = match &credentials {
@@ -276,15 +241,13 @@ impl ClientBuilder {
             Credentials::UserLogin { .. } => Some(join(&base_url, &self.login_path)?),
             Credentials::Bearer(_) => None,
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("chatport-orangelogic/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
-        };
+        let http = self
+            .settings
+            .http_client(
+                concat!("chatport-orangelogic/", env!("CARGO_PKG_VERSION")),
+                true,
+            )
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -294,10 +257,10 @@ impl ClientBuilder {
                 max_get_url: self.max_get_url,
                 upload: self.upload,
                 links: self.links,
-                retry: self.retry,
-                timeout: self.timeout,
+                retry: self.settings.retry,
+                timeout: self.settings.timeout,
                 min_transfer_rate: self.min_transfer_rate,
-                auth: TokenSource::new(credentials, token_url, self.lifetime),
+                auth: TokenSource::new(credentials, token_url, self.settings.lifetime),
             }),
         })
     }
