@@ -4,7 +4,6 @@
 //! Follows `shared/api/creatio.md` §1.1 (forms) and §1.2 (OAuth).
 
 use std::fmt;
-use std::future::Future;
 
 use chatport_http::{
     Answer, Fetched, Lease, SessionCookies, TokenAnswer, TokenCache, TokenLifetime,
@@ -121,38 +120,33 @@ impl Auth {
         }
     }
 
-    /// Runs `send` with the session or token; when `refused` says the answer showed an expired
-    /// session, logs in again (single-flight: one re-login shared by all concurrent requests)
-    /// and runs `send` once more.
-    pub(crate) async fn with_replay<R, S, Fut, P>(
+    /// Sends the request `request` builds with the session or token; when `expired` says the
+    /// response shows an expired session, logs in again (single-flight: one re-login shared by
+    /// all concurrent requests) and sends once more. The last response is returned as it is.
+    pub(crate) async fn send_with_replay(
         &self,
         http: &reqwest::Client,
         retry: &RetryPolicy,
-        send: S,
-        refused: P,
-    ) -> Result<R, Error>
-    where
-        S: Fn(Credentials) -> Fut,
-        Fut: Future<Output = Result<R, Error>>,
-        P: Fn(&Result<R, Error>) -> bool,
-    {
+        request: impl Fn(&Credentials) -> reqwest::RequestBuilder,
+        expired: impl Fn(&reqwest::Response) -> bool,
+    ) -> Result<reqwest::Response, Error> {
+        let send = |creds: Credentials| {
+            let request = request(&creds);
+            async move { request.send().await.map_err(Error::from_reqwest) }
+        };
+        let refused = |r: &Result<reqwest::Response, Error>| r.as_ref().is_ok_and(&expired);
         match self {
             Auth::Forms(s) => {
+                let send = |lease: Lease<SessionCookies>| send(s.credentials_of(&lease.value));
                 s.cache
-                    .send_with_replay(
-                        || s.fetch(http),
-                        |lease: Lease<SessionCookies>| send(s.credentials_of(&lease.value)),
-                        refused,
-                    )
+                    .send_with_replay(|| s.fetch(http), send, refused)
                     .await
             }
             Auth::OAuth(t) => {
+                let send =
+                    |lease: Lease<SecretString>| send(Credentials::Bearer { token: lease.value });
                 t.cache
-                    .send_with_replay(
-                        || t.fetch_token(http, retry),
-                        |lease| send(Credentials::Bearer { token: lease.value }),
-                        refused,
-                    )
+                    .send_with_replay(|| t.fetch_token(http, retry), send, refused)
                     .await
             }
         }
@@ -389,20 +383,17 @@ impl TokenSource {
                 ("grant_type", "client_credentials"),
             ])
         };
-        let response = request.send().await.map_err(Error::from_reqwest)?;
-        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
-        if !answer.is_success() {
-            return Err(error_from_body(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-            ));
-        }
-        serde_json::from_slice(&answer.body).map_err(|source| Error::Decode {
-            status: answer.status,
-            what: "token",
-            source,
-        })
+        TokenAnswer::request(
+            request,
+            Error::from_reqwest,
+            |a| error_from_body(a.status, &a.headers, &a.body),
+            |status, source| Error::Decode {
+                status,
+                what: "token",
+                source,
+            },
+        )
+        .await
     }
 }
 

@@ -551,19 +551,13 @@ impl Client {
         let inner = &self.inner;
         let response = inner
             .auth
-            .with_replay(
+            .send_with_replay(
                 &inner.http,
                 &inner.retry,
-                |creds| {
-                    let request = self.request(req, &creds);
-                    async move { request.send().await.map_err(Error::from_reqwest) }
-                },
-                |r| {
-                    let signal = r
-                        .as_ref()
-                        .ok()
-                        .and_then(|response| self.expiry(response, req.expect_json));
-                    if let (Ok(response), Some(signal)) = (r, signal) {
+                |creds| self.request(req, creds),
+                |response| {
+                    let signal = self.expiry(response, req.expect_json);
+                    if let Some(signal) = signal {
                         tracing::debug!(
                             status = response.status().as_u16(),
                             ?signal,

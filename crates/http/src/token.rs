@@ -260,6 +260,28 @@ pub struct TokenAnswer {
 }
 
 impl TokenAnswer {
+    /// Sends a token request and reads its answer: a 2xx body as a `TokenAnswer`; anything
+    /// else becomes the caller's error through `transport` (the request or the body read
+    /// failed), `refused` (a non-2xx answer, whole) or `undecodable` (a 2xx body that is not a
+    /// token answer: its status and the JSON error).
+    ///
+    /// # Errors
+    ///
+    /// As described: whatever the three mappers make.
+    pub async fn request<E>(
+        request: reqwest::RequestBuilder,
+        transport: impl Fn(reqwest::Error) -> E,
+        refused: impl FnOnce(&crate::Answer) -> E,
+        undecodable: impl FnOnce(u16, serde_json::Error) -> E,
+    ) -> Result<Self, E> {
+        let response = request.send().await.map_err(&transport)?;
+        let answer = crate::Answer::read(response).await.map_err(&transport)?;
+        if !answer.is_success() {
+            return Err(refused(&answer));
+        }
+        serde_json::from_slice(&answer.body).map_err(|e| undecodable(answer.status, e))
+    }
+
     /// The stated lifetime as a [`Duration`].
     pub fn lifetime(&self) -> Option<Duration> {
         self.expires_in.map(Duration::from_secs)
@@ -464,12 +486,13 @@ mod tests {
         let http = reqwest::Client::new();
         let cache = TokenCache::<SecretString>::new(TokenLifetime::default());
         let fetch = || async {
-            let response = http
-                .post(format!("{}/token", server.uri()))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let answer: TokenAnswer = response.json().await.map_err(|e| e.to_string())?;
+            let answer = TokenAnswer::request(
+                http.post(format!("{}/token", server.uri())),
+                |e| e.to_string(),
+                |a| format!("refused: {}", a.status),
+                |status, e| format!("{status}: {e}"),
+            )
+            .await?;
             Ok::<_, String>(answer.into_fetched())
         };
         let status = cache
@@ -492,6 +515,40 @@ mod tests {
             .await;
         assert_eq!(status, Ok(200));
         assert_eq!(cache.fetches(), 2);
+    }
+
+    #[tokio::test]
+    async fn token_requests_map_every_failure() {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(path("/refused"))
+            .respond_with(ResponseTemplate::new(401).set_body_string("no"))
+            .mount(&server)
+            .await;
+        Mock::given(path("/garbage"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("<html/>"))
+            .mount(&server)
+            .await;
+        let http = reqwest::Client::new();
+        let ask = |p: &str| {
+            TokenAnswer::request(
+                http.post(format!("{}{p}", server.uri())),
+                |_| "transport".to_owned(),
+                |a| format!("refused {} {}", a.status, String::from_utf8_lossy(&a.body)),
+                |status, _| format!("undecodable {status}"),
+            )
+        };
+        assert_eq!(ask("/refused").await.unwrap_err(), "refused 401 no");
+        assert_eq!(ask("/garbage").await.unwrap_err(), "undecodable 200");
+        let closed = TokenAnswer::request(
+            http.post("http://127.0.0.1:9/token"),
+            |_| "transport".to_owned(),
+            |_| "refused".to_owned(),
+            |_, _| "undecodable".to_owned(),
+        )
+        .await;
+        assert_eq!(closed.unwrap_err(), "transport");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use chatport_http::{Answer, Fetched, Lease, TokenAnswer, TokenCache, TokenLifetime};
+use chatport_http::{Fetched, Lease, TokenAnswer, TokenCache, TokenLifetime};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -191,20 +191,17 @@ impl TokenSource {
             }
             TokenEncoding::Form => request.form(&fields),
         };
-        let response = request.send().await.map_err(Error::from_reqwest)?;
-        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
-        if !answer.is_success() {
-            return Err(error_from_body(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-            ));
-        }
-        serde_json::from_slice(&answer.body).map_err(|source| Error::Decode {
-            status: answer.status,
-            what: "token",
-            source,
-        })
+        TokenAnswer::request(
+            request,
+            Error::from_reqwest,
+            |a| error_from_body(a.status, &a.headers, &a.body),
+            |status, source| Error::Decode {
+                status,
+                what: "token",
+                source,
+            },
+        )
+        .await
     }
 }
 
