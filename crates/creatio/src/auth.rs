@@ -353,23 +353,25 @@ impl TokenSource {
 
     /// One token request, recorded as operation `token` in the connector request metrics.
     async fn fetch_with(&self, http: &reqwest::Client, basic: bool) -> Result<TokenAnswer, Error> {
-        chatport_core::telemetry::observe(
-            crate::client::CONNECTOR,
-            "token",
-            self.fetch_attempt(http, basic),
-        )
-        .await
+        let answer = TokenAnswer::request(
+            self.token_request(http, basic),
+            Error::from_reqwest,
+            |a| error_from_body(a.status, &a.headers, &a.body),
+            |status, source| Error::Decode {
+                status,
+                what: "token",
+                source,
+            },
+        );
+        chatport_core::telemetry::observe(crate::client::CONNECTOR, "token", answer).await
     }
 
-    async fn fetch_attempt(
-        &self,
-        http: &reqwest::Client,
-        basic: bool,
-    ) -> Result<TokenAnswer, Error> {
+    /// The token request: `client_secret_basic` when `basic`, else `client_secret_post`.
+    fn token_request(&self, http: &reqwest::Client, basic: bool) -> reqwest::RequestBuilder {
         let request = http
             .post(self.token_url.clone())
             .header(ACCEPT, "application/json");
-        let request = if basic {
+        if basic {
             use base64::Engine as _;
             let pair = format!("{}:{}", self.client_id, self.client_secret.expose_secret());
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
@@ -382,18 +384,7 @@ impl TokenSource {
                 ("client_secret", self.client_secret.expose_secret()),
                 ("grant_type", "client_credentials"),
             ])
-        };
-        TokenAnswer::request(
-            request,
-            Error::from_reqwest,
-            |a| error_from_body(a.status, &a.headers, &a.body),
-            |status, source| Error::Decode {
-                status,
-                what: "token",
-                source,
-            },
-        )
-        .await
+        }
     }
 }
 
