@@ -7,7 +7,7 @@ use crate::{RetryPolicy, TokenLifetime};
 /// The settings every connector's `ClientBuilder` shares: timeouts, the credential lifetime rule,
 /// the retry policy and an optional caller-built `reqwest` client.
 ///
-/// A builder holds one and exposes its setters with [`http_settings_setters!`]
+/// A builder holds one and exposes its setters with [`http_settings_setters!`](crate::http_settings_setters)
 /// (`connect_timeout`, `token_refresh_skew`, `token_default_lifetime`, `retry_policy`); `timeout`
 /// and `http_client` stay with the builder, whose documentation says what they mean there.
 #[derive(Clone, Debug)]
