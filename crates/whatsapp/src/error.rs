@@ -401,6 +401,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error of a non-2xx Graph API answer, as this crate's client maps it: a Graph error
+    /// document `{"error":{...}}` → [`Error::Api`] (classified by code, see [`ApiError::class`]),
+    /// anything else → [`Error::UnexpectedBody`] (classified by status), with the `Retry-After`
+    /// header (seconds or an HTTP date). For callers that make a Graph request of their own (the
+    /// CLI's credentials probe) and want the crate's classification.
+    pub fn from_answer(
+        http_status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Self {
+        crate::client::error_from_body(http_status, crate::client::parse_retry_after(headers), body)
+    }
+}
+
 impl Classify for Error {
     /// - [`Error::Api`]: by code, see [`ApiError::class`].
     /// - [`Error::UnexpectedBody`]: by HTTP status ([`ErrorClass::from_http_status`]): 429 →
