@@ -44,7 +44,7 @@ use chatport_whatsapp::{DownloadOptions, OutgoingMessage};
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
