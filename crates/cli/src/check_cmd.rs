@@ -208,17 +208,12 @@ async fn probe_whatsapp(config: &Config, vars: &dyn Vars, phone_number_id: Optio
         if response.status().is_success() {
             return Ok(());
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        let code = body["error"]["code"].as_i64();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap_or_default();
+        let error = chatport_whatsapp::Error::from_answer(status, &headers, &body);
         Err((
-            graph_class(status, code, retry_after),
-            graph_reason(status, code),
+            error.class(),
+            graph_reason(status, error.api().map(|api| api.code)),
         ))
     }
     .await;
@@ -230,16 +225,8 @@ async fn probe_whatsapp(config: &Config, vars: &dyn Vars, phone_number_id: Optio
     }
 }
 
-/// The class of a Graph API error: status first, refined by the documented codes (190 expired or
-/// invalid token → auth; 4, 80007, 130429, 131056 rate limits → throttled).
-fn graph_class(status: u16, code: Option<i64>, retry_after: Option<Duration>) -> ErrorClass {
-    match code {
-        Some(190 | 102 | 10 | 200..=299) => ErrorClass::Auth,
-        Some(4 | 80007 | 130429 | 131056) => ErrorClass::Throttled { retry_after },
-        _ => ErrorClass::from_http_status(status, retry_after),
-    }
-}
-
+/// The probe's reason: the status and the Graph error code, never the message (which may
+/// quote the request).
 fn graph_reason(status: u16, code: Option<i64>) -> String {
     match code {
         Some(code) => format!("HTTP {status}, Graph error code {code}"),
@@ -341,15 +328,22 @@ async fn probe_creatio(config: &Config, vars: &dyn Vars) -> Probe {
 mod tests {
     use super::*;
 
+    /// The probe classifies with chatport-whatsapp's own classification (no table of its own).
+    fn graph_class(status: u16, body: &[u8]) -> ErrorClass {
+        let headers = reqwest::header::HeaderMap::new();
+        chatport_whatsapp::Error::from_answer(status, &headers, body).class()
+    }
+
     #[test]
-    fn graph_errors_are_classified_by_code_then_status() {
-        assert_eq!(graph_class(401, Some(190), None), ErrorClass::Auth);
-        assert_eq!(graph_class(400, Some(190), None), ErrorClass::Auth);
+    fn graph_errors_are_classified_by_the_whatsapp_crate() {
+        let doc = |code: i64| format!(r#"{{"error":{{"code":{code},"message":"m"}}}}"#);
+        assert_eq!(graph_class(401, doc(190).as_bytes()), ErrorClass::Auth);
+        assert_eq!(graph_class(400, doc(190).as_bytes()), ErrorClass::Auth);
         assert!(matches!(
-            graph_class(400, Some(130429), None),
+            graph_class(400, doc(130429).as_bytes()),
             ErrorClass::Throttled { .. }
         ));
-        assert_eq!(graph_class(500, None, None), ErrorClass::Server);
+        assert_eq!(graph_class(500, b"<html>oops</html>"), ErrorClass::Server);
         assert_eq!(
             graph_reason(404, Some(100)),
             "HTTP 404, Graph error code 100"

@@ -16,6 +16,7 @@ use url::Url;
 use crate::auth::{Auth, Credentials, FormsSession, TokenSource};
 use crate::http::{error_from_body, is_html};
 use crate::{CsrfEcho, Error, Lookups, RetryPolicy, TokenAuthMethod};
+use chatport_http::{Answer, HttpSettings};
 
 /// `Content-Type` of OData JSON bodies (`shared/api/creatio.md` §2.1): 64-bit integers and
 /// decimals travel as strings with `IEEE754Compatible=true`.
@@ -79,11 +80,7 @@ pub struct ClientBuilder {
     lookups: Lookups,
     chunk_size: usize,
     row_cap: u32,
-    timeout: Duration,
-    connect_timeout: Duration,
-    skew: Duration,
-    retry: RetryPolicy,
-    http: Option<reqwest::Client>,
+    settings: HttpSettings,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -122,11 +119,7 @@ impl Default for ClientBuilder {
             lookups: Lookups::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             row_cap: DEFAULT_ROW_CAP,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            skew: Duration::from_secs(60),
-            retry: RetryPolicy::default(),
-            http: None,
+            settings: HttpSettings::new(Duration::from_secs(30)),
         }
     }
 }
@@ -228,34 +221,18 @@ impl ClientBuilder {
     /// Whole-request timeout (default 30 s). Ignored when [`http_client`](Self::http_client) is
     /// given.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
-    /// Connect timeout (default 10 s). Ignored when [`http_client`](Self::http_client) is given.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Fetch a new OAuth token when less than this much of its lifetime remains (default 60 s).
-    pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
-        self
-    }
-
-    /// The in-client retry policy (default [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
+    chatport_http::http_settings_setters!(settings);
 
     /// Uses this `reqwest` client (proxies, custom TLS roots). It should **not follow redirects**
     /// (`reqwest::redirect::Policy::none()`): a redirect to the login page is how an expired
     /// session shows (a followed redirect is still caught as an HTML page where JSON was expected).
     /// Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.settings.http = Some(client);
         self
     }
 
@@ -284,7 +261,7 @@ impl ClientBuilder {
         if self.row_cap == 0 {
             return Err(Error::Config("row_cap must be at least 1".into()));
         }
-        if self.timeout.is_zero() {
+        if self.settings.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
         let auth = match self.auth.ok_or_else(|| {
@@ -304,6 +281,7 @@ impl ClientBuilder {
                     username,
                     password,
                     self.csrf_echo,
+                    self.settings.lifetime,
                 ))
             }
             AuthConfig::OAuth {
@@ -329,20 +307,17 @@ impl ClientBuilder {
                     client_id,
                     client_secret,
                     self.token_auth,
-                    self.skew,
+                    self.settings.lifetime,
                 ))
             }
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("chatport-creatio/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
-        };
+        let http = self
+            .settings
+            .http_client(
+                concat!("chatport-creatio/", env!("CARGO_PKG_VERSION")),
+                false,
+            )
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -350,7 +325,7 @@ impl ClientBuilder {
                 odata_base,
                 service_base,
                 platform: self.platform,
-                retry: self.retry,
+                retry: self.settings.retry,
                 auth,
                 lookups: self.lookups,
                 chunk_size: self.chunk_size,
@@ -574,70 +549,79 @@ impl Client {
     /// otherwise.
     pub(crate) async fn send(&self, req: &Req) -> Result<reqwest::Response, Error> {
         let inner = &self.inner;
-        let mut replayed = false;
-        loop {
-            let creds = inner.auth.credentials(&inner.http, &inner.retry).await?;
-            let mut rb = inner
-                .http
-                .request(req.method.clone(), req.url.clone())
-                .header(ACCEPT, "application/json");
-            match &creds {
-                Credentials::Session { cookie, csrf, .. } => {
-                    rb = rb
-                        .header(COOKIE, cookie.expose_secret())
-                        .header("ForceUseSession", "true");
-                    for (name, value) in csrf {
-                        rb = rb.header(name.as_str(), value.expose_secret());
+        let response = inner
+            .auth
+            .send_with_replay(
+                &inner.http,
+                &inner.retry,
+                |creds| self.request(req, creds),
+                |response| {
+                    let signal = self.expiry(response, req.expect_json);
+                    if let Some(signal) = signal {
+                        tracing::debug!(
+                            status = response.status().as_u16(),
+                            ?signal,
+                            "Creatio session looks expired; renewing once and replaying"
+                        );
                     }
-                }
-                Credentials::Bearer { token, .. } => {
-                    rb = rb.bearer_auth(token.expose_secret());
-                }
+                    signal.is_some()
+                },
+            )
+            .await?;
+        match self.expiry(&response, req.expect_json) {
+            Some(Expiry::Redirect) => {
+                return Err(Error::SessionExpired {
+                    signal: "redirect to login page",
+                });
             }
-            for (name, value) in &req.headers {
-                rb = rb.header(*name, value.as_str());
+            Some(Expiry::Html) => {
+                return Err(Error::SessionExpired {
+                    signal: "HTML page instead of JSON",
+                });
             }
-            if let Some(ct) = &req.content_type {
-                rb = rb.header(CONTENT_TYPE, ct.as_str());
-            }
-            if let Some(body) = &req.body {
-                rb = rb.body(body.clone());
-            }
-            let response = rb.send().await.map_err(Error::from_reqwest)?;
-            let status = response.status();
-            match self.expiry(&response, req.expect_json) {
-                Some(signal) if !replayed => {
-                    tracing::debug!(
-                        status = status.as_u16(),
-                        ?signal,
-                        "Creatio session looks expired; renewing once and replaying"
-                    );
-                    inner
-                        .auth
-                        .renew(&inner.http, &inner.retry, creds.generation())
-                        .await?;
-                    replayed = true;
-                    continue;
-                }
-                Some(Expiry::Redirect) => {
-                    return Err(Error::SessionExpired {
-                        signal: "redirect to login page",
-                    });
-                }
-                Some(Expiry::Html) => {
-                    return Err(Error::SessionExpired {
-                        signal: "HTML page instead of JSON",
-                    });
-                }
-                Some(Expiry::Status) | None => {}
-            }
-            if status.is_success() {
-                return Ok(response);
-            }
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(Error::from_reqwest)?;
-            return Err(error_from_body(status.as_u16(), &headers, &body));
+            Some(Expiry::Status) | None => {}
         }
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
+        Err(error_from_body(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+        ))
+    }
+
+    /// `req` as a request with the session's cookies and CSRF header or the bearer token.
+    fn request(&self, req: &Req, creds: &Credentials) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .inner
+            .http
+            .request(req.method.clone(), req.url.clone())
+            .header(ACCEPT, "application/json");
+        match creds {
+            Credentials::Session { cookie, csrf } => {
+                rb = rb
+                    .header(COOKIE, cookie.expose_secret())
+                    .header("ForceUseSession", "true");
+                for (name, value) in csrf {
+                    rb = rb.header(name.as_str(), value.expose_secret());
+                }
+            }
+            Credentials::Bearer { token } => {
+                rb = rb.bearer_auth(token.expose_secret());
+            }
+        }
+        for (name, value) in &req.headers {
+            rb = rb.header(*name, value.as_str());
+        }
+        if let Some(ct) = &req.content_type {
+            rb = rb.header(CONTENT_TYPE, ct.as_str());
+        }
+        if let Some(body) = &req.body {
+            rb = rb.body(body.clone());
+        }
+        rb
     }
 
     /// Sends `req` (retried per the policy when `repeat` is [`Repeat::Safe`]) and returns the
@@ -654,7 +638,7 @@ impl Client {
             })
         };
         let span = tracing::debug_span!("creatio", method = %req.method, path = req.url.path());
-        let result = match repeat {
+        let result: Result<_, Error> = match repeat {
             Repeat::Safe => self.inner.retry.run(once).instrument(span.clone()).await,
             Repeat::Once => once().instrument(span.clone()).await,
         };

@@ -19,6 +19,7 @@
 //! | [`Case`], [`Contact`], [`ContactCommunication`], [`Activity`], [`CaseFile`] | Typed models ([`Entity`]) |
 //! | [`Upload`] | `FileApiService/UploadFile` in chunks with `Content-Range` |
 //! | [`Created`] | The result of [`Client::create_with_key`] |
+//! | [`EntitySink`] | A [`chatport_core::Sink`] creating one record per idempotency key (`Id` from the key) |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //! | [`RetryPolicy`], [`CsrfEcho`], [`TokenAuthMethod`] | In-client retry, CSRF header naming, token client authentication |
 //!
@@ -69,6 +70,7 @@ mod http;
 mod model;
 mod odata;
 mod retry;
+pub mod sink;
 mod upload;
 pub mod webhook;
 
@@ -83,6 +85,7 @@ pub use model::{
 };
 pub use odata::{Created, Order, Page, Query};
 pub use retry::RetryPolicy;
+pub use sink::{EntitySink, EntitySinkBuilder};
 pub use upload::Upload;
 
 /// The README's example, compiled as a doctest.

@@ -5,12 +5,9 @@
 //! `{"access_token","token_type":"bearer","expires_in"}`.
 
 use std::fmt;
-use std::time::Duration;
 
+use chatport_http::{Fetched, Lease, TokenAnswer, TokenCache, TokenLifetime};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 use url::Url;
 
 use crate::http::error_from_body;
@@ -99,55 +96,13 @@ impl fmt::Debug for Grant {
     }
 }
 
-/// A token as handed to a request: the value and the generation it belongs to (to invalidate
-/// exactly this token after a 401, not a newer one another task fetched meanwhile).
-pub(crate) struct Token {
-    pub(crate) value: SecretString,
-    pub(crate) generation: u64,
-}
-
-struct Cached {
-    value: SecretString,
-    /// When to fetch a new token (expiry minus skew); `None` when the server gave no `expires_in`.
-    refresh_at: Option<Instant>,
-    generation: u64,
-}
-
-#[derive(Default)]
-struct State {
-    current: Option<Cached>,
-    generation: u64,
-}
-
-/// The token endpoint's answer. Not `Debug`: it holds the token in the clear.
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: SecretString,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_seconds")]
-    expires_in: Option<u64>,
-}
-
-/// `expires_in` as a number or a numeric string (some OAuth servers send `"3600"`).
-fn lenient_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Option::<serde_json::Value>::deserialize(d)? {
-        Some(serde_json::Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// Fetches, caches and refreshes the access token. One fetch at a time (a tokio `Mutex` held
-/// across the request), so concurrent callers share one refresh.
+/// Fetches, caches and refreshes the access token through a [`TokenCache`]: one fetch at a time,
+/// so concurrent callers share one refresh, under the lifetime rule of [`TokenLifetime`].
 pub(crate) struct TokenSource {
     pub(crate) token_url: Url,
     pub(crate) grant: Grant,
     pub(crate) encoding: TokenEncoding,
-    pub(crate) skew: Duration,
-    state: Mutex<State>,
+    pub(crate) cache: TokenCache<SecretString>,
 }
 
 impl fmt::Debug for TokenSource {
@@ -156,7 +111,7 @@ impl fmt::Debug for TokenSource {
             .field("token_url", &self.token_url.as_str())
             .field("grant", &self.grant)
             .field("encoding", &self.encoding)
-            .field("skew", &self.skew)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -166,39 +121,36 @@ impl TokenSource {
         token_url: Url,
         grant: Grant,
         encoding: TokenEncoding,
-        skew: Duration,
+        lifetime: TokenLifetime,
     ) -> Self {
         Self {
             token_url,
             grant,
             encoding,
-            skew,
-            state: Mutex::new(State::default()),
+            cache: TokenCache::new(lifetime),
         }
     }
 
-    /// A valid token: the cached one while more than `skew` of its lifetime remains, otherwise a
-    /// freshly fetched one.
+    /// A valid token: the cached one while it is fresh, otherwise a freshly fetched one.
     pub(crate) async fn token(
         &self,
         http: &reqwest::Client,
         retry: &RetryPolicy,
-    ) -> Result<Token, Error> {
-        let mut state = self.state.lock().await;
-        if let Some(c) = &state.current
-            && c.refresh_at.is_none_or(|at| Instant::now() < at)
-        {
-            return Ok(Token {
-                value: c.value.clone(),
-                generation: c.generation,
-            });
-        }
-        let started = Instant::now();
-        let response = retry
+    ) -> Result<Lease<SecretString>, Error> {
+        self.cache.get(|| self.fetch_token(http, retry)).await
+    }
+
+    /// One token fetch under the retry policy, as a cache entry; a failure is [`Error::Token`].
+    pub(crate) async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        retry: &RetryPolicy,
+    ) -> Result<Fetched<SecretString>, Error> {
+        let answer = retry
             .run(|| self.fetch(http))
             .await
             .map_err(|e| Error::Token(Box::new(e)))?;
-        if let Some(t) = response.token_type.as_deref()
+        if let Some(t) = answer.token_type.as_deref()
             && !t.eq_ignore_ascii_case("bearer")
         {
             tracing::warn!(
@@ -206,42 +158,16 @@ impl TokenSource {
                 "OpenText token endpoint returned a non-bearer token type; using it as a bearer token"
             );
         }
-        state.generation += 1;
-        let generation = state.generation;
-        let refresh_at = response.expires_in.map(|secs| {
-            let lifetime = Duration::from_secs(secs).saturating_sub(self.skew);
-            started + lifetime
-        });
-        tracing::debug!(
-            generation,
-            expires_in = response.expires_in,
-            "fetched OpenText access token"
-        );
-        state.current = Some(Cached {
-            value: response.access_token.clone(),
-            refresh_at,
-            generation,
-        });
-        Ok(Token {
-            value: response.access_token,
-            generation,
-        })
+        Ok(answer.into_fetched())
     }
 
     /// Forgets the cached token if it is still the one of `generation` (after a 401).
     pub(crate) async fn invalidate(&self, generation: u64) {
-        let mut state = self.state.lock().await;
-        if state
-            .current
-            .as_ref()
-            .is_some_and(|c| c.generation == generation)
-        {
-            state.current = None;
-        }
+        self.cache.invalidate(generation).await;
     }
 
     /// One token request, recorded as operation `token` in the connector request metrics.
-    async fn fetch(&self, http: &reqwest::Client) -> Result<TokenResponse, Error> {
+    async fn fetch(&self, http: &reqwest::Client) -> Result<TokenAnswer, Error> {
         chatport_core::telemetry::observe(
             crate::client::CONNECTOR,
             "token",
@@ -250,7 +176,7 @@ impl TokenSource {
         .await
     }
 
-    async fn fetch_attempt(&self, http: &reqwest::Client) -> Result<TokenResponse, Error> {
+    async fn fetch_attempt(&self, http: &reqwest::Client) -> Result<TokenAnswer, Error> {
         let fields = self.grant.fields();
         let request = http
             .post(self.token_url.clone())
@@ -265,18 +191,17 @@ impl TokenSource {
             }
             TokenEncoding::Form => request.form(&fields),
         };
-        let response = request.send().await.map_err(Error::from_reqwest)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(Error::from_reqwest)?;
-        if !(200..300).contains(&status) {
-            return Err(error_from_body(status, &headers, &body));
-        }
-        serde_json::from_slice::<TokenResponse>(&body).map_err(|source| Error::Decode {
-            status,
-            what: "token",
-            source,
-        })
+        TokenAnswer::request(
+            request,
+            Error::from_reqwest,
+            |a| error_from_body(a.status, &a.headers, &a.body),
+            |status, source| Error::Decode {
+                status,
+                what: "token",
+                source,
+            },
+        )
+        .await
     }
 }
 
@@ -297,22 +222,5 @@ mod tests {
         assert!(text.contains("app"));
         assert!(!text.contains("s3cr3t-client"));
         assert!(!text.contains("hunter2-pass"));
-    }
-
-    #[test]
-    fn token_response_is_lenient() {
-        let t: TokenResponse =
-            serde_json::from_str(r#"{"access_token":"abc","expires_in":"900"}"#).unwrap();
-        assert_eq!(t.expires_in, Some(900));
-        assert_eq!(t.access_token.expose_secret(), "abc");
-        let t: TokenResponse = serde_json::from_str(
-            r#"{"access_token":"abc","token_type":"bearer","expires_in":899.5,"scope":"x"}"#,
-        )
-        .unwrap();
-        assert_eq!(t.expires_in, Some(899));
-        assert_eq!(t.token_type.as_deref(), Some("bearer"));
-        let t: TokenResponse = serde_json::from_str(r#"{"access_token":"abc"}"#).unwrap();
-        assert_eq!(t.expires_in, None);
-        assert!(serde_json::from_str::<TokenResponse>(r#"{"token_type":"bearer"}"#).is_err());
     }
 }

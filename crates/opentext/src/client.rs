@@ -18,6 +18,7 @@ use crate::css::ShareLinkFields;
 use crate::http::{error_from_body, join_segments};
 use crate::limit::DEFAULT_REQUESTS_PER_SECOND;
 use crate::{Error, RateLimit, RetryPolicy, TokenEncoding};
+use chatport_http::{Answer, HttpSettings};
 
 /// The limiter a builder will install.
 #[derive(Clone, Debug)]
@@ -48,12 +49,8 @@ pub struct ClientBuilder {
     css_base: Option<String>,
     grant: Option<Grant>,
     encoding: TokenEncoding,
-    timeout: Duration,
-    connect_timeout: Duration,
+    settings: HttpSettings,
     min_transfer_rate: u64,
-    skew: Duration,
-    retry: RetryPolicy,
-    http: Option<reqwest::Client>,
     limit: LimitSetting,
     share_link: ShareLinkFields,
 }
@@ -68,10 +65,8 @@ impl fmt::Debug for ClientBuilder {
             .field("css_base", &self.css_base)
             .field("grant", &self.grant)
             .field("encoding", &self.encoding)
-            .field("timeout", &self.timeout)
+            .field("settings", &self.settings)
             .field("min_transfer_rate", &self.min_transfer_rate)
-            .field("skew", &self.skew)
-            .field("retry", &self.retry)
             .field("limit", &self.limit)
             .field("share_link", &self.share_link)
             .finish_non_exhaustive()
@@ -88,12 +83,8 @@ impl Default for ClientBuilder {
             css_base: None,
             grant: None,
             encoding: TokenEncoding::Json,
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
+            settings: HttpSettings::new(Duration::from_secs(30)),
             min_transfer_rate: DEFAULT_MIN_TRANSFER_RATE,
-            skew: Duration::from_secs(60),
-            retry: RetryPolicy::default(),
-            http: None,
             limit: LimitSetting::PerSecond(DEFAULT_REQUESTS_PER_SECOND),
             share_link: ShareLinkFields::default(),
         }
@@ -175,7 +166,7 @@ impl ClientBuilder {
     /// [`min_transfer_rate`](Self::min_transfer_rate). Ignored when
     /// [`http_client`](Self::http_client) is given; the transfer deadlines still apply.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
@@ -190,25 +181,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Connect timeout (default 10 s). Ignored when [`http_client`](Self::http_client) is given.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Fetch a new token when less than this much of its lifetime remains (default 60 s; observed
-    /// token lifetimes are 900 s).
-    pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
-        self
-    }
-
-    /// The in-client retry policy for GETs and the token request (default
-    /// [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
+    chatport_http::http_settings_setters!(settings);
 
     /// Limits CMS requests to `n` per second with a limiter of this client (shared by its clones).
     /// Default: [`DEFAULT_REQUESTS_PER_SECOND`] (5, the documented service limit). `0` is refused
@@ -239,7 +212,7 @@ impl ClientBuilder {
 
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.settings.http = Some(client);
         self
     }
 
@@ -284,7 +257,7 @@ impl ClientBuilder {
             Error::Config("credentials are required (client_credentials or password_grant)".into())
         })?;
         validate_grant(&grant)?;
-        if self.timeout.is_zero() {
+        if self.settings.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
         if self.min_transfer_rate == 0 {
@@ -297,25 +270,23 @@ impl ClientBuilder {
             LimitSetting::Shared(limit) => Some(limit),
             LimitSetting::Off => None,
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("chatport-opentext/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
-        };
+        let http = self
+            .settings
+            .http_client(
+                concat!("chatport-opentext/", env!("CARGO_PKG_VERSION")),
+                true,
+            )
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 tenant_id,
                 cms_base,
                 css_base,
-                retry: self.retry,
-                timeout: self.timeout,
+                retry: self.settings.retry,
+                timeout: self.settings.timeout,
                 min_transfer_rate: self.min_transfer_rate,
-                auth: TokenSource::new(token_url, grant, self.encoding, self.skew),
+                auth: TokenSource::new(token_url, grant, self.encoding, self.settings.lifetime),
                 limiter,
                 share_link: self.share_link,
             }),
@@ -376,7 +347,8 @@ fn validate_grant(grant: &Grant) -> Result<(), Error> {
 ///
 /// Every call authenticates with `Authorization: Bearer {token}` from the tenant's OAuth token
 /// endpoint. The token is cached and fetched again when less than the refresh skew of its lifetime
-/// remains; concurrent callers share one fetch. A CMS `401` invalidates the token, fetches a new
+/// remains (an answer without `expires_in` counts as [`ClientBuilder::token_default_lifetime`]);
+/// concurrent callers share one fetch (`chatport_http::TokenCache`). A CMS `401` invalidates the token, fetches a new
 /// one and replays the request once; a second `401` is returned ([`ErrorClass::Auth`]).
 /// GETs, full updates (`PUT`) and the token request are retried in-client per the [`RetryPolicy`];
 /// creates, patches and deletes only after a 429. CMS requests pass a client-side [`RateLimit`]
@@ -508,31 +480,34 @@ impl Client {
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
         let inner = &self.inner;
-        let mut replayed = false;
-        loop {
-            let token = inner.auth.token(&inner.http, &inner.retry).await?;
-            if let (true, Some(limiter)) = (limited, &inner.limiter) {
-                limiter.acquire().await;
-            }
-            let response = build(&inner.http)
-                .bearer_auth(token.value.expose_secret())
-                .send()
-                .await
-                .map_err(Error::from_reqwest)?;
-            let status = response.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && !replayed {
-                tracing::debug!("OpenText answered 401; refreshing the token and replaying once");
-                inner.auth.invalidate(token.generation).await;
-                replayed = true;
-                continue;
-            }
-            if status.is_success() {
-                return Ok(response);
-            }
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(Error::from_reqwest)?;
-            return Err(error_from_body(status.as_u16(), &headers, &body));
+        let auth = &inner.auth;
+        let build = &build;
+        let response = auth
+            .cache
+            .send_with_replay(
+                || auth.fetch_token(&inner.http, &inner.retry),
+                |token| async move {
+                    if let (true, Some(limiter)) = (limited, &inner.limiter) {
+                        limiter.acquire().await;
+                    }
+                    build(&inner.http)
+                        .bearer_auth(token.value.expose_secret())
+                        .send()
+                        .await
+                        .map_err(Error::from_reqwest)
+                },
+                |r| matches!(r, Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED),
+            )
+            .await?;
+        if response.status().is_success() {
+            return Ok(response);
         }
+        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
+        Err(error_from_body(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+        ))
     }
 
     /// One CMS call: `method url` with an optional JSON body; the success status and body.
@@ -566,7 +541,7 @@ impl Client {
             })
         };
         let span = tracing::debug_span!("opentext.cms", method = %method, path = url.path());
-        let result = match repeat {
+        let result: Result<_, Error> = match repeat {
             Repeat::Safe => self.inner.retry.run(once).instrument(span.clone()).await,
             Repeat::Once => {
                 self.inner

@@ -1,9 +1,7 @@
-//! HTTP plumbing shared by every endpoint: query encoding, URL building, `Retry-After` parsing
-//! and turning an error response into an [`Error`].
+//! HTTP plumbing shared by every endpoint: query encoding and URL building (over
+//! `chatport-http`), and turning an error response into an [`Error`].
 
-use std::time::Duration;
-
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -12,27 +10,7 @@ use crate::Error;
 /// Longest part of a non-JSON error body kept in [`Error::UnexpectedBody`].
 const SNIPPET_CHARS: usize = 256;
 
-/// Percent-encodes a query component: everything but RFC 3986 unreserved characters becomes
-/// `%XX`, so a space is `%20` (not `+`, which the vendor's JavaScript samples never send) and the
-/// `%` of a `like` pattern is `%25`, as the CMS documentation asks.
-pub(crate) fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(b));
-            }
-            _ => {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0x0f)]));
-            }
-        }
-    }
-    out
-}
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
+pub(crate) use chatport_http::encode_component;
 
 /// Sets the query of `url` to `pairs`, encoded with [`encode_component`]. No pairs: no query.
 pub(crate) fn set_query(url: &mut Url, pairs: &[(&str, String)]) {
@@ -40,11 +18,7 @@ pub(crate) fn set_query(url: &mut Url, pairs: &[(&str, String)]) {
         url.set_query(None);
         return;
     }
-    let query = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let query = chatport_http::encode_pairs(pairs.iter().map(|(k, v)| (k, v)));
     url.set_query(Some(&query));
 }
 
@@ -64,17 +38,6 @@ pub(crate) fn join_segments(base: &Url, segments: &[&str]) -> Result<Url, Error>
     Ok(url)
 }
 
-/// Parses `Retry-After`: delay-seconds, or an HTTP date (a date in the past gives zero).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
 fn text_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -88,7 +51,7 @@ fn field(obj: &Map<String, Value>, key: &str) -> Option<String> {
 
 /// Turns an error response into the matching [`Error`] variant (see [`Error`] for the shapes).
 pub(crate) fn error_from_body(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
-    let retry_after = retry_after(headers);
+    let retry_after = chatport_http::retry_after(headers);
     if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) {
         if let Some(Value::Object(fault)) = obj.get("fault") {
             let errorcode = fault
@@ -131,17 +94,23 @@ pub(crate) fn error_from_body(status: u16, headers: &HeaderMap, body: &[u8]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     #[test]
-    fn encodes_components_strictly() {
-        assert_eq!(
-            encode_component("name eq 'O''Brien'"),
-            "name%20eq%20%27O%27%27Brien%27"
+    fn sets_strictly_encoded_queries() {
+        let mut url = Url::parse("https://h.example/cms/instances").unwrap();
+        set_query(
+            &mut url,
+            &[
+                ("filter", "name eq 'O''Brien'".to_owned()),
+                ("x", "%a%".to_owned()),
+            ],
         );
-        assert_eq!(encode_component("a-b_c.d~e"), "a-b_c.d~e");
-        assert_eq!(encode_component("%foo%"), "%25foo%25");
-        assert_eq!(encode_component("é&="), "%C3%A9%26%3D");
+        assert_eq!(
+            url.query(),
+            Some("filter=name%20eq%20%27O%27%27Brien%27&x=%25a%25")
+        );
+        set_query(&mut url, &[]);
+        assert_eq!(url.query(), None);
     }
 
     #[test]
@@ -155,21 +124,6 @@ mod tests {
         let base = Url::parse("https://h.example/cms").unwrap();
         let url = join_segments(&base, &["instances"]).unwrap();
         assert_eq!(url.as_str(), "https://h.example/cms/instances");
-    }
-
-    #[test]
-    fn parses_retry_after() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

@@ -12,12 +12,14 @@
 //!   sent as the `token` query parameter. The vendor warns the token is bound to the requesting IP.
 
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
+use chatport_http::{
+    Answer, Fetched, Lease, TokenCache, TokenLifetime, encode_pairs, lenient_seconds,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tokio::sync::Mutex;
-use tokio::time::Instant;
 use url::Url;
 
 use crate::http::{Family, decode_success, error_from_status, get_ci, get_ci_text};
@@ -88,26 +90,13 @@ pub(crate) struct Token {
     pub(crate) placement: Placement,
 }
 
-struct Cached {
-    value: SecretString,
-    refresh_at: Option<Instant>,
-    generation: u64,
-}
-
-#[derive(Default)]
-struct State {
-    current: Option<Cached>,
-    generation: u64,
-    fetches: u64,
-}
-
-/// Fetches, caches and refreshes the token; one fetch at a time (a tokio `Mutex` held across the
-/// request), so concurrent callers share one refresh.
+/// Fetches, caches and refreshes the token through a [`TokenCache`] (one fetch at a time, so
+/// concurrent callers share one refresh; the lifetime rule of [`TokenLifetime`]). A static
+/// bearer token bypasses the cache.
 pub(crate) struct TokenSource {
     pub(crate) credentials: Credentials,
     pub(crate) url: Option<Url>,
-    skew: Duration,
-    state: Mutex<State>,
+    cache: TokenCache<SecretString>,
 }
 
 impl fmt::Debug for TokenSource {
@@ -115,18 +104,17 @@ impl fmt::Debug for TokenSource {
         f.debug_struct("TokenSource")
             .field("credentials", &self.credentials)
             .field("url", &self.url.as_ref().map(Url::as_str))
-            .field("skew", &self.skew)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenSource {
-    pub(crate) fn new(credentials: Credentials, url: Option<Url>, skew: Duration) -> Self {
+    pub(crate) fn new(credentials: Credentials, url: Option<Url>, lifetime: TokenLifetime) -> Self {
         Self {
             credentials,
             url,
-            skew,
-            state: Mutex::new(State::default()),
+            cache: TokenCache::new(lifetime),
         }
     }
 
@@ -144,7 +132,15 @@ impl TokenSource {
 
     /// How many token requests were made (for tests and metrics).
     pub(crate) async fn fetches(&self) -> u64 {
-        self.state.lock().await.fetches
+        self.cache.fetches()
+    }
+
+    fn token_of(&self, lease: Lease<SecretString>) -> Token {
+        Token {
+            value: lease.value,
+            generation: lease.generation,
+            placement: self.placement(),
+        }
     }
 
     /// The current token, fetching a new one when there is none or it is due for refresh.
@@ -160,52 +156,57 @@ impl TokenSource {
                 placement: Placement::Bearer,
             });
         }
-        let mut state = self.state.lock().await;
-        if let Some(cached) = &state.current {
-            let fresh = cached.refresh_at.is_none_or(|at| Instant::now() < at);
-            if fresh {
-                return Ok(Token {
-                    value: cached.value.clone(),
-                    generation: cached.generation,
-                    placement: self.placement(),
-                });
-            }
+        let lease = self.cache.get(|| self.fetch_token(http, retry)).await?;
+        Ok(self.token_of(lease))
+    }
+
+    /// Runs `send` with a token; when `refused` says the answer refused it, fetches a new token
+    /// and runs `send` once more (the 401 replay; a static bearer token is sent once).
+    pub(crate) async fn with_replay<R, S, Fut, P>(
+        &self,
+        http: &reqwest::Client,
+        retry: &RetryPolicy,
+        send: S,
+        refused: P,
+    ) -> Result<R, Error>
+    where
+        S: Fn(Token) -> Fut,
+        Fut: Future<Output = Result<R, Error>>,
+        P: Fn(&Result<R, Error>) -> bool,
+    {
+        if !self.can_refresh() {
+            return send(self.token(http, retry).await?).await;
         }
+        self.cache
+            .send_with_replay(
+                || self.fetch_token(http, retry),
+                |lease| send(self.token_of(lease)),
+                refused,
+            )
+            .await
+    }
+
+    /// Drops the cached token if it is still the one of `generation`.
+    pub(crate) async fn invalidate(&self, generation: u64) {
+        self.cache.invalidate(generation).await;
+    }
+
+    /// One token fetch under the retry policy, as a cache entry; a failure is [`Error::Token`].
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        retry: &RetryPolicy,
+    ) -> Result<Fetched<SecretString>, Error> {
         let (value, lifetime) = retry
             .run(|| self.fetch(http))
             .await
             .map_err(|e| Error::Token(Box::new(e)))?;
-        state.fetches += 1;
-        state.generation += 1;
-        let refresh_at = lifetime.map(|l| Instant::now() + l.saturating_sub(self.skew));
-        let generation = state.generation;
-        state.current = Some(Cached {
-            value: value.clone(),
-            refresh_at,
-            generation,
-        });
         tracing::debug!(
             kind = self.credentials.kind(),
             ?lifetime,
             "OrangeDAM token obtained"
         );
-        Ok(Token {
-            value,
-            generation,
-            placement: self.placement(),
-        })
-    }
-
-    /// Drops the cached token if it is still the one of `generation`.
-    pub(crate) async fn invalidate(&self, generation: u64) {
-        let mut state = self.state.lock().await;
-        if state
-            .current
-            .as_ref()
-            .is_some_and(|c| c.generation == generation)
-        {
-            state.current = None;
-        }
+        Ok(Fetched::new(value, lifetime))
     }
 
     /// One token (or login) request, recorded as operation `token` / `login` in the connector
@@ -250,10 +251,6 @@ impl TokenSource {
             ],
             Credentials::Bearer(_) => return Err(Error::NotConfigured("token endpoint")),
         };
-        let body = form
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>();
         let response = http
             .post(url)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -261,32 +258,28 @@ impl TokenSource {
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(crate::http::encode_pairs(&body))
+            .body(encode_pairs(form))
             .send()
             .await
             .map_err(Error::from_reqwest)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(Error::from_reqwest)?;
-        if !(200..300).contains(&status) {
-            return Err(error_from_status(status, &headers, &bytes));
+        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
+        if !answer.is_success() {
+            return Err(error_from_status(
+                answer.status,
+                &answer.headers,
+                &answer.body,
+            ));
         }
         match &self.credentials {
-            Credentials::UserLogin { .. } => parse_login(status, &bytes),
-            _ => parse_oauth(status, &bytes),
+            Credentials::UserLogin { .. } => parse_login(answer.status, &answer.body),
+            _ => parse_oauth(answer.status, &answer.body),
         }
     }
 }
 
 /// `expires_in` as a number or a numeric string.
 fn seconds(v: Option<&Value>) -> Option<u64> {
-    match v? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    v.and_then(lenient_seconds)
 }
 
 fn parse_oauth(status: u16, body: &[u8]) -> Result<(SecretString, Option<Duration>), Error> {

@@ -14,6 +14,8 @@ use url::Url;
 use crate::auth::{
     CLIENT_CREDENTIALS_PATH, Credentials, LOGIN_PATH, Placement, Token, TokenSource,
 };
+use chatport_http::{Answer, HttpSettings};
+
 use crate::http::{Family, decode_success, encode_pairs, error_from_status};
 use crate::links::LinkConfig;
 use crate::upload::UploadConfig;
@@ -44,12 +46,8 @@ pub struct ClientBuilder {
     max_get_url: usize,
     upload: UploadConfig,
     links: LinkConfig,
-    timeout: Duration,
-    connect_timeout: Duration,
+    settings: HttpSettings,
     min_transfer_rate: u64,
-    skew: Duration,
-    retry: RetryPolicy,
-    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -62,8 +60,7 @@ impl fmt::Debug for ClientBuilder {
             .field("max_get_url", &self.max_get_url)
             .field("upload", &self.upload)
             .field("links", &self.links)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -80,12 +77,8 @@ impl Default for ClientBuilder {
             max_get_url: DEFAULT_MAX_GET_URL,
             upload: UploadConfig::default(),
             links: LinkConfig::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
+            settings: HttpSettings::new(Duration::from_secs(60)),
             min_transfer_rate: chatport_core::transfer::DEFAULT_MIN_RATE,
-            skew: Duration::from_secs(60),
-            retry: RetryPolicy::default(),
-            http: None,
         }
     }
 }
@@ -179,7 +172,7 @@ impl ClientBuilder {
     /// [`min_transfer_rate`](Self::min_transfer_rate). Ignored when
     /// [`http_client`](Self::http_client) is given; the upload deadlines still apply.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.settings.timeout = timeout;
         self
     }
 
@@ -192,29 +185,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Connect timeout (default 10 s). Ignored when [`http_client`](Self::http_client) is given.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Fetch a new token when less than this much of its announced lifetime remains (default
-    /// 60 s). Tokens without a lifetime are kept until the server answers 401.
-    pub fn token_refresh_skew(mut self, skew: Duration) -> Self {
-        self.skew = skew;
-        self
-    }
-
-    /// The in-client retry policy for reads and the token request (default
-    /// [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
+    chatport_http::http_settings_setters!(settings);
 
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
+        self.settings.http = Some(client);
         self
     }
 
@@ -256,7 +231,7 @@ impl ClientBuilder {
         }
         self.upload.validate()?;
         self.links.validate()?;
-        if self.timeout.is_zero() {
+        if self.settings.timeout.is_zero() {
             return Err(Error::Config("timeout must be greater than zero".into()));
         }
         let token_url = match &credentials {
@@ -266,15 +241,13 @@ impl ClientBuilder {
             Credentials::UserLogin { .. } => Some(join(&base_url, &self.login_path)?),
             Credentials::Bearer(_) => None,
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("chatport-orangelogic/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
-        };
+        let http = self
+            .settings
+            .http_client(
+                concat!("chatport-orangelogic/", env!("CARGO_PKG_VERSION")),
+                true,
+            )
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -284,10 +257,10 @@ impl ClientBuilder {
                 max_get_url: self.max_get_url,
                 upload: self.upload,
                 links: self.links,
-                retry: self.retry,
-                timeout: self.timeout,
+                retry: self.settings.retry,
+                timeout: self.settings.timeout,
                 min_transfer_rate: self.min_transfer_rate,
-                auth: TokenSource::new(credentials, token_url, self.skew),
+                auth: TokenSource::new(credentials, token_url, self.settings.lifetime),
             }),
         })
     }
@@ -341,8 +314,8 @@ pub(crate) fn join(base: &Url, path: &str) -> Result<Url, Error> {
 /// `Debug` shows the base URL and the credential kind, never a secret or token.
 ///
 /// Every call adds `format=json`. Tokens are reused, not fetched per call (the vendor's
-/// guidance): a client-credentials token until shortly before its `expires_in` (or until a 401
-/// when none is given), a login token for its `TimeoutPeriodMinutes`. Concurrent callers share
+/// guidance): a client-credentials token until shortly before its `expires_in` (or for
+/// [`ClientBuilder::token_default_lifetime`] when none is given), a login token for its `TimeoutPeriodMinutes`. Concurrent callers share
 /// one fetch. A `401` — or an HTTP 200 envelope whose code is an authentication failure — makes
 /// the client fetch a new token and replay the request once (not for a static bearer token,
 /// which cannot be refreshed). Reads are retried in-client per the [`RetryPolicy`]; writes and
@@ -510,45 +483,41 @@ impl Client {
     where
         F: Fn(&reqwest::Client, &Token) -> Result<reqwest::RequestBuilder, Error>,
     {
+        let inner = &self.inner;
+        let build = &build;
         let once = || {
-            chatport_core::telemetry::observe(CONNECTOR, what, async {
-                let mut replayed = false;
-                loop {
-                    let token = self.token().await?;
-                    let response = build(&self.inner.http, &token)?
-                        .send()
-                        .await
-                        .map_err(Error::from_reqwest)?;
-                    let status = response.status().as_u16();
-                    let refreshable = !replayed && self.inner.auth.can_refresh();
-                    if status == 401 && refreshable {
-                        tracing::debug!(
-                            "OrangeDAM answered 401; refreshing the token and replaying once"
-                        );
-                        self.inner.auth.invalidate(token.generation).await;
-                        replayed = true;
-                        continue;
-                    }
-                    let headers = response.headers().clone();
-                    let body = response.bytes().await.map_err(Error::from_reqwest)?;
-                    if !(200..300).contains(&status) {
-                        return Err(error_from_status(status, &headers, &body));
-                    }
-                    match decode_success(family, status, &body, what) {
-                        Err(e @ Error::Api { .. })
-                            if e.class() == ErrorClass::Auth && refreshable =>
-                        {
-                            tracing::debug!(
-                                "OrangeDAM refused the token in the body; refreshing and replaying once"
-                            );
-                            drop(e);
-                            self.inner.auth.invalidate(token.generation).await;
-                            replayed = true;
+            chatport_core::telemetry::observe(
+                CONNECTOR,
+                what,
+                inner.auth.with_replay(
+                    &inner.http,
+                    &inner.retry,
+                    |token| async move {
+                        let response = build(&inner.http, &token)?
+                            .send()
+                            .await
+                            .map_err(Error::from_reqwest)?;
+                        let answer = Answer::read(response).await.map_err(Error::from_reqwest)?;
+                        if !answer.is_success() {
+                            return Err(error_from_status(
+                                answer.status,
+                                &answer.headers,
+                                &answer.body,
+                            ));
                         }
-                        other => return other,
-                    }
-                }
-            })
+                        decode_success(family, answer.status, &answer.body, what)
+                    },
+                    // A 401, or an HTTP 200 envelope whose code is an authentication failure.
+                    |r| match r {
+                        Err(
+                            Error::Http { status: 401, .. }
+                            | Error::UnexpectedBody { status: 401, .. },
+                        ) => true,
+                        Err(e @ Error::Api { .. }) => e.class() == ErrorClass::Auth,
+                        _ => false,
+                    },
+                ),
+            )
         };
         let span = tracing::debug_span!("orangelogic.request", what);
         let result = match repeat {

@@ -1,9 +1,7 @@
-//! HTTP plumbing shared by every endpoint: percent-encoding, `Retry-After`, error responses and
-//! the two response envelopes.
+//! HTTP plumbing shared by every endpoint: percent-encoded pairs (over `chatport-http`), error
+//! responses and the two response envelopes.
 
-use std::time::Duration;
-
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -11,47 +9,11 @@ use crate::Error;
 /// Longest part of a non-JSON body kept in [`Error::UnexpectedBody`].
 const SNIPPET_CHARS: usize = 256;
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
-/// Percent-encodes a query or form component: everything but RFC 3986 unreserved characters
-/// becomes `%XX`. So `:` is `%3A`, `|` is `%7C`, `+` is `%2B` (never a space), `[`/`]` are
-/// `%5B`/`%5D` and a space is `%20` — valid both in a URL query and in an
-/// `application/x-www-form-urlencoded` body.
-pub(crate) fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(b));
-            }
-            _ => {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0x0f)]));
-            }
-        }
-    }
-    out
-}
+pub(crate) use chatport_http::encode_component;
 
 /// `name=value&...` with [`encode_component`] on both sides.
 pub(crate) fn encode_pairs(pairs: &[(String, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Parses `Retry-After`: delay-seconds, or an HTTP date (a date in the past gives zero).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    chatport_http::encode_pairs(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 fn text_of(v: &Value) -> Option<String> {
@@ -104,7 +66,7 @@ fn snippet(body: &[u8]) -> String {
 /// Turns a non-2xx response into [`Error::Http`] (JSON object body) or
 /// [`Error::UnexpectedBody`].
 pub(crate) fn error_from_status(status: u16, headers: &HeaderMap, body: &[u8]) -> Error {
-    let retry_after = retry_after(headers);
+    let retry_after = chatport_http::retry_after(headers);
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(obj)) => {
             // Either a legacy envelope, a DataTable answer or a webapi / OAuth error body.
@@ -255,7 +217,6 @@ fn datatable_error(status: u16, value: &Value) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
     use serde_json::json;
 
     #[test]
@@ -272,19 +233,6 @@ mod tests {
             encode_pairs(&[("a".into(), "1".into()), ("b:".into(), "x y".into())]),
             "a=1&b%3A=x%20y"
         );
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
     }
 
     #[test]

@@ -26,6 +26,7 @@
 //! | [`UploadRequest`], [`UploadConfig`], [`UploadOutcome`] | Uploads |
 //! | [`LinkExpiry`], [`PresignedLinkRequest`], [`PublicShareRequest`] | Links |
 //! | [`parse_events`], [`AssetEvent`], [`WebhookAuthenticator`] | Asset webhooks |
+//! | [`AssetSink`], [`MetadataSink`] | [`chatport_core::Sink`]s: upload once per idempotency key, set fields |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //!
 //! Search and tag, runnable against the testkit's OrangeDAM emulator (against an instance, the
@@ -70,6 +71,7 @@ mod http;
 pub mod links;
 mod retry;
 pub mod search;
+pub mod sink;
 pub mod source;
 pub mod upload;
 pub mod webhook;
@@ -87,6 +89,9 @@ pub use links::{
 };
 pub use retry::RetryPolicy;
 pub use search::{Query, SearchItem, SearchPage, SearchRequest, Sort, quote};
+pub use sink::{
+    AssetContent, AssetDraft, AssetFields, AssetReceipt, AssetSink, AssetSinkBuilder, MetadataSink,
+};
 pub use source::{AssetNotice, AssetSearchSource, AssetWebhook};
 pub use upload::{
     CHUNK_ALIGNMENT, CHUNK_PATH, ChunkedEndpoints, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKED_THRESHOLD,

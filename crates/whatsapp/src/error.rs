@@ -179,6 +179,11 @@ pub enum Error {
         /// serde_json's message with string values and long digit runs masked.
         message: String,
     },
+
+    /// The idempotency ledger or key-value store of a [`MessageSink`](crate::sink::MessageSink)
+    /// failed (its own class decides whether to retry).
+    #[error(transparent)]
+    State(#[from] chatport_core::StateError),
 }
 
 /// Why a webhook verification GET was refused. The verify token itself is never part of it.
@@ -396,6 +401,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The error of a non-2xx Graph API answer, as this crate's client maps it: a Graph error
+    /// document `{"error":{...}}` → [`Error::Api`] (classified by code, see [`ApiError::class`]),
+    /// anything else → [`Error::UnexpectedBody`] (classified by status), with the `Retry-After`
+    /// header (seconds or an HTTP date). For callers that make a Graph request of their own (the
+    /// CLI's credentials probe) and want the crate's classification.
+    pub fn from_answer(
+        http_status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+    ) -> Self {
+        crate::client::error_from_body(http_status, crate::client::parse_retry_after(headers), body)
+    }
+}
+
 impl Classify for Error {
     /// - [`Error::Api`]: by code, see [`ApiError::class`].
     /// - [`Error::UnexpectedBody`]: by HTTP status ([`ErrorClass::from_http_status`]): 429 →
@@ -430,6 +450,7 @@ impl Classify for Error {
             | Error::SignatureMalformed(_)
             | Error::SignatureMismatch
             | Error::Parse { .. } => ErrorClass::Permanent,
+            Error::State(e) => e.class(),
         }
     }
 }

@@ -15,6 +15,8 @@
 //! | [`MediaKind`], [`DownloadOptions`] | Media table, streaming upload / download with SHA-256 and host allow-list |
 //! | [`webhook::verify_subscription`] | The `hub.mode` / `hub.verify_token` / `hub.challenge` GET |
 //! | [`webhook::SignatureVerifier`] | `X-Hub-Signature-256` HMAC-SHA256, constant time, several secrets for rotation |
+//! | [`webhook::WhatsAppWebhook`] | The webhook as a [`WebhookAdapter`](chatport_core::webhook::WebhookAdapter) for chatport's ingress (or yours) |
+//! | [`sink::MessageSink`] | A [`Sink`](chatport_core::Sink): at most once per idempotency key over a durable ledger, in-doubt sends never resent blindly |
 //! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status and error |
 //!
 //! Facts and limits follow Meta's Cloud API documentation
@@ -97,6 +99,7 @@ mod media;
 mod open_enum;
 mod outgoing;
 mod pacing;
+pub mod sink;
 mod template;
 mod templates;
 pub mod webhook;

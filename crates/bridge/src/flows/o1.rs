@@ -198,7 +198,8 @@ impl CaseIntake {
                 }
                 Ok(Outcome::delivered_with(receipt))
             }
-            SendOnce::InDoubt => Ok(Outcome::Retry {
+            // In doubt (and any state a newer sink may report): wait, never resend blindly.
+            _ => Ok(Outcome::Retry {
                 after: Some(Duration::from_secs(self.config.in_doubt_recheck_secs)),
                 reason: "reply outcome unknown after an earlier attempt; not resent blindly, waiting for its status webhook".into(),
             }),

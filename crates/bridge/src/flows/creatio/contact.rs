@@ -15,9 +15,10 @@
 //! ambiguous in the receipt. A user known only by a business-scoped id (no number) cannot be
 //! matched: a contact is created for the conversation.
 
-use chatport_core::{EventId, IdempotencyKey};
+use chatport_core::{EventId, IdempotencyKey, Sink};
 use chatport_creatio::{
-    Client, Contact, ContactCommunication, Entity, Lookups, Order, Query, filter, search_number,
+    Client, Contact, ContactCommunication, Entity, EntitySink, Lookups, Order, Query, filter,
+    search_number,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -133,11 +134,11 @@ pub async fn match_contact(
         type_id: Some(lookups.contact_type_customer),
         ..Contact::new()
     };
-    let created = client
-        .create_with_key::<Contact, _>(Contact::SET, &key, &contact)
+    let id = EntitySink::<Contact>::new(client.clone())
+        .write(&contact, &key)
         .await?;
     Ok(ContactMatch {
-        id: created.id,
+        id,
         by: MatchedBy::Created,
         ambiguous: false,
     })

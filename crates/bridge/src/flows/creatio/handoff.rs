@@ -37,14 +37,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use chatport_core::{EventId, IdempotencyKey, Outcome};
+use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
 use chatport_creatio::{Activity, Batch, BatchOutcome, Case, Entity, Query, Upload};
 use chatport_runtime::{NewEvent, Outbox, StoredEvent};
 use chatport_whatsapp::{DownloadOptions, OutgoingMessage};
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -353,10 +353,10 @@ impl Shared {
                     group_id: self.c1.group_id,
                     ..Case::new()
                 };
-                let mut body = match serde_json::to_value(&case) {
-                    Ok(Value::Object(map)) => map,
-                    _ => Map::new(),
-                };
+                // Mapped columns go to `extra`, which wins over a named column of the same name
+                // when the case is serialised (as inserting into the body did).
+                let mut case = case;
+                let body = &mut case.extra;
                 for (field, mapping) in &self.c1.fields {
                     let Some(value) =
                         Self::field_value(field, &classification, &trigger.reason, name.as_deref())
@@ -374,10 +374,7 @@ impl Shared {
                     }
                 }
                 let key = IdempotencyKey::derive(FLOW, "case", &trigger.event_id);
-                let created = self
-                    .creatio
-                    .create_with_key::<Case, _>(Case::SET, &key, &Value::Object(body))
-                    .await?;
+                let created = self.cases.create(&case, &key).await?;
                 let link = CaseLink {
                     case_id: created.id,
                     case_number: created.record.number.clone(),
@@ -445,9 +442,7 @@ impl Shared {
         };
         let key = IdempotencyKey::derive(FLOW, "note", &trigger.event_id);
         self.state.mark_own(key.uuid()).await?;
-        self.creatio
-            .create_with_key::<Activity, _>(Activity::SET, &key, &note)
-            .await?;
+        self.activities.write(&note, &key).await?;
 
         let sync = self.sync(conv, &mut link).await?;
         Ok(HandoffReport {

@@ -110,6 +110,10 @@ pub(crate) struct Shared {
     pub(crate) c1: C1Config,
     pub(crate) c2: C2Config,
     pub(crate) creatio: chatport_creatio::Client,
+    /// C1's cases, one per handoff event (`Id` from the key).
+    pub(crate) cases: chatport_creatio::EntitySink<chatport_creatio::Case>,
+    /// The notes C1 and C3 write, one per event (`Id` from the key).
+    pub(crate) activities: chatport_creatio::EntitySink<chatport_creatio::Activity>,
     pub(crate) lookups: Lookups,
     pub(crate) whatsapp: chatport_whatsapp::Client,
     pub(crate) sender: OnceSender,
@@ -183,6 +187,8 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         c1: c1.clone(),
         c2: c2.clone(),
         lookups: creatio.lookups().clone(),
+        cases: chatport_creatio::EntitySink::new(creatio.clone()),
+        activities: chatport_creatio::EntitySink::new(creatio.clone()),
         creatio,
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, Outcome};
+use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
 use chatport_creatio::{Activity, Case, Entity, Query};
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::{OutgoingMessage, Template};
@@ -233,9 +233,7 @@ impl Shared {
         };
         let key = IdempotencyKey::derive("C3", "note", &event);
         self.state.mark_own(key.uuid()).await?;
-        self.creatio
-            .create_with_key::<Activity, _>(Activity::SET, &key, &note)
-            .await?;
+        self.activities.write(&note, &key).await?;
         Ok(Delivery::Held {
             template: template_sent,
         })

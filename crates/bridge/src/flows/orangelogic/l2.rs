@@ -278,7 +278,13 @@ impl FieldIngest {
         let file_name = ingest_file_name(&key, media, message.message_type.as_str());
         let stored_media = self
             .shared
-            .store_media(media, &folder, &file_name, self.config.max_bytes)
+            .store_media(
+                media,
+                &folder,
+                &key,
+                message.message_type.as_str(),
+                self.config.max_bytes,
+            )
             .await?;
 
         let person = inbound

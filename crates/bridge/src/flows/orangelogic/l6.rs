@@ -35,7 +35,7 @@ use chatport_whatsapp::{InteractiveMessage, OutgoingMessage, ReplyButton};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Shared, ingest_file_name, render};
+use super::{Shared, render};
 use crate::Error;
 use crate::config::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
@@ -452,13 +452,13 @@ impl UserContent {
             "upload",
             &chatport_core::EventId::new(submission.wamid.clone()),
         );
-        let file_name = ingest_file_name(&key, &submission.media, &submission.kind);
         let stored_media = self
             .shared
             .store_media(
                 &submission.media,
                 &folder,
-                &file_name,
+                &key,
+                &submission.kind,
                 self.config.max_bytes,
             )
             .await?;

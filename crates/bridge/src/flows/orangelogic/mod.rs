@@ -631,6 +631,8 @@ pub(crate) enum SentAll {
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) client: OlClient,
+    /// Uploads of WhatsApp media, once per key: the file name carries `wa-{reference}-`.
+    pub(crate) assets: chatport_orangelogic::AssetSink,
     pub(crate) sender: OnceSender,
     pub(crate) kv: Arc<dyn KvStore>,
     pub(crate) whatsapp: chatport_whatsapp::Client,
@@ -817,30 +819,6 @@ impl Shared {
         self.client.record_feedback(asset, &target, &text).await?;
         Ok(())
     }
-
-    /// Looks up an asset uploaded earlier under `file_name` (`Documents.All:Read` by
-    /// `CoreField.OriginalFileName`, a documented lookup field).
-    pub(crate) async fn find_by_file_name(&self, file_name: &str) -> Result<Option<Asset>, Error> {
-        let call = chatport_orangelogic::DataTableCall::read("Documents.All")
-            .filter("CoreField.OriginalFileName", file_name);
-        let Some(record) = self
-            .client
-            .datatable(&call)
-            .await?
-            .records()
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
-        };
-        let record_id = record.record_id().unwrap_or_default();
-        let identifier = record.identifier().unwrap_or_default();
-        Ok(Some(Asset {
-            record,
-            record_id,
-            identifier,
-        }))
-    }
 }
 
 /// An asset stored from WhatsApp media.
@@ -884,6 +862,12 @@ pub(crate) fn ingest_file_name(
     media: &chatport_whatsapp::webhook::Media,
     kind: &str,
 ) -> String {
+    format!("wa-{}-{}", short_ref(key), ingest_name(media, kind))
+}
+
+/// The name part of [`ingest_file_name`]: the document's own file name or `{type}.{ext}`. The
+/// asset sink ([`Shared::assets`]) prefixes it with `wa-{reference}-`.
+pub(crate) fn ingest_name(media: &chatport_whatsapp::webhook::Media, kind: &str) -> String {
     let mime = media.mime_type.as_deref().unwrap_or_default();
     let own: String = media
         .filename
@@ -898,12 +882,11 @@ pub(crate) fn ingest_file_name(
             }
         })
         .collect();
-    let name = if own.trim_matches('_').is_empty() {
+    if own.trim_matches('_').is_empty() {
         format!("{kind}.{}", extension(mime))
     } else {
         own
-    };
-    format!("wa-{}-{name}", short_ref(key))
+    }
 }
 
 impl Shared {
@@ -941,13 +924,16 @@ impl Shared {
         &self,
         media: &chatport_whatsapp::webhook::Media,
         folder: &str,
-        file_name: &str,
+        key: &IdempotencyKey,
+        kind: &str,
         max_bytes: u64,
     ) -> Result<StoredMedia, Error> {
-        if let Some(existing) = self.find_by_file_name(file_name).await? {
+        let name = ingest_name(media, kind);
+        // Looked up before downloading, so a replay downloads nothing.
+        if let Some(existing) = self.assets.find(&name, key).await? {
             return Ok(StoredMedia {
-                asset: AssetRef::RecordId(existing.record_id.clone()),
-                identifier: existing.identifier,
+                asset: existing.asset(),
+                identifier: existing.identifier.unwrap_or_default(),
                 bytes: 0,
                 reused: true,
                 sha256: None,
@@ -969,29 +955,23 @@ impl Shared {
                 "the media has no SHA-256 to verify it against; not stored".into(),
             ));
         }
-        let reader = tokio::fs::File::open(temp.path()).await?;
         let mime = media
             .mime_type
             .clone()
             .or(downloaded.content_type.clone())
             .unwrap_or_else(|| "application/octet-stream".into());
-        let request = chatport_orangelogic::UploadRequest::new(folder, file_name, downloaded.bytes)
-            .content_type(&mime);
-        let outcome = self.client.upload(&request, reader).await?;
-        let asset = match (&outcome.record_id, &outcome.identifier) {
-            (Some(r), _) => AssetRef::RecordId(r.clone()),
-            (None, Some(i)) => AssetRef::Identifier(i.clone()),
-            (None, None) => {
-                return Err(Error::Payload(
-                    "the upload answer named no asset (found by its file name if replayed)".into(),
-                ));
-            }
-        };
+        let draft = chatport_orangelogic::AssetDraft::new(
+            folder,
+            name,
+            chatport_orangelogic::AssetContent::file(temp.path()),
+        )
+        .content_type(mime);
+        let stored = self.assets.store(&draft, key).await?;
         Ok(StoredMedia {
-            asset,
-            identifier: outcome.identifier.unwrap_or_default(),
-            bytes: downloaded.bytes,
-            reused: false,
+            asset: stored.receipt.asset(),
+            identifier: stored.receipt.identifier.unwrap_or_default(),
+            bytes: if stored.reused { 0 } else { downloaded.bytes },
+            reused: stored.reused,
             sha256: Some(downloaded.sha256_hex),
         })
     }
@@ -1023,6 +1003,9 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     let client = ctx.require_orangelogic("L")?;
     let shared = Shared {
         client: client.clone(),
+        assets: chatport_orangelogic::AssetSink::builder(client.clone())
+            .file_name_prefix("wa-")
+            .build()?,
         sender: ctx.sender.clone(),
         kv: ctx.kv.clone(),
         whatsapp: ctx.whatsapp.clone(),

@@ -1,0 +1,307 @@
+//! The once-only message sender: a [`Sink`] over the Cloud API's `POST /{phone-number-id}/messages`
+//! that sends each message at most once per [`IdempotencyKey`].
+//!
+//! The Cloud API documents no idempotency key for sends, so the sink keeps its own record in an
+//! [`IdempotencyLedger`] and a [`KvStore`] (chatport's runtime stores implement both; so can yours):
+//!
+//! 1. `begin(key)` before the request: `Started` → send; `Completed` → return the stored wamid
+//!    without sending; `InDoubt` → see below.
+//! 2. Each send carries the key as `biz_opaque_callback_data`, so Meta echoes it in the message's
+//!    status webhooks.
+//! 3. After the request: Meta answered with a wamid → `complete`. Meta provably did not act (the
+//!    request never left, or a throttling refusal: [`Error::may_resend`]) or refused for good (a
+//!    permanent error such as 131047) → `release`, so a retry may send. Anything else (a timeout
+//!    after the body left, a 5xx, 131000 "something went wrong") → nothing: the key stays **in
+//!    doubt**.
+//! 4. A status webhook that carries the key ([`settle_from_status`], called by whatever handles
+//!    status webhooks) records the wamid under the key; the next write of an in-doubt key finds it
+//!    and completes the key as sent.
+//!
+//! **In doubt** means Meta may or may not have accepted the message. The sink never resends such a
+//! message blindly: by default it answers [`SendOnce::InDoubt`] until a status webhook settles it
+//! (at most once). With [`MessageSinkBuilder::resend_in_doubt_after`] it resends once that period
+//! has passed without a status webhook (at least once; a duplicate only when Meta accepted the
+//! first request **and** its status webhook took longer than the period).
+//!
+//! Concurrency: within one process, writes of one key wait for each other ([`KeyLocks`]), so the
+//! second finds the first's wamid. Across replicas sharing one ledger, its atomic `begin` still
+//! sends once; a replica that loses that race sees the key in doubt until the winner completes it
+//! (the outbox's ordering key normally keeps one conversation's events on one replica at a time).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chatport_core::{
+    Classify, ErrorClass, IdempotencyKey, IdempotencyLedger, KvStore, LedgerEntry, Sink,
+    StateError, sink::KeyLocks,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::webhook::Status;
+use crate::{Client, Error, OutgoingMessage};
+
+/// [`KvStore`] namespace: idempotency key (`biz_opaque_callback_data`) → wamid, written by
+/// [`settle_from_status`].
+pub const KV_CALLBACK: &str = "whatsapp.callback";
+
+/// [`KvStore`] namespace: idempotency key → when its send was first found in doubt (RFC 3339),
+/// for [`MessageSinkBuilder::resend_in_doubt_after`].
+pub const KV_IN_DOUBT_SINCE: &str = "whatsapp.in_doubt_since";
+
+/// What a [`MessageSink`] writes: a message and the business phone number id that sends it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Outbound {
+    /// The business phone number id (`metadata.phone_number_id`) to send from.
+    pub phone_number_id: String,
+    /// The message.
+    pub message: OutgoingMessage,
+}
+
+impl Outbound {
+    /// `message` sent from `phone_number_id`.
+    pub fn new(phone_number_id: impl Into<String>, message: OutgoingMessage) -> Self {
+        Self {
+            phone_number_id: phone_number_id.into(),
+            message,
+        }
+    }
+}
+
+/// How a once-only send ended (the [`MessageSink`]'s receipt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "wamid")]
+#[non_exhaustive]
+pub enum SendOnce {
+    /// Meta accepted the message (now or in an earlier attempt); here is its wamid (empty when
+    /// Meta answered without one).
+    Sent(String),
+    /// An earlier attempt may have sent it (a timeout after the request left, a 5xx, a crash) and
+    /// no status webhook has settled it yet. It is not resent blindly (see the module docs).
+    InDoubt,
+}
+
+impl SendOnce {
+    /// The wamid, when sent.
+    pub fn wamid(&self) -> Option<&str> {
+        match self {
+            SendOnce::Sent(wamid) => Some(wamid),
+            SendOnce::InDoubt => None,
+        }
+    }
+}
+
+/// Sends WhatsApp messages at most once per idempotency key (see the module docs for the
+/// protocol and what "in doubt" means).
+///
+/// ```no_run
+/// # async fn demo(client: chatport_whatsapp::Client,
+/// #   ledger: std::sync::Arc<dyn chatport_core::IdempotencyLedger>,
+/// #   kv: std::sync::Arc<dyn chatport_core::KvStore>) -> Result<(), chatport_whatsapp::Error> {
+/// use chatport_core::{EventId, IdempotencyKey, Sink};
+/// use chatport_whatsapp::{OutgoingMessage, Recipient};
+/// use chatport_whatsapp::sink::{MessageSink, Outbound};
+///
+/// let sink = MessageSink::builder(client, ledger, kv).build();
+/// let key = IdempotencyKey::derive("O1", "reply", &EventId::new("wamid.IN"));
+/// let to = Recipient::phone("16505551234");
+/// let reply = Outbound::new("106540352242922", OutgoingMessage::text(to, "Case opened"));
+/// let first = sink.write(&reply, &key).await?;
+/// let again = sink.write(&reply, &key).await?; // a redelivery: nothing is sent
+/// assert_eq!(first, again);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MessageSink {
+    client: Client,
+    ledger: Arc<dyn IdempotencyLedger>,
+    kv: Arc<dyn KvStore>,
+    resend_in_doubt_after: Option<chrono::Duration>,
+    locks: KeyLocks,
+}
+
+impl std::fmt::Debug for MessageSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSink")
+            .field("client", &self.client)
+            .field("resend_in_doubt_after", &self.resend_in_doubt_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`MessageSink`].
+#[derive(Clone)]
+#[must_use]
+pub struct MessageSinkBuilder {
+    sink: MessageSink,
+}
+
+impl std::fmt::Debug for MessageSinkBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MessageSinkBuilder")
+            .field(&self.sink)
+            .finish()
+    }
+}
+
+impl MessageSinkBuilder {
+    /// Resends a send that is in doubt once `after` has passed since it was first found in doubt
+    /// without a status webhook settling it. Off by default (at most once). Meta posts the `sent`
+    /// status within seconds normally, but its webhook redelivery can lag for hours in an incident:
+    /// choose minutes, not seconds.
+    pub fn resend_in_doubt_after(mut self, after: std::time::Duration) -> Self {
+        self.sink.resend_in_doubt_after = chrono::Duration::from_std(after).ok();
+        self
+    }
+
+    /// The sink.
+    pub fn build(self) -> MessageSink {
+        self.sink
+    }
+}
+
+impl MessageSink {
+    /// A builder over `client`, the idempotency `ledger` and the key-value store `kv` (both
+    /// durable, shared by every replica that sends for the same keys).
+    pub fn builder(
+        client: Client,
+        ledger: Arc<dyn IdempotencyLedger>,
+        kv: Arc<dyn KvStore>,
+    ) -> MessageSinkBuilder {
+        MessageSinkBuilder {
+            sink: Self {
+                client,
+                ledger,
+                kv,
+                resend_in_doubt_after: None,
+                locks: KeyLocks::new(),
+            },
+        }
+    }
+
+    /// The client the sink sends with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The same sink with [`MessageSinkBuilder::resend_in_doubt_after`] set.
+    #[must_use]
+    pub fn with_resend_in_doubt_after(mut self, after: std::time::Duration) -> Self {
+        self.resend_in_doubt_after = chrono::Duration::from_std(after).ok();
+        self
+    }
+
+    /// Whether `key` has been in doubt for longer than the resend period (never when resending
+    /// is off). The first call for a key records when it was first found in doubt.
+    async fn quiet_long_enough(&self, key: &IdempotencyKey) -> Result<bool, StateError> {
+        let Some(after) = self.resend_in_doubt_after else {
+            return Ok(false);
+        };
+        let now = Utc::now();
+        self.kv
+            .put_if_absent(KV_IN_DOUBT_SINCE, key.as_str(), now.to_rfc3339().as_bytes())
+            .await?;
+        let since = self
+            .kv
+            .get(KV_IN_DOUBT_SINCE, key.as_str())
+            .await?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map_or(now, |t| t.with_timezone(&Utc));
+        Ok(now - since >= after)
+    }
+
+    /// One request to Meta under a begun ledger key.
+    async fn attempt(&self, item: &Outbound, key: &IdempotencyKey) -> Result<SendOnce, Error> {
+        let message = item.message.clone().biz_opaque_callback_data(key.as_str());
+        match self.client.send(&item.phone_number_id, &message).await {
+            Ok(response) => {
+                let wamid = response.wamid().unwrap_or_default().to_owned();
+                self.ledger
+                    .complete(key, &serde_json::json!({ "wamid": wamid }))
+                    .await?;
+                Ok(SendOnce::Sent(wamid))
+            }
+            Err(error) => {
+                if error.may_resend() || error.class() == ErrorClass::Permanent {
+                    self.ledger.release(key).await?;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for MessageSink {
+    type Item = Outbound;
+    type Receipt = SendOnce;
+    type Error = Error;
+
+    /// Sends `item` unless it was already sent under `key`.
+    ///
+    /// # Errors
+    /// The send error when Meta refused the message (the key is released, so a retry may send
+    /// it) or when the outcome is unknown (the key stays in doubt: the next write answers
+    /// [`SendOnce::InDoubt`] until a status webhook settles it); [`Error::State`] when the ledger
+    /// or store fails.
+    async fn write(&self, item: &Outbound, key: &IdempotencyKey) -> Result<SendOnce, Error> {
+        let _one_at_a_time = self.locks.lock(key.as_str()).await;
+        match self.ledger.begin(key).await? {
+            LedgerEntry::Completed(receipt) => Ok(SendOnce::Sent(
+                receipt
+                    .get("wamid")
+                    .and_then(|w| w.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )),
+            LedgerEntry::InDoubt => {
+                if let Some(wamid) = self.kv.get(KV_CALLBACK, key.as_str()).await? {
+                    let wamid = String::from_utf8_lossy(&wamid).into_owned();
+                    self.ledger
+                        .complete(
+                            key,
+                            &serde_json::json!({ "wamid": wamid, "settled_by": "status webhook" }),
+                        )
+                        .await?;
+                    return Ok(SendOnce::Sent(wamid));
+                }
+                if !self.quiet_long_enough(key).await? {
+                    return Ok(SendOnce::InDoubt);
+                }
+                tracing::warn!(
+                    "a WhatsApp send in doubt had no status webhook within the resend period; \
+                     sending it again"
+                );
+                self.ledger.release(key).await?;
+                self.kv.delete(KV_IN_DOUBT_SINCE, key.as_str()).await?;
+                match self.ledger.begin(key).await? {
+                    LedgerEntry::Completed(_) | LedgerEntry::InDoubt => Ok(SendOnce::InDoubt),
+                    _ => self.attempt(item, key).await,
+                }
+            }
+            // `Started` and any state a newer ledger may add: go ahead.
+            _ => self.attempt(item, key).await,
+        }
+    }
+}
+
+/// Records what a status webhook says about a send of a [`MessageSink`]: when the status carries
+/// `biz_opaque_callback_data` (the sink's idempotency key), its wamid is stored under the key, so
+/// a send in doubt is settled as sent on its next write. Returns whether a key was recorded.
+///
+/// # Errors
+/// [`StateError`] when the store fails.
+pub async fn settle_from_status(kv: &dyn KvStore, status: &Status) -> Result<bool, StateError> {
+    let Some(key) = status
+        .biz_opaque_callback_data
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    else {
+        return Ok(false);
+    };
+    kv.put_if_absent(KV_CALLBACK, key, status.id.as_bytes())
+        .await?;
+    Ok(true)
+}
