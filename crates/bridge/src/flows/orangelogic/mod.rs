@@ -639,6 +639,10 @@ pub(crate) struct Shared {
     pub(crate) config: OrangeLogicConfig,
     pub(crate) base_url: String,
     pub(crate) phone_number_id: String,
+    /// One note write at a time per asset: an append is a read-modify-write of one field, and
+    /// two answers about one asset (from different people, so different ordering keys) must not
+    /// overwrite each other. Per process only; across replicas two appends can still race.
+    pub(crate) note_locks: chatport_core::sink::KeyLocks,
 }
 
 impl std::fmt::Debug for Shared {
@@ -803,6 +807,8 @@ impl Shared {
         entry: &str,
         reference: &str,
     ) -> Result<(), Error> {
+        let (field_name, value) = asset.pair();
+        let _one_note_at_a_time = self.note_locks.lock(&format!("{field_name}={value}")).await;
         let target = feedback.target();
         let text = match &target {
             FeedbackTarget::AppendToField { field, .. } => {
@@ -1010,6 +1016,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         kv: ctx.kv.clone(),
         whatsapp: ctx.whatsapp.clone(),
         config: ol.clone(),
+        note_locks: chatport_core::sink::KeyLocks::new(),
         base_url: ol.base_url.resolve("orangelogic.base_url", ctx.vars)?,
         phone_number_id: match &ol.phone_number_id {
             Some(id) => id.resolve("orangelogic.phone_number_id", ctx.vars)?,
