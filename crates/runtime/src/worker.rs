@@ -12,6 +12,27 @@
 //! never hands out two rows of one ordering key at once, so per-key order holds however many
 //! workers (or replicas) share the outbox.
 //!
+//! # Throughput
+//!
+//! Store round trips are decoupled from the attempts in flight:
+//!
+//! * **Batched claims**: one `claim` takes up to [`WorkerConfig::batch`] rows in one store
+//!   transaction. The pool claims again when a quarter of its slots (at most `batch`) are free,
+//!   or when it is idle, so a busy pool does not spend one claim per finished attempt.
+//! * **Batched, asynchronous resolves**: a finished attempt hands its outcome to the pool's
+//!   resolver task and frees its slot at once; the resolver writes everything queued (up to
+//!   [`WorkerConfig::resolve_batch`]) with one [`Outbox::resolve_many`], then wakes the pool
+//!   (the next row of a key becomes claimable once the previous one is resolved). Resolves
+//!   commit without waiting for their own fsync (see [`Outbox::resolve_many`]): a lost "done" is
+//!   an idempotent redelivery after the lease. The queue to the resolver is bounded
+//!   (`max(concurrency, resolve_batch)`): a slow store makes finished attempts wait, holding their
+//!   slot, so nothing grows without bound.
+//! * **Hundreds in flight**: the default [`WorkerConfig::concurrency`] is 256, so flows waiting
+//!   on vendor I/O do not hold back the rest; per-key order stays the store's job.
+//!
+//! On shutdown the pool stops claiming, waits for running attempts, and the resolver writes
+//! every queued outcome before [`WorkerPool::join`] returns.
+//!
 //! Each attempt runs in a `tracing` span `delivery` with `flow`, `event_id`, `row` and `attempt`.
 //! Metrics (`metrics` crate): `chatport_delivery_attempts_total{flow}` per attempt and
 //! `chatport_deliveries_total{flow, outcome}` per resolution, with outcome `delivered`, `retry`,
@@ -23,12 +44,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatport_core::Outcome;
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::store::{Claimed, Outbox, OutboxStats, Resolution, StoreError, StoredEvent};
+use crate::store::{
+    Claimed, Outbox, OutboxStats, Resolution, ResolveRequest, StoreError, StoredEvent,
+};
 
 /// One flow step run for a stored event. Implemented by the bridge (one handler routing on
 /// [`StoredEvent::flow`], or one per flow behind a router).
@@ -179,23 +202,26 @@ fn random_unit() -> f64 {
 /// use chatport_runtime::worker::{RetryPolicy, WorkerConfig};
 /// let config = WorkerConfig::default()
 ///     .owner("replica-a")
-///     .concurrency(16)
+///     .concurrency(512)
 ///     .lease(Duration::from_secs(120))
 ///     .retry(RetryPolicy::default().max_attempts(8));
-/// assert_eq!(config.concurrency, 16);
+/// assert_eq!(config.concurrency, 512);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct WorkerConfig {
-    /// Attempts running at once. Default 8.
+    /// Attempts running at once (events in flight). Default 256: flows mostly wait on vendor
+    /// I/O, and per-vendor request rates are bounded by the connectors' own limiters.
     pub concurrency: usize,
     /// How long a claim holds a row; also the longest a handler may run before its attempt is
     /// aborted and retried. Default 60 s.
     pub lease: Duration,
     /// How often the pool looks for due rows when nobody wakes it. Default 250 ms.
     pub poll_interval: Duration,
-    /// Most rows claimed per store round trip. Default 8.
+    /// Most rows claimed per store round trip (one transaction). Default 64.
     pub batch: usize,
+    /// Most outcomes written per store round trip ([`Outbox::resolve_many`]). Default 512.
+    pub resolve_batch: usize,
     /// Retry schedule and attempt limit.
     pub retry: RetryPolicy,
     /// Lease owner name, unique per pool (default `worker-<pid>-<random>`).
@@ -206,10 +232,11 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         Self {
-            concurrency: 8,
+            concurrency: 256,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_millis(250),
-            batch: 8,
+            batch: 64,
+            resolve_batch: 512,
             retry: RetryPolicy::default(),
             owner: format!("worker-{}-{}", std::process::id(), &tag[..8]),
         }
@@ -238,6 +265,12 @@ impl WorkerConfig {
     /// Sets [`WorkerConfig::batch`] (at least 1).
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch.max(1);
+        self
+    }
+
+    /// Sets [`WorkerConfig::resolve_batch`] (at least 1).
+    pub fn resolve_batch(mut self, n: usize) -> Self {
+        self.resolve_batch = n.max(1);
         self
     }
 
@@ -326,16 +359,29 @@ async fn run_pool(
 ) {
     let retry = Arc::new(config.retry.clone());
     let concurrency = config.concurrency.max(1);
+    let batch = config.batch.max(1);
+    let resolve_batch = config.resolve_batch.max(1);
+    // Claim when this many slots are free (or when nothing runs): a busy pool claims in batches
+    // instead of once per finished attempt.
+    let low_water = (concurrency / 4).clamp(1, batch);
+    let (outcomes, queued) = mpsc::channel(concurrency.max(resolve_batch));
+    let resolver = tokio::spawn(resolver(
+        Arc::clone(&outbox),
+        queued,
+        resolve_batch,
+        Arc::clone(&notify),
+    ));
     let mut tasks: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
         while tasks.try_join_next().is_some() {}
         let free = concurrency.saturating_sub(tasks.len());
         let mut more = false;
-        if free > 0 {
-            let want = free.min(config.batch.max(1));
+        if free >= low_water || (free > 0 && tasks.is_empty()) {
+            let want = free.min(batch);
             match outbox.claim(&config.owner, want, config.lease).await {
                 Ok(rows) => {
                     more = rows.len() == want && tasks.len() + rows.len() < concurrency;
+                    metrics::histogram!("chatport_claim_batch_size").record(rows.len() as f64);
                     for claimed in rows {
                         tasks.spawn(attempt(
                             Arc::clone(&outbox),
@@ -344,6 +390,7 @@ async fn run_pool(
                             config.lease,
                             claimed,
                             shutdown.clone(),
+                            outcomes.clone(),
                         ));
                     }
                 }
@@ -361,7 +408,46 @@ async fn run_pool(
         }
     }
     while tasks.join_next().await.is_some() {}
+    // Every attempt has queued its outcome: closing the channel lets the resolver write the
+    // rest and end.
+    drop(outcomes);
+    if let Err(error) = resolver.await {
+        tracing::error!(%error, "outbox resolver task failed");
+    }
     tracing::debug!(owner = %config.owner, "worker pool stopped");
+}
+
+/// Writes queued outcomes in batches of up to `max` with [`Outbox::resolve_many`] until the
+/// channel is closed and empty; wakes the pool after each batch (the next row of a key may be
+/// claimable now).
+async fn resolver(
+    outbox: Arc<dyn Outbox>,
+    mut queued: mpsc::Receiver<ResolveRequest>,
+    max: usize,
+    notify: Arc<Notify>,
+) {
+    let mut batch = Vec::with_capacity(max);
+    while queued.recv_many(&mut batch, max).await > 0 {
+        let requests = std::mem::take(&mut batch);
+        metrics::histogram!("chatport_resolve_batch_size").record(requests.len() as f64);
+        let rows: Vec<i64> = requests.iter().map(|r| r.row_id).collect();
+        let results = outbox.resolve_many(requests).await;
+        for (row, result) in rows.into_iter().zip(results) {
+            match result {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost { .. }) => tracing::warn!(
+                    row,
+                    "lease lost before the outcome was recorded; another worker owns the row"
+                ),
+                Err(error) => tracing::warn!(
+                    row,
+                    %error,
+                    "recording the outcome failed; the row is retried after its lease"
+                ),
+            }
+        }
+        notify.notify_one();
+    }
 }
 
 async fn attempt(
@@ -371,6 +457,7 @@ async fn attempt(
     lease_time: Duration,
     claimed: Claimed,
     shutdown: CancellationToken,
+    outcomes: mpsc::Sender<ResolveRequest>,
 ) {
     let Claimed { event, lease } = claimed;
     if shutdown.is_cancelled() {
@@ -422,14 +509,10 @@ async fn attempt(
             Resolution::Retry { at, error } => tracing::info!(%at, %error, "retry scheduled"),
             Resolution::Dead { error } => tracing::warn!(%error, "dead-lettered"),
         }
-        match outbox.resolve(&lease, event.id, resolution).await {
-            Ok(()) => {}
-            Err(StoreError::LeaseLost { .. }) => {
-                tracing::warn!("lease lost before the outcome was recorded; another worker owns the row")
-            }
-            Err(error) => {
-                tracing::warn!(%error, "recording the outcome failed; the row is retried after its lease")
-            }
+        // Hand the outcome to the resolver and free the slot; the resolver writes it with others.
+        let request = ResolveRequest::new(lease, event.id, resolution);
+        if outcomes.send(request).await.is_err() {
+            tracing::warn!("the outbox resolver has stopped; the row is retried after its lease");
         }
     }
     .instrument(span)

@@ -319,6 +319,36 @@ impl Resolution {
     }
 }
 
+/// One entry of an [`Outbox::resolve_many`] batch: the lease of the claim, the row, and how its
+/// attempt ended.
+///
+/// ```
+/// use chatport_runtime::{LeaseToken, Resolution, ResolveRequest};
+/// let request = ResolveRequest::new(LeaseToken::new("w"), 7, Resolution::Done { receipt: None });
+/// assert_eq!(request.row_id, 7);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ResolveRequest {
+    /// The lease returned by the claim.
+    pub lease: LeaseToken,
+    /// The outbox row id.
+    pub row_id: i64,
+    /// How the attempt ended.
+    pub resolution: Resolution,
+}
+
+impl ResolveRequest {
+    /// A request to resolve `row_id`, held under `lease`, with `resolution`.
+    pub fn new(lease: LeaseToken, row_id: i64, resolution: Resolution) -> Self {
+        Self {
+            lease,
+            row_id,
+            resolution,
+        }
+    }
+}
+
 /// What one `enqueue` call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EnqueueReport {
@@ -569,6 +599,29 @@ pub trait Outbox: Send + Sync + 'static {
         row_id: i64,
         resolution: Resolution,
     ) -> Result<(), StoreError>;
+
+    /// Resolves many claimed rows at once: the same effect as one [`Outbox::resolve`] per entry,
+    /// but in as few store transactions as the backend can (one on SQLite and PostgreSQL). The
+    /// answer has one result per request, in request order; a [`StoreError::LeaseLost`] for one
+    /// row does not fail the others. The default calls `resolve` once per entry.
+    ///
+    /// # Durability
+    /// Like `claim`, `resolve` and `release`, a resolution need not be on disk when this returns
+    /// (the SQLite store commits outcome-only batches without waiting for their fsync, the
+    /// PostgreSQL store with `synchronous_commit = off`): a crash of the machine may forget it,
+    /// and the row is then delivered again after its lease, which idempotent sinks absorb. Every
+    /// later durable commit (an enqueue) makes it durable too. See `docs/architecture.md`,
+    /// "Throughput".
+    async fn resolve_many(&self, requests: Vec<ResolveRequest>) -> Vec<Result<(), StoreError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            results.push(
+                self.resolve(&request.lease, request.row_id, request.resolution)
+                    .await,
+            );
+        }
+        results
+    }
 
     /// Gives a claimed row back untouched (shutdown before the attempt started): pending again,
     /// due now, and the claim's attempt is not counted.
