@@ -270,7 +270,7 @@ api_base = "${{GRAPH_URL}}"
 api_version = "v25.0"
 access_token = "${{WHATSAPP_TOKEN}}"
 app_secrets = ["${{WHATSAPP_APP_SECRET}}"]
-verify_token = "bench-verify-token"
+verify_token = "${{WHATSAPP_VERIFY_TOKEN}}"
 webhook_path = "/webhooks/whatsapp"
 timeout_secs = 10
 {o1}"#
@@ -314,6 +314,7 @@ async fn bench(args: &E2eArgs) -> Result<Report, String> {
         ("GRAPH_URL", graph.base_url()),
         ("WHATSAPP_TOKEN", graph.access_token().to_owned()),
         ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
+        ("WHATSAPP_VERIFY_TOKEN", "bench-verify-token".to_owned()),
         ("OPENTEXT_URL", cms.base_url()),
         ("OPENTEXT_TENANT", cms.tenant_id().to_owned()),
         ("OPENTEXT_CLIENT_ID", cms.client_id().to_owned()),
