@@ -225,7 +225,7 @@ fn config_toml(args: &E2eArgs, schema: &str, dir: &std::path::Path) -> String {
         .map(|n| format!("concurrency = {n}\n"))
         .unwrap_or_default();
     let o1 = match args.flows {
-        Flows::None => String::new(),
+        Flows::None => "\n[flows.o1]\nenabled = false\n".to_owned(),
         Flows::O1 => r#"
 [opentext]
 auth_base = "${OPENTEXT_URL}"
