@@ -22,9 +22,9 @@ pub enum Error {
     /// The outbox or key-value store failed.
     #[error("store: {0}")]
     Store(#[from] chatport_runtime::StoreError),
-    /// The idempotency ledger failed.
+    /// The idempotency ledger or the key-value state store failed.
     #[error(transparent)]
-    Ledger(#[from] chatport_core::LedgerError),
+    State(#[from] chatport_core::StateError),
     /// A stored event payload could not be decoded (a bug or a schema change, never retried).
     #[error("stored event payload: {0}")]
     Payload(String),
@@ -45,7 +45,7 @@ impl Classify for Error {
             Error::Creatio(e) => e.class(),
             Error::OrangeLogic(e) => e.class(),
             Error::Store(e) => e.class(),
-            Error::Ledger(e) => e.class(),
+            Error::State(e) => e.class(),
             Error::Server(_) | Error::Io(_) => ErrorClass::Transient,
         }
     }

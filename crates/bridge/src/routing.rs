@@ -502,7 +502,12 @@ mod tests {
                 .unwrap(),
             secrecy::SecretString::from("v"),
         );
-        let rows = adapter.events(&notification, Utc::now()).unwrap();
+        let envelopes = adapter.envelopes(&notification, Utc::now()).unwrap();
+        let rows = crate::whatsapp::flows().rows(
+            crate::whatsapp::SOURCE,
+            Utc::now(),
+            chatport_core::webhook::WebhookBatch::new(envelopes),
+        );
         store.enqueue(rows).await.unwrap();
         let claimed = store
             .claim("test", 1, Duration::from_secs(60))

@@ -204,22 +204,6 @@ fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp
     Ok(builder.build()?)
 }
 
-/// Request header through which the service hands a webhook adapter the request path (its
-/// `verify` sees headers and body only). Any value a client sends under this name is removed
-/// first. The Orange Logic webhook reads its secret path token from it.
-pub const REQUEST_PATH_HEADER: &str = "x-chatport-request-path";
-
-async fn request_path_header(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    request.headers_mut().remove(REQUEST_PATH_HEADER);
-    if let Ok(value) = http::HeaderValue::from_str(request.uri().path()) {
-        request.headers_mut().insert(REQUEST_PATH_HEADER, value);
-    }
-    next.run(request).await
-}
-
 fn cms_client(
     config: &Config,
     vars: &dyn Vars,
@@ -425,18 +409,18 @@ impl Service {
             .route(
                 &config.whatsapp.webhook_path,
                 Arc::new(WhatsAppWebhook::new(verifier, verify_token)),
+                crate::whatsapp::flows(),
             )
             .notify(notify)
             .max_body_bytes(config.service.max_body_bytes)
             .backpressure(config.service.backpressure());
-        for (path, adapter) in ingress_routes {
-            state = state.route(&path, adapter);
+        for (path, adapter, flows) in ingress_routes {
+            state = state.route(&path, adapter, flows);
         }
         let mut app = ingress::router(state);
         for routes in http_routes.into_iter().chain(extra) {
             app = app.merge(routes);
         }
-        let app = app.layer(axum::middleware::from_fn(request_path_header));
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;

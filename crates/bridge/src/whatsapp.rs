@@ -1,25 +1,21 @@
-//! The WhatsApp side of the bridge: the webhook adapter the runtime's ingress calls, the routing of
-//! webhook events to flows, the once-only sender, and the status recorder.
+//! The WhatsApp side of the bridge: the flows of the webhook's envelopes, the once-only sender, and the status recorder.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chatport_core::{
     Classify, ErrorClass, IdempotencyKey, IdempotencyLedger, LedgerEntry, Outcome,
 };
-use chatport_runtime::ingress::{HandshakeError, ParseFailure, VerifyError, WebhookAdapter};
-use chatport_runtime::{KvStore, NewEvent, StoredEvent};
-use chatport_whatsapp::webhook::{self, EventKind, Notification, SignatureVerifier};
+use chatport_runtime::ingress::Flows;
+use chatport_runtime::{KvStore, StoredEvent};
+use chatport_whatsapp::webhook::{self, EventKind};
 use chatport_whatsapp::{Client, OutgoingMessage};
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 
 use crate::Error;
 use crate::conversation_store::ConversationStore;
 use crate::routing::FLOW_INBOUND;
 
-/// The `source` name of WhatsApp events in the outbox.
-pub const SOURCE: &str = "whatsapp";
+pub use chatport_whatsapp::webhook::{SOURCE, WhatsAppWebhook};
 /// Flow name of status updates (recorded; they settle in-doubt sends).
 pub const FLOW_STATUS: &str = "whatsapp.status";
 /// Flow name of webhook-level errors (recorded).
@@ -29,104 +25,19 @@ pub const FLOW_OTHER: &str = "whatsapp.other";
 /// KV namespace: `biz_opaque_callback_data` (our idempotency key) → wamid, written by status webhooks.
 pub const KV_CALLBACK: &str = "whatsapp.callback";
 
-/// The WhatsApp webhook endpoint: subscription handshake, `X-Hub-Signature-256` verification over the
-/// raw bytes, and the fan-out of every entry, change, message, status and error of a POST into
-/// outbox rows.
-///
-/// Messages are stored under [`FLOW_INBOUND`]; the [`Dispatcher`](crate::routing::Dispatcher)
-/// routes each to its flow when a worker picks it up.
-///
-/// Ordering keys: messages use the customer's id (`from`, else `from_user_id`), so one customer's
-/// messages are handled in order. Status updates get **no** ordering key: they must never wait behind
-/// a message of the same customer (a send in doubt waits for exactly these updates), and their
-/// state machine tolerates any order.
-pub struct WhatsAppWebhook {
-    verifier: SignatureVerifier,
-    verify_token: SecretString,
-}
-
-impl std::fmt::Debug for WhatsAppWebhook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WhatsAppWebhook").finish_non_exhaustive()
-    }
-}
-
-impl WhatsAppWebhook {
-    /// Builds the adapter.
-    pub fn new(verifier: SignatureVerifier, verify_token: SecretString) -> Self {
-        Self {
-            verifier,
-            verify_token,
-        }
-    }
-
-    /// Turns a parsed notification into outbox rows (one per message, status, error and other field).
-    ///
-    /// # Errors
-    /// [`Error::Payload`] if an event cannot be serialised (not expected for parsed input).
-    pub fn events(
-        &self,
-        notification: &Notification,
-        received_at: DateTime<Utc>,
-    ) -> Result<Vec<NewEvent>, Error> {
-        notification
-            .events()
-            .into_iter()
-            .map(|event| {
-                let (flow, ordering_key) = match &event.kind {
-                    EventKind::Message(_) => (FLOW_INBOUND, event.ordering_key()),
-                    EventKind::Status(_) => (FLOW_STATUS, None),
-                    EventKind::Error(_) => (FLOW_ERROR, None),
-                    _ => (FLOW_OTHER, None),
-                };
-                let payload =
-                    serde_json::to_vec(&event).map_err(|e| Error::Payload(e.to_string()))?;
-                let mut row =
-                    NewEvent::new(SOURCE, event.event_id(), event.kind_name(), flow, payload)
-                        .occurred_at(event.occurred_at().unwrap_or(received_at));
-                if let Some(key) = ordering_key {
-                    row = row.ordering_key(key);
-                }
-                Ok(row)
-            })
-            .collect()
-    }
-}
-
-impl WebhookAdapter for WhatsAppWebhook {
-    fn source(&self) -> &str {
-        SOURCE
-    }
-
-    fn handshake(&self, query: &HashMap<String, String>) -> Result<String, HandshakeError> {
-        webhook::verify_subscription(
-            query.get("hub.mode").map(String::as_str),
-            query.get("hub.verify_token").map(String::as_str),
-            query.get("hub.challenge").map(String::as_str),
-            &self.verify_token,
-        )
-        .map_err(|e| HandshakeError::new(e.to_string()))
-    }
-
-    fn verify(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
-        let header = headers
-            .get("x-hub-signature-256")
-            .and_then(|v| v.to_str().ok());
-        self.verifier
-            .verify(header, body)
-            .map_err(|e| VerifyError::new(e.to_string()))
-    }
-
-    fn parse(
-        &self,
-        body: &[u8],
-        received_at: DateTime<Utc>,
-    ) -> Result<Vec<NewEvent>, ParseFailure> {
-        let notification =
-            Notification::parse(body).map_err(|e| ParseFailure::new(e.to_string()))?;
-        self.events(&notification, received_at)
-            .map_err(|e| ParseFailure::new(e.to_string()))
-    }
+/// Which flow each WhatsApp envelope goes to: messages to [`FLOW_INBOUND`] (the
+/// [`Dispatcher`](crate::routing::Dispatcher) routes each to its flow when a worker picks it up),
+/// statuses to [`FLOW_STATUS`], webhook errors to [`FLOW_ERROR`], everything else to
+/// [`FLOW_OTHER`].
+pub fn flows() -> Flows {
+    Flows::by_kind(
+        [
+            ("message", FLOW_INBOUND),
+            ("status", FLOW_STATUS),
+            ("error", FLOW_ERROR),
+        ],
+        FLOW_OTHER,
+    )
 }
 
 /// How a once-only send ended.

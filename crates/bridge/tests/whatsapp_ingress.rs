@@ -40,8 +40,11 @@ async fn endpoint(secrets: &[&str]) -> Endpoint {
         SignatureVerifier::new(secrets.iter().map(|s| SecretString::from(s.to_string()))).unwrap();
     let adapter = WhatsAppWebhook::new(verifier, SecretString::from("verify-me"));
     let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
-    let app =
-        ingress::router(IngressState::new(outbox).route("/webhooks/whatsapp", Arc::new(adapter)));
+    let app = ingress::router(IngressState::new(outbox).route(
+        "/webhooks/whatsapp",
+        Arc::new(adapter),
+        chatport_bridge::whatsapp::flows(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();

@@ -84,6 +84,24 @@ impl<T> Envelope<T> {
             payload: f(self.payload),
         }
     }
+
+    /// Replaces the payload with `f(payload)` when it succeeds (serialising an event for storage,
+    /// decoding a stored one), keeping everything else.
+    ///
+    /// # Errors
+    /// The error `f` returns.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Envelope<U>, E> {
+        let payload = f(self.payload)?;
+        Ok(Envelope {
+            id: self.id,
+            source: self.source,
+            kind: self.kind,
+            occurred_at: self.occurred_at,
+            received_at: self.received_at,
+            ordering_key: self.ordering_key,
+            payload,
+        })
+    }
 }
 
 /// Opaque resume position of a pull [`Source`](crate::Source): an update time, a page token, a

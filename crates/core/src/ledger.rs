@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::IdempotencyKey;
+use crate::{IdempotencyKey, StateError};
 
 /// The state of one key in an [`IdempotencyLedger`].
 #[derive(Clone, Debug, PartialEq)]
@@ -17,17 +17,6 @@ pub enum LedgerEntry {
     InDoubt,
 }
 
-/// An error of the ledger's store (the store failed).
-#[derive(Debug, thiserror::Error)]
-#[error("idempotency ledger: {0}")]
-pub struct LedgerError(pub String);
-
-impl crate::Classify for LedgerError {
-    fn class(&self) -> crate::ErrorClass {
-        crate::ErrorClass::Transient
-    }
-}
-
 /// A durable record of effects performed under an [`IdempotencyKey`], for sinks whose API has no
 /// idempotency key of its own (WhatsApp `POST /messages` has none).
 ///
@@ -37,13 +26,13 @@ impl crate::Classify for LedgerError {
 #[async_trait]
 pub trait IdempotencyLedger: Send + Sync {
     /// Records the key as in progress, or tells what an earlier attempt left.
-    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, LedgerError>;
+    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, StateError>;
     /// Records the effect's receipt.
     async fn complete(
         &self,
         key: &IdempotencyKey,
         receipt: &serde_json::Value,
-    ) -> Result<(), LedgerError>;
+    ) -> Result<(), StateError>;
     /// Forgets an in-progress key whose effect provably did not happen, so it may be tried again.
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), LedgerError>;
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StateError>;
 }

@@ -15,6 +15,8 @@
 //! | [`ErrorClass`] / [`Classify`] | How every connector error says whether and when to retry |
 //! | [`Outcome`] | How one delivery attempt ended: delivered, retry later, or rejected (dead-letter) |
 //! | [`IdempotencyLedger`] | Durable key → receipt ledger for sinks without a server-side idempotency key |
+//! | [`KvStore`] / [`StateError`] | Durable namespaced key-value state (checkpoints, conversation state) and its error |
+//! | [`webhook`] | [`WebhookAdapter`](webhook::WebhookAdapter): a push source's handshake, verification and parse into envelopes |
 //! | [`redact`] | Masking of phone numbers and message text before they reach logs |
 //! | [`telemetry`] | The connector request metrics (`chatport_connector_requests_total`, `…_duration_seconds`) |
 //!
@@ -39,13 +41,16 @@ mod id;
 mod ledger;
 mod outcome;
 pub mod redact;
+mod state;
 pub mod telemetry;
 mod traits;
 pub mod transfer;
+pub mod webhook;
 
 pub use envelope::{Checkpoint, Envelope};
 pub use error::{Classify, ErrorClass};
 pub use id::{EventId, IdempotencyKey, InvalidId};
-pub use ledger::{IdempotencyLedger, LedgerEntry, LedgerError};
+pub use ledger::{IdempotencyLedger, LedgerEntry};
 pub use outcome::Outcome;
+pub use state::{KvStore, StateError};
 pub use traits::{Sink, Source, SourceStream};

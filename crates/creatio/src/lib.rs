@@ -70,6 +70,7 @@ mod model;
 mod odata;
 mod retry;
 mod upload;
+pub mod webhook;
 
 pub use auth::{CSRF_COOKIE_NAMES, CsrfEcho, TokenAuthMethod};
 pub use batch::{Batch, BatchOp, BatchOutcome, BatchResult, MAX_BATCH_OPERATIONS};

@@ -70,6 +70,7 @@ mod http;
 pub mod links;
 mod retry;
 pub mod search;
+pub mod source;
 pub mod upload;
 pub mod webhook;
 pub mod workflow;
@@ -86,6 +87,7 @@ pub use links::{
 };
 pub use retry::RetryPolicy;
 pub use search::{Query, SearchItem, SearchPage, SearchRequest, Sort, quote};
+pub use source::{AssetNotice, AssetSearchSource, AssetWebhook};
 pub use upload::{
     CHUNK_ALIGNMENT, CHUNK_PATH, ChunkedEndpoints, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKED_THRESHOLD,
     UPLOAD_NEW_MEDIA_PATH, UploadConfig, UploadMode, UploadOutcome, UploadPath, UploadRequest,

@@ -90,9 +90,9 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-impl From<StoreError> for chatport_core::LedgerError {
+impl From<StoreError> for chatport_core::StateError {
     fn from(error: StoreError) -> Self {
-        chatport_core::LedgerError(error.to_string())
+        chatport_core::StateError::new(error.class(), error.to_string())
     }
 }
 

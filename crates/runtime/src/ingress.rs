@@ -1,14 +1,15 @@
 //! Webhook ingress: an axum router that verifies, parses and durably stores webhook deliveries
 //! before it acknowledges them.
 //!
-//! For each route (a path and a [`WebhookAdapter`]):
+//! For each route (a path, a [`WebhookAdapter`] from a connector crate, and the [`Flows`] its
+//! envelopes go to):
 //!
 //! | Request | Answer |
 //! |---|---|
 //! | `GET` | [`WebhookAdapter::handshake`] with the query: 200 `text/plain` challenge; refused → 403; not supported → 405 |
 //! | `POST`, body over the limit (default 3 MiB) | 413, nothing read past the limit, nothing stored |
-//! | `POST`, [`WebhookAdapter::verify`] fails on the raw bytes | 401, nothing stored |
-//! | `POST`, verified, parsed | every event in **one** [`Outbox::enqueue`], then 200 `{"received":n,"inserted":i,"duplicates":d,"dead":0}` |
+//! | `POST`, [`WebhookAdapter::verify`] fails (it sees the raw bytes, the path, the headers and the peer) | 401, nothing stored |
+//! | `POST`, verified, parsed | one row per envelope and flow, plus one dead row per [`Unreadable`] part, in **one** [`Outbox::enqueue`], then 200 `{"received":n,"inserted":i,"duplicates":d,"dead":u}` |
 //! | `POST`, verified, does not parse | one dead row (kind [`UNPARSEABLE_KIND`], flow [`UNPARSEABLE_FLOW`], event id `EventId::from_content(body)` so redeliveries dedupe, payload = the raw body, last error = the parse error), then 200 |
 //! | `POST`, the store cannot commit | 503, so the sender delivers again later |
 //! | `POST`, the outbox is over its high-water mark ([`Backpressure`], off by default) | 503 with `Retry-After`, nothing read into the store (checked before the signature) |
@@ -35,16 +36,21 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use chatport_core::EventId;
+use chatport_core::{Envelope, EventId};
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+pub use chatport_core::webhook::{
+    HandshakeError, ParseFailure, Unreadable, VerifyError, WebhookAdapter, WebhookBatch,
+    WebhookRequest,
+};
 
 use crate::store::{NewEvent, Outbox};
 
@@ -54,103 +60,6 @@ pub const UNPARSEABLE_KIND: &str = "unparseable";
 pub const UNPARSEABLE_FLOW: &str = "ingress";
 /// The default body limit: 3 MiB (WhatsApp documents deliveries of up to 3 MB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
-
-/// Why a `GET` handshake was not answered with the challenge.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum HandshakeError {
-    /// This source has no GET handshake (answered 405).
-    #[error("this webhook has no GET handshake")]
-    NotSupported,
-    /// The handshake was refused: wrong mode or verify token, missing challenge (answered 403).
-    /// The text is logged: it must not contain the expected token.
-    #[error("webhook handshake refused: {0}")]
-    Refused(String),
-}
-
-impl HandshakeError {
-    /// A refusal with `reason` ([`HandshakeError::Refused`]).
-    pub fn new(reason: impl Into<String>) -> Self {
-        HandshakeError::Refused(reason.into())
-    }
-}
-
-/// Why a `POST` body failed verification (answered 401, nothing stored).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// The signature (or token) header is absent.
-    #[error("signature header {0} is missing")]
-    Missing(String),
-    /// The header is not in the expected form (`sha256=<hex>`, ...).
-    #[error("signature header is malformed: {0}")]
-    Malformed(String),
-    /// The signature does not match the body under any configured secret.
-    #[error("signature does not match the body")]
-    Mismatch,
-    /// Refused for another reason (the adapter's verifier error, free of secrets).
-    #[error("signature refused: {0}")]
-    Invalid(String),
-}
-
-impl VerifyError {
-    /// A refusal with `reason` ([`VerifyError::Invalid`]).
-    pub fn new(reason: impl Into<String>) -> Self {
-        VerifyError::Invalid(reason.into())
-    }
-}
-
-/// A verified body that could not be parsed into events. `reason` is stored as the dead row's last
-/// error; it is never logged (parser messages can quote input).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unparseable webhook body: {reason}")]
-pub struct ParseFailure {
-    /// What the parser said.
-    pub reason: String,
-}
-
-impl ParseFailure {
-    /// A failure with `reason`.
-    pub fn new(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-        }
-    }
-}
-
-/// One webhook source: how to answer its handshake, verify its signature and turn its body into
-/// outbox events. Implemented by connector crates (the WhatsApp adapter checks
-/// `X-Hub-Signature-256` and answers `hub.challenge`); the runtime knows no vendor.
-///
-/// All methods are synchronous and must not block: they run on the request task.
-pub trait WebhookAdapter: Send + Sync + 'static {
-    /// The outbox `source` of this webhook's events (`"whatsapp"`), used for dedup and metrics.
-    fn source(&self) -> &str;
-
-    /// Answers a `GET` verification request (query parameters decoded) with the text to send back.
-    /// The default refuses with [`HandshakeError::NotSupported`] (405).
-    ///
-    /// # Errors
-    /// [`HandshakeError`].
-    fn handshake(&self, query: &HashMap<String, String>) -> Result<String, HandshakeError> {
-        let _ = query;
-        Err(HandshakeError::NotSupported)
-    }
-
-    /// Verifies the request's signature over the **raw** body bytes, in constant time.
-    ///
-    /// # Errors
-    /// [`VerifyError`]: the request is answered 401 and nothing is stored.
-    fn verify(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), VerifyError>;
-
-    /// Turns a verified body into outbox events (each with its flow and ordering key).
-    /// `received_at` is when ingress read the body.
-    ///
-    /// # Errors
-    /// [`ParseFailure`]: the body is stored as one dead row and acknowledged.
-    fn parse(&self, body: &[u8], received_at: DateTime<Utc>)
-    -> Result<Vec<NewEvent>, ParseFailure>;
-}
 
 /// The ingress high-water marks: past them a `POST` is answered `503 Service Unavailable` with
 /// `Retry-After`, so the sender (Meta retries for up to 7 days) delivers again later instead of
@@ -337,16 +246,170 @@ impl Gate {
     }
 }
 
+/// Which flow each envelope of a route goes to: the adapter knows its vendor, the caller that
+/// mounts it knows the flows.
+///
+/// ```
+/// use chatport_runtime::ingress::Flows;
+/// // WhatsApp: messages to the inbound router, statuses and errors to their recorders.
+/// let whatsapp = Flows::by_kind(
+///     [("message", "whatsapp.inbound"), ("status", "whatsapp.status")],
+///     "whatsapp.other",
+/// );
+/// assert_eq!(whatsapp.flows_for("status"), vec!["whatsapp.status".to_owned()]);
+/// assert_eq!(whatsapp.flows_for("system"), vec!["whatsapp.other".to_owned()]);
+/// // One asset event handled by two flows: one row per flow.
+/// let dam = Flows::fan_out(["L1", "L3"]);
+/// assert_eq!(dam.flows_for("asset.created").len(), 2);
+/// ```
+#[derive(Clone)]
+pub struct Flows(FlowRule);
+
+/// A caller's rule from an envelope kind to its flows.
+type FlowFn = dyn Fn(&str) -> Vec<String> + Send + Sync;
+
+#[derive(Clone)]
+enum FlowRule {
+    One(String),
+    ByKind(HashMap<String, String>, String),
+    FanOut(Vec<String>),
+    Custom(Arc<FlowFn>),
+}
+
+impl fmt::Debug for Flows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            FlowRule::One(flow) => f.debug_tuple("Flows::one").field(flow).finish(),
+            FlowRule::ByKind(map, default) => f
+                .debug_struct("Flows::by_kind")
+                .field("kinds", map)
+                .field("default", default)
+                .finish(),
+            FlowRule::FanOut(flows) => f.debug_tuple("Flows::fan_out").field(flows).finish(),
+            FlowRule::Custom(_) => f.write_str("Flows::custom(..)"),
+        }
+    }
+}
+
+impl Flows {
+    /// Every envelope goes to `flow`.
+    pub fn one(flow: impl Into<String>) -> Self {
+        Self(FlowRule::One(flow.into()))
+    }
+
+    /// An envelope goes to the flow its `kind` maps to, else to `default`.
+    pub fn by_kind<K: Into<String>, F: Into<String>>(
+        kinds: impl IntoIterator<Item = (K, F)>,
+        default: impl Into<String>,
+    ) -> Self {
+        Self(FlowRule::ByKind(
+            kinds
+                .into_iter()
+                .map(|(k, f)| (k.into(), f.into()))
+                .collect(),
+            default.into(),
+        ))
+    }
+
+    /// Every envelope is stored once per flow in `flows` (event id `{id}:{flow}`, so each flow
+    /// dedupes its own redeliveries); an empty list stores nothing.
+    pub fn fan_out<F: Into<String>>(flows: impl IntoIterator<Item = F>) -> Self {
+        Self(FlowRule::FanOut(
+            flows.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// The flows of an envelope are what `rule` answers for its kind; more than one fans out as
+    /// [`Flows::fan_out`] does.
+    pub fn custom(rule: impl Fn(&str) -> Vec<String> + Send + Sync + 'static) -> Self {
+        Self(FlowRule::Custom(Arc::new(rule)))
+    }
+
+    /// The flows an envelope of `kind` goes to.
+    pub fn flows_for(&self, kind: &str) -> Vec<String> {
+        match &self.0 {
+            FlowRule::One(flow) => vec![flow.clone()],
+            FlowRule::ByKind(map, default) => {
+                vec![map.get(kind).unwrap_or(default).clone()]
+            }
+            FlowRule::FanOut(flows) => flows.clone(),
+            FlowRule::Custom(rule) => rule(kind),
+        }
+    }
+
+    /// The outbox rows of `batch`: one per envelope and flow (fanned-out rows get the event id
+    /// `{id}:{flow}`), then one dead row per unreadable part (source `source`, kind
+    /// [`UNPARSEABLE_KIND`], flow [`UNPARSEABLE_FLOW`], occurred at `received_at`).
+    pub fn rows(
+        &self,
+        source: &str,
+        received_at: DateTime<Utc>,
+        batch: WebhookBatch,
+    ) -> Vec<NewEvent> {
+        let mut rows = Vec::with_capacity(batch.events.len() + batch.unreadable.len());
+        for envelope in batch.events {
+            let flows = self.flows_for(&envelope.kind);
+            rows.extend(envelope_rows(envelope, flows));
+        }
+        for part in batch.unreadable {
+            rows.push(
+                NewEvent::new(
+                    source,
+                    part.id,
+                    UNPARSEABLE_KIND,
+                    UNPARSEABLE_FLOW,
+                    part.raw,
+                )
+                .occurred_at(received_at)
+                .dead(part.reason),
+            );
+        }
+        rows
+    }
+}
+
+fn envelope_rows(envelope: Envelope<Vec<u8>>, flows: Vec<String>) -> Vec<NewEvent> {
+    let fan_out = flows.len() > 1;
+    let mut rows = Vec::with_capacity(flows.len());
+    let count = flows.len();
+    let mut payload = Some(envelope.payload);
+    for (i, flow) in flows.into_iter().enumerate() {
+        let bytes = if i + 1 == count {
+            payload.take().unwrap_or_default()
+        } else {
+            payload.clone().unwrap_or_default()
+        };
+        let id = if fan_out {
+            EventId::new(format!("{}:{flow}", envelope.id))
+        } else {
+            envelope.id.clone()
+        };
+        let mut row = NewEvent::new(
+            envelope.source.to_string(),
+            id,
+            envelope.kind.to_string(),
+            flow,
+            bytes,
+        )
+        .occurred_at(envelope.occurred_at);
+        if let Some(key) = &envelope.ordering_key {
+            row = row.ordering_key(key.clone());
+        }
+        rows.push(row);
+    }
+    rows
+}
+
 /// What [`router`] serves: the outbox, the webhook routes, the worker wake-up and the body limit.
 ///
 /// ```no_run
 /// # fn demo(outbox: std::sync::Arc<dyn chatport_runtime::Outbox>,
 /// #         whatsapp: std::sync::Arc<dyn chatport_runtime::ingress::WebhookAdapter>,
 /// #         wake: std::sync::Arc<tokio::sync::Notify>) {
-/// use chatport_runtime::ingress::{IngressState, router};
+/// use chatport_runtime::ingress::{Flows, IngressState, router};
 /// let app = router(
 ///     IngressState::new(outbox)
-///         .route("/webhooks/whatsapp", whatsapp)
+///         .route("/webhooks/whatsapp", whatsapp, Flows::one("whatsapp.inbound"))
 ///         .notify(wake)
 ///         .max_body_bytes(3 * 1024 * 1024)
 ///         .backpressure(chatport_runtime::ingress::Backpressure::new().max_pending(50_000)),
@@ -356,7 +419,7 @@ impl Gate {
 #[derive(Clone)]
 pub struct IngressState {
     outbox: Arc<dyn Outbox>,
-    routes: Vec<(String, Arc<dyn WebhookAdapter>)>,
+    routes: Vec<(String, Arc<dyn WebhookAdapter>, Flows)>,
     notify: Option<Arc<Notify>>,
     max_body_bytes: usize,
     backpressure: Backpressure,
@@ -370,7 +433,7 @@ impl fmt::Debug for IngressState {
                 &self
                     .routes
                     .iter()
-                    .map(|(path, adapter)| (path.as_str(), adapter.source()))
+                    .map(|(path, adapter, _)| (path.as_str(), adapter.source()))
                     .collect::<Vec<_>>(),
             )
             .field("notify", &self.notify.is_some())
@@ -392,9 +455,11 @@ impl IngressState {
         }
     }
 
-    /// Serves `adapter` at `path` (GET handshake, POST deliveries). `path` starts with `/`.
-    pub fn route(mut self, path: &str, adapter: Arc<dyn WebhookAdapter>) -> Self {
-        self.routes.push((path.to_owned(), adapter));
+    /// Serves `adapter` at `path` (GET handshake, POST deliveries), storing its envelopes under
+    /// the flows `flows` names. `path` starts with `/` and may hold axum path parameters
+    /// (`/webhooks/orangelogic/{token}`); the adapter sees the concrete path.
+    pub fn route(mut self, path: &str, adapter: Arc<dyn WebhookAdapter>, flows: Flows) -> Self {
+        self.routes.push((path.to_owned(), adapter, flows));
         self
     }
 
@@ -421,6 +486,7 @@ impl IngressState {
 struct RouteState {
     outbox: Arc<dyn Outbox>,
     adapter: Arc<dyn WebhookAdapter>,
+    flows: Flows,
     notify: Option<Arc<Notify>>,
     gate: Option<Arc<Gate>>,
 }
@@ -457,10 +523,11 @@ pub fn router(state: IngressState) -> Router {
             refreshing: tokio::sync::Mutex::new(()),
         })
     });
-    for (path, adapter) in state.routes {
+    for (path, adapter, flows) in state.routes {
         let route = Arc::new(RouteState {
             outbox: Arc::clone(&state.outbox),
             adapter,
+            flows,
             notify: state.notify.clone(),
             gate: gate.clone(),
         });
@@ -507,6 +574,8 @@ fn rejected(source: &str, reason: &'static str) {
 
 async fn receive(
     State(route): State<Arc<RouteState>>,
+    extensions: axum::http::Extensions,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -533,14 +602,26 @@ async fn receive(
         tracing::debug!(%source, reason, "outbox over its high-water mark; answering 503");
         return gate.refusal();
     }
-    if let Err(error) = adapter.verify(&headers, &body) {
+    let request = WebhookRequest::new(uri.path(), &headers);
+    // The peer is known when the server was started with `into_make_service_with_connect_info`.
+    let request = match extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
+        Some(ConnectInfo(peer)) => request.peer(*peer),
+        None => request,
+    };
+    if let Err(error) = adapter.verify(&request, &body) {
         rejected(&source, "signature");
         tracing::warn!(%source, %error, bytes = body.len(), "webhook signature refused");
         return (StatusCode::UNAUTHORIZED, "invalid signature").into_response();
     }
     let received_at = Utc::now();
     let events = match adapter.parse(&body, received_at) {
-        Ok(events) => events,
+        Ok(batch) => {
+            if !batch.unreadable.is_empty() {
+                tracing::warn!(%source, parts = batch.unreadable.len(),
+                    "parts of a verified webhook body do not parse; stored as dead beside the rest");
+            }
+            route.flows.rows(&source, received_at, batch)
+        }
         Err(failure) => {
             tracing::warn!(%source, bytes = body.len(), "verified webhook body does not parse; stored as dead");
             vec![
@@ -620,7 +701,10 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

@@ -122,9 +122,12 @@ pub enum PollError {
         /// The source error's class.
         class: ErrorClass,
     },
-    /// The outbox or key-value store failed.
+    /// The outbox failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The checkpoint store ([`KvStore`]) failed.
+    #[error(transparent)]
+    State(#[from] chatport_core::StateError),
     /// An event or checkpoint could not be serialised, or a stored checkpoint not read.
     #[error("payload: {0}")]
     Payload(String),
@@ -135,6 +138,7 @@ impl Classify for PollError {
         match self {
             PollError::Source { class, .. } => *class,
             PollError::Store(e) => e.class(),
+            PollError::State(e) => e.class(),
             PollError::Payload(_) => ErrorClass::Permanent,
         }
     }

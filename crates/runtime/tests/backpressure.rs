@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatport_core::EventId;
+use chatport_core::{Envelope, EventId};
 use chatport_runtime::ingress::{
-    Backpressure, IngressState, ParseFailure, VerifyError, WebhookAdapter, router, serve,
+    Backpressure, Flows, IngressState, ParseFailure, VerifyError, WebhookAdapter, WebhookBatch,
+    WebhookRequest, router, serve,
 };
 use chatport_runtime::{EventFilter, NewEvent, Outbox, Resolution, SqliteStore};
 use chrono::{DateTime, Utc};
@@ -21,18 +22,19 @@ impl WebhookAdapter for LineAdapter {
     fn source(&self) -> &str {
         "lines"
     }
-    fn verify(&self, headers: &http::HeaderMap, _body: &[u8]) -> Result<(), VerifyError> {
-        match headers.get("x-token").map(|v| v.as_bytes()) {
+    fn verify(&self, request: &WebhookRequest<'_>, _body: &[u8]) -> Result<(), VerifyError> {
+        match request.headers.get("x-token").map(|v| v.as_bytes()) {
             Some(b"ok") => Ok(()),
             _ => Err(VerifyError::Mismatch),
         }
     }
-    fn parse(&self, body: &[u8], _at: DateTime<Utc>) -> Result<Vec<NewEvent>, ParseFailure> {
+    fn parse(&self, body: &[u8], _at: DateTime<Utc>) -> Result<WebhookBatch, ParseFailure> {
         let text = std::str::from_utf8(body).map_err(|e| ParseFailure::new(e.to_string()))?;
         Ok(text
             .lines()
-            .map(|id| NewEvent::new("lines", EventId::new(id), "line", "B1", id.into()))
-            .collect())
+            .map(|id| Envelope::new(EventId::new(id), "lines", "line", id.as_bytes().to_vec()))
+            .collect::<Vec<_>>()
+            .into())
     }
 }
 
@@ -44,7 +46,8 @@ struct Ingress {
 
 impl Ingress {
     async fn start(store: Arc<SqliteStore>, backpressure: Option<Backpressure>) -> Self {
-        let mut state = IngressState::new(store).route("/hook", Arc::new(LineAdapter));
+        let mut state =
+            IngressState::new(store).route("/hook", Arc::new(LineAdapter), Flows::one("B1"));
         if let Some(bp) = backpressure {
             state = state.backpressure(bp);
         }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::EventId;
+use chatport_core::{Envelope, EventId};
 use chatport_runtime::ingress::{
-    HandshakeError, IngressState, ParseFailure, UNPARSEABLE_FLOW, UNPARSEABLE_KIND, VerifyError,
-    WebhookAdapter, router, serve,
+    Flows, HandshakeError, IngressState, ParseFailure, UNPARSEABLE_FLOW, UNPARSEABLE_KIND,
+    Unreadable, VerifyError, WebhookAdapter, WebhookBatch, WebhookRequest, router, serve,
 };
 use chatport_runtime::{
     AttemptRecord, Claimed, EnqueueReport, EventFilter, EventStatus, LeaseToken, NewEvent, Outbox,
@@ -50,8 +50,9 @@ impl WebhookAdapter for TestAdapter {
         }
     }
 
-    fn verify(&self, headers: &http::HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
-        let value = headers
+    fn verify(&self, request: &WebhookRequest<'_>, body: &[u8]) -> Result<(), VerifyError> {
+        let value = request
+            .headers
             .get(HEADER)
             .ok_or_else(|| VerifyError::Missing(HEADER.into()))?
             .to_str()
@@ -65,34 +66,31 @@ impl WebhookAdapter for TestAdapter {
         mac.verify_slice(&sig).map_err(|_| VerifyError::Mismatch)
     }
 
-    fn parse(
-        &self,
-        body: &[u8],
-        received_at: DateTime<Utc>,
-    ) -> Result<Vec<NewEvent>, ParseFailure> {
+    /// An event without an `id` is an unreadable part; the others are stored.
+    fn parse(&self, body: &[u8], received_at: DateTime<Utc>) -> Result<WebhookBatch, ParseFailure> {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| ParseFailure::new(e.to_string()))?;
         let events = value["events"]
             .as_array()
             .ok_or_else(|| ParseFailure::new("no events array"))?;
-        events
-            .iter()
-            .map(|e| {
-                let id = e["id"]
-                    .as_str()
-                    .ok_or_else(|| ParseFailure::new("event without id"))?;
-                let kind = e["kind"].as_str().unwrap_or("message");
-                Ok(NewEvent::new(
-                    "test",
-                    EventId::new(id),
-                    kind,
-                    "T1",
-                    serde_json::to_vec(e).unwrap(),
-                )
-                .with_ordering_key(e["key"].as_str().map(str::to_owned))
-                .occurred_at(received_at))
-            })
-            .collect()
+        let mut batch = WebhookBatch::default();
+        for e in events {
+            let raw = serde_json::to_vec(e).unwrap();
+            let Some(id) = e["id"].as_str() else {
+                batch
+                    .unreadable
+                    .push(Unreadable::new(raw, "event without id"));
+                continue;
+            };
+            let kind = e["kind"].as_str().unwrap_or("message").to_owned();
+            let mut envelope =
+                Envelope::new(EventId::new(id), "test", kind, raw).occurred_at(received_at);
+            if let Some(key) = e["key"].as_str() {
+                envelope = envelope.ordering_key(key);
+            }
+            batch.events.push(envelope);
+        }
+        Ok(batch)
     }
 }
 
@@ -103,11 +101,25 @@ impl WebhookAdapter for OpenAdapter {
     fn source(&self) -> &str {
         "open"
     }
-    fn verify(&self, _headers: &http::HeaderMap, _body: &[u8]) -> Result<(), VerifyError> {
-        Ok(())
+    /// Accepts only requests whose path ends in `/open` (or `/open/<token>` with token `t0k3n`)
+    /// from a loopback peer: the ingress hands the adapter the concrete path and the peer.
+    fn verify(&self, request: &WebhookRequest<'_>, _body: &[u8]) -> Result<(), VerifyError> {
+        let peer_ok = request.peer.is_some_and(|p| p.ip().is_loopback());
+        let path_ok = request.path == "/webhooks/open" || request.path == "/webhooks/fan/t0k3n";
+        if peer_ok && path_ok {
+            Ok(())
+        } else {
+            Err(VerifyError::new("wrong path or peer"))
+        }
     }
-    fn parse(&self, _body: &[u8], _at: DateTime<Utc>) -> Result<Vec<NewEvent>, ParseFailure> {
-        Ok(Vec::new())
+    /// Each body line is an event of kind `asset`.
+    fn parse(&self, body: &[u8], _at: DateTime<Utc>) -> Result<WebhookBatch, ParseFailure> {
+        let text = std::str::from_utf8(body).map_err(|e| ParseFailure::new(e.to_string()))?;
+        Ok(text
+            .lines()
+            .map(|id| Envelope::new(EventId::new(id), "open", "asset", id.as_bytes().to_vec()))
+            .collect::<Vec<_>>()
+            .into())
     }
 }
 
@@ -174,8 +186,13 @@ async fn setup() -> (Server, Arc<SqliteStore>, Arc<Notify>) {
     let store = Arc::new(SqliteStore::open_in_memory().unwrap());
     let notify = Arc::new(Notify::new());
     let state = IngressState::new(store.clone())
-        .route("/webhooks/test", Arc::new(TestAdapter))
-        .route("/webhooks/open", Arc::new(OpenAdapter))
+        .route("/webhooks/test", Arc::new(TestAdapter), Flows::one("T1"))
+        .route("/webhooks/open", Arc::new(OpenAdapter), Flows::one("A1"))
+        .route(
+            "/webhooks/fan/{token}",
+            Arc::new(OpenAdapter),
+            Flows::fan_out(["L1", "L3"]),
+        )
         .notify(notify.clone())
         .max_body_bytes(4096);
     (Server::start(state).await, store, notify)
@@ -307,6 +324,70 @@ async fn a_signed_body_that_does_not_parse_is_stored_dead_and_acknowledged() {
 }
 
 #[tokio::test]
+async fn an_unreadable_part_is_stored_dead_beside_the_readable_events() {
+    let (server, store, _) = setup().await;
+    let payload = serde_json::to_vec(&json!({"events": [
+        {"id": "wamid.ok", "kind": "message", "key": "k"},
+        {"kind": "message", "text": "no id here"},
+    ]}))
+    .unwrap();
+    let answer: Value = server.post_signed(&payload).await.json().await.unwrap();
+    assert_eq!(answer["received"], 2);
+    assert_eq!(answer["dead"], 1);
+    let stored = rows(&store).await;
+    assert_eq!(stored.len(), 2);
+    let ok = stored
+        .iter()
+        .find(|e| e.event_id.as_str() == "wamid.ok")
+        .unwrap();
+    assert_eq!(ok.status, EventStatus::Pending);
+    assert_eq!(ok.flow, "T1");
+    let dead = stored.iter().find(|e| e.kind == UNPARSEABLE_KIND).unwrap();
+    assert_eq!(dead.status, EventStatus::Dead);
+    assert_eq!(dead.source, "test");
+    assert_eq!(dead.flow, UNPARSEABLE_FLOW);
+    assert_eq!(dead.last_error.as_deref(), Some("event without id"));
+    let part: Value = serde_json::from_slice(&dead.payload).unwrap();
+    assert_eq!(part["text"], "no id here");
+    // A redelivery stores neither part twice.
+    let again: Value = server.post_signed(&payload).await.json().await.unwrap();
+    assert_eq!(again["duplicates"], 2);
+    assert_eq!(rows(&store).await.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_adapter_sees_the_request_path_and_peer_and_fan_out_stores_one_row_per_flow() {
+    let (server, store, _) = setup().await;
+    let post = |path: &str| {
+        server
+            .client
+            .post(format!("{}{path}", server.base))
+            .body("asset-1")
+            .send()
+    };
+    assert_eq!(post("/webhooks/fan/wrong").await.unwrap().status(), 401);
+    assert!(rows(&store).await.is_empty());
+    assert_eq!(post("/webhooks/fan/t0k3n").await.unwrap().status(), 200);
+    assert_eq!(post("/webhooks/open").await.unwrap().status(), 200);
+    let mut stored: Vec<_> = rows(&store)
+        .await
+        .into_iter()
+        .map(|e| (e.event_id.as_str().to_owned(), e.flow))
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            ("asset-1".to_owned(), "A1".to_owned()),
+            ("asset-1:L1".to_owned(), "L1".to_owned()),
+            ("asset-1:L3".to_owned(), "L3".to_owned()),
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn get_handshake_answers_the_challenge() {
     let (server, _, _) = setup().await;
     let ok = server
@@ -385,8 +466,11 @@ impl Outbox for BrokenOutbox {
 
 #[tokio::test]
 async fn a_store_failure_is_503_so_the_sender_retries() {
-    let state =
-        IngressState::new(Arc::new(BrokenOutbox)).route("/webhooks/test", Arc::new(TestAdapter));
+    let state = IngressState::new(Arc::new(BrokenOutbox)).route(
+        "/webhooks/test",
+        Arc::new(TestAdapter),
+        Flows::one("T1"),
+    );
     let server = Server::start(state).await;
     let response = server.post_signed(&body(&[("wamid.5", "message")])).await;
     assert_eq!(response.status(), 503);

@@ -6,10 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chatport_core::Envelope;
 use chatport_core::{EventId, Outcome};
-use chatport_runtime::ingress::{IngressState, ParseFailure, VerifyError, WebhookAdapter, router};
+use chatport_runtime::ingress::{
+    Flows, IngressState, ParseFailure, VerifyError, WebhookAdapter, WebhookBatch, WebhookRequest,
+    router,
+};
 use chatport_runtime::worker::{Handler, RetryPolicy, WorkerConfig, WorkerPool, drain};
-use chatport_runtime::{NewEvent, Outbox, SqliteStore, StoredEvent};
+use chatport_runtime::{Outbox, SqliteStore, StoredEvent};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -20,19 +24,20 @@ impl WebhookAdapter for TokenAdapter {
     fn source(&self) -> &str {
         "metered"
     }
-    fn verify(&self, headers: &http::HeaderMap, _body: &[u8]) -> Result<(), VerifyError> {
-        match headers.get("x-token").map(|v| v.as_bytes()) {
+    fn verify(&self, request: &WebhookRequest<'_>, _body: &[u8]) -> Result<(), VerifyError> {
+        match request.headers.get("x-token").map(|v| v.as_bytes()) {
             Some(b"ok") => Ok(()),
             Some(_) => Err(VerifyError::Mismatch),
             None => Err(VerifyError::Missing("x-token".into())),
         }
     }
-    fn parse(&self, body: &[u8], _at: DateTime<Utc>) -> Result<Vec<NewEvent>, ParseFailure> {
+    fn parse(&self, body: &[u8], _at: DateTime<Utc>) -> Result<WebhookBatch, ParseFailure> {
         let text = std::str::from_utf8(body).map_err(|e| ParseFailure::new(e.to_string()))?;
         Ok(text
             .lines()
-            .map(|id| NewEvent::new("metered", EventId::new(id), "line", "M1", id.into()))
-            .collect())
+            .map(|id| Envelope::new(EventId::new(id), "metered", "line", id.as_bytes().to_vec()))
+            .collect::<Vec<_>>()
+            .into())
     }
 }
 
@@ -60,7 +65,11 @@ async fn metrics_are_published_with_their_labels() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
-    let app = router(IngressState::new(Arc::clone(&outbox)).route("/hook", Arc::new(TokenAdapter)));
+    let app = router(IngressState::new(Arc::clone(&outbox)).route(
+        "/hook",
+        Arc::new(TokenAdapter),
+        Flows::one("M1"),
+    ));
     let server = tokio::spawn(chatport_runtime::ingress::serve(
         listener,
         app,

@@ -165,19 +165,28 @@ struct NoCheckpoints(SqliteStore);
 
 #[async_trait]
 impl KvStore for NoCheckpoints {
-    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, chatport_core::StateError> {
         KvStore::get(&self.0, ns, key).await
     }
-    async fn put(&self, _: &str, _: &str, _: &[u8]) -> Result<(), StoreError> {
-        Err(StoreError::Closed)
+    async fn put(&self, _: &str, _: &str, _: &[u8]) -> Result<(), chatport_core::StateError> {
+        Err(StoreError::Closed.into())
     }
-    async fn put_if_absent(&self, _: &str, _: &str, _: &[u8]) -> Result<bool, StoreError> {
-        Err(StoreError::Closed)
+    async fn put_if_absent(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[u8],
+    ) -> Result<bool, chatport_core::StateError> {
+        Err(StoreError::Closed.into())
     }
-    async fn delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+    async fn delete(&self, ns: &str, key: &str) -> Result<(), chatport_core::StateError> {
         KvStore::delete(&self.0, ns, key).await
     }
-    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn list(
+        &self,
+        ns: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, chatport_core::StateError> {
         KvStore::list(&self.0, ns, prefix).await
     }
 }

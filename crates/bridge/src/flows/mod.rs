@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatport_core::{IdempotencyLedger, Outcome};
-use chatport_runtime::ingress::WebhookAdapter;
+use chatport_runtime::ingress::{Flows, WebhookAdapter};
 use chatport_runtime::{KvStore, Outbox, StoredEvent};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -128,7 +128,7 @@ pub struct Registry {
     /// Pollers to start with the service.
     pub pollers: Vec<PollerStart>,
     /// Vendor webhook endpoints: path and adapter.
-    pub ingress_routes: Vec<(String, Arc<dyn WebhookAdapter>)>,
+    pub ingress_routes: Vec<(String, Arc<dyn WebhookAdapter>, Flows)>,
     /// Other HTTP routes, merged into the service's router.
     pub http_routes: Vec<axum::Router>,
 }
@@ -146,7 +146,7 @@ impl std::fmt::Debug for Registry {
                 &self
                     .ingress_routes
                     .iter()
-                    .map(|(p, _)| p.as_str())
+                    .map(|(p, _, _)| p.as_str())
                     .collect::<Vec<_>>(),
             )
             .field("http_routes", &self.http_routes.len())

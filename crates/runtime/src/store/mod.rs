@@ -45,6 +45,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use crate::error::StoreError;
+pub use chatport_core::KvStore;
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -704,42 +705,6 @@ pub trait Outbox: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError> {
         self.stats().await.map(|_| ())
     }
-}
-
-/// A small durable key-value store for flows: conversation state, poller checkpoints, "already
-/// notified" markers. Keys live in namespaces (`ns`); values are opaque bytes.
-#[async_trait]
-pub trait KvStore: Send + Sync {
-    /// The value of `key` in `ns`.
-    ///
-    /// # Errors
-    /// Any [`StoreError`].
-    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// Sets `key` in `ns` to `value` (durable when this returns).
-    ///
-    /// # Errors
-    /// Any [`StoreError`].
-    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
-
-    /// Sets `key` only when it is absent; returns whether it was written (an atomic "first one
-    /// wins" marker).
-    ///
-    /// # Errors
-    /// Any [`StoreError`].
-    async fn put_if_absent(&self, ns: &str, key: &str, value: &[u8]) -> Result<bool, StoreError>;
-
-    /// Removes `key` (no error when absent).
-    ///
-    /// # Errors
-    /// Any [`StoreError`].
-    async fn delete(&self, ns: &str, key: &str) -> Result<(), StoreError>;
-
-    /// Every `(key, value)` of `ns` whose key starts with `prefix`, by ascending key.
-    ///
-    /// # Errors
-    /// Any [`StoreError`].
-    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
 #[cfg(test)]

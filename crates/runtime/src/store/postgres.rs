@@ -104,7 +104,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, LedgerError};
+use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, StateError};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
@@ -1315,9 +1315,9 @@ impl Outbox for PgStore {
 // ---------------------------------------------------------------------------------------------
 // Key-value store
 
-#[async_trait]
-impl KvStore for PgStore {
-    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+/// The key-value queries in the store's own error; the [`KvStore`] impl below maps them.
+impl PgStore {
+    async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached("SELECT value FROM kv WHERE ns = $1 AND key = $2")
@@ -1330,7 +1330,7 @@ impl KvStore for PgStore {
         row.map(|row| column(&row, 0)).transpose()
     }
 
-    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    async fn kv_put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -1347,7 +1347,12 @@ impl KvStore for PgStore {
         Ok(())
     }
 
-    async fn put_if_absent(&self, ns: &str, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+    async fn kv_put_if_absent(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -1363,7 +1368,7 @@ impl KvStore for PgStore {
         Ok(changed == 1)
     }
 
-    async fn delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+    async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached("DELETE FROM kv WHERE ns = $1 AND key = $2")
@@ -1376,7 +1381,7 @@ impl KvStore for PgStore {
         Ok(())
     }
 
-    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn kv_list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let client = self.client().await?;
         // `key` is in the "C" collation: byte order, and the prefix run starts at the prefix.
         let statement = client
@@ -1396,6 +1401,29 @@ impl KvStore for PgStore {
     }
 }
 
+#[async_trait]
+impl KvStore for PgStore {
+    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.kv_get(ns, key).await?)
+    }
+
+    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StateError> {
+        Ok(self.kv_put(ns, key, value).await?)
+    }
+
+    async fn put_if_absent(&self, ns: &str, key: &str, value: &[u8]) -> Result<bool, StateError> {
+        Ok(self.kv_put_if_absent(ns, key, value).await?)
+    }
+
+    async fn delete(&self, ns: &str, key: &str) -> Result<(), StateError> {
+        Ok(self.kv_delete(ns, key).await?)
+    }
+
+    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        Ok(self.kv_list(ns, prefix).await?)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Idempotency ledger
 
@@ -1403,7 +1431,7 @@ impl KvStore for PgStore {
 impl IdempotencyLedger for PgStore {
     /// Inserts `started` and returns [`LedgerEntry::Started`]; an existing `started` row gives
     /// [`LedgerEntry::InDoubt`], a `completed` row [`LedgerEntry::Completed`] with its receipt.
-    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, LedgerError> {
+    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, StateError> {
         let key = key.as_str();
         let client = self.client().await?;
         let insert = client
@@ -1444,7 +1472,7 @@ impl IdempotencyLedger for PgStore {
         &self,
         key: &IdempotencyKey,
         receipt: &serde_json::Value,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StateError> {
         let (key, receipt) = (key.as_str(), receipt.to_string());
         let client = self.client().await?;
         let statement = client
@@ -1463,7 +1491,7 @@ impl IdempotencyLedger for PgStore {
         Ok(())
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), LedgerError> {
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StateError> {
         let key = key.as_str();
         let client = self.client().await?;
         let statement = client

@@ -70,7 +70,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, LedgerError};
+use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, StateError};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
@@ -1275,9 +1275,9 @@ impl Outbox for SqliteStore {
 // ---------------------------------------------------------------------------------------------
 // Key-value store
 
-#[async_trait]
-impl KvStore for SqliteStore {
-    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+/// The key-value queries in the store's own error; the [`KvStore`] impl below maps them.
+impl SqliteStore {
+    async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let (ns, key) = (ns.to_owned(), key.to_owned());
         self.read(move |conn| {
             Ok(conn
@@ -1288,7 +1288,7 @@ impl KvStore for SqliteStore {
         .await
     }
 
-    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    async fn kv_put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let (ns, key, value) = (ns.to_owned(), key.to_owned(), value.to_vec());
         self.write(move |conn| {
             conn.prepare_cached(
@@ -1302,7 +1302,12 @@ impl KvStore for SqliteStore {
         .await
     }
 
-    async fn put_if_absent(&self, ns: &str, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+    async fn kv_put_if_absent(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
         let (ns, key, value) = (ns.to_owned(), key.to_owned(), value.to_vec());
         self.write(move |conn| {
             let changed = conn
@@ -1316,7 +1321,7 @@ impl KvStore for SqliteStore {
         .await
     }
 
-    async fn delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
+    async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), StoreError> {
         let (ns, key) = (ns.to_owned(), key.to_owned());
         self.write(move |conn| {
             conn.prepare_cached("DELETE FROM kv WHERE ns = ?1 AND key = ?2")?
@@ -1326,7 +1331,7 @@ impl KvStore for SqliteStore {
         .await
     }
 
-    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    async fn kv_list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let (ns, prefix) = (ns.to_owned(), prefix.to_owned());
         self.read(move |conn| {
             // Keys with a given prefix form one contiguous run in byte order, starting at the
@@ -1349,6 +1354,29 @@ impl KvStore for SqliteStore {
     }
 }
 
+#[async_trait]
+impl KvStore for SqliteStore {
+    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.kv_get(ns, key).await?)
+    }
+
+    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StateError> {
+        Ok(self.kv_put(ns, key, value).await?)
+    }
+
+    async fn put_if_absent(&self, ns: &str, key: &str, value: &[u8]) -> Result<bool, StateError> {
+        Ok(self.kv_put_if_absent(ns, key, value).await?)
+    }
+
+    async fn delete(&self, ns: &str, key: &str) -> Result<(), StateError> {
+        Ok(self.kv_delete(ns, key).await?)
+    }
+
+    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        Ok(self.kv_list(ns, prefix).await?)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Idempotency ledger
 
@@ -1356,7 +1384,7 @@ impl KvStore for SqliteStore {
 impl IdempotencyLedger for SqliteStore {
     /// Inserts `started` and returns [`LedgerEntry::Started`]; an existing `started` row gives
     /// [`LedgerEntry::InDoubt`], a `completed` row [`LedgerEntry::Completed`] with its receipt.
-    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, LedgerError> {
+    async fn begin(&self, key: &IdempotencyKey) -> Result<LedgerEntry, StateError> {
         let key = key.as_str().to_owned();
         Ok(self
             .write(move |conn| {
@@ -1392,7 +1420,7 @@ impl IdempotencyLedger for SqliteStore {
         &self,
         key: &IdempotencyKey,
         receipt: &serde_json::Value,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<(), StateError> {
         let (key, receipt) = (key.as_str().to_owned(), receipt.to_string());
         Ok(self
             .write(move |conn| {
@@ -1408,7 +1436,7 @@ impl IdempotencyLedger for SqliteStore {
             .await?)
     }
 
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), LedgerError> {
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StateError> {
         let key = key.as_str().to_owned();
         Ok(self
             .write(move |conn| {

@@ -24,11 +24,13 @@
 //! # Ok::<(), chatport_whatsapp::Error>(())
 //! ```
 
+mod adapter;
 mod event;
 pub(crate) mod model;
 mod notification;
 mod signature;
 
+pub use adapter::{SIGNATURE_HEADER, SOURCE, WhatsAppWebhook};
 pub use event::{Event, EventKind, InvalidItem};
 pub use model::{
     Button, Contact, Context, Conversation, ErrorData, Extra, Interactive, InteractiveType,

@@ -49,9 +49,7 @@ use self::state::CreatioState;
 use self::summary::{RuleSummariser, Summariser};
 use self::transcript::TranscriptLinks;
 
-/// The `source` of Creatio events in the outbox (webhook and poller share it, so a reply both
-/// notified and polled is stored once).
-pub const SOURCE: &str = "creatio";
+pub use chatport_creatio::webhook::SOURCE;
 
 /// Builds the Creatio client from `[creatio]`, or `None` without that section.
 ///
@@ -228,7 +226,8 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             .resolve("flows.c2.webhook_secret", ctx.vars)?;
         registry.ingress_routes.push((
             c2.webhook_path.clone(),
-            Arc::new(events::CreatioWebhook::new(secret)),
+            Arc::new(chatport_creatio::webhook::ProcessWebhook::new(secret)),
+            chatport_runtime::ingress::Flows::one(reply::FLOW),
         ));
         registry
             .event_flows

@@ -487,6 +487,9 @@ impl EventFlow for AgentReplies {
             CreatioEvent::Other { event_type } => Ok(Outcome::delivered_with(
                 json!({ "skipped": "unknown event_type", "event_type": event_type }),
             )),
+            other => Ok(Outcome::delivered_with(
+                json!({ "skipped": "event not handled by C2", "kind": other.kind() }),
+            )),
         }
     }
 }

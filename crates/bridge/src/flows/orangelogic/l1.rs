@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatport_core::{Outcome, redact};
 use chatport_orangelogic::Query;
+use chatport_orangelogic::SearchItem;
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::OutgoingMessage;
 use serde::Deserialize;
@@ -255,12 +256,12 @@ pub(crate) fn register(
         let query_field = field.clone();
         let source = AssetSearchSource::new(
             shared.client.clone(),
-            Arc::new(move || Query::any_of(&query_field, &values)),
+            move || Query::any_of(&query_field, &values),
             vec![field],
-            Arc::new(|item| {
+            |item: &SearchItem| {
                 let record = item.record_id()?;
                 Some((poll_event_id(&record), Map::new()))
-            }),
+            },
         );
         add_poller(
             ctx,

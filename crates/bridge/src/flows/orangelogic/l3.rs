@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatport_core::{Outcome, redact};
+use chatport_orangelogic::SearchItem;
 use chatport_orangelogic::date_range_query;
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::OutgoingMessage;
@@ -237,16 +238,16 @@ pub(crate) fn register(
     let item_field = search_field.clone();
     let source = AssetSearchSource::new(
         shared.client.clone(),
-        Arc::new(move || {
+        move || {
             let today = Utc::now().date_naive();
             date_range_query(
                 &query_field,
                 today,
                 today + chrono::Days::new(u64::from(max)),
             )
-        }),
+        },
         vec![search_field],
-        Arc::new(move |item| {
+        move |item: &SearchItem| {
             let record = item.record_id()?;
             let expiry = parse_date(&item.text(&item_field)?)?;
             let threshold = classify.threshold(Utc::now().date_naive(), expiry)?;
@@ -254,7 +255,7 @@ pub(crate) fn register(
             data.insert("expiry_date".into(), json!(expiry.to_string()));
             data.insert("threshold".into(), json!(threshold));
             Some((event_id(&record, expiry, threshold), data))
-        }),
+        },
     );
     add_poller(
         ctx,

@@ -39,31 +39,28 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chatport_core::{Checkpoint, Envelope, EventId, IdempotencyKey, Outcome, SourceStream};
+use chatport_core::{EventId, IdempotencyKey, Outcome};
+use chatport_orangelogic::source::AssetWebhook;
+pub use chatport_orangelogic::source::{AssetNotice, AssetSearchSource};
 use chatport_orangelogic::{
     AssetRef, Client as OlClient, FeedbackTarget, LinkConfig, LinkExpiry, PresignedLinkRequest,
-    Query, Record, SearchItem, SearchRequest, UploadConfig, WebhookAuthenticator, WebhookFields,
+    Record, UploadConfig, WebhookFields,
 };
-use chatport_runtime::ingress::{ParseFailure, VerifyError, WebhookAdapter};
+use chatport_runtime::KvStore;
+use chatport_runtime::ingress::Flows;
 use chatport_runtime::poller::{Poller, PollerConfig};
-use chatport_runtime::{KvStore, NewEvent};
 use chatport_whatsapp::{OutgoingMessage, Recipient, Template};
-use chrono::{DateTime, NaiveDate, Utc};
-use futures::TryStreamExt;
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::Error;
 use crate::classify::phone_digits;
 use crate::config::{Config, SecretSetting, Setting, Vars};
 use crate::flows::{FlowContext, Registry};
-use crate::service::REQUEST_PATH_HEADER;
 use crate::whatsapp::{OnceSender, SendOnce};
 
-/// The outbox `source` of OrangeDAM webhook and poller events.
-pub const SOURCE: &str = "orangelogic";
+pub use chatport_orangelogic::source::SOURCE;
 
 // ------------------------------------------------------------------------------------------------
 // Configuration
@@ -521,245 +518,8 @@ pub fn validate(config: &Config) -> Result<(), Error> {
 // ------------------------------------------------------------------------------------------------
 // Events
 
-/// The payload of an L-flow row: an asset event from the webhook or a search poller.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct AssetNotice {
-    /// The vendor's event id (webhook) or the poller's event id.
-    pub event_id: String,
-    /// `created`, `edited`, `deleted`, `poll` or the vendor's text.
-    pub kind: String,
-    /// The asset's `RecordID`.
-    pub record_id: Option<String>,
-    /// The asset's identifier.
-    pub identifier: Option<String>,
-    /// When it happened, as sent.
-    pub occurred_at: Option<String>,
-    /// Flow-specific data (the poller's findings).
-    #[serde(default)]
-    pub data: Map<String, Value>,
-}
-
-impl AssetNotice {
-    /// Decodes a stored row's payload.
-    ///
-    /// # Errors
-    /// [`Error::Payload`] for a payload that is not an [`AssetNotice`].
-    pub fn from_payload(payload: &[u8]) -> Result<Self, Error> {
-        serde_json::from_slice(payload).map_err(|e| Error::Payload(e.to_string()))
-    }
-
-    /// The asset reference to read it by (`RecordID`, else identifier).
-    pub fn asset(&self) -> Option<AssetRef> {
-        self.record_id
-            .clone()
-            .filter(|r| !r.is_empty())
-            .map(AssetRef::RecordId)
-            .or_else(|| {
-                self.identifier
-                    .clone()
-                    .filter(|i| !i.is_empty())
-                    .map(AssetRef::Identifier)
-            })
-    }
-
-    /// Whether the asset was deleted.
-    pub fn is_deleted(&self) -> bool {
-        self.kind == "deleted"
-    }
-}
-
-/// The OrangeDAM asset webhook: authenticates the secret path token (constant time, through the
-/// client's [`WebhookAuthenticator`]), parses the events leniently and writes one row per event
-/// and subscribed flow (`{event id}:{flow}`), so redeliveries are dropped by the outbox.
-pub struct OrangeLogicWebhook {
-    auth: WebhookAuthenticator,
-    fields: WebhookFields,
-    flows: Vec<&'static str>,
-}
-
-impl std::fmt::Debug for OrangeLogicWebhook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrangeLogicWebhook")
-            .field("auth", &self.auth)
-            .field("flows", &self.flows)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OrangeLogicWebhook {
-    /// An adapter accepting `token`, writing rows for `flows`.
-    pub fn new(token: SecretString, fields: WebhookFields, flows: Vec<&'static str>) -> Self {
-        Self {
-            auth: WebhookAuthenticator::new(token),
-            fields,
-            flows,
-        }
-    }
-
-    /// The rows of a delivery body.
-    ///
-    /// # Errors
-    /// [`ParseFailure`] for a body that is not an event object or array of them.
-    pub fn rows(
-        &self,
-        body: &[u8],
-        received_at: DateTime<Utc>,
-    ) -> Result<Vec<NewEvent>, ParseFailure> {
-        let events = chatport_orangelogic::parse_events(body, &self.fields)
-            .map_err(|e| ParseFailure::new(e.to_string()))?;
-        let mut rows = Vec::new();
-        for event in events {
-            let notice = AssetNotice {
-                event_id: event.event_id().as_str().to_owned(),
-                kind: event.kind.as_str().to_owned(),
-                record_id: event.record_id.clone(),
-                identifier: event.identifier.clone(),
-                occurred_at: event.occurred_at.clone(),
-                data: Map::new(),
-            };
-            let payload =
-                serde_json::to_vec(&notice).map_err(|e| ParseFailure::new(e.to_string()))?;
-            let occurred = event
-                .occurred_at
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map_or(received_at, |t| t.with_timezone(&Utc));
-            let ordering = event
-                .record_id
-                .as_deref()
-                .or(event.identifier.as_deref())
-                .map(|id| format!("ol:{id}"));
-            for flow in &self.flows {
-                let id = EventId::new(format!("{}:{flow}", notice.event_id));
-                let row = NewEvent::new(
-                    SOURCE,
-                    id,
-                    format!("asset.{}", notice.kind),
-                    *flow,
-                    payload.clone(),
-                )
-                .occurred_at(occurred)
-                .with_ordering_key(ordering.clone());
-                rows.push(row);
-            }
-        }
-        Ok(rows)
-    }
-}
-
-impl WebhookAdapter for OrangeLogicWebhook {
-    fn source(&self) -> &str {
-        SOURCE
-    }
-
-    fn verify(&self, headers: &http::HeaderMap, _body: &[u8]) -> Result<(), VerifyError> {
-        let path = headers
-            .get(REQUEST_PATH_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| VerifyError::Missing("path token".into()))?;
-        let token = path.rsplit('/').next().unwrap_or_default();
-        // The service has no peer address to offer (no allow-list here): any source.
-        self.auth
-            .authenticate(token, std::net::IpAddr::from([0, 0, 0, 0]))
-            .map_err(|e| VerifyError::new(e.to_string()))
-    }
-
-    fn parse(
-        &self,
-        body: &[u8],
-        received_at: DateTime<Utc>,
-    ) -> Result<Vec<NewEvent>, ParseFailure> {
-        self.rows(body, received_at)
-    }
-}
-
 // ------------------------------------------------------------------------------------------------
 // Pollers
-
-/// Turns a search hit into an event: its id and the flow-specific data, or `None` to skip it.
-pub type ToEvent = Arc<dyn Fn(&SearchItem) -> Option<(String, Map<String, Value>)> + Send + Sync>;
-
-/// A pull source over the Search API: each round runs the query from `query` (re-evaluated every
-/// round, e.g. for a date window relative to today) across all pages and yields one
-/// [`AssetNotice`] per hit that `to_event` keeps. No checkpoint: every round is a full search,
-/// and the outbox drops events whose id was seen before — which is what makes "once per asset
-/// and threshold" survive restarts.
-pub struct AssetSearchSource {
-    client: OlClient,
-    query: Arc<dyn Fn() -> Query + Send + Sync>,
-    fields: Vec<String>,
-    to_event: ToEvent,
-}
-
-impl std::fmt::Debug for AssetSearchSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AssetSearchSource")
-            .field("fields", &self.fields)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AssetSearchSource {
-    /// A source running `query` and asking for `fields` (plus `RecordID`, `SystemIdentifier`).
-    pub fn new(
-        client: OlClient,
-        query: Arc<dyn Fn() -> Query + Send + Sync>,
-        fields: Vec<String>,
-        to_event: ToEvent,
-    ) -> Self {
-        let mut all = vec!["RecordID".to_owned(), "SystemIdentifier".to_owned()];
-        for f in fields {
-            if !all.contains(&f) {
-                all.push(f);
-            }
-        }
-        Self {
-            client,
-            query,
-            fields: all,
-            to_event,
-        }
-    }
-}
-
-#[async_trait]
-impl chatport_core::Source for AssetSearchSource {
-    type Event = AssetNotice;
-    type Error = chatport_orangelogic::Error;
-
-    async fn poll(
-        &self,
-        _resume: Option<Checkpoint>,
-    ) -> Result<
-        SourceStream<'_, AssetNotice, chatport_orangelogic::Error>,
-        chatport_orangelogic::Error,
-    > {
-        let request = SearchRequest::new((self.query)()).fields(self.fields.clone());
-        let items: Vec<SearchItem> = self.client.search(request).try_collect().await?;
-        let mut out = Vec::new();
-        for item in items {
-            let Some((id, data)) = (self.to_event)(&item) else {
-                continue;
-            };
-            let record_id = item.record_id();
-            let notice = AssetNotice {
-                event_id: id.clone(),
-                kind: "poll".into(),
-                record_id: record_id.clone(),
-                identifier: item.system_identifier(),
-                occurred_at: None,
-                data,
-            };
-            let mut envelope = Envelope::new(EventId::new(id), SOURCE, "asset.poll", notice);
-            if let Some(r) = record_id {
-                envelope = envelope.ordering_key(format!("ol:{r}"));
-            }
-            out.push(Ok((envelope, None)));
-        }
-        Ok(Box::pin(futures::stream::iter(out)))
-    }
-}
 
 /// Adds a poller of `source` writing rows of `flow` every `interval` to the registry.
 fn add_poller(
@@ -1312,11 +1072,8 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         }
         registry.ingress_routes.push((
             path,
-            Arc::new(OrangeLogicWebhook::new(
-                token,
-                ol.webhook.fields(),
-                webhook_flows,
-            )),
+            Arc::new(AssetWebhook::new(token, ol.webhook.fields())),
+            Flows::fan_out(webhook_flows),
         ));
     }
     Ok(())
@@ -1339,6 +1096,8 @@ pub(crate) fn render(template: &str, values: &HashMap<&str, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chatport_core::webhook::WebhookAdapter;
+    use chrono::Utc;
 
     #[test]
     fn template_parameters_in_order_with_placeholder_for_missing() {
@@ -1378,14 +1137,11 @@ mod tests {
 
     #[test]
     fn webhook_rows_fan_out_per_flow_with_stable_ids() {
-        let hook = OrangeLogicWebhook::new(
-            SecretString::from("tok"),
-            WebhookFields::default(),
-            vec!["L1", "L7"],
-        );
+        let hook = AssetWebhook::new(secrecy::SecretString::from("tok"), WebhookFields::default());
         let body =
             br#"{"eventId":"e-1","eventType":"Asset.Edited","recordId":"R1","identifier":"CTL1"}"#;
-        let rows = hook.rows(body, Utc::now()).unwrap();
+        let batch = hook.parse(body, Utc::now()).unwrap();
+        let rows = Flows::fan_out(["L1", "L7"]).rows(SOURCE, Utc::now(), batch);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].event_id.as_str(), "e-1:L1");
         assert_eq!(rows[1].event_id.as_str(), "e-1:L7");
@@ -1394,28 +1150,7 @@ mod tests {
         let notice = AssetNotice::from_payload(&rows[0].payload).unwrap();
         assert_eq!(notice.kind, "edited");
         assert_eq!(notice.asset(), Some(AssetRef::RecordId("R1".into())));
-        assert!(hook.rows(b"not json", Utc::now()).is_err());
-    }
-
-    #[test]
-    fn webhook_verifies_the_path_token() {
-        let hook = OrangeLogicWebhook::new(
-            SecretString::from("tok-123"),
-            WebhookFields::default(),
-            vec!["L1"],
-        );
-        let mut headers = http::HeaderMap::new();
-        assert!(hook.verify(&headers, b"{}").is_err());
-        headers.insert(
-            REQUEST_PATH_HEADER,
-            http::HeaderValue::from_static("/webhooks/orangelogic/tok-123"),
-        );
-        assert!(hook.verify(&headers, b"{}").is_ok());
-        headers.insert(
-            REQUEST_PATH_HEADER,
-            http::HeaderValue::from_static("/webhooks/orangelogic/tok-124"),
-        );
-        assert!(hook.verify(&headers, b"{}").is_err());
+        assert!(hook.parse(b"not json", Utc::now()).is_err());
     }
 
     #[test]
