@@ -278,6 +278,74 @@ pub async fn lease_expiry_reclaim_and_lost_lease(outbox: Arc<dyn Outbox>) {
     assert_eq!(twice, Err(StoreError::LeaseLost { row_id: b.event.id }));
 }
 
+/// `renew_many` extends a held lease past its first expiry (another owner cannot claim the row
+/// meanwhile), and answers only the rows still held under the given lease: not after a resolve,
+/// not for a stale token.
+pub async fn renew_many_extends_held_leases(outbox: Arc<dyn Outbox>) {
+    ok(
+        outbox.enqueue(vec![event("r1"), event("r2")]).await,
+        "enqueue",
+    );
+    let claimed = ok(outbox.claim("owner-a", 2, SHORT_LEASE).await, "claim");
+    assert_eq!(ids(&claimed), ["r1", "r2"]);
+    let (a1, a2) = (&claimed[0], &claimed[1]);
+    assert!(
+        ok(
+            outbox.renew_many(Vec::new(), LONG_LEASE).await,
+            "renew none"
+        )
+        .is_empty(),
+        "nothing held, nothing renewed"
+    );
+    let renewed = ok(
+        outbox
+            .renew_many(
+                vec![
+                    (a1.lease.clone(), a1.event.id),
+                    (a2.lease.clone(), a2.event.id),
+                ],
+                LONG_LEASE,
+            )
+            .await,
+        "renew",
+    );
+    let mut renewed = renewed;
+    renewed.sort_unstable();
+    assert_eq!(renewed, [a1.event.id, a2.event.id]);
+    // Past the first lease: the renewed rows are still held.
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    assert!(
+        ok(outbox.claim("owner-b", 2, LONG_LEASE).await, "claim b").is_empty(),
+        "renewed leases keep their rows"
+    );
+    ok(
+        outbox
+            .resolve(&a1.lease, a1.event.id, Resolution::Done { receipt: None })
+            .await,
+        "resolve r1",
+    );
+    let stale = LeaseToken::new("owner-a");
+    let renewed = ok(
+        outbox
+            .renew_many(
+                vec![(a1.lease.clone(), a1.event.id), (stale, a2.event.id)],
+                LONG_LEASE,
+            )
+            .await,
+        "renew after resolve",
+    );
+    assert!(
+        renewed.is_empty(),
+        "resolved row and stale token: {renewed:?}"
+    );
+    ok(
+        outbox
+            .resolve(&a2.lease, a2.event.id, Resolution::Done { receipt: None })
+            .await,
+        "resolve r2 under its renewed lease",
+    );
+}
+
 /// A lease that expired but was not re-claimed is still honoured.
 pub async fn expired_but_unclaimed_lease_resolves(outbox: Arc<dyn Outbox>) {
     ok(outbox.enqueue(vec![event("x1")]).await, "enqueue");
@@ -981,7 +1049,8 @@ macro_rules! outbox_conformance_tests {
             lease_expiry_reclaim_and_lost_lease, expired_but_unclaimed_lease_resolves,
             ordering_key_exclusive_and_in_order, ordering_key_replay_waits_for_live_lease,
             dead_rows, set_flow_relabels_in_flight_rows, replay, purge, attempts_history,
-            resolve_many_batches, stats, list_filters, kv_store, ledger);
+            resolve_many_batches, renew_many_extends_held_leases, stats, list_filters, kv_store,
+            ledger);
     };
     (@optional $make:expr; $($case:ident),* $(,)?) => {
         $(

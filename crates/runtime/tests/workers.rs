@@ -448,6 +448,8 @@ struct Recording {
     claims: Mutex<Vec<(usize, usize)>>,
     batches: Mutex<Vec<Vec<i64>>>,
     single_resolves: AtomicU32,
+    renewals: AtomicU32,
+    renewed: Notify,
 }
 
 impl Recording {
@@ -457,6 +459,8 @@ impl Recording {
             claims: Mutex::new(Vec::new()),
             batches: Mutex::new(Vec::new()),
             single_resolves: AtomicU32::new(0),
+            renewals: AtomicU32::new(0),
+            renewed: Notify::new(),
         }
     }
 }
@@ -495,6 +499,18 @@ impl Outbox for Recording {
             .push(requests.iter().map(|r| r.row_id).collect());
         self.inner.resolve_many(requests).await
     }
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let renewed = self.inner.renew_many(held, lease).await?;
+        if !renewed.is_empty() {
+            self.renewals.fetch_add(1, Ordering::SeqCst);
+            self.renewed.notify_waiters();
+        }
+        Ok(renewed)
+    }
     async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError> {
         self.inner.release(lease, row_id).await
     }
@@ -523,6 +539,64 @@ impl Outbox for Recording {
     async fn purge(&self, filter: &EventFilter) -> Result<u64, StoreError> {
         self.inner.purge(filter).await
     }
+}
+
+/// Waits until the outbox renewed leases `times` times (so the attempt outlived several leases),
+/// then delivers; counts its calls.
+struct OutlivesItsLease {
+    outbox: Arc<Recording>,
+    times: u32,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Handler for OutlivesItsLease {
+    async fn handle(&self, _event: &StoredEvent) -> Outcome {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let renewed = self.outbox.renewed.notified();
+            if self.outbox.renewals.load(Ordering::SeqCst) >= self.times {
+                return Outcome::delivered();
+            }
+            renewed.await;
+        }
+    }
+}
+
+/// A handler that runs for several leases keeps its row: the pool renews the lease, so neither
+/// the attempt is aborted nor a second pool on the same outbox takes the row over; one attempt,
+/// one handler call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_attempt_keeps_its_row_by_renewing_the_lease() {
+    let recording = Arc::new(Recording::new());
+    let outbox: Arc<dyn Outbox> = recording.clone();
+    outbox.enqueue(vec![event("slow")]).await.unwrap();
+    let handler = Arc::new(OutlivesItsLease {
+        outbox: Arc::clone(&recording),
+        times: 4,
+        calls: AtomicU32::new(0),
+    });
+    let lease = Duration::from_millis(150);
+    let shutdown = CancellationToken::new();
+    let other = WorkerPool::spawn(
+        Arc::clone(&outbox),
+        handler.clone(),
+        config().owner("other").lease(lease),
+        shutdown.clone(),
+    );
+    let stats = run_until_drained(
+        Arc::clone(&outbox),
+        handler.clone(),
+        config().owner("first").lease(lease),
+    )
+    .await;
+    shutdown.cancel();
+    other.join().await;
+    assert_eq!(stats.done, 1);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1, "one handler call");
+    let row = only_row(&outbox).await;
+    assert_eq!(row.status, EventStatus::Done);
+    assert_eq!(row.attempts, 1, "never aborted nor taken over");
 }
 
 /// Every handler waits until `expected` of them run at the same time, then all deliver.

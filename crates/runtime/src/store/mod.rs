@@ -624,6 +624,30 @@ pub trait Outbox: Send + Sync + 'static {
         results
     }
 
+    /// Extends the leases of rows still being worked on: every `(lease, row_id)` whose row is
+    /// still in flight under that lease gets `lease_expires_at = now + lease`, in one store
+    /// transaction. Returns the ids of the rows renewed; a row missing from the answer was lost
+    /// (resolved, released, reaped or claimed by another worker) and its attempt must stop.
+    ///
+    /// The worker pool calls this every third of the lease for all its running attempts, so an
+    /// attempt slowed by vendor rate limits or a loaded machine keeps its row instead of being
+    /// taken over mid-request (which would leave a non-idempotent send in doubt), while the
+    /// lease of a crashed process still expires on time.
+    ///
+    /// # Errors
+    /// A store failure; the leases then run out at their previous expiry. The default answers
+    /// [`StoreError::Invalid`] (the backend cannot renew; attempts end at their first expiry).
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let _ = (held, lease);
+        Err(StoreError::Invalid(
+            "this outbox cannot renew leases".into(),
+        ))
+    }
+
     /// Gives a claimed row back untouched (shutdown before the attempt started): pending again,
     /// due now, and the claim's attempt is not counted.
     ///

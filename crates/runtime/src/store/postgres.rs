@@ -1113,6 +1113,44 @@ impl Outbox for PgStore {
         }
     }
 
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(held.len());
+        let mut owners = Vec::with_capacity(held.len());
+        let mut claims = Vec::with_capacity(held.len());
+        for (token, id) in held {
+            ids.push(id);
+            owners.push(token.owner);
+            claims.push(token.claim_id);
+        }
+        let client = self.outcome_client().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE events AS e
+                 SET lease_expires_at = now() + $4::BIGINT * INTERVAL '1 microsecond'
+                 FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS i(id, owner, claim_id)
+                 WHERE e.id = i.id AND e.status = 'in_flight'
+                   AND e.lease_owner = i.owner AND e.lease_id = i.claim_id
+                 RETURNING e.id",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &statement,
+                &[&ids, &owners, &claims, &duration_micros(lease)],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(|row| column::<i64>(row, 0)).collect()
+    }
+
     async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError> {
         let client = self.outcome_client().await?;
         let statement = client

@@ -1076,6 +1076,32 @@ impl Outbox for SqliteStore {
         }
     }
 
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write_lazy(move |conn| {
+            let now_us = micros(Utc::now());
+            let expires = now_us.saturating_add(duration_micros(lease));
+            let mut update = conn.prepare_cached(
+                "UPDATE events SET lease_expires_at = ?1
+                 WHERE id = ?2 AND status = 'in_flight' AND lease_owner = ?3 AND lease_id = ?4",
+            )?;
+            let mut renewed = Vec::with_capacity(held.len());
+            for (token, id) in held {
+                if update.execute(params![expires, id, token.owner, token.claim_id])? > 0 {
+                    renewed.push(id);
+                }
+            }
+            Ok(renewed)
+        })
+        .await
+    }
+
     async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError> {
         let lease = lease.clone();
         self.write_lazy(move |conn| {
