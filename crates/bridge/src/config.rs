@@ -482,10 +482,20 @@ pub enum StoreBackend {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct WorkersConfig {
-    /// Events processed at once. Default 8.
+    /// Events in flight at once (flows mostly wait on vendor I/O; per-vendor rates are bounded
+    /// by the connectors' own limiters). Default 256.
     pub concurrency: usize,
-    /// Lease on a claimed event, in seconds; another worker may take it over after. Default 60.
+    /// Lease on a claimed event, in seconds. Running attempts renew it every third of this, so
+    /// it bounds how long a crashed process keeps its events, not how long a flow step may take.
+    /// Default 60.
     pub lease_secs: u64,
+    /// The longest one attempt (one flow step) may run before it is aborted and retried, in
+    /// seconds. Default 300.
+    pub attempt_timeout_secs: u64,
+    /// Most events claimed per store round trip (one transaction). Default 64.
+    pub claim_batch: usize,
+    /// Most outcomes recorded per store round trip (one transaction). Default 512.
+    pub resolve_batch: usize,
     /// Outbox retry schedule in seconds; the last entry repeats. Default
     /// `[5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200, 86400]`.
     pub retry_schedule_secs: Vec<u64>,
@@ -499,8 +509,11 @@ pub struct WorkersConfig {
 impl Default for WorkersConfig {
     fn default() -> Self {
         Self {
-            concurrency: 8,
+            concurrency: 256,
             lease_secs: 60,
+            attempt_timeout_secs: 300,
+            claim_batch: 64,
+            resolve_batch: 512,
             retry_schedule_secs: vec![5, 30, 120, 600, 1800, 3600, 10_800, 21_600, 43_200, 86_400],
             max_attempts: 12,
             poll_interval_ms: 250,

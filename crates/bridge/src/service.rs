@@ -388,6 +388,9 @@ impl Service {
         let mut worker_config = WorkerConfig::default();
         worker_config.concurrency = workers_cfg.concurrency;
         worker_config.lease = Duration::from_secs(workers_cfg.lease_secs);
+        worker_config.attempt_timeout = Duration::from_secs(workers_cfg.attempt_timeout_secs);
+        worker_config.batch = workers_cfg.claim_batch.max(1);
+        worker_config.resolve_batch = workers_cfg.resolve_batch.max(1);
         worker_config.poll_interval = Duration::from_millis(workers_cfg.poll_interval_ms);
         let mut retry = RetryPolicy::default();
         retry.schedule = workers_cfg.schedule();

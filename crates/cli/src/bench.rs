@@ -67,6 +67,10 @@ pub(crate) enum BenchCommand {
     /// throughput, the child's CPU time and peak RSS (VmHWM; Linux only, "unknown" elsewhere)
     /// and whether the CSS holds exactly the document (length and SHA-256); exits 1 when not.
     Media(crate::bench_media::MediaArgs),
+    /// End to end: emulators with added latency, the real service and flows, signed deliveries at
+    /// a fixed offered rate; reports delivered/s sustained, backlog over time, receipt-to-done
+    /// latency and CPU per delivered event (see docs/performance.md).
+    E2e(crate::bench_e2e::E2eArgs),
     /// The measured child of `bench media` (internal).
     #[command(hide = true)]
     MediaRelay(crate::bench_media::MediaRelayArgs),
@@ -77,51 +81,51 @@ pub(crate) enum BenchCommand {
 pub(crate) struct IngestArgs {
     /// The webhook URL (e.g. http://127.0.0.1:8080/webhooks/whatsapp).
     #[arg(long)]
-    url: String,
+    pub(crate) url: String,
     /// Requests in flight at once (one per task), 1 to 1024.
     #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Seconds to keep sending (fractions allowed), at most 3600.
     #[arg(long, default_value_t = 10.0)]
-    duration: f64,
+    pub(crate) duration: f64,
     /// Stop after this many requests (at most 10,000,000).
     #[arg(long)]
-    max_requests: Option<u64>,
+    pub(crate) max_requests: Option<u64>,
     /// The environment variable holding the app secret that signs the deliveries.
     #[arg(long, default_value = "WHATSAPP_APP_SECRET")]
-    secret_env: String,
+    pub(crate) secret_env: String,
     /// Share of deliveries (percent) that batch 2 to 5 messages in one POST.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=80))]
-    batch_percent: u8,
+    pub(crate) batch_percent: u8,
     /// Deliveries to build and sign before the clock starts (at most 240,000). Default: enough for
     /// 12,000 deliveries/s over `--duration` (bounded by `--max-requests` and the maximum). 0
     /// builds every delivery while the clock runs.
     #[arg(long)]
-    prebuild: Option<u64>,
+    pub(crate) prebuild: Option<u64>,
     /// Allow a URL that is not on this machine (load on a shared server is your responsibility).
     #[arg(long)]
-    allow_remote: bool,
+    pub(crate) allow_remote: bool,
     /// Print one JSON object instead of the report.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// The `--json` output, in this key order.
 #[derive(Debug, Serialize)]
-struct Summary {
-    requests: u64,
-    ok: u64,
-    errors: u64,
-    throughput_per_s: f64,
-    latency_ms: Latency,
+pub(crate) struct Summary {
+    pub(crate) requests: u64,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) throughput_per_s: f64,
+    pub(crate) latency_ms: Latency,
 }
 
-#[derive(Debug, Serialize)]
-struct Latency {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct Latency {
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
 }
 
 /// What one task measured.
@@ -145,7 +149,7 @@ impl Tally {
 }
 
 /// SplitMix64: a small deterministic generator for the delivery mix (no cryptographic use).
-struct Mix(u64);
+pub(crate) struct Mix(pub(crate) u64);
 
 impl Mix {
     fn next(&mut self) -> u64 {
@@ -162,14 +166,14 @@ impl Mix {
 }
 
 /// One delivery ready to send: body, `X-Hub-Signature-256` value, events it holds.
-struct Prepared {
-    body: bytes::Bytes,
-    signature: reqwest::header::HeaderValue,
-    events: u64,
+pub(crate) struct Prepared {
+    pub(crate) body: bytes::Bytes,
+    pub(crate) signature: reqwest::header::HeaderValue,
+    pub(crate) events: u64,
 }
 
 impl Prepared {
-    fn build(
+    pub(crate) fn build(
         secret: &[u8],
         run: u64,
         task: usize,
@@ -241,7 +245,7 @@ fn delivery(run: u64, task: usize, seq: u64, mix: &mut Mix, batch_percent: u64) 
     (meta_json(&payload).into_bytes(), events)
 }
 
-fn is_loopback(url: &reqwest::Url) -> bool {
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
@@ -262,16 +266,56 @@ pub(crate) async fn run(command: BenchCommand) -> ExitCode {
             }
         },
         BenchCommand::Media(args) => crate::bench_media::run_media(&args).await,
+        BenchCommand::E2e(args) => crate::bench_e2e::run(&args).await,
         BenchCommand::MediaRelay(args) => crate::bench_media::run_relay(&args).await,
     }
 }
 
 /// Microseconds as milliseconds.
-fn ms(us: u64) -> f64 {
+pub(crate) fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
 async fn ingest(args: &IngestArgs) -> Result<(), String> {
+    let (summary, events, errors_by_kind, elapsed) = ingest_summary(args).await?;
+    let url = &args.url;
+    let (requests, errors) = (summary.requests, summary.errors);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!(
+            "chatport bench ingest: {url}, concurrency {}, {elapsed:.2} s",
+            args.concurrency
+        );
+        println!(
+            "requests {requests}, ok {}, errors {errors}; {events} events acknowledged",
+            summary.ok
+        );
+        println!("throughput {:.1} deliveries/s", summary.throughput_per_s);
+        let l = &summary.latency_ms;
+        println!(
+            "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+            l.p50, l.p90, l.p99, l.max
+        );
+        if !errors_by_kind.is_empty() {
+            let kinds: Vec<String> = errors_by_kind
+                .iter()
+                .map(|(kind, n)| format!("{kind}: {n}"))
+                .collect();
+            println!("errors by kind: {}", kinds.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the closed-loop ingest load of `args` and returns its summary, the events acknowledged,
+/// the errors by kind and the elapsed seconds (`args.json` is ignored).
+pub(crate) async fn ingest_summary(
+    args: &IngestArgs,
+) -> Result<(Summary, u64, BTreeMap<String, u64>, f64), String> {
     let url = reqwest::Url::parse(&args.url).map_err(|e| format!("--url: {e}"))?;
     if !args.allow_remote && !is_loopback(&url) {
         return Err(format!(
@@ -286,13 +330,22 @@ async fn ingest(args: &IngestArgs) -> Result<(), String> {
             "--duration must be more than 0 and at most {MAX_DURATION_SECS} seconds"
         ));
     }
-    let max_requests = args.max_requests.unwrap_or(MAX_REQUESTS).min(MAX_REQUESTS);
     let secret = std::env::var(&args.secret_env)
         .map_err(|_| format!("set the app secret in ${}", args.secret_env))?;
     if secret.is_empty() {
         return Err(format!("${} is empty", args.secret_env));
     }
-    let secret: Arc<[u8]> = secret.into_bytes().into();
+    ingest_summary_with_secret(args, &secret).await
+}
+
+/// [`ingest_summary`] with the app secret given (`args.secret_env` is not read).
+pub(crate) async fn ingest_summary_with_secret(
+    args: &IngestArgs,
+    secret: &str,
+) -> Result<(Summary, u64, BTreeMap<String, u64>, f64), String> {
+    let url = reqwest::Url::parse(&args.url).map_err(|e| format!("--url: {e}"))?;
+    let max_requests = args.max_requests.unwrap_or(MAX_REQUESTS).min(MAX_REQUESTS);
+    let secret: Arc<[u8]> = secret.as_bytes().into();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(30))
@@ -405,36 +458,7 @@ async fn ingest(args: &IngestArgs) -> Result<(), String> {
             max: ms(h.max()),
         },
     };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&summary).map_err(|e| e.to_string())?
-        );
-    } else {
-        println!(
-            "chatport bench ingest: {url}, concurrency {}, {elapsed:.2} s",
-            args.concurrency
-        );
-        println!(
-            "requests {requests}, ok {}, errors {errors}; {} events acknowledged",
-            total.ok, total.events
-        );
-        println!("throughput {:.1} deliveries/s", summary.throughput_per_s);
-        let l = &summary.latency_ms;
-        println!(
-            "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
-            l.p50, l.p90, l.p99, l.max
-        );
-        if !total.errors.is_empty() {
-            let kinds: Vec<String> = total
-                .errors
-                .iter()
-                .map(|(kind, n)| format!("{kind}: {n}"))
-                .collect();
-            println!("errors by kind: {}", kinds.join(", "));
-        }
-    }
-    Ok(())
+    Ok((summary, total.events, total.errors, elapsed))
 }
 
 #[cfg(test)]

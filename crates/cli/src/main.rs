@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_e2e;
 mod bench_media;
 mod check_cmd;
 mod demo;

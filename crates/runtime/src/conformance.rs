@@ -25,7 +25,8 @@ use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry};
 use chrono::Utc;
 
 use crate::store::{
-    EventFilter, EventStatus, KvStore, NewEvent, Outbox, Resolution, StoreError, StoredEvent,
+    EventFilter, EventStatus, KvStore, LeaseToken, NewEvent, Outbox, Resolution, ResolveRequest,
+    StoreError, StoredEvent,
 };
 
 /// A short lease that the suite lets expire by sleeping past it.
@@ -275,6 +276,74 @@ pub async fn lease_expiry_reclaim_and_lost_lease(outbox: Arc<dyn Outbox>) {
         .resolve(&b.lease, b.event.id, Resolution::Done { receipt: None })
         .await;
     assert_eq!(twice, Err(StoreError::LeaseLost { row_id: b.event.id }));
+}
+
+/// `renew_many` extends a held lease past its first expiry (another owner cannot claim the row
+/// meanwhile), and answers only the rows still held under the given lease: not after a resolve,
+/// not for a stale token.
+pub async fn renew_many_extends_held_leases(outbox: Arc<dyn Outbox>) {
+    ok(
+        outbox.enqueue(vec![event("r1"), event("r2")]).await,
+        "enqueue",
+    );
+    let claimed = ok(outbox.claim("owner-a", 2, SHORT_LEASE).await, "claim");
+    assert_eq!(ids(&claimed), ["r1", "r2"]);
+    let (a1, a2) = (&claimed[0], &claimed[1]);
+    assert!(
+        ok(
+            outbox.renew_many(Vec::new(), LONG_LEASE).await,
+            "renew none"
+        )
+        .is_empty(),
+        "nothing held, nothing renewed"
+    );
+    let renewed = ok(
+        outbox
+            .renew_many(
+                vec![
+                    (a1.lease.clone(), a1.event.id),
+                    (a2.lease.clone(), a2.event.id),
+                ],
+                LONG_LEASE,
+            )
+            .await,
+        "renew",
+    );
+    let mut renewed = renewed;
+    renewed.sort_unstable();
+    assert_eq!(renewed, [a1.event.id, a2.event.id]);
+    // Past the first lease: the renewed rows are still held.
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    assert!(
+        ok(outbox.claim("owner-b", 2, LONG_LEASE).await, "claim b").is_empty(),
+        "renewed leases keep their rows"
+    );
+    ok(
+        outbox
+            .resolve(&a1.lease, a1.event.id, Resolution::Done { receipt: None })
+            .await,
+        "resolve r1",
+    );
+    let stale = LeaseToken::new("owner-a");
+    let renewed = ok(
+        outbox
+            .renew_many(
+                vec![(a1.lease.clone(), a1.event.id), (stale, a2.event.id)],
+                LONG_LEASE,
+            )
+            .await,
+        "renew after resolve",
+    );
+    assert!(
+        renewed.is_empty(),
+        "resolved row and stale token: {renewed:?}"
+    );
+    ok(
+        outbox
+            .resolve(&a2.lease, a2.event.id, Resolution::Done { receipt: None })
+            .await,
+        "resolve r2 under its renewed lease",
+    );
 }
 
 /// A lease that expired but was not re-claimed is still honoured.
@@ -677,6 +746,124 @@ pub async fn attempts_history(outbox: Arc<dyn Outbox>) {
     assert!(history[0].at <= history[1].at);
 }
 
+/// `resolve_many` resolves a batch like one `resolve` per entry: every outcome kind, history
+/// entries, one answer per request in order, a lost lease (stale token, repeated row) failing only
+/// its own entry; the next row of a key becomes claimable.
+pub async fn resolve_many_batches(outbox: Arc<dyn Outbox>) {
+    ok(
+        outbox
+            .enqueue(vec![
+                event("b1"),
+                event("b2"),
+                event("b3"),
+                keyed("b4", "k"),
+                keyed("b5", "k"),
+                event("b6"),
+            ])
+            .await,
+        "enqueue",
+    );
+    let claimed = ok(outbox.claim("w", 10, LONG_LEASE).await, "claim");
+    assert_eq!(
+        ids(&claimed),
+        ["b1", "b2", "b3", "b4", "b6"],
+        "b5 waits for b4"
+    );
+    assert!(outbox.resolve_many(Vec::new()).await.is_empty());
+    let by_id = |id: &str| {
+        claimed
+            .iter()
+            .find(|c| c.event.event_id.as_str() == id)
+            .unwrap_or_else(|| panic!("{id} was not claimed"))
+    };
+    let at = Utc::now() + chrono::Duration::hours(1);
+    let receipt = serde_json::json!({"n": 1});
+    let request = |id: &str, resolution: Resolution| {
+        let c = by_id(id);
+        ResolveRequest::new(c.lease.clone(), c.event.id, resolution)
+    };
+    let stale = ResolveRequest::new(
+        LeaseToken::new("w"),
+        by_id("b6").event.id,
+        Resolution::Done { receipt: None },
+    );
+    let results = outbox
+        .resolve_many(vec![
+            request(
+                "b1",
+                Resolution::Done {
+                    receipt: Some(receipt.clone()),
+                },
+            ),
+            stale,
+            request(
+                "b2",
+                Resolution::Retry {
+                    at,
+                    error: "busy".into(),
+                },
+            ),
+            request(
+                "b3",
+                Resolution::Dead {
+                    error: "bad".into(),
+                },
+            ),
+            request("b4", Resolution::Done { receipt: None }),
+            request("b4", Resolution::Done { receipt: None }),
+        ])
+        .await;
+    assert_eq!(results.len(), 6, "one answer per request");
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(StoreError::LeaseLost { row_id }) if row_id == by_id("b6").event.id),
+        "a stale token fails its own entry: {:?}",
+        results[1]
+    );
+    for (i, result) in results.iter().enumerate().skip(2).take(3) {
+        assert!(result.is_ok(), "entry {i}: {result:?}");
+    }
+    assert!(
+        matches!(results[5], Err(StoreError::LeaseLost { .. })),
+        "a row resolved earlier in the batch is no longer held: {:?}",
+        results[5]
+    );
+    let b1 = row(&outbox, "b1").await;
+    assert_eq!((b1.status, b1.receipt), (EventStatus::Done, Some(receipt)));
+    let b2 = row(&outbox, "b2").await;
+    assert_eq!(b2.status, EventStatus::Pending);
+    assert_eq!(b2.last_error.as_deref(), Some("busy"));
+    assert_eq!(b2.next_attempt_at.timestamp_micros(), at.timestamp_micros());
+    let b3 = row(&outbox, "b3").await;
+    assert_eq!(
+        (b3.status, b3.last_error.as_deref()),
+        (EventStatus::Dead, Some("bad"))
+    );
+    assert_eq!(row(&outbox, "b4").await.status, EventStatus::Done);
+    assert_eq!(
+        row(&outbox, "b6").await.status,
+        EventStatus::InFlight,
+        "untouched"
+    );
+    for (id, outcome) in [
+        ("b1", "done"),
+        ("b2", "retry"),
+        ("b3", "dead"),
+        ("b4", "done"),
+    ] {
+        let history = ok(outbox.attempts(by_id(id).event.id).await, "attempts");
+        let summary: Vec<_> = history
+            .iter()
+            .map(|a| (a.attempt, a.outcome.as_str()))
+            .collect();
+        assert_eq!(summary, [(1, outcome)], "history of {id}");
+    }
+    assert!(ok(outbox.attempts(by_id("b6").event.id).await, "attempts").is_empty());
+    // b4 is done: b5, next of key k, is claimable now.
+    let next = ok(outbox.claim("w", 10, LONG_LEASE).await, "claim again");
+    assert_eq!(ids(&next), ["b5"]);
+}
+
 /// Counts per status and flow, the oldest unresolved row, `is_drained`.
 pub async fn stats(outbox: Arc<dyn Outbox>) {
     let empty = ok(outbox.stats().await, "stats");
@@ -861,8 +1048,9 @@ macro_rules! outbox_conformance_tests {
             claim_round_trips_fields, claim_honours_max, claim_respects_next_attempt_at,
             lease_expiry_reclaim_and_lost_lease, expired_but_unclaimed_lease_resolves,
             ordering_key_exclusive_and_in_order, ordering_key_replay_waits_for_live_lease,
-            dead_rows, set_flow_relabels_in_flight_rows, replay, purge, attempts_history, stats,
-            list_filters, kv_store, ledger);
+            dead_rows, set_flow_relabels_in_flight_rows, replay, purge, attempts_history,
+            resolve_many_batches, renew_many_extends_held_leases, stats, list_filters, kv_store,
+            ledger);
     };
     (@optional $make:expr; $($case:ident),* $(,)?) => {
         $(

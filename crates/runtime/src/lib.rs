@@ -94,6 +94,7 @@ pub use error::StoreError;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+pub use store::ResolveRequest;
 pub use store::{
     AttemptRecord, Claimed, EnqueueReport, EventFilter, EventStatus, KvStore, LeaseToken, NewEvent,
     Outbox, OutboxStats, Resolution, SCHEMA_VERSION, SqliteOptions, SqliteStore, StatusCounts,

@@ -12,6 +12,34 @@
 //! never hands out two rows of one ordering key at once, so per-key order holds however many
 //! workers (or replicas) share the outbox.
 //!
+//! # Throughput
+//!
+//! Store round trips are decoupled from the attempts in flight:
+//!
+//! * **Batched claims**: one `claim` takes up to [`WorkerConfig::batch`] rows in one store
+//!   transaction. The pool claims again when a quarter of its slots (at most `batch`) are free,
+//!   or when it is idle, so a busy pool does not spend one claim per finished attempt.
+//! * **Batched, asynchronous resolves**: a finished attempt hands its outcome to the pool's
+//!   resolver task and frees its slot at once; the resolver writes everything queued (up to
+//!   [`WorkerConfig::resolve_batch`]) with one [`Outbox::resolve_many`], then wakes the pool
+//!   (the next row of a key becomes claimable once the previous one is resolved). Resolves
+//!   commit without waiting for their own fsync (see [`Outbox::resolve_many`]): a lost "done" is
+//!   an idempotent redelivery after the lease. The queue to the resolver is bounded
+//!   (`max(concurrency, resolve_batch)`): a slow store makes finished attempts wait, holding their
+//!   slot, so nothing grows without bound.
+//! * **Hundreds in flight**: the default [`WorkerConfig::concurrency`] is 256, so flows waiting
+//!   on vendor I/O do not hold back the rest; per-key order stays the store's job.
+//!
+//! * **Lease renewal**: every third of [`WorkerConfig::lease`], one [`Outbox::renew_many`]
+//!   extends the leases of all rows the pool holds (running or waiting for the resolver). A
+//!   handler slowed by vendor rate limits or a loaded machine keeps its row, so it is not
+//!   aborted or taken over mid-request (which would leave a non-idempotent send in doubt);
+//!   a crashed process stops renewing and its leases expire on time. An attempt ends at
+//!   [`WorkerConfig::attempt_timeout`], or as soon as its lease is lost or runs out unrenewed.
+//!
+//! On shutdown the pool stops claiming, waits for running attempts, and the resolver writes
+//! every queued outcome before [`WorkerPool::join`] returns.
+//!
 //! Each attempt runs in a `tracing` span `delivery` with `flow`, `event_id`, `row` and `attempt`.
 //! Metrics (`metrics` crate): `chatport_delivery_attempts_total{flow}` per attempt and
 //! `chatport_deliveries_total{flow, outcome}` per resolution, with outcome `delivered`, `retry`,
@@ -23,12 +51,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatport_core::Outcome;
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::store::{Claimed, Outbox, OutboxStats, Resolution, StoreError, StoredEvent};
+use crate::store::{
+    Claimed, LeaseToken, Outbox, OutboxStats, Resolution, ResolveRequest, StoreError, StoredEvent,
+};
 
 /// One flow step run for a stored event. Implemented by the bridge (one handler routing on
 /// [`StoredEvent::flow`], or one per flow behind a router).
@@ -179,23 +210,30 @@ fn random_unit() -> f64 {
 /// use chatport_runtime::worker::{RetryPolicy, WorkerConfig};
 /// let config = WorkerConfig::default()
 ///     .owner("replica-a")
-///     .concurrency(16)
+///     .concurrency(512)
 ///     .lease(Duration::from_secs(120))
 ///     .retry(RetryPolicy::default().max_attempts(8));
-/// assert_eq!(config.concurrency, 16);
+/// assert_eq!(config.concurrency, 512);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct WorkerConfig {
-    /// Attempts running at once. Default 8.
+    /// Attempts running at once (events in flight). Default 256: flows mostly wait on vendor
+    /// I/O, and per-vendor request rates are bounded by the connectors' own limiters.
     pub concurrency: usize,
-    /// How long a claim holds a row; also the longest a handler may run before its attempt is
-    /// aborted and retried. Default 60 s.
+    /// How long a claim holds a row without renewal. The pool renews the leases of its running
+    /// attempts every third of this ([`Outbox::renew_many`]), so it bounds how long a crashed
+    /// process keeps its rows, not how long a handler may run. Default 60 s.
     pub lease: Duration,
+    /// The longest a handler may run before its attempt is aborted and retried (also aborted
+    /// earlier when its lease is lost or could not be renewed in time). Default 300 s.
+    pub attempt_timeout: Duration,
     /// How often the pool looks for due rows when nobody wakes it. Default 250 ms.
     pub poll_interval: Duration,
-    /// Most rows claimed per store round trip. Default 8.
+    /// Most rows claimed per store round trip (one transaction). Default 64.
     pub batch: usize,
+    /// Most outcomes written per store round trip ([`Outbox::resolve_many`]). Default 512.
+    pub resolve_batch: usize,
     /// Retry schedule and attempt limit.
     pub retry: RetryPolicy,
     /// Lease owner name, unique per pool (default `worker-<pid>-<random>`).
@@ -206,10 +244,12 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         Self {
-            concurrency: 8,
+            concurrency: 256,
             lease: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_millis(250),
-            batch: 8,
+            batch: 64,
+            resolve_batch: 512,
             retry: RetryPolicy::default(),
             owner: format!("worker-{}-{}", std::process::id(), &tag[..8]),
         }
@@ -238,6 +278,18 @@ impl WorkerConfig {
     /// Sets [`WorkerConfig::batch`] (at least 1).
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch.max(1);
+        self
+    }
+
+    /// Sets [`WorkerConfig::attempt_timeout`].
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Sets [`WorkerConfig::resolve_batch`] (at least 1).
+    pub fn resolve_batch(mut self, n: usize) -> Self {
+        self.resolve_batch = n.max(1);
         self
     }
 
@@ -326,24 +378,52 @@ async fn run_pool(
 ) {
     let retry = Arc::new(config.retry.clone());
     let concurrency = config.concurrency.max(1);
+    let batch = config.batch.max(1);
+    let resolve_batch = config.resolve_batch.max(1);
+    // Claim when this many slots are free (or when nothing runs): a busy pool claims in batches
+    // instead of once per finished attempt.
+    let low_water = (concurrency / 4).clamp(1, batch);
+    let (outcomes, queued) = mpsc::channel(concurrency.max(resolve_batch));
+    let leases = Arc::new(Leases::default());
+    let resolver = tokio::spawn(resolver(
+        Arc::clone(&outbox),
+        queued,
+        resolve_batch,
+        Arc::clone(&notify),
+        Arc::clone(&leases),
+    ));
+    let stop_renewing = CancellationToken::new();
+    let renewer = tokio::spawn(renewer(
+        Arc::clone(&outbox),
+        Arc::clone(&leases),
+        config.lease,
+        stop_renewing.clone(),
+    ));
     let mut tasks: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
         while tasks.try_join_next().is_some() {}
         let free = concurrency.saturating_sub(tasks.len());
         let mut more = false;
-        if free > 0 {
-            let want = free.min(config.batch.max(1));
+        if free >= low_water || (free > 0 && tasks.is_empty()) {
+            let want = free.min(batch);
+            // The lease runs from (at the latest) now, as far as this process can tell.
+            let claimed_at = Instant::now();
             match outbox.claim(&config.owner, want, config.lease).await {
                 Ok(rows) => {
                     more = rows.len() == want && tasks.len() + rows.len() < concurrency;
+                    metrics::histogram!("chatport_claim_batch_size").record(rows.len() as f64);
                     for claimed in rows {
+                        let expires = leases.hold(&claimed, claimed_at + config.lease);
                         tasks.spawn(attempt(
                             Arc::clone(&outbox),
                             Arc::clone(&handler),
                             Arc::clone(&retry),
-                            config.lease,
+                            config.attempt_timeout,
                             claimed,
+                            expires,
+                            Arc::clone(&leases),
                             shutdown.clone(),
+                            outcomes.clone(),
                         ));
                     }
                 }
@@ -361,20 +441,78 @@ async fn run_pool(
         }
     }
     while tasks.join_next().await.is_some() {}
+    // Every attempt has queued its outcome: closing the channel lets the resolver write the
+    // rest and end.
+    drop(outcomes);
+    if let Err(error) = resolver.await {
+        tracing::error!(%error, "outbox resolver task failed");
+    }
+    stop_renewing.cancel();
+    if let Err(error) = renewer.await {
+        tracing::error!(%error, "outbox lease renewer task failed");
+    }
     tracing::debug!(owner = %config.owner, "worker pool stopped");
 }
 
+/// Writes queued outcomes in batches of up to `max` with [`Outbox::resolve_many`] until the
+/// channel is closed and empty; wakes the pool after each batch (the next row of a key may be
+/// claimable now).
+async fn resolver(
+    outbox: Arc<dyn Outbox>,
+    mut queued: mpsc::Receiver<ResolveRequest>,
+    max: usize,
+    notify: Arc<Notify>,
+    leases: Arc<Leases>,
+) {
+    let mut batch = Vec::with_capacity(max);
+    while queued.recv_many(&mut batch, max).await > 0 {
+        let requests = std::mem::take(&mut batch);
+        metrics::histogram!("chatport_resolve_batch_size").record(requests.len() as f64);
+        let rows: Vec<i64> = requests.iter().map(|r| r.row_id).collect();
+        let held: Vec<(LeaseToken, i64)> = requests
+            .iter()
+            .map(|r| (r.lease.clone(), r.row_id))
+            .collect();
+        let results = outbox.resolve_many(requests).await;
+        // Written (or lost): stop renewing these leases.
+        for (lease, row) in &held {
+            leases.forget(lease, *row);
+        }
+        for (row, result) in rows.into_iter().zip(results) {
+            match result {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost { .. }) => tracing::warn!(
+                    row,
+                    "lease lost before the outcome was recorded; another worker owns the row"
+                ),
+                Err(error) => tracing::warn!(
+                    row,
+                    %error,
+                    "recording the outcome failed; the row is retried after its lease"
+                ),
+            }
+        }
+        notify.notify_one();
+    }
+}
+
+// The pool's shared parts and the one claimed row; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     outbox: Arc<dyn Outbox>,
     handler: Arc<dyn Handler>,
     retry: Arc<RetryPolicy>,
-    lease_time: Duration,
+    attempt_timeout: Duration,
     claimed: Claimed,
+    mut expires: watch::Receiver<Instant>,
+    leases: Arc<Leases>,
     shutdown: CancellationToken,
+    outcomes: mpsc::Sender<ResolveRequest>,
 ) {
     let Claimed { event, lease } = claimed;
     if shutdown.is_cancelled() {
         // Claimed but not started: give it back without counting an attempt.
+        leases.forget(&lease, event.id);
         if let Err(error) = outbox.release(&lease, event.id).await {
             tracing::warn!(%error, row = event.id, "releasing an outbox row failed");
         }
@@ -395,22 +533,36 @@ async fn attempt(
             let event = Arc::clone(&event);
             tokio::spawn(async move { handler.handle(&event).await })
         };
-        let abort = running.abort_handle();
-        let outcome = match tokio::time::timeout(lease_time, running).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(error)) if error.is_panic() => Outcome::Retry {
-                after: None,
-                reason: "handler panicked".into(),
-            },
-            Ok(Err(_)) => Outcome::Retry {
-                after: None,
-                reason: "handler task was cancelled".into(),
-            },
-            Err(_) => {
-                abort.abort();
-                Outcome::Retry {
-                    after: None,
-                    reason: format!("handler timed out after {lease_time:?}"),
+        let mut running = running;
+        let deadline = Instant::now() + attempt_timeout;
+        let mut renewals = true;
+        // Runs until the handler ends, the attempt's own deadline passes, or the lease ends
+        // (lost, or not renewed in time): then another worker may own the row, so stop.
+        let outcome = loop {
+            let lease_end = *expires.borrow_and_update();
+            tokio::select! {
+                joined = &mut running => break match joined {
+                    Ok(outcome) => outcome,
+                    Err(error) if error.is_panic() => Outcome::Retry {
+                        after: None,
+                        reason: "handler panicked".into(),
+                    },
+                    Err(_) => Outcome::Retry {
+                        after: None,
+                        reason: "handler task was cancelled".into(),
+                    },
+                },
+                changed = expires.changed(), if renewals => {
+                    renewals = changed.is_ok();
+                }
+                () = tokio::time::sleep_until(lease_end.min(deadline)) => {
+                    running.abort();
+                    let reason = if Instant::now() >= deadline {
+                        format!("handler timed out after {attempt_timeout:?}")
+                    } else {
+                        "lease lost or not renewed in time; attempt stopped".to_owned()
+                    };
+                    break Outcome::Retry { after: None, reason };
                 }
             }
         };
@@ -422,18 +574,105 @@ async fn attempt(
             Resolution::Retry { at, error } => tracing::info!(%at, %error, "retry scheduled"),
             Resolution::Dead { error } => tracing::warn!(%error, "dead-lettered"),
         }
-        match outbox.resolve(&lease, event.id, resolution).await {
-            Ok(()) => {}
-            Err(StoreError::LeaseLost { .. }) => {
-                tracing::warn!("lease lost before the outcome was recorded; another worker owns the row")
-            }
-            Err(error) => {
-                tracing::warn!(%error, "recording the outcome failed; the row is retried after its lease")
-            }
+        // Hand the outcome to the resolver and free the slot; the resolver writes it with others.
+        let request = ResolveRequest::new(lease, event.id, resolution);
+        if let Err(mpsc::error::SendError(request)) = outcomes.send(request).await {
+            leases.forget(&request.lease, request.row_id);
+            tracing::warn!("the outbox resolver has stopped; the row is retried after its lease");
         }
     }
     .instrument(span)
     .await;
+}
+
+/// The leases a pool holds (claimed and not yet resolved), with each one's local expiry, which
+/// the renewer moves forward and the attempt watches.
+#[derive(Default)]
+struct Leases {
+    held: std::sync::Mutex<std::collections::HashMap<i64, (LeaseToken, watch::Sender<Instant>)>>,
+}
+
+impl Leases {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<i64, (LeaseToken, watch::Sender<Instant>)>,
+    > {
+        // A panic while holding this lock leaves the map consistent (single inserts/removes).
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts tracking a claimed row whose lease ends at `expires`.
+    fn hold(&self, claimed: &Claimed, expires: Instant) -> watch::Receiver<Instant> {
+        let (sender, receiver) = watch::channel(expires);
+        self.lock()
+            .insert(claimed.event.id, (claimed.lease.clone(), sender));
+        receiver
+    }
+
+    /// Stops tracking `row` if it is still held under `lease` (a later claim of the same row
+    /// by this pool is left alone).
+    fn forget(&self, lease: &LeaseToken, row: i64) {
+        let mut held = self.lock();
+        if held.get(&row).is_some_and(|(l, _)| l == lease) {
+            held.remove(&row);
+        }
+    }
+
+    fn snapshot(&self) -> Vec<(LeaseToken, i64)> {
+        self.lock()
+            .iter()
+            .map(|(row, (lease, _))| (lease.clone(), *row))
+            .collect()
+    }
+}
+
+/// Every third of the lease, renews the leases of all rows the pool holds in one
+/// [`Outbox::renew_many`]; rows the store no longer holds for this pool are marked expired, so
+/// their attempts stop. On a store error the leases keep their previous expiry.
+async fn renewer(
+    outbox: Arc<dyn Outbox>,
+    leases: Arc<Leases>,
+    lease: Duration,
+    stop: CancellationToken,
+) {
+    let every = (lease / 3).max(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let held = leases.snapshot();
+        if held.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        match outbox.renew_many(held.clone(), lease).await {
+            Ok(renewed) => {
+                let renewed: std::collections::HashSet<i64> = renewed.into_iter().collect();
+                let map = leases.lock();
+                for (token, row) in held {
+                    if let Some((current, expires)) = map.get(&row)
+                        && *current == token
+                    {
+                        if renewed.contains(&row) {
+                            expires.send_replace(started + lease);
+                        } else {
+                            expires.send_replace(Instant::now());
+                        }
+                    }
+                }
+            }
+            Err(StoreError::Invalid(_)) => {
+                // The backend cannot renew: attempts end when their first lease does.
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "renewing outbox leases failed"),
+        }
+    }
 }
 
 /// Maps a handler outcome to the row's resolution and the metrics label.

@@ -440,3 +440,264 @@ async fn a_notify_wakes_the_pool_before_its_poll() {
     shutdown.cancel();
     pool.join().await;
 }
+
+/// An outbox that records how the pool talks to the store: every claim's `max` and row count,
+/// every `resolve_many` batch, and single `resolve` calls.
+struct Recording {
+    inner: SqliteStore,
+    claims: Mutex<Vec<(usize, usize)>>,
+    batches: Mutex<Vec<Vec<i64>>>,
+    single_resolves: AtomicU32,
+    renewals: AtomicU32,
+    renewed: Notify,
+}
+
+impl Recording {
+    fn new() -> Self {
+        Self {
+            inner: SqliteStore::open_in_memory().unwrap(),
+            claims: Mutex::new(Vec::new()),
+            batches: Mutex::new(Vec::new()),
+            single_resolves: AtomicU32::new(0),
+            renewals: AtomicU32::new(0),
+            renewed: Notify::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Outbox for Recording {
+    async fn enqueue(&self, events: Vec<NewEvent>) -> Result<EnqueueReport, StoreError> {
+        self.inner.enqueue(events).await
+    }
+    async fn claim(
+        &self,
+        owner: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let claimed = self.inner.claim(owner, max, lease).await?;
+        self.claims.lock().unwrap().push((max, claimed.len()));
+        Ok(claimed)
+    }
+    async fn resolve(
+        &self,
+        lease: &LeaseToken,
+        row_id: i64,
+        resolution: Resolution,
+    ) -> Result<(), StoreError> {
+        self.single_resolves.fetch_add(1, Ordering::SeqCst);
+        self.inner.resolve(lease, row_id, resolution).await
+    }
+    async fn resolve_many(
+        &self,
+        requests: Vec<chatport_runtime::ResolveRequest>,
+    ) -> Vec<Result<(), StoreError>> {
+        self.batches
+            .lock()
+            .unwrap()
+            .push(requests.iter().map(|r| r.row_id).collect());
+        self.inner.resolve_many(requests).await
+    }
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let renewed = self.inner.renew_many(held, lease).await?;
+        if !renewed.is_empty() {
+            self.renewals.fetch_add(1, Ordering::SeqCst);
+            self.renewed.notify_waiters();
+        }
+        Ok(renewed)
+    }
+    async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError> {
+        self.inner.release(lease, row_id).await
+    }
+    async fn set_flow(&self, row_id: i64, flow: &str) -> Result<(), StoreError> {
+        self.inner.set_flow(row_id, flow).await
+    }
+    async fn stats(&self) -> Result<OutboxStats, StoreError> {
+        self.inner.stats().await
+    }
+    async fn list(
+        &self,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.list(filter, limit).await
+    }
+    async fn get(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        Outbox::get(&self.inner, id).await
+    }
+    async fn attempts(&self, id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.inner.attempts(id).await
+    }
+    async fn replay(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        self.inner.replay(filter).await
+    }
+    async fn purge(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        self.inner.purge(filter).await
+    }
+}
+
+/// Waits until the outbox renewed leases `times` times (so the attempt outlived several leases),
+/// then delivers; counts its calls.
+struct OutlivesItsLease {
+    outbox: Arc<Recording>,
+    times: u32,
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl Handler for OutlivesItsLease {
+    async fn handle(&self, _event: &StoredEvent) -> Outcome {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let renewed = self.outbox.renewed.notified();
+            if self.outbox.renewals.load(Ordering::SeqCst) >= self.times {
+                return Outcome::delivered();
+            }
+            renewed.await;
+        }
+    }
+}
+
+/// A handler that runs for several leases keeps its row: the pool renews the lease, so neither
+/// the attempt is aborted nor a second pool on the same outbox takes the row over; one attempt,
+/// one handler call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_attempt_keeps_its_row_by_renewing_the_lease() {
+    let recording = Arc::new(Recording::new());
+    let outbox: Arc<dyn Outbox> = recording.clone();
+    outbox.enqueue(vec![event("slow")]).await.unwrap();
+    let handler = Arc::new(OutlivesItsLease {
+        outbox: Arc::clone(&recording),
+        times: 4,
+        calls: AtomicU32::new(0),
+    });
+    let lease = Duration::from_millis(150);
+    let shutdown = CancellationToken::new();
+    let other = WorkerPool::spawn(
+        Arc::clone(&outbox),
+        handler.clone(),
+        config().owner("other").lease(lease),
+        shutdown.clone(),
+    );
+    let stats = run_until_drained(
+        Arc::clone(&outbox),
+        handler.clone(),
+        config().owner("first").lease(lease),
+    )
+    .await;
+    shutdown.cancel();
+    other.join().await;
+    assert_eq!(stats.done, 1);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1, "one handler call");
+    let row = only_row(&outbox).await;
+    assert_eq!(row.status, EventStatus::Done);
+    assert_eq!(row.attempts, 1, "never aborted nor taken over");
+}
+
+/// Every handler waits until `expected` of them run at the same time, then all deliver.
+struct Barrier {
+    expected: u32,
+    running: AtomicU32,
+    all_in: Notify,
+    done: AtomicBool,
+}
+
+#[async_trait]
+impl Handler for Barrier {
+    async fn handle(&self, _event: &StoredEvent) -> Outcome {
+        let all_in = self.all_in.notified();
+        if self.running.fetch_add(1, Ordering::SeqCst) + 1 >= self.expected {
+            self.done.store(true, Ordering::SeqCst);
+            self.all_in.notify_waiters();
+        } else if !self.done.load(Ordering::SeqCst) {
+            all_in.await;
+        }
+        Outcome::delivered()
+    }
+}
+
+/// With the default configuration, hundreds of events are in flight at once (handlers waiting on
+/// I/O do not hold back the rest), claims take many rows per store call, and every outcome is
+/// written through `resolve_many`, each row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_pool_keeps_hundreds_in_flight_with_batched_claims_and_resolves() {
+    const N: u32 = 200;
+    let recording = Arc::new(Recording::new());
+    let outbox: Arc<dyn Outbox> = recording.clone();
+    let events = (0..N).map(|i| event(&format!("h{i}"))).collect();
+    assert_eq!(outbox.enqueue(events).await.unwrap().inserted, u64::from(N));
+    let handler = Arc::new(Barrier {
+        expected: N,
+        running: AtomicU32::new(0),
+        all_in: Notify::new(),
+        done: AtomicBool::new(false),
+    });
+    let defaults = WorkerConfig::default();
+    assert!(defaults.concurrency >= 256, "{defaults:?}");
+    // The barrier only opens once all N handlers run at once: a pool that kept fewer in flight
+    // would never drain (the drain below would time out and fail).
+    let stats = run_until_drained(Arc::clone(&outbox), handler.clone(), defaults.clone()).await;
+    assert_eq!(stats.done, u64::from(N));
+    assert_eq!(
+        handler.running.load(Ordering::SeqCst),
+        N,
+        "one attempt each"
+    );
+
+    let claims = recording.claims.lock().unwrap().clone();
+    assert!(
+        claims.iter().all(|(max, _)| *max <= defaults.batch),
+        "{claims:?}"
+    );
+    let with_rows: Vec<usize> = claims.iter().map(|(_, n)| *n).filter(|n| *n > 0).collect();
+    assert_eq!(with_rows.iter().sum::<usize>(), N as usize);
+    assert!(
+        with_rows.len() <= (N as usize).div_ceil(defaults.batch) + 1,
+        "claims are batched: {with_rows:?}"
+    );
+    assert_eq!(recording.single_resolves.load(Ordering::SeqCst), 0);
+    let mut resolved: Vec<i64> = recording.batches.lock().unwrap().concat();
+    assert_eq!(resolved.len(), N as usize);
+    resolved.sort_unstable();
+    resolved.dedup();
+    assert_eq!(resolved.len(), N as usize, "each row resolved once");
+}
+
+/// Outcomes of a failing attempt go through the batch path too: retries and dead rows keep
+/// their history and attempt counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_resolves_keep_retries_and_the_dead_letter_queue() {
+    let recording = Arc::new(Recording::new());
+    let outbox: Arc<dyn Outbox> = recording.clone();
+    outbox
+        .enqueue((0..20).map(|i| event(&format!("r{i}"))).collect())
+        .await
+        .unwrap();
+    let handler = Arc::new(Always(
+        Outcome::Retry {
+            after: None,
+            reason: "down".into(),
+        },
+        AtomicU32::new(0),
+    ));
+    let stats = run_until_drained(
+        Arc::clone(&outbox),
+        handler.clone(),
+        config().retry(RetryPolicy::new(vec![Duration::ZERO], 3)),
+    )
+    .await;
+    assert_eq!((stats.dead, stats.done), (20, 0));
+    assert_eq!(handler.1.load(Ordering::SeqCst), 60, "three attempts each");
+    for row in outbox.list(&EventFilter::new(), 100).await.unwrap() {
+        assert_eq!(row.attempts, 3);
+        let history = outbox.attempts(row.id).await.unwrap();
+        let outcomes: Vec<_> = history.iter().map(|a| a.outcome.as_str()).collect();
+        assert_eq!(outcomes, ["retry", "retry", "dead"], "{row:?}");
+    }
+    assert_eq!(recording.single_resolves.load(Ordering::SeqCst), 0);
+}

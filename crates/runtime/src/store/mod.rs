@@ -320,6 +320,36 @@ impl Resolution {
     }
 }
 
+/// One entry of an [`Outbox::resolve_many`] batch: the lease of the claim, the row, and how its
+/// attempt ended.
+///
+/// ```
+/// use chatport_runtime::{LeaseToken, Resolution, ResolveRequest};
+/// let request = ResolveRequest::new(LeaseToken::new("w"), 7, Resolution::Done { receipt: None });
+/// assert_eq!(request.row_id, 7);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ResolveRequest {
+    /// The lease returned by the claim.
+    pub lease: LeaseToken,
+    /// The outbox row id.
+    pub row_id: i64,
+    /// How the attempt ended.
+    pub resolution: Resolution,
+}
+
+impl ResolveRequest {
+    /// A request to resolve `row_id`, held under `lease`, with `resolution`.
+    pub fn new(lease: LeaseToken, row_id: i64, resolution: Resolution) -> Self {
+        Self {
+            lease,
+            row_id,
+            resolution,
+        }
+    }
+}
+
 /// What one `enqueue` call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EnqueueReport {
@@ -570,6 +600,53 @@ pub trait Outbox: Send + Sync + 'static {
         row_id: i64,
         resolution: Resolution,
     ) -> Result<(), StoreError>;
+
+    /// Resolves many claimed rows at once: the same effect as one [`Outbox::resolve`] per entry,
+    /// but in as few store transactions as the backend can (one on SQLite and PostgreSQL). The
+    /// answer has one result per request, in request order; a [`StoreError::LeaseLost`] for one
+    /// row does not fail the others. The default calls `resolve` once per entry.
+    ///
+    /// # Durability
+    /// Like `claim`, `resolve` and `release`, a resolution need not be on disk when this returns
+    /// (the SQLite store commits outcome-only batches without waiting for their fsync, the
+    /// PostgreSQL store with `synchronous_commit = off`): a crash of the machine may forget it,
+    /// and the row is then delivered again after its lease, which idempotent sinks absorb. Every
+    /// later durable commit (an enqueue) makes it durable too. See `docs/architecture.md`,
+    /// "Throughput".
+    async fn resolve_many(&self, requests: Vec<ResolveRequest>) -> Vec<Result<(), StoreError>> {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            results.push(
+                self.resolve(&request.lease, request.row_id, request.resolution)
+                    .await,
+            );
+        }
+        results
+    }
+
+    /// Extends the leases of rows still being worked on: every `(lease, row_id)` whose row is
+    /// still in flight under that lease gets `lease_expires_at = now + lease`, in one store
+    /// transaction. Returns the ids of the rows renewed; a row missing from the answer was lost
+    /// (resolved, released, reaped or claimed by another worker) and its attempt must stop.
+    ///
+    /// The worker pool calls this every third of the lease for all its running attempts, so an
+    /// attempt slowed by vendor rate limits or a loaded machine keeps its row instead of being
+    /// taken over mid-request (which would leave a non-idempotent send in doubt), while the
+    /// lease of a crashed process still expires on time.
+    ///
+    /// # Errors
+    /// A store failure; the leases then run out at their previous expiry. The default answers
+    /// [`StoreError::Invalid`] (the backend cannot renew; attempts end at their first expiry).
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        let _ = (held, lease);
+        Err(StoreError::Invalid(
+            "this outbox cannot renew leases".into(),
+        ))
+    }
 
     /// Gives a claimed row back untouched (shutdown before the attempt started): pending again,
     /// due now, and the claim's attempt is not counted.

@@ -14,6 +14,15 @@
 //! acknowledged webhooks. Many concurrent commits share one WAL flush inside the server (its own
 //! group commit), so replicas need no batching of their own.
 //!
+//! Outcome writes are the exception: claims, resolves (`resolve`, and `resolve_many`, which
+//! resolves a whole batch in one statement), releases and `set_flow` run on a second, small pool
+//! ([`PgOptions::outcome_connections`]) whose connections start with `synchronous_commit=off`.
+//! Their commits are visible to every replica at once but do not wait for the WAL flush; a
+//! server crash may forget the last of them (at most about three times `wal_writer_delay`), and
+//! the row is then delivered again after its lease — an idempotent redelivery, never a lost
+//! event. A later synchronous commit flushes the WAL up to itself, earlier asynchronous commits
+//! included, so nothing durable ever depends on a forgotten outcome.
+//!
 //! # Schema
 //!
 //! Tables `events` (the outbox, `UNIQUE (source, event_id)`), `attempts` (history, cascade-deleted
@@ -105,7 +114,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     AttemptRecord, Claimed, EnqueueReport, EventFilter, EventStatus, KvStore, LeaseToken, NewEvent,
-    Outbox, OutboxStats, Resolution, StatusCounts, StoreError, StoredEvent,
+    Outbox, OutboxStats, Resolution, ResolveRequest, StatusCounts, StoreError, StoredEvent,
 };
 
 /// The schema version this build creates and understands (table `schema_migrations`).
@@ -195,6 +204,9 @@ AND (e.ordering_key IS NULL OR (
 pub struct PgOptions {
     /// Most open connections in the pool (at least 1). Default 16.
     pub max_connections: usize,
+    /// Most open connections of the second, smaller pool that claims and resolves use (at least
+    /// 1; they commit with `synchronous_commit=off`, see the module docs). Default 4.
+    pub outcome_connections: usize,
     /// The schema holding chatport's tables, created when missing; `None` uses the server's
     /// default (`search_path`, usually `public`). 1 to 63 characters of `a-z`, `0-9`, `_`, not
     /// starting with a digit. Default `None`.
@@ -214,6 +226,7 @@ impl Default for PgOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
+            outcome_connections: 4,
             schema: None,
             connect_timeout: Duration::from_secs(10),
             wait_timeout: Duration::from_secs(10),
@@ -226,6 +239,12 @@ impl PgOptions {
     /// Sets [`PgOptions::max_connections`] (at least 1).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+
+    /// Sets [`PgOptions::outcome_connections`] (at least 1).
+    pub fn outcome_connections(mut self, n: usize) -> Self {
+        self.outcome_connections = n.max(1);
         self
     }
 
@@ -335,6 +354,9 @@ fn valid_schema_name(name: &str) -> bool {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Connections with `synchronous_commit=off`, for outcome writes (claims, resolves,
+    /// releases, `set_flow`): see the module docs, "Durability".
+    outcomes: Pool,
     /// The schema the tables live in (`current_schema()` after migration).
     schema: String,
     /// Prefix of the advisory-lock names of ordering keys (includes the schema).
@@ -375,44 +397,33 @@ impl PgStore {
                 "invalid PostgreSQL schema name {schema:?} (expected 1 to 63 of a-z, 0-9, _)"
             )));
         }
-        let mut startup = config.get_options().unwrap_or_default().to_owned();
-        startup.push_str(" -c synchronous_commit=on");
-        if let Some(schema) = &options.schema {
-            startup.push_str(" -c search_path=");
-            startup.push_str(schema);
-        }
-        config.options(startup.trim_start());
+        let base_options = config.get_options().unwrap_or_default().to_owned();
         if config.get_application_name().is_none() {
             config.application_name("chatport");
         }
         config.connect_timeout(options.connect_timeout);
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        // TLS only when asked for, and then always verified; `prefer` (the default) and `disable`
-        // connect in plain text, like a server on the same host or a private network expects.
-        let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            #[cfg(feature = "postgres-tls")]
-            {
-                let tls = tls_connector(options.root_certificate.as_deref())?;
-                deadpool_postgres::Manager::from_config(config, tls, manager_config)
+        let with_commit = |config: &tokio_postgres::Config, level: &str| {
+            let mut config = config.clone();
+            let mut startup = base_options.clone();
+            startup.push_str(" -c synchronous_commit=");
+            startup.push_str(level);
+            if let Some(schema) = &options.schema {
+                startup.push_str(" -c search_path=");
+                startup.push_str(schema);
             }
-            #[cfg(not(feature = "postgres-tls"))]
-            return Err(StoreError::Invalid(
-                "sslmode=require but this build has no TLS for PostgreSQL (enable \
-                 chatport-runtime's `postgres-tls` feature, on by default in chatport-bridge)"
-                    .into(),
-            ));
-        } else {
-            deadpool_postgres::Manager::from_config(config, NoTls, manager_config)
+            config.options(startup.trim_start());
+            config
         };
-        let pool = Pool::builder(manager)
-            .max_size(options.max_connections.max(1))
-            .wait_timeout(Some(options.wait_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Invalid(format!("cannot build the connection pool: {e}")))?;
+        let pool = build_pool(
+            with_commit(&config, "on"),
+            &options,
+            options.max_connections,
+        )?;
+        let outcomes = build_pool(
+            with_commit(&config, "off"),
+            &options,
+            options.outcome_connections,
+        )?;
         let mut client = pool.get().await.map_err(pool_error)?;
         let schema = migrate(&mut client, options.schema.as_deref()).await?;
         drop(client);
@@ -420,14 +431,51 @@ impl PgStore {
             key_lock_prefix: format!("chatport.outbox.key/{schema}/"),
             schema,
             pool,
+            outcomes,
         })
     }
-
     /// The schema the tables live in.
     pub fn schema(&self) -> &str {
         &self.schema
     }
+}
 
+/// A connection pool of at most `max` connections to `config`.
+fn build_pool(
+    config: tokio_postgres::Config,
+    options: &PgOptions,
+    max: usize,
+) -> Result<Pool, StoreError> {
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    // TLS only when asked for, and then always verified; `prefer` (the default) and `disable`
+    // connect in plain text, like a server on the same host or a private network expects.
+    let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        #[cfg(feature = "postgres-tls")]
+        {
+            let tls = tls_connector(options.root_certificate.as_deref())?;
+            deadpool_postgres::Manager::from_config(config, tls, manager_config)
+        }
+        #[cfg(not(feature = "postgres-tls"))]
+        return Err(StoreError::Invalid(
+            "sslmode=require but this build has no TLS for PostgreSQL (enable \
+                 chatport-runtime's `postgres-tls` feature, on by default in chatport-bridge)"
+                .into(),
+        ));
+    } else {
+        deadpool_postgres::Manager::from_config(config, NoTls, manager_config)
+    };
+    Pool::builder(manager)
+        .max_size(max.max(1))
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Invalid(format!("cannot build the connection pool: {e}")))
+}
+
+impl PgStore {
     /// The schema version stored in the database.
     ///
     /// # Errors
@@ -500,6 +548,90 @@ impl PgStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Resolves every request in one statement (one transaction) and returns the ids of the rows
+    /// it resolved; the others' leases were lost. A row repeated in `requests` is resolved once,
+    /// by its first entry.
+    async fn resolve_batch(
+        &self,
+        requests: &[ResolveRequest],
+    ) -> Result<std::collections::HashSet<i64>, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut ids = Vec::with_capacity(requests.len());
+        let mut owners = Vec::with_capacity(requests.len());
+        let mut claims = Vec::with_capacity(requests.len());
+        let mut statuses = Vec::with_capacity(requests.len());
+        let mut next_ats: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(requests.len());
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(requests.len());
+        let mut receipts: Vec<Option<String>> = Vec::with_capacity(requests.len());
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            if !seen.insert(request.row_id) {
+                continue;
+            }
+            let (status, next_at, error, receipt) = match &request.resolution {
+                Resolution::Done { receipt } => (
+                    EventStatus::Done,
+                    None,
+                    None,
+                    receipt.as_ref().map(|r| r.to_string()),
+                ),
+                Resolution::Retry { at, error } => {
+                    (EventStatus::Pending, Some(*at), Some(error.clone()), None)
+                }
+                Resolution::Dead { error } => (EventStatus::Dead, None, Some(error.clone()), None),
+            };
+            ids.push(request.row_id);
+            owners.push(request.lease.owner.clone());
+            claims.push(request.lease.claim_id.clone());
+            statuses.push(status.as_str());
+            next_ats.push(next_at);
+            errors.push(error);
+            receipts.push(receipt);
+            outcomes.push(request.resolution.as_str());
+        }
+        let client = self.outcome_client().await?;
+        // One statement: every row update and its history entry commit together.
+        let statement = client
+            .prepare_cached(
+                "WITH input AS (
+                     SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[],
+                                          $5::TIMESTAMPTZ[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
+                         AS i(id, owner, claim_id, status, next_at, error, receipt, outcome)),
+                 resolved AS (
+                     UPDATE events AS e SET status = i.status,
+                         next_attempt_at = COALESCE(i.next_at, e.next_attempt_at),
+                         last_error = COALESCE(i.error, e.last_error),
+                         receipt = COALESCE(i.receipt, e.receipt),
+                         lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,
+                         updated_at = now()
+                     FROM input AS i
+                     WHERE e.id = i.id AND e.status = 'in_flight'
+                       AND e.lease_owner = i.owner AND e.lease_id = i.claim_id
+                     RETURNING e.id, e.attempts, i.outcome, i.error),
+                 history AS (
+                     INSERT INTO attempts (event_row, attempt, at, outcome, error)
+                     SELECT id, attempts, now(), outcome, error FROM resolved)
+                 SELECT id FROM resolved",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &ids, &owners, &claims, &statuses, &next_ats, &errors, &receipts, &outcomes,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(|row| column::<i64>(row, 0)).collect()
+    }
+
+    /// A connection whose commits do not wait for the WAL flush (outcome writes only).
+    async fn outcome_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.outcomes.get().await.map_err(pool_error)
     }
 }
 
@@ -809,7 +941,7 @@ impl Outbox for PgStore {
         }
         let token = LeaseToken::new(owner);
         let limit = limit_value(max);
-        let mut client = self.client().await?;
+        let mut client = self.outcome_client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
 
         // 1. Candidates, without locks.
@@ -920,7 +1052,7 @@ impl Outbox for PgStore {
             Resolution::Retry { at, error } => (EventStatus::Pending, Some(at), Some(error), None),
             Resolution::Dead { error } => (EventStatus::Dead, None, Some(error), None),
         };
-        let client = self.client().await?;
+        let client = self.outcome_client().await?;
         // One statement: the row update and its history entry commit together.
         let statement = client
             .prepare_cached(
@@ -960,8 +1092,67 @@ impl Outbox for PgStore {
         Ok(())
     }
 
+    async fn resolve_many(&self, requests: Vec<ResolveRequest>) -> Vec<Result<(), StoreError>> {
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        let n = requests.len();
+        match self.resolve_batch(&requests).await {
+            Ok(mut resolved) => requests
+                .iter()
+                .map(|r| {
+                    // `remove`: a repeated row is answered once, like a second `resolve`.
+                    if resolved.remove(&r.row_id) {
+                        Ok(())
+                    } else {
+                        Err(StoreError::LeaseLost { row_id: r.row_id })
+                    }
+                })
+                .collect(),
+            Err(error) => vec![Err(error); n],
+        }
+    }
+
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(held.len());
+        let mut owners = Vec::with_capacity(held.len());
+        let mut claims = Vec::with_capacity(held.len());
+        for (token, id) in held {
+            ids.push(id);
+            owners.push(token.owner);
+            claims.push(token.claim_id);
+        }
+        let client = self.outcome_client().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE events AS e
+                 SET lease_expires_at = now() + $4::BIGINT * INTERVAL '1 microsecond'
+                 FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[]) AS i(id, owner, claim_id)
+                 WHERE e.id = i.id AND e.status = 'in_flight'
+                   AND e.lease_owner = i.owner AND e.lease_id = i.claim_id
+                 RETURNING e.id",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &statement,
+                &[&ids, &owners, &claims, &duration_micros(lease)],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter().map(|row| column::<i64>(row, 0)).collect()
+    }
+
     async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.outcome_client().await?;
         let statement = client
             .prepare_cached(
                 "UPDATE events SET status = 'pending', attempts = GREATEST(attempts - 1, 0),
@@ -983,7 +1174,7 @@ impl Outbox for PgStore {
     }
 
     async fn set_flow(&self, row_id: i64, flow: &str) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.outcome_client().await?;
         let statement = client
             .prepare_cached(
                 "UPDATE events SET flow = $1, updated_at = now() WHERE id = $2 AND status = 'in_flight'",

@@ -8,6 +8,18 @@
 //! the write-ahead log on every commit. (`NORMAL` in WAL mode may lose the last commits on power
 //! loss, which would silently lose acknowledged webhooks.)
 //!
+//! # Outcome writes do not wait for their fsync
+//!
+//! Claims, resolves (`resolve`, `resolve_many`), releases and `set_flow` only record what a
+//! worker did with a row that is already stored. A batch made of such commands only commits with
+//! `synchronous=NORMAL`: visible to every reader at once, safe against a process crash, but not
+//! fsynced. A power cut may forget it; the row is then still (or again) in flight under an expired
+//! lease, or pending, and is delivered once more — an idempotent redelivery, never a lost event.
+//! Any batch holding a durable command (an enqueue, a key-value or ledger write) commits with
+//! `synchronous=FULL`, and because the WAL is one append-only file its fsync also covers every
+//! earlier lazy commit. So an event's 200 still follows its fsync, and a ledger's `started`
+//! marker is still on disk before the vendor call it guards.
+//!
 //! # Throughput: group commit
 //!
 //! One fsync per webhook caps ingest at the disk's fsync rate (a few thousand per second). Instead,
@@ -66,7 +78,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{
     AttemptRecord, Claimed, EnqueueReport, EventFilter, EventStatus, KvStore, LeaseToken, NewEvent,
-    Outbox, OutboxStats, Resolution, StatusCounts, StoreError, StoredEvent,
+    Outbox, OutboxStats, Resolution, ResolveRequest, StatusCounts, StoreError, StoredEvent,
 };
 
 /// The schema version this build creates and understands (table `schema_migrations`).
@@ -207,12 +219,16 @@ impl SqliteOptions {
 trait Work: Send {
     /// Runs the command; returns whether it succeeded.
     fn run(&mut self, conn: &Connection) -> bool;
+    /// Whether the caller needs the command on disk when it is answered (`synchronous=FULL`
+    /// commit). Outcome writes (claim, resolve, release) do not: see the module docs.
+    fn durable(&self) -> bool;
     /// Sends the result, or the commit error to every caller of a failed batch.
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>);
 }
 
 struct Task<T, F> {
     work: Option<F>,
+    durable: bool,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -233,6 +249,10 @@ where
         let ok = result.is_ok();
         self.result = Some(result);
         ok
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>) {
@@ -311,6 +331,8 @@ fn writer_loop(
 ) {
     let mut writes: Vec<Box<dyn Work>> = Vec::new();
     let mut reads: Vec<Box<dyn Work>> = Vec::new();
+    // The connection starts with `synchronous=FULL` (see `SqliteStore::start`).
+    let mut full_sync = true;
     while let Some(first) = rx.blocking_recv() {
         let mut queued = Some(first);
         while let Some(job) = queued.take() {
@@ -324,6 +346,17 @@ fn writer_loop(
         }
         if !writes.is_empty() {
             metrics::histogram!("chatport_store_batch_size").record(writes.len() as f64);
+            // A batch of outcome writes only (claims, resolves, releases) commits without
+            // waiting for its fsync; any durable command makes the whole batch (and, the WAL
+            // being one append-only file, every earlier lazy commit) durable.
+            let durable = writes.iter().any(|work| work.durable());
+            if durable != full_sync {
+                let level = if durable { "FULL" } else { "NORMAL" };
+                match conn.pragma_update(None, "synchronous", level) {
+                    Ok(()) => full_sync = durable,
+                    Err(error) => tracing::warn!(%error, level, "setting synchronous failed"),
+                }
+            }
             match run_batch(&conn, &mut writes) {
                 Ok(()) => writes.drain(..).for_each(|work| work.finish(Ok(()))),
                 Err(error) => {
@@ -631,7 +664,12 @@ impl SqliteStore {
         .await
     }
 
-    async fn submit<T, F>(&self, make: fn(Box<dyn Work>) -> Job, work: F) -> Result<T, StoreError>
+    async fn submit<T, F>(
+        &self,
+        make: fn(Box<dyn Work>) -> Job,
+        durable: bool,
+        work: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -639,6 +677,7 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         let task = Task {
             work: Some(work),
+            durable,
             result: None,
             reply,
         };
@@ -649,13 +688,24 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `work` in the next group-commit batch.
+    /// Runs `work` in the next group-commit batch; answers after the batch's fsync.
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.submit(Job::Write, work).await
+        self.submit(Job::Write, true, work).await
+    }
+
+    /// Runs `work` in the next group-commit batch; answers after the commit, which waits for an
+    /// fsync only when another command of the batch needs one (outcome writes: claims,
+    /// resolves, releases; see the module docs).
+    async fn write_lazy<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(Job::Write, false, work).await
     }
 
     /// Runs `work` on a read connection.
@@ -665,7 +715,7 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         match &self.inner.reads {
-            Reads::Writer => self.submit(Job::Read, work).await,
+            Reads::Writer => self.submit(Job::Read, false, work).await,
             Reads::Pool(pool) => {
                 let pool = Arc::clone(pool);
                 let permit = Arc::clone(&pool.permits)
@@ -831,6 +881,65 @@ WHERE e.status IN ('pending', 'in_flight')
 ORDER BY e.id
 LIMIT ?2";
 
+/// Ends the attempt on `row_id` held by `lease` and appends its history entry (both statements in
+/// the caller's transaction).
+fn resolve_row(
+    conn: &Connection,
+    lease: &LeaseToken,
+    row_id: i64,
+    resolution: Resolution,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = micros(now);
+    let outcome = resolution.as_str();
+    let (status, next_at, error, receipt) = match resolution {
+        Resolution::Done { receipt } => (
+            EventStatus::Done,
+            None,
+            None,
+            receipt.map(|r| r.to_string()),
+        ),
+        Resolution::Retry { at, error } => {
+            (EventStatus::Pending, Some(micros(at)), Some(error), None)
+        }
+        Resolution::Dead { error } => (EventStatus::Dead, None, Some(error), None),
+    };
+    let attempt: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE events SET status = ?1,
+                 next_attempt_at = COALESCE(?2, next_attempt_at),
+                 last_error = COALESCE(?3, last_error),
+                 receipt = COALESCE(?4, receipt),
+                 lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,
+                 updated_at = ?5
+             WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND lease_id = ?8
+             RETURNING attempts",
+        )?
+        .query_row(
+            params![
+                status.as_str(),
+                next_at,
+                error,
+                receipt,
+                now,
+                row_id,
+                lease.owner,
+                lease.claim_id
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(attempt) = attempt else {
+        return Err(StoreError::LeaseLost { row_id });
+    };
+    conn.prepare_cached(
+        "INSERT INTO attempts (event_row, attempt, at, outcome, error)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![row_id, attempt, now, outcome, error])?;
+    Ok(())
+}
+
 #[async_trait]
 impl Outbox for SqliteStore {
     async fn enqueue(&self, events: Vec<NewEvent>) -> Result<EnqueueReport, StoreError> {
@@ -888,7 +997,7 @@ impl Outbox for SqliteStore {
             return Ok(Vec::new());
         }
         let token = LeaseToken::new(owner);
-        self.write(move |conn| {
+        self.write_lazy(move |conn| {
             let now = Utc::now();
             let now_us = micros(now);
             let expires = now_us.saturating_add(duration_micros(lease));
@@ -925,62 +1034,77 @@ impl Outbox for SqliteStore {
         resolution: Resolution,
     ) -> Result<(), StoreError> {
         let lease = lease.clone();
-        self.write(move |conn| {
-            let now = micros(Utc::now());
-            let outcome = resolution.as_str();
-            let (status, next_at, error, receipt) = match resolution {
-                Resolution::Done { receipt } => (
-                    EventStatus::Done,
-                    None,
-                    None,
-                    receipt.map(|r| r.to_string()),
-                ),
-                Resolution::Retry { at, error } => {
-                    (EventStatus::Pending, Some(micros(at)), Some(error), None)
-                }
-                Resolution::Dead { error } => (EventStatus::Dead, None, Some(error), None),
-            };
-            let attempt: Option<i64> = conn
-                .prepare_cached(
-                    "UPDATE events SET status = ?1,
-                         next_attempt_at = COALESCE(?2, next_attempt_at),
-                         last_error = COALESCE(?3, last_error),
-                         receipt = COALESCE(?4, receipt),
-                         lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,
-                         updated_at = ?5
-                     WHERE id = ?6 AND status = 'in_flight' AND lease_owner = ?7 AND lease_id = ?8
-                     RETURNING attempts",
-                )?
-                .query_row(
-                    params![
-                        status.as_str(),
-                        next_at,
-                        error,
-                        receipt,
+        self.write_lazy(move |conn| resolve_row(conn, &lease, row_id, resolution, Utc::now()))
+            .await
+    }
+
+    async fn resolve_many(&self, requests: Vec<ResolveRequest>) -> Vec<Result<(), StoreError>> {
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        let n = requests.len();
+        let answer = self
+            .write_lazy(move |conn| {
+                let now = Utc::now();
+                let control = |sql: &str| -> Result<(), StoreError> {
+                    conn.prepare_cached(sql)?.execute([])?;
+                    Ok(())
+                };
+                let mut results = Vec::with_capacity(requests.len());
+                for request in requests {
+                    // Each row in its own savepoint: a failure leaves the others of the batch.
+                    control("SAVEPOINT resolve_row")?;
+                    let result = resolve_row(
+                        conn,
+                        &request.lease,
+                        request.row_id,
+                        request.resolution,
                         now,
-                        row_id,
-                        lease.owner,
-                        lease.claim_id
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let Some(attempt) = attempt else {
-                return Err(StoreError::LeaseLost { row_id });
-            };
-            conn.prepare_cached(
-                "INSERT INTO attempts (event_row, attempt, at, outcome, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![row_id, attempt, now, outcome, error])?;
-            Ok(())
+                    );
+                    if result.is_err() {
+                        control("ROLLBACK TO resolve_row")?;
+                    }
+                    control("RELEASE resolve_row")?;
+                    results.push(result);
+                }
+                Ok(results)
+            })
+            .await;
+        match answer {
+            Ok(results) => results,
+            Err(error) => vec![Err(error); n],
+        }
+    }
+
+    async fn renew_many(
+        &self,
+        held: Vec<(LeaseToken, i64)>,
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write_lazy(move |conn| {
+            let now_us = micros(Utc::now());
+            let expires = now_us.saturating_add(duration_micros(lease));
+            let mut update = conn.prepare_cached(
+                "UPDATE events SET lease_expires_at = ?1
+                 WHERE id = ?2 AND status = 'in_flight' AND lease_owner = ?3 AND lease_id = ?4",
+            )?;
+            let mut renewed = Vec::with_capacity(held.len());
+            for (token, id) in held {
+                if update.execute(params![expires, id, token.owner, token.claim_id])? > 0 {
+                    renewed.push(id);
+                }
+            }
+            Ok(renewed)
         })
         .await
     }
 
     async fn release(&self, lease: &LeaseToken, row_id: i64) -> Result<(), StoreError> {
         let lease = lease.clone();
-        self.write(move |conn| {
+        self.write_lazy(move |conn| {
             let now = micros(Utc::now());
             let changed = conn
                 .prepare_cached(
@@ -1001,7 +1125,7 @@ impl Outbox for SqliteStore {
 
     async fn set_flow(&self, row_id: i64, flow: &str) -> Result<(), StoreError> {
         let flow = flow.to_owned();
-        self.write(move |conn| {
+        self.write_lazy(move |conn| {
             let changed = conn
                 .prepare_cached(
                     "UPDATE events SET flow = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'in_flight'",
