@@ -1,5 +1,7 @@
 //! The sink conformance suite (`chatport_core::conformance`) for [`EntitySink`] against the
 //! testkit's Creatio emulator, for every typed entity the handoff writes.
+// Test code: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use async_trait::async_trait;
 use chatport_core::conformance::{self, SinkHarness};

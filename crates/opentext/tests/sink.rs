@@ -1,6 +1,8 @@
 //! The sink conformance suite (`chatport_core::conformance`) for [`InstanceSink`] and
 //! [`DocumentSink`] against the testkit's CMS + CSS emulator, plus the behaviour the suite does not
 //! cover: the key property, the rendition, no second upload, the in-doubt create.
+// Test code: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! The sink conformance suite (`chatport_core::conformance`) for [`AssetSink`] and
 //! [`MetadataSink`] against the testkit's OrangeDAM emulator.
+// Test code: helpers outside `#[test]` functions may unwrap too.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
