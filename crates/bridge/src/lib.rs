@@ -106,6 +106,7 @@ pub mod flows;
 pub mod retention;
 pub mod routing;
 pub mod service;
+pub mod templates;
 pub mod whatsapp;
 
 pub use error::Error;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use chatport_bridge::config::{EnvVars, StoreBackend};
 use chatport_bridge::service::Stores;
+use chatport_bridge::templates::clip;
 use chatport_runtime::{
     AttemptRecord, EventFilter, EventStatus, Outbox, SqliteOptions, SqliteStore, StoredEvent,
 };
@@ -302,17 +303,6 @@ fn attempt_json(attempt: &AttemptRecord) -> Value {
 }
 
 /// Cuts `text` to at most `max` characters (one line), marking the cut with `…`.
-fn clip(text: &str, max: usize) -> String {
-    let line = text.replace(['\n', '\r', '\t'], " ");
-    if line.chars().count() <= max {
-        line
-    } else {
-        let mut out: String = line.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
-
 /// Renders rows as a left-aligned table with a header line.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -115,7 +115,7 @@ pub use interactive::{InteractiveHeader, InteractiveMessage, ListRow, ListSectio
 pub use kind::ErrorKind;
 pub use media::{
     DEFAULT_MAX_DOWNLOAD_BYTES, DownloadOptions, Downloaded, MediaInfo, MediaKind, MediaSource,
-    UploadedMedia, decode_sha256,
+    UploadedMedia, decode_sha256, file_extension,
 };
 pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
 pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};

@@ -163,6 +163,50 @@ fn mime_essence(mime_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// MIME types Meta supports for media (the [`MediaKind`] table) with the usual extension of each.
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("image/jpeg", "jpg"),
+    ("image/png", "png"),
+    ("image/webp", "webp"),
+    ("video/mp4", "mp4"),
+    ("video/3gpp", "3gp"),
+    ("audio/aac", "aac"),
+    ("audio/amr", "amr"),
+    ("audio/mpeg", "mp3"),
+    ("audio/mp4", "m4a"),
+    ("audio/ogg", "ogg"),
+    ("text/plain", "txt"),
+    ("application/pdf", "pdf"),
+    ("application/msword", "doc"),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+    ("application/vnd.ms-excel", "xls"),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+    ),
+    ("application/vnd.ms-powerpoint", "ppt"),
+    (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "pptx",
+    ),
+];
+
+/// The usual file extension (without the dot) of a media MIME type Meta supports, for naming a
+/// file that arrived without a name: `image/jpeg` → `jpg`, `audio/mp4` → `m4a` (audio-only MP4),
+/// `audio/ogg` → `ogg` (voice notes), `video/3gpp` → `3gp`. Parameters such as `; codecs=opus`
+/// and case are ignored. `None` for a type outside Meta's list (see [`MediaKind`]); callers
+/// usually fall back to `bin`.
+pub fn file_extension(mime_type: &str) -> Option<&'static str> {
+    let essence = mime_essence(mime_type);
+    EXTENSIONS
+        .iter()
+        .find(|(mime, _)| *mime == essence)
+        .map(|(_, ext)| *ext)
+}
+
 /// Where the media of an outbound message is: an uploaded media id (recommended for throughput,
 /// Meta: throughput) or a public `http(s)` link Meta fetches (cached 10 minutes per URL).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -707,5 +751,17 @@ mod tests {
         ] {
             assert!(!host_allowed(&hosts, &Url::parse(bad).unwrap()), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_supported_mime_type_has_one_extension() {
+        for (_, mimes, _) in MEDIA_TABLE {
+            for mime in *mimes {
+                assert!(file_extension(mime).is_some(), "{mime}");
+            }
+        }
+        assert_eq!(file_extension("Audio/OGG; codecs=opus"), Some("ogg"));
+        assert_eq!(file_extension("audio/mp4"), Some("m4a"));
+        assert_eq!(file_extension("application/zip"), None);
     }
 }

@@ -30,6 +30,7 @@ use crate::classify::{Classification, Classifier, MessageFacts};
 use crate::config::{DirectoryEntry, O1Config, QueueRule};
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
+use crate::templates::render;
 use crate::whatsapp::{OnceSender, SendOnce};
 
 /// The flow name of O1 in the outbox, metrics and docs.
@@ -72,15 +73,6 @@ pub fn route_queue<'a>(rules: &'a [QueueRule], default: &'a str, c: &Classificat
                 && ok(&r.product_line, &c.product_line)
         })
         .map_or(default, |r| r.queue.as_str())
-}
-
-/// Fills `{placeholder}`s of a reply template.
-fn render(template: &str, values: &BTreeMap<&str, String>) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
 }
 
 fn category_of(name: &str) -> Category {
@@ -348,16 +340,5 @@ mod tests {
         assert_eq!(a, case_reference("CASE-", &key));
         assert!(a.starts_with("CASE-") && a.len() == 15);
         assert_eq!(a[5..], a[5..].to_uppercase());
-    }
-
-    #[test]
-    fn render_fills_placeholders() {
-        let mut v = BTreeMap::new();
-        v.insert("reference", "CASE-1".to_owned());
-        v.insert("name", ", Anna".to_owned());
-        assert_eq!(
-            render("Thanks{name}: {reference} {unknown}", &v),
-            "Thanks, Anna: CASE-1 {unknown}"
-        );
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::config::{SecretSetting, Setting};
+use crate::templates::TemplateConfig;
 
 /// How chatport signs in to Creatio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -210,27 +211,6 @@ impl Default for C1Config {
             in_doubt_recheck_secs: 60,
         }
     }
-}
-
-/// A WhatsApp template: approved name, language and body parameters.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TemplateConfig {
-    /// The approved template name.
-    pub name: String,
-    /// Its language code, e.g. `en_US`. Default `en_US`.
-    #[serde(default = "default_language")]
-    pub language: String,
-    /// Body parameters `{{1}}`, `{{2}}`, … in order. Placeholders: `{customer_name}`,
-    /// `{case_number}`, `{agent_message}` (truncated to 900 characters).
-    #[serde(default)]
-    pub parameters: Vec<String>,
-}
-
-fn default_language() -> String {
-    "en_US".into()
 }
 
 /// `[flows.c2]`: agent replies from Creatio to WhatsApp (C2), the 24-hour window (C3) and case

@@ -57,6 +57,7 @@ use crate::classify::{Classification, MessageFacts};
 use crate::config::DirectoryEntry;
 use crate::conversation_store::{ConversationKey, Direction, LoggedMessage};
 use crate::routing::{Inbound, MessageFlow};
+use crate::templates::{clip, extension};
 use crate::whatsapp::SendOnce;
 
 /// The flow name of handoffs triggered by messages (and of the messages of handed-off
@@ -117,17 +118,6 @@ pub struct SyncReport {
     pub media_not_attached: Vec<String>,
 }
 
-fn clip(text: &str, max: usize) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let mut s: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
-}
-
 /// The escalation phrase in `text`, if any (case-insensitive).
 pub fn escalation_phrase<'a>(phrases: &'a [String], text: &str) -> Option<&'a str> {
     let lower = text.to_lowercase();
@@ -147,20 +137,6 @@ fn media_noun(m: &LoggedMessage) -> &'static str {
         "document" => "a document",
         "sticker" => "a sticker",
         _ => "a file",
-    }
-}
-
-fn extension(mime: &str) -> &'static str {
-    match mime.split(';').next().unwrap_or_default().trim() {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/webp" => "webp",
-        "application/pdf" => "pdf",
-        "audio/ogg" => "ogg",
-        "audio/mpeg" => "mp3",
-        "audio/mp4" | "video/mp4" => "mp4",
-        "text/plain" => "txt",
-        _ => "bin",
     }
 }
 

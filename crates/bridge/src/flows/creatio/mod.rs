@@ -33,9 +33,7 @@ use chatport_runtime::poller::{Poller, PollerConfig};
 use chatport_whatsapp::{Recipient, WindowTracker};
 use uuid::Uuid;
 
-pub use config::{
-    C1Config, C2Config, CreatioAuth, CreatioConfig, CreatioPlatform, FieldMapping, TemplateConfig,
-};
+pub use config::{C1Config, C2Config, CreatioAuth, CreatioConfig, CreatioPlatform, FieldMapping};
 
 use crate::Error;
 use crate::classify::Classifier;
@@ -161,6 +159,15 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             "flows.c2 is enabled but flows.c1 is not: replies go to handed-off conversations"
                 .into(),
         ));
+    }
+    if c2.enabled {
+        const VALUES: &[&str] = &["customer_name", "case_number", "agent_message"];
+        if let Some(t) = &c2.window_template {
+            t.check("flows.c2.window_template", VALUES)?;
+        }
+        if let Some(t) = &c2.close_template {
+            t.check("flows.c2.close_template", &["case_number"])?;
+        }
     }
     let creatio = ctx.creatio.clone().ok_or_else(|| {
         Error::Config("flows.c1 is enabled but there is no [creatio] section".into())

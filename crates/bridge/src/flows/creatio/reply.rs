@@ -25,13 +25,14 @@ use async_trait::async_trait;
 use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
 use chatport_creatio::{Activity, Case, Entity, Query};
 use chatport_runtime::StoredEvent;
-use chatport_whatsapp::{OutgoingMessage, Template};
+use chatport_whatsapp::OutgoingMessage;
+
+use crate::templates::render;
 use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Shared;
-use super::config::TemplateConfig;
 use super::events::CreatioEvent;
 use super::state::{CaseLink, HeldReply};
 use crate::Error;
@@ -100,21 +101,6 @@ fn reply_text(a: &Activity) -> Option<String> {
         .or_else(|| nonblank(&a.title))
 }
 
-fn render(template: &TemplateConfig, values: &[(&str, String)]) -> Template {
-    let params = template
-        .parameters
-        .iter()
-        .map(|p| {
-            let mut out = p.clone();
-            for (name, value) in values {
-                out = out.replace(&format!("{{{name}}}"), value);
-            }
-            out
-        })
-        .collect();
-    Template::new(template.name.clone(), template.language.clone()).body_parameters(params)
-}
-
 /// How a reply ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Delivery {
@@ -166,14 +152,11 @@ impl Shared {
                 .find_map(|m| m.author.clone())
                 .unwrap_or_default();
             let agent: String = text.chars().take(900).collect();
-            let template = render(
-                t,
-                &[
-                    ("customer_name", name),
-                    ("case_number", link.case_number.clone().unwrap_or_default()),
-                    ("agent_message", agent),
-                ],
-            );
+            let template = t.build([
+                ("customer_name", name),
+                ("case_number", link.case_number.clone().unwrap_or_default()),
+                ("agent_message", agent),
+            ]);
             let message = OutgoingMessage::template(Shared::recipient(conv), template);
             match self
                 .sender
@@ -387,7 +370,7 @@ impl Shared {
             .or_else(|| link.case_number.clone())
             .unwrap_or_default();
         let key = IdempotencyKey::derive(FLOW, "closed", &EventId::new(format!("case:{case_id}")));
-        let text = self.c2.close_message.replace("{case_number}", &number);
+        let text = render(&self.c2.close_message, [("case_number", number.as_str())]);
         let mut notified = match self.send_in_window(&conv, &key, text).await? {
             Some(SendOnce::Sent(_)) => Some("text"),
             Some(_) => return Ok(self.in_doubt("closure message")),
@@ -396,7 +379,7 @@ impl Shared {
         if notified.is_none()
             && let Some(t) = &self.c2.close_template
         {
-            let template = render(t, &[("case_number", number.clone())]);
+            let template = t.build([("case_number", number.as_str())]);
             let key = IdempotencyKey::derive(
                 FLOW,
                 "closed-template",
@@ -517,26 +500,5 @@ mod tests {
         a.notes = Some("  Notes ".into());
         assert_eq!(reply_text(&a).as_deref(), Some("Notes"));
         assert_eq!(reply_text(&Activity::new()), None);
-    }
-
-    #[test]
-    fn templates_fill_placeholders() {
-        let t = TemplateConfig {
-            name: "reopen".into(),
-            language: "en_US".into(),
-            parameters: vec!["{customer_name}".into(), "case {case_number}".into()],
-        };
-        let rendered = render(
-            &t,
-            &[
-                ("customer_name", "Anna".into()),
-                ("case_number", "SR1".into()),
-            ],
-        );
-        assert_eq!(rendered.name(), "reopen");
-        let json =
-            OutgoingMessage::template(chatport_whatsapp::Recipient::phone("1"), rendered).to_json();
-        let text = json.to_string();
-        assert!(text.contains("Anna") && text.contains("case SR1"), "{text}");
     }
 }

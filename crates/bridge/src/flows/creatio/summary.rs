@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::Classification;
 use crate::conversation_store::{Direction, LoggedMessage};
+use crate::templates::clip;
 
 /// Why a conversation was handed off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,17 +84,6 @@ pub trait Summariser: Send + Sync {
 /// messages.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RuleSummariser;
-
-fn clip(text: &str, max: usize) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let mut s: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
-}
 
 /// What a message says, for summaries and titles: its text, else its type.
 pub fn message_gist(m: &LoggedMessage) -> String {

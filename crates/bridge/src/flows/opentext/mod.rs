@@ -15,8 +15,8 @@
 //! media type and caption, O6 only messages carrying a configured compliance tag, O7 only through
 //! reply contexts. Every flow is disabled by default.
 //!
-//! Shared pieces live here: [`TemplateConfig`] (business-initiated notifications are WhatsApp
-//! templates with a configured name, language and parameter order), [`StatusSource`] (the
+//! Shared pieces live here ([`TemplateConfig`](crate::templates::TemplateConfig), the one template
+//! configuration of every flow, is in [`crate::templates`]): [`StatusSource`] (the
 //! checkpointed CMS poller of O3, O7 and O8), effectively-once CMS creates through
 //! `chatport_opentext::InstanceSink` ([`instance_sink`]), the streamed media path WhatsApp → temporary file (SHA-256 verified) →
 //! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`]).
@@ -29,7 +29,6 @@ pub mod o6;
 pub mod o7;
 pub mod o8;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +41,7 @@ use chatport_opentext::{
 };
 use chatport_runtime::KvStore;
 use chatport_runtime::poller::{Poller, PollerConfig};
-use chatport_whatsapp::{OutgoingMessage, Template};
+use chatport_whatsapp::OutgoingMessage;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,64 +68,6 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     o2::register(ctx, registry)?;
     o3::register(ctx, registry)?;
     Ok(())
-}
-
-/// A WhatsApp template: its name, language and the **order** of its body parameters, each a
-/// logical field name of the flow (`document_type`, `due_date`, …). A field without a value is
-/// sent as `-` (Meta refuses empty parameters).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TemplateConfig {
-    /// The approved template's name.
-    pub name: String,
-    /// Its language code. Default `en_US`.
-    #[serde(default = "default_language")]
-    pub language: String,
-    /// Logical field names, one per `{{n}}` body parameter, in order.
-    #[serde(default)]
-    pub parameters: Vec<String>,
-}
-
-fn default_language() -> String {
-    "en_US".into()
-}
-
-impl TemplateConfig {
-    /// A template configuration.
-    pub fn new(name: &str, language: &str, parameters: &[&str]) -> Self {
-        Self {
-            name: name.into(),
-            language: language.into(),
-            parameters: parameters.iter().map(|p| (*p).to_owned()).collect(),
-        }
-    }
-
-    /// The template with its body parameters filled from `values` (in the configured order).
-    pub fn build(&self, values: &BTreeMap<String, String>) -> Template {
-        let parameters = self
-            .parameters
-            .iter()
-            .map(|p| {
-                values
-                    .get(p)
-                    .filter(|v| !v.trim().is_empty())
-                    .cloned()
-                    .unwrap_or_else(|| "-".into())
-            })
-            .collect();
-        Template::new(self.name.clone(), self.language.clone()).body_parameters(parameters)
-    }
-}
-
-/// Fills `{placeholder}`s of a text.
-pub fn render(template: &str, values: &BTreeMap<String, String>) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
 }
 
 /// The category named in the configuration (`file`, `folder`, `object`, `case`, `any`).
@@ -533,25 +474,6 @@ mod tests {
             find_person(&entries, "2222").is_none(),
             "too few digits for a number"
         );
-    }
-
-    #[test]
-    fn templates_fill_parameters_in_order_with_placeholders_for_gaps() {
-        let cfg = TemplateConfig::new("doc_status", "de", &["document_type", "due_date", "x"]);
-        let mut values = BTreeMap::new();
-        values.insert("due_date".to_owned(), "2025-07-01".to_owned());
-        values.insert("document_type".to_owned(), "invoice".to_owned());
-        let t = cfg.build(&values);
-        let json = serde_json::to_value(OutgoingMessage::template(
-            chatport_whatsapp::Recipient::phone("1"),
-            t,
-        ))
-        .unwrap();
-        let params = json.pointer("/template/components/0/parameters").unwrap();
-        assert_eq!(params[0]["text"], "invoice");
-        assert_eq!(params[1]["text"], "2025-07-01");
-        assert_eq!(params[2]["text"], "-");
-        assert_eq!(json["template"]["language"]["code"], "de");
     }
 
     #[test]

@@ -28,13 +28,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, render, send_once,
-    store_media,
+    StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, send_once, store_media,
 };
 use crate::Error;
 use crate::config::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::templates::render;
 use crate::whatsapp::OnceSender;
 
 /// The flow name of O2.

@@ -18,12 +18,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    StatusSource, TemplateConfig, WatchConfig, find_person, in_doubt, poller_start, property_text,
-    require, send_once, status_event,
+    StatusSource, WatchConfig, find_person, in_doubt, poller_start, property_text, require,
+    send_once, status_event,
 };
 use crate::Error;
 use crate::config::DirectoryEntry;
 use crate::flows::{EventFlow, FlowContext, Registry};
+use crate::templates::TemplateConfig;
 use crate::whatsapp::OnceSender;
 
 /// The flow name of O3.
@@ -83,7 +84,6 @@ impl Default for O3Config {
                 .collect(),
             template: TemplateConfig::new(
                 "document_status_changed",
-                "en_US",
                 &[
                     "name",
                     "status",

@@ -29,11 +29,12 @@ use chatport_whatsapp::{InteractiveMessage, ListRow, ListSection, OutgoingMessag
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{category_of, in_doubt, instance_sink, property_text, render, send_once};
+use super::{category_of, in_doubt, instance_sink, property_text, send_once};
 use crate::Error;
 use crate::config::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::templates::{clip, render};
 use crate::whatsapp::OnceSender;
 
 /// The flow name of O4.
@@ -270,16 +271,6 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         directory: ctx.directory.clone(),
     }));
     Ok(())
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
 }
 
 impl DocumentRequest {

@@ -34,14 +34,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{
-    StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, render, send_once,
-};
+use super::{StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, send_once};
 use crate::Error;
 use crate::config::DirectoryEntry;
 use crate::conversation_store::{ConversationKey, Direction, LoggedMessage};
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::templates::render;
 use crate::whatsapp::OnceSender;
 
 /// The flow name of O6.

@@ -19,14 +19,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    StatusSource, TemplateConfig, WatchConfig, category_of, find_person, in_doubt, poller_start,
-    property_text, require, send_once, status_event,
+    StatusSource, WatchConfig, category_of, find_person, in_doubt, poller_start, property_text,
+    require, send_once, status_event,
 };
 use crate::Error;
 use crate::classify::phone_digits;
 use crate::config::DirectoryEntry;
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::templates::{TemplateConfig, render};
 use crate::whatsapp::OnceSender;
 
 /// The flow name of O7.
@@ -101,11 +102,7 @@ impl Default for O7Config {
             response_property: "exception_response".into(),
             responder_property: "exception_responder".into(),
             answered_value: "answered".into(),
-            template: TemplateConfig::new(
-                "record_exception",
-                "en_US",
-                &["name", "exception", "detail"],
-            ),
+            template: TemplateConfig::new("record_exception", &["name", "exception", "detail"]),
             reply_done: "Thank you. Your answer was recorded on {name} ({fields}).".into(),
             reply_not_yours:
                 "Sorry, this request was sent to someone else; your answer was not recorded.".into(),
@@ -338,7 +335,7 @@ impl ExceptionLoop {
                 fields.keys().cloned().collect::<Vec<_>>().join(", ")
             },
         );
-        let reply = OutgoingMessage::text(recipient, super::render(&cfg.reply_done, &values))
+        let reply = OutgoingMessage::text(recipient, render(&cfg.reply_done, &values))
             .reply_to(inbound.message.id.clone());
         match send_once(&self.sender, &ack_key, &inbound.phone_number_id, reply).await? {
             Some(wamid) => Ok(Outcome::delivered_with(json!({

@@ -19,15 +19,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    StatusSource, TemplateConfig, WatchConfig, category_of, find_person, in_doubt, instance_sink,
-    poller_start, primary_rendition, property_text, render, require, send_once, status_event,
-    store_media,
+    StatusSource, WatchConfig, category_of, find_person, in_doubt, instance_sink, poller_start,
+    primary_rendition, property_text, require, send_once, status_event, store_media,
 };
 use crate::Error;
 use crate::classify::phone_digits;
 use crate::config::DirectoryEntry;
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
+use crate::templates::{TemplateConfig, render};
 use crate::whatsapp::OnceSender;
 
 /// The flow name of O8.
@@ -167,7 +167,6 @@ impl Default for O8Config {
             .collect(),
             template: TemplateConfig::new(
                 "supplier_status_update",
-                "en_US",
                 &["kind", "reference", "status"],
             ),
             poll_interval_secs: 60,

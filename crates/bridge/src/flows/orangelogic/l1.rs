@@ -24,11 +24,10 @@ use chatport_whatsapp::OutgoingMessage;
 use serde::Deserialize;
 use serde_json::{Map, json};
 
-use super::{
-    AssetNotice, AssetSearchSource, SentAll, Shared, TemplateConfig, add_poller, one_of, phones,
-};
+use super::{AssetNotice, AssetSearchSource, SentAll, Shared, add_poller, one_of, phones};
 use crate::Error;
 use crate::flows::{EventFlow, FlowContext, Registry};
+use crate::templates::TemplateConfig;
 
 /// The flow name of L1.
 pub const FLOW: &str = "L1";

@@ -29,12 +29,13 @@ use chatport_whatsapp::webhook::MessageType;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Shared, ingest_file_name, one_of, render};
+use super::{Shared, ingest_file_name, one_of};
 use crate::Error;
 use crate::classify::Directory;
 use crate::config::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
+use crate::templates::render;
 use crate::whatsapp::SendOnce;
 
 /// The flow name of L2.

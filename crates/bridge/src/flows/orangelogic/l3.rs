@@ -25,11 +25,10 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{
-    AssetNotice, AssetSearchSource, SentAll, Shared, TemplateConfig, add_poller, parse_date, phones,
-};
+use super::{AssetNotice, AssetSearchSource, SentAll, Shared, add_poller, parse_date, phones};
 use crate::Error;
 use crate::flows::{EventFlow, FlowContext, Registry};
+use crate::templates::TemplateConfig;
 
 /// The flow name of L3.
 pub const FLOW: &str = "L3";

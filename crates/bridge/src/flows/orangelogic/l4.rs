@@ -28,14 +28,13 @@ use chatport_whatsapp::OutgoingMessage;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    AssetNotice, FeedbackConfig, SentAll, Shared, TemplateConfig, one_of, phones, render, short_ref,
-};
+use super::{AssetNotice, FeedbackConfig, SentAll, Shared, one_of, phones, short_ref};
 use crate::Error;
 use crate::classify::Directory;
 use crate::config::DirectoryEntry;
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::templates::{TemplateConfig, render};
 use crate::whatsapp::SendOnce;
 
 /// The flow name of the rollout (webhook rows).

@@ -27,12 +27,13 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Asset, FeedbackConfig, Shared, TemplateConfig, one_of, parse_date, render, short_ref};
+use super::{Asset, FeedbackConfig, Shared, one_of, parse_date, short_ref};
 use crate::Error;
 use crate::classify::{Directory, phone_digits};
 use crate::config::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
+use crate::templates::{TemplateConfig, render};
 use crate::whatsapp::SendOnce;
 
 /// The flow name of L5.

@@ -35,11 +35,12 @@ use chatport_whatsapp::{InteractiveMessage, OutgoingMessage, ReplyButton};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Shared, render};
+use super::Shared;
 use crate::Error;
 use crate::config::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::templates::render;
 use crate::whatsapp::SendOnce;
 
 /// The flow name of L6.

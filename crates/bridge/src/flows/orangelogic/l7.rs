@@ -19,9 +19,10 @@ use chatport_whatsapp::OutgoingMessage;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Asset, AssetNotice, SentAll, Shared, TemplateConfig, one_of, phones};
+use super::{Asset, AssetNotice, SentAll, Shared, one_of, phones};
 use crate::Error;
 use crate::flows::{EventFlow, FlowContext, Registry};
+use crate::templates::TemplateConfig;
 
 /// The flow name of L7.
 pub const FLOW: &str = "L7";

@@ -35,7 +35,6 @@ pub mod l5;
 pub mod l6;
 pub mod l7;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,7 +48,7 @@ use chatport_orangelogic::{
 use chatport_runtime::KvStore;
 use chatport_runtime::ingress::Flows;
 use chatport_runtime::poller::{Poller, PollerConfig};
-use chatport_whatsapp::{OutgoingMessage, Recipient, Template};
+use chatport_whatsapp::{OutgoingMessage, Recipient};
 use chrono::{DateTime, NaiveDate};
 use serde::Deserialize;
 use serde_json::Value;
@@ -225,73 +224,6 @@ fn default_title_field() -> String {
 }
 fn default_in_doubt() -> u64 {
     60
-}
-
-/// A WhatsApp template: its approved name, language, and which values fill its body parameters
-/// `{{1}}, {{2}}, …` in order (each flow documents the value names it offers).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TemplateConfig {
-    /// Approved template name.
-    pub name: String,
-    /// Language code, e.g. `en` or `de`.
-    #[serde(default = "default_language")]
-    pub language: String,
-    /// Value names, in parameter order.
-    pub parameters: Vec<String>,
-}
-
-fn default_language() -> String {
-    "en".into()
-}
-
-impl TemplateConfig {
-    /// A template config (used by the flows' defaults).
-    pub fn new(name: &str, parameters: &[&str]) -> Self {
-        Self {
-            name: name.to_owned(),
-            language: default_language(),
-            parameters: parameters.iter().map(|p| (*p).to_owned()).collect(),
-        }
-    }
-
-    /// Checks that every parameter names one of `offered`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the key and the unknown value name.
-    pub fn check(&self, key: &str, offered: &[&str]) -> Result<(), Error> {
-        if self.name.trim().is_empty() {
-            return Err(Error::Config(format!("{key}.name: must not be empty")));
-        }
-        for p in &self.parameters {
-            if !offered.contains(&p.as_str()) {
-                return Err(Error::Config(format!(
-                    "{key}.parameters: unknown value `{p}` (available: {})",
-                    offered.join(", ")
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The template with its body parameters filled from `values` (a missing value is sent as
-    /// `-`, since Meta refuses empty parameters).
-    pub fn build(&self, values: &BTreeMap<&str, String>) -> Template {
-        let params = self
-            .parameters
-            .iter()
-            .map(|p| {
-                values
-                    .get(p.as_str())
-                    .filter(|v| !v.trim().is_empty())
-                    .cloned()
-                    .unwrap_or_else(|| "-".to_owned())
-            })
-            .collect();
-        Template::new(self.name.clone(), self.language.clone()).body_parameters(params)
-    }
 }
 
 /// How a flow writes a note (an answer, a share record) onto an asset; OrangeDAM has no public
@@ -842,24 +774,6 @@ pub(crate) struct StoredMedia {
     pub(crate) sha256: Option<String>,
 }
 
-/// A file extension for a MIME type (for generated file names).
-pub(crate) fn extension(mime: &str) -> &'static str {
-    match mime.split(';').next().unwrap_or_default().trim() {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/webp" => "webp",
-        "video/mp4" => "mp4",
-        "video/3gpp" => "3gp",
-        "audio/ogg" => "ogg",
-        "audio/mpeg" => "mp3",
-        "audio/aac" => "aac",
-        "audio/mp4" => "m4a",
-        "application/pdf" => "pdf",
-        "text/plain" => "txt",
-        _ => "bin",
-    }
-}
-
 /// The DAM file name of an ingested media: `wa-{reference}-{name}`, where the name is the
 /// document's own file name or `{type}.{ext}`. The reference makes the name unique per
 /// submission, and lets a retry find the asset an earlier attempt uploaded.
@@ -889,7 +803,7 @@ pub(crate) fn ingest_name(media: &chatport_whatsapp::webhook::Media, kind: &str)
         })
         .collect();
     if own.trim_matches('_').is_empty() {
-        format!("{kind}.{}", extension(mime))
+        format!("{kind}.{}", crate::templates::extension(mime))
     } else {
         own
     }
@@ -1074,39 +988,11 @@ pub(crate) fn short_ref(key: &IdempotencyKey) -> String {
     key.as_str().chars().take(12).collect()
 }
 
-/// Fills `{placeholder}`s of a reply text.
-pub(crate) fn render(template: &str, values: &HashMap<&str, String>) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{name}}}"), value);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chatport_core::webhook::WebhookAdapter;
     use chrono::Utc;
-
-    #[test]
-    fn template_parameters_in_order_with_placeholder_for_missing() {
-        let t = TemplateConfig::new("x", &["title", "link", "deadline"]);
-        let mut v = BTreeMap::new();
-        v.insert("title", "Poster".to_owned());
-        v.insert("link", "https://dam/a".to_owned());
-        let json = serde_json::to_value(OutgoingMessage::template(
-            Recipient::phone("1"),
-            t.build(&v),
-        ))
-        .unwrap();
-        let params = &json["template"]["components"][0]["parameters"];
-        assert_eq!(params[0]["text"], "Poster");
-        assert_eq!(params[1]["text"], "https://dam/a");
-        assert_eq!(params[2]["text"], "-");
-        assert!(t.check("k", &["title", "link"]).is_err());
-        assert!(t.check("k", &["title", "link", "deadline"]).is_ok());
-    }
 
     #[test]
     fn phones_and_dates() {
