@@ -1,15 +1,14 @@
-//! Classification of inbound messages and the directory of known people.
+//! Classification of inbound messages.
 //!
 //! [`Classifier`] is a trait so that an LLM-backed implementation can plug in later; the default,
 //! [`RuleClassifier`], is configured in TOML (`[classifier]`, `[[directory]]`): keywords choose the
 //! issue type, priority and product line; the sender's country calling code chooses the region; the
 //! directory maps a phone number to a customer id and name.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ClassifierConfig, DirectoryEntry, KeywordRule};
+use crate::config::{ClassifierConfig, KeywordRule};
+use crate::directory::{Directory, phone_digits};
 
 /// What is known about the sender and text of a message.
 #[derive(Debug, Clone, Copy)]
@@ -52,43 +51,6 @@ pub struct Classification {
 pub trait Classifier: Send + Sync {
     /// Classifies one message.
     fn classify(&self, facts: &MessageFacts<'_>) -> Classification;
-}
-
-/// Keeps only the digits of a phone number: `"+49 (151) 123-45"` → `"4915112345"`.
-pub fn phone_digits(number: &str) -> String {
-    number.chars().filter(char::is_ascii_digit).collect()
-}
-
-/// The directory of known people, looked up by phone number digits.
-#[derive(Debug, Clone, Default)]
-pub struct Directory {
-    by_digits: HashMap<String, DirectoryEntry>,
-}
-
-impl Directory {
-    /// Builds the directory from `[[directory]]` entries. A later entry for the same number wins.
-    pub fn new(entries: &[DirectoryEntry]) -> Self {
-        let by_digits = entries
-            .iter()
-            .map(|e| (phone_digits(&e.phone), e.clone()))
-            .collect();
-        Self { by_digits }
-    }
-
-    /// The entry for a phone number or wa_id in any format.
-    pub fn lookup(&self, number: &str) -> Option<&DirectoryEntry> {
-        self.by_digits.get(&phone_digits(number))
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.by_digits.len()
-    }
-
-    /// Whether the directory is empty.
-    pub fn is_empty(&self) -> bool {
-        self.by_digits.is_empty()
-    }
 }
 
 /// The configured rule-based classifier.
@@ -210,7 +172,10 @@ impl Classifier for RuleClassifier {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::directory::DirectoryEntry;
 
     fn classifier() -> RuleClassifier {
         let config: ClassifierConfig = toml::from_str(

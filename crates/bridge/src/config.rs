@@ -1,167 +1,22 @@
 //! The service configuration: one TOML file, secrets from environment variables.
 //!
-//! Every string that may hold a secret or an address is a [`Setting`]: it may contain `${VAR}`
-//! references that are resolved from a [`Vars`] source (the process environment for `chatport serve`,
-//! a map for tests and the demo). Secret settings ([`SecretSetting`]) **must** be a reference: a
-//! literal secret in the file is refused, so secrets never live in the file.
+//! Strings that may hold a secret or an address are [`Setting`]s and [`SecretSetting`]s
+//! ([`crate::settings`]): `${VAR}` references resolved from the environment; a literal secret in
+//! the file is refused. [`Config`] collects the sections; each flow family owns its own section
+//! types and checks.
 //!
 //! Unknown keys are errors; the TOML parser reports them with their line and column and the list of
 //! expected keys. The full key reference is `docs/configuration.md`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::Error;
-
-/// A source of variables for `${VAR}` references.
-pub trait Vars {
-    /// The value of `name`, if set.
-    fn get(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EnvVars;
-
-impl Vars for EnvVars {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-impl Vars for HashMap<String, String> {
-    fn get(&self, name: &str) -> Option<String> {
-        HashMap::get(self, name).cloned()
-    }
-}
-
-impl Vars for BTreeMap<String, String> {
-    fn get(&self, name: &str) -> Option<String> {
-        BTreeMap::get(self, name).cloned()
-    }
-}
-
-/// A string setting that may contain `${VAR}` references (`$${` writes a literal `${`).
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Setting(String);
-
-impl Setting {
-    /// Wraps a raw setting (as written in the file).
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-
-    /// The raw text, references unresolved.
-    pub fn raw(&self) -> &str {
-        &self.0
-    }
-
-    /// Resolves the references. `key` names the setting in errors (`whatsapp.api_base`).
-    ///
-    /// # Errors
-    /// [`Error::Config`] when a variable is not set or a reference is not closed. The message names
-    /// the key and the variable, never a value.
-    pub fn resolve(&self, key: &str, vars: &dyn Vars) -> Result<String, Error> {
-        interpolate(&self.0, key, vars)
-    }
-}
-
-impl fmt::Debug for Setting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Setting").field(&self.0).finish()
-    }
-}
-
-/// A secret setting: must be written as a `${VAR}` reference; the file never holds the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretSetting(String);
-
-impl SecretSetting {
-    /// Wraps a reference such as `${WHATSAPP_TOKEN}`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when `raw` contains no `${VAR}` reference.
-    pub fn new(raw: impl Into<String>) -> Result<Self, Error> {
-        let raw = raw.into();
-        if !raw.contains("${") {
-            return Err(Error::Config(
-                "a secret must be an environment reference such as \"${WHATSAPP_TOKEN}\", not a literal value".into(),
-            ));
-        }
-        Ok(Self(raw))
-    }
-
-    /// Resolves the reference into a secret. A blank result is refused.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when the variable is unset or blank; the message names the key and variable.
-    pub fn resolve(&self, key: &str, vars: &dyn Vars) -> Result<SecretString, Error> {
-        let value = interpolate(&self.0, key, vars)?;
-        if value.trim().is_empty() {
-            return Err(Error::Config(format!(
-                "{key}: the secret resolved to a blank value"
-            )));
-        }
-        Ok(SecretString::from(value))
-    }
-}
-
-impl fmt::Debug for SecretSetting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The raw text is only a reference (literals are refused), so it is safe to show.
-        f.debug_tuple("SecretSetting").field(&self.0).finish()
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretSetting {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        SecretSetting::new(raw).map_err(serde::de::Error::custom)
-    }
-}
-
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Setting {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Setting".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "x-chatport-reference": true,
-        })
-    }
-}
-
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for SecretSetting {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "SecretSetting".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "\\$\\{[A-Za-z0-9_]+\\}",
-            "x-chatport-secret": true,
-        })
-    }
-}
+use crate::directory::DirectoryEntry;
+use crate::settings::{SecretSetting, Setting};
 
 /// The JSON Schema (draft 2020-12) of the configuration file, [`Config`] and everything under it,
 /// with each key's documentation as its `description`. A `Setting` (may hold `${VAR}` references)
@@ -203,39 +58,6 @@ fn unknown_field_hint(message: &str) -> Option<String> {
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, candidate)| candidate.to_owned())
-}
-
-fn interpolate(raw: &str, key: &str, vars: &dyn Vars) -> Result<String, Error> {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let tail = &rest[pos..];
-        if let Some(after) = tail.strip_prefix("$${") {
-            out.push_str("${");
-            rest = after;
-        } else if let Some(after) = tail.strip_prefix("${") {
-            let end = after
-                .find('}')
-                .ok_or_else(|| Error::Config(format!("{key}: unclosed \"${{\" reference")))?;
-            let name = &after[..end];
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(Error::Config(format!(
-                    "{key}: invalid variable name in reference"
-                )));
-            }
-            let value = vars.get(name).ok_or_else(|| {
-                Error::Config(format!("{key}: environment variable {name} is not set"))
-            })?;
-            out.push_str(&value);
-            rest = &after[end + 1..];
-        } else {
-            out.push('$');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// The whole configuration file.
@@ -691,24 +513,6 @@ pub struct KeywordRule {
     pub keywords: Vec<String>,
 }
 
-/// A `[[directory]]` entry: a person or customer known by phone number.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct DirectoryEntry {
-    /// Phone number in any common format (`+49 151 …`); compared by digits.
-    pub phone: String,
-    /// Display name.
-    pub name: Option<String>,
-    /// Customer id in the systems of record.
-    pub customer_id: Option<String>,
-    /// Role (`customer`, `technician`, `agent`, `vendor`, ...).
-    pub role: Option<String>,
-    /// Region, overriding the calling-code rule.
-    pub region: Option<String>,
-}
-
 /// `[flows]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -839,6 +643,8 @@ pub struct QueueRule {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn vars() -> HashMap<String, String> {
@@ -950,32 +756,6 @@ client_secret = "${SECRET}"
         assert!(
             !err.contains("EAAJB-literal"),
             "secret leaked into the error: {err}"
-        );
-    }
-
-    #[test]
-    fn interpolation_rules() {
-        let v = vars();
-        assert_eq!(interpolate("a${TOKEN}b", "k", &v).unwrap(), "at0kb");
-        assert_eq!(interpolate("$${TOKEN}", "k", &v).unwrap(), "${TOKEN}");
-        assert_eq!(interpolate("cost $5", "k", &v).unwrap(), "cost $5");
-        let err = interpolate("${MISSING}", "whatsapp.access_token", &v)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("MISSING") && err.contains("whatsapp.access_token"),
-            "{err}"
-        );
-        assert!(interpolate("${TOKEN", "k", &v).is_err());
-        assert!(interpolate("${A-B}", "k", &v).is_err());
-        let blank: HashMap<String, String> = [("TOKEN".to_owned(), "  ".to_owned())]
-            .into_iter()
-            .collect();
-        assert!(
-            SecretSetting::new("${TOKEN}")
-                .unwrap()
-                .resolve("k", &blank)
-                .is_err()
         );
     }
 

@@ -29,7 +29,7 @@
 //!
 //! `chatport serve` in a few lines, runnable here against the testkit's Graph and CMS emulators:
 //! the configuration names them through `${VAR}` references (in production the variables come
-//! from the environment, [`config::EnvVars`]); one webhook signed like Meta's becomes a CMS case
+//! from the environment, [`settings::EnvVars`]); one webhook signed like Meta's becomes a CMS case
 //! (flow O1) and a reply.
 //!
 //! ```
@@ -101,11 +101,13 @@
 pub mod classify;
 pub mod config;
 pub mod conversation_store;
+pub mod directory;
 mod error;
 pub mod flows;
 pub mod retention;
 pub mod routing;
 pub mod service;
+pub mod settings;
 pub mod templates;
 pub mod whatsapp;
 

@@ -31,8 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::classify::Directory;
-use crate::config::DirectoryEntry;
+use crate::directory::{Directory, DirectoryEntry};
 
 /// Flow name under which ingress stores inbound messages until the dispatcher routes them.
 pub const FLOW_INBOUND: &str = "whatsapp.inbound";

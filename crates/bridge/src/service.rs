@@ -19,10 +19,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::classify::{Directory, RuleClassifier};
-use crate::config::{Config, OpenTextGrant, StoreBackend, StoreConfig, Vars};
+use crate::classify::RuleClassifier;
+use crate::config::{Config, OpenTextGrant, StoreBackend, StoreConfig};
+use crate::directory::Directory;
 use crate::flows::{EventFlow, FlowContext, Registry, register_all};
 use crate::routing::{Conversations, Dispatcher};
+use crate::settings::Vars;
 use crate::whatsapp::{
     FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, OnceSender, StatusRecorder, WhatsAppWebhook,
 };

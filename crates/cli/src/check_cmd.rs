@@ -18,10 +18,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use chatport_bridge::config::Config;
 use chatport_bridge::config::StoreBackend;
-use chatport_bridge::config::{Config, EnvVars, Vars};
 use chatport_bridge::flows::FlowContext;
 use chatport_bridge::service;
+use chatport_bridge::settings::{EnvVars, Vars};
 use chatport_core::{Classify, ErrorClass};
 use chatport_runtime::{Outbox, SqliteOptions, SqliteStore};
 use secrecy::ExposeSecret;

@@ -40,7 +40,7 @@ pub(crate) async fn run(args: HandoffArgs) -> ExitCode {
         }
         let stores = chatport_bridge::service::Stores::open(
             &config.store,
-            &chatport_bridge::config::EnvVars,
+            &chatport_bridge::settings::EnvVars,
         )
         .await?;
         let request = ManualRequest::new(args.user)

@@ -19,8 +19,9 @@ mod webhook_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chatport_bridge::config::{Config, EnvVars};
+use chatport_bridge::config::Config;
 use chatport_bridge::service::Service;
+use chatport_bridge::settings::EnvVars;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 

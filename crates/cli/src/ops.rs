@@ -15,8 +15,9 @@ use std::time::Duration;
 use chatport_bridge::config::Config;
 use std::sync::Arc;
 
-use chatport_bridge::config::{EnvVars, StoreBackend};
+use chatport_bridge::config::StoreBackend;
 use chatport_bridge::service::Stores;
+use chatport_bridge::settings::EnvVars;
 use chatport_bridge::templates::clip;
 use chatport_runtime::{
     AttemptRecord, EventFilter, EventStatus, Outbox, SqliteOptions, SqliteStore, StoredEvent,

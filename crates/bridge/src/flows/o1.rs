@@ -27,7 +27,8 @@ use serde_json::{Map, Value, json};
 
 use crate::Error;
 use crate::classify::{Classification, Classifier, MessageFacts};
-use crate::config::{DirectoryEntry, O1Config, QueueRule};
+use crate::config::{O1Config, QueueRule};
+use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::render;

@@ -7,7 +7,7 @@ use chatport_creatio::Lookups;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::config::{SecretSetting, Setting};
+use crate::settings::{SecretSetting, Setting};
 use crate::templates::TemplateConfig;
 
 /// How chatport signs in to Creatio.

@@ -54,8 +54,9 @@ use super::state::CaseLink;
 use super::summary::{HandoffReason, SummaryInput, message_gist};
 use crate::Error;
 use crate::classify::{Classification, MessageFacts};
-use crate::config::DirectoryEntry;
+
 use crate::conversation_store::{ConversationKey, Direction, LoggedMessage};
+use crate::directory::DirectoryEntry;
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::{clip, extension};
 use crate::whatsapp::SendOnce;

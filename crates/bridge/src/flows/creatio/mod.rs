@@ -37,7 +37,7 @@ pub use config::{C1Config, C2Config, CreatioAuth, CreatioConfig, CreatioPlatform
 
 use crate::Error;
 use crate::classify::Classifier;
-use crate::config::{Config, Vars};
+use crate::config::Config;
 use crate::conversation_store::{ConversationKey, ConversationStore};
 use crate::flows::{FlowContext, Registry};
 use crate::routing::Conversations;
@@ -46,6 +46,7 @@ use crate::whatsapp::OnceSender;
 use self::state::CreatioState;
 use self::summary::{RuleSummariser, Summariser};
 use self::transcript::TranscriptLinks;
+use crate::settings::Vars;
 
 pub use chatport_creatio::webhook::SOURCE;
 

@@ -47,8 +47,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::classify::phone_digits;
-use crate::config::DirectoryEntry;
+
 use crate::flows::{FlowContext, PollerStart, Registry};
 use crate::whatsapp::{OnceSender, SendOnce};
 
@@ -83,26 +82,6 @@ pub fn property_text(instance: &Instance, property: &str) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// The directory entry a CMS value names: equal `customer_id`, equal name (case-insensitive), or
-/// the same phone number digits (a value with at least 6 digits and only phone punctuation).
-pub fn find_person<'a>(entries: &'a [DirectoryEntry], value: &str) -> Option<&'a DirectoryEntry> {
-    let value = value.trim();
-    if value.is_empty() {
-        return None;
-    }
-    let looks_like_phone = value
-        .chars()
-        .all(|c| c.is_ascii_digit() || " +-()./".contains(c))
-        && phone_digits(value).len() >= 6;
-    entries.iter().find(|e| {
-        e.customer_id.as_deref() == Some(value)
-            || e.name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(value))
-            || (looks_like_phone && phone_digits(&e.phone) == phone_digits(value))
-    })
 }
 
 /// Sends through the once-only sender: `Some(wamid)` when sent (now or earlier), `None` when an
@@ -453,28 +432,6 @@ pub fn require(value: &str, key: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn person(phone: &str, name: &str, id: &str) -> DirectoryEntry {
-        toml::from_str(&format!(
-            "phone = {phone:?}\nname = {name:?}\ncustomer_id = {id:?}\n"
-        ))
-        .unwrap()
-    }
-
-    #[test]
-    fn people_are_found_by_id_name_or_number() {
-        let entries = vec![person("+49 151 1111 2222", "Ida Approver", "u-ida")];
-        assert!(find_person(&entries, "u-ida").is_some());
-        assert!(find_person(&entries, "ida approver").is_some());
-        assert!(find_person(&entries, "4915111112222").is_some());
-        assert!(find_person(&entries, "+49 (151) 1111-2222").is_some());
-        assert!(find_person(&entries, "u-other").is_none());
-        assert!(find_person(&entries, "").is_none());
-        assert!(
-            find_person(&entries, "2222").is_none(),
-            "too few digits for a number"
-        );
-    }
 
     #[test]
     fn status_filter_combines_statuses_and_the_checkpoint() {

@@ -31,7 +31,8 @@ use super::{
     StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, send_once, store_media,
 };
 use crate::Error;
-use crate::config::DirectoryEntry;
+
+use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::render;
@@ -302,7 +303,7 @@ pub struct DocumentCapture {
     sender: OnceSender,
     conversations: Conversations,
     kv: Arc<dyn KvStore>,
-    directory: crate::classify::Directory,
+    directory: crate::directory::Directory,
 }
 
 impl std::fmt::Debug for DocumentCapture {

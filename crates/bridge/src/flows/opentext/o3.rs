@@ -18,11 +18,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    StatusSource, WatchConfig, find_person, in_doubt, poller_start, property_text, require,
-    send_once, status_event,
+    StatusSource, WatchConfig, in_doubt, poller_start, property_text, require, send_once,
+    status_event,
 };
 use crate::Error;
-use crate::config::DirectoryEntry;
+
+use crate::directory::{DirectoryEntry, find_person};
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::templates::TemplateConfig;
 use crate::whatsapp::OnceSender;
@@ -173,7 +174,7 @@ impl EventFlow for StatusNotification {
         values.insert("status".into(), event.status.clone());
         values.insert("id".into(), instance.id.clone());
         let message = OutgoingMessage::template(
-            Recipient::phone(crate::classify::phone_digits(&person.phone)),
+            Recipient::phone(crate::directory::phone_digits(&person.phone)),
             cfg.template.build(&values),
         );
         let key = IdempotencyKey::derive(FLOW, "notify", &stored.event_id);

@@ -31,7 +31,8 @@ use serde_json::{Value, json};
 
 use super::{category_of, in_doubt, instance_sink, property_text, send_once};
 use crate::Error;
-use crate::config::DirectoryEntry;
+
+use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::{clip, render};
@@ -223,7 +224,7 @@ pub struct DocumentRequest {
     sender: OnceSender,
     conversations: Conversations,
     kv: Arc<dyn KvStore>,
-    directory: crate::classify::Directory,
+    directory: crate::directory::Directory,
 }
 
 impl std::fmt::Debug for DocumentRequest {

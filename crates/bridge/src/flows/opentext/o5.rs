@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 
 use super::{category_of, in_doubt, instance_sink, primary_rendition, send_once, store_media};
 use crate::Error;
-use crate::config::DirectoryEntry;
+
+use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::render;
@@ -171,7 +172,7 @@ pub struct FieldEvidence {
     sender: OnceSender,
     conversations: Conversations,
     kv: Arc<dyn KvStore>,
-    directory: crate::classify::Directory,
+    directory: crate::directory::Directory,
 }
 
 impl std::fmt::Debug for FieldEvidence {

@@ -36,8 +36,9 @@ use sha2::{Digest, Sha256};
 
 use super::{StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, send_once};
 use crate::Error;
-use crate::config::DirectoryEntry;
+
 use crate::conversation_store::{ConversationKey, Direction, LoggedMessage};
+use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::render;

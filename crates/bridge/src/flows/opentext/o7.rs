@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    StatusSource, WatchConfig, category_of, find_person, in_doubt, poller_start, property_text,
-    require, send_once, status_event,
+    StatusSource, WatchConfig, category_of, in_doubt, poller_start, property_text, require,
+    send_once, status_event,
 };
 use crate::Error;
-use crate::classify::phone_digits;
-use crate::config::DirectoryEntry;
+
+use crate::directory::{DirectoryEntry, find_person, phone_digits};
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::{TemplateConfig, render};

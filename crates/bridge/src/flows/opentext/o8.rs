@@ -19,12 +19,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    StatusSource, WatchConfig, category_of, find_person, in_doubt, instance_sink, poller_start,
+    StatusSource, WatchConfig, category_of, in_doubt, instance_sink, poller_start,
     primary_rendition, property_text, require, send_once, status_event, store_media,
 };
 use crate::Error;
-use crate::classify::phone_digits;
-use crate::config::DirectoryEntry;
+
+use crate::directory::{DirectoryEntry, find_person, phone_digits};
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::{TemplateConfig, render};

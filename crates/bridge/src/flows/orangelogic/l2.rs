@@ -31,8 +31,8 @@ use serde_json::{Value, json};
 
 use super::{Shared, ingest_file_name, one_of};
 use crate::Error;
-use crate::classify::Directory;
-use crate::config::DirectoryEntry;
+
+use crate::directory::{Directory, DirectoryEntry};
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::render;

@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 
 use super::{AssetNotice, FeedbackConfig, SentAll, Shared, one_of, phones, short_ref};
 use crate::Error;
-use crate::classify::Directory;
-use crate::config::DirectoryEntry;
+
+use crate::directory::{Directory, DirectoryEntry};
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::{TemplateConfig, render};

@@ -29,8 +29,8 @@ use serde_json::json;
 
 use super::{Asset, FeedbackConfig, Shared, one_of, parse_date, short_ref};
 use crate::Error;
-use crate::classify::{Directory, phone_digits};
-use crate::config::DirectoryEntry;
+
+use crate::directory::{Directory, DirectoryEntry, phone_digits};
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::{TemplateConfig, render};

@@ -37,7 +37,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use crate::Error;
-use crate::config::DirectoryEntry;
+
+use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::render;

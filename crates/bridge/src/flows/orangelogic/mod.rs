@@ -54,9 +54,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Error;
-use crate::classify::phone_digits;
-use crate::config::{Config, SecretSetting, Setting, Vars};
+
+use crate::config::Config;
+use crate::directory::phone_digits;
 use crate::flows::{FlowContext, Registry};
+use crate::settings::{SecretSetting, Setting, Vars};
 use crate::whatsapp::{OnceSender, SendOnce};
 
 pub use chatport_orangelogic::source::SOURCE;
