@@ -5,10 +5,63 @@
 //! issue type, priority and product line; the sender's country calling code chooses the region; the
 //! directory maps a phone number to a customer id and name.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ClassifierConfig, KeywordRule};
 use crate::directory::{Directory, phone_digits};
+
+/// `[classifier]`: keyword and number rules for the rule-based classifier.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ClassifierConfig {
+    /// Issue type when no rule matches. Default `general`.
+    pub default_issue_type: String,
+    /// Priority when no rule matches. Default `normal`.
+    pub default_priority: String,
+    /// Product line when no rule matches. Default `unspecified`.
+    pub default_product_line: String,
+    /// Region when no calling code matches. Default `unknown`.
+    pub default_region: String,
+    /// `[[classifier.issue_types]]`: first rule with a matching keyword wins.
+    pub issue_types: Vec<KeywordRule>,
+    /// `[[classifier.priorities]]`: first rule with a matching keyword wins.
+    pub priorities: Vec<KeywordRule>,
+    /// `[[classifier.product_lines]]`: first rule with a matching keyword wins.
+    pub product_lines: Vec<KeywordRule>,
+    /// `[classifier.regions]`: country calling code (digits) → region; the longest matching prefix
+    /// of the sender's number wins.
+    pub regions: BTreeMap<String, String>,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        Self {
+            default_issue_type: "general".into(),
+            default_priority: "normal".into(),
+            default_product_line: "unspecified".into(),
+            default_region: "unknown".into(),
+            issue_types: Vec::new(),
+            priorities: Vec::new(),
+            product_lines: Vec::new(),
+            regions: BTreeMap::new(),
+        }
+    }
+}
+
+/// A named value chosen when one of its keywords occurs in the message.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KeywordRule {
+    /// The value assigned (an issue type, priority or product line).
+    pub name: String,
+    /// Keywords, matched case-insensitively as whole words or phrases.
+    pub keywords: Vec<String>,
+}
 
 /// What is known about the sender and text of a message.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,6 @@
 //! Unknown keys are errors; the TOML parser reports them with their line and column and the list of
 //! expected keys. The full key reference is `docs/configuration.md`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -78,14 +77,14 @@ pub struct Config {
     /// `[whatsapp]`: the Cloud API connection and webhook.
     pub whatsapp: WhatsAppConfig,
     /// `[opentext]`: the CMS connection (needed by the O flows).
-    pub opentext: Option<OpenTextConfig>,
+    pub opentext: Option<crate::flows::opentext::OpenTextConfig>,
     /// `[creatio]`: the Creatio connection (needed by the C flows).
     pub creatio: Option<crate::flows::creatio::CreatioConfig>,
     /// `[orangelogic]`: the OrangeDAM connection and its webhook (needed by the L flows).
     pub orangelogic: Option<crate::flows::orangelogic::OrangeLogicConfig>,
     /// `[classifier]`: rule-based classification of inbound messages.
     #[serde(default)]
-    pub classifier: ClassifierConfig,
+    pub classifier: crate::classify::ClassifierConfig,
     /// `[[directory]]`: known people and customers by phone number.
     #[serde(default)]
     pub directory: Vec<DirectoryEntry>,
@@ -235,10 +234,6 @@ impl ServiceConfig {
         }
         bp
     }
-}
-
-fn default_cms_requests_per_second() -> u32 {
-    chatport_opentext::DEFAULT_REQUESTS_PER_SECOND
 }
 
 /// `[store]`.
@@ -403,116 +398,6 @@ fn default_timeout_secs() -> u64 {
     20
 }
 
-/// How to obtain the CMS token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum OpenTextGrant {
-    /// `client_credentials` with the confidential client (default).
-    #[default]
-    ClientCredentials,
-    /// `password` with a tenant user (`username`, `password` required).
-    Password,
-}
-
-/// `[opentext]`.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct OpenTextConfig {
-    /// Region host, e.g. `https://na-1-dev.api.opentext.com`; the token URL is
-    /// `{auth_base}/tenants/{tenant_id}/oauth2/token`.
-    pub auth_base: Setting,
-    /// CMS base, e.g. `https://na-1-dev.api.opentext.com/cms`.
-    pub cms_base: Setting,
-    /// CSS base, e.g. `https://css.na-1-dev.api.opentext.com` (used by the document flows).
-    pub css_base: Option<Setting>,
-    /// Tenant id.
-    pub tenant_id: Setting,
-    /// OAuth grant. Default `client_credentials`.
-    #[serde(default)]
-    pub grant: OpenTextGrant,
-    /// OAuth client id.
-    pub client_id: Setting,
-    /// OAuth client secret, e.g. `"${OPENTEXT_CLIENT_SECRET}"`.
-    pub client_secret: SecretSetting,
-    /// Tenant user for the `password` grant.
-    pub username: Option<Setting>,
-    /// Tenant user's password for the `password` grant.
-    pub password: Option<SecretSetting>,
-    /// Request timeout in seconds. Default 20.
-    #[serde(default = "default_timeout_secs")]
-    pub timeout_secs: u64,
-    /// Client-side limit on CMS requests per second for this process (the CMS documents 5 per
-    /// tenant: with several replicas, give each its share). `0` turns the limiter off (emulators,
-    /// tests). Default 5.
-    #[serde(default = "default_cms_requests_per_second")]
-    pub requests_per_second: u32,
-    /// Slowest CSS content transfer accepted, in bytes per second: an upload of `n` bytes may take
-    /// `timeout_secs + n / rate` (see [`chatport_opentext::ClientBuilder::min_transfer_rate`]).
-    /// Default 100,000.
-    #[serde(default = "default_min_transfer_rate")]
-    pub min_transfer_rate: u64,
-}
-
-fn default_min_transfer_rate() -> u64 {
-    chatport_opentext::DEFAULT_MIN_TRANSFER_RATE
-}
-
-/// `[classifier]`: keyword and number rules for the rule-based classifier.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct ClassifierConfig {
-    /// Issue type when no rule matches. Default `general`.
-    pub default_issue_type: String,
-    /// Priority when no rule matches. Default `normal`.
-    pub default_priority: String,
-    /// Product line when no rule matches. Default `unspecified`.
-    pub default_product_line: String,
-    /// Region when no calling code matches. Default `unknown`.
-    pub default_region: String,
-    /// `[[classifier.issue_types]]`: first rule with a matching keyword wins.
-    pub issue_types: Vec<KeywordRule>,
-    /// `[[classifier.priorities]]`: first rule with a matching keyword wins.
-    pub priorities: Vec<KeywordRule>,
-    /// `[[classifier.product_lines]]`: first rule with a matching keyword wins.
-    pub product_lines: Vec<KeywordRule>,
-    /// `[classifier.regions]`: country calling code (digits) → region; the longest matching prefix
-    /// of the sender's number wins.
-    pub regions: BTreeMap<String, String>,
-}
-
-impl Default for ClassifierConfig {
-    fn default() -> Self {
-        Self {
-            default_issue_type: "general".into(),
-            default_priority: "normal".into(),
-            default_product_line: "unspecified".into(),
-            default_region: "unknown".into(),
-            issue_types: Vec::new(),
-            priorities: Vec::new(),
-            product_lines: Vec::new(),
-            regions: BTreeMap::new(),
-        }
-    }
-}
-
-/// A named value chosen when one of its keywords occurs in the message.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct KeywordRule {
-    /// The value assigned (an issue type, priority or product line).
-    pub name: String,
-    /// Keywords, matched case-insensitively as whole words or phrases.
-    pub keywords: Vec<String>,
-}
-
 /// `[flows]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -520,7 +405,7 @@ pub struct KeywordRule {
 #[non_exhaustive]
 pub struct FlowsConfig {
     /// `[flows.o1]`: case intake.
-    pub o1: O1Config,
+    pub o1: crate::flows::opentext::o1::O1Config,
     /// `[flows.c1]`: WhatsApp → Creatio handoff (C1, with C4 media and C5 contact matching).
     pub c1: crate::flows::creatio::C1Config,
     /// `[flows.c2]`: Creatio agent replies → WhatsApp (C2, with the C3 window and case closure).
@@ -553,92 +438,6 @@ pub struct FlowsConfig {
     pub o7: crate::flows::opentext::o7::O7Config,
     /// `[flows.o8]`: supplier exchange.
     pub o8: crate::flows::opentext::o8::O8Config,
-}
-
-/// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct O1Config {
-    /// Whether the flow runs. Default `true`.
-    pub enabled: bool,
-    /// CMS instance category of the case record. Default `object`.
-    pub case_category: String,
-    /// CMS type of the case record. Default `ca_support_case`.
-    pub case_type: String,
-    /// Property that stores chatport's idempotency key; looked up before every create, so a
-    /// redelivered webhook never creates a second record. Default `chatport_key`.
-    pub idempotency_property: String,
-    /// Logical field → CMS property name. Logical fields: `reference`, `customer_id`, `issue_type`,
-    /// `priority`, `region`, `product_line`, `queue`, `description`, `sender_name`, `sender`,
-    /// `channel`, `received_at`, `wamid`. A field missing here is not written.
-    pub properties: BTreeMap<String, String>,
-    /// Queue when no routing rule matches. Default `general-support`.
-    pub default_queue: String,
-    /// `[[flows.o1.queues]]`: routing rules, first match wins.
-    pub queues: Vec<QueueRule>,
-    /// Prefix of case references (`CASE-` gives `CASE-7F3A9C21B0`). Default `CASE-`.
-    pub reference_prefix: String,
-    /// Reply text. Placeholders: `{reference}`, `{queue}`, `{priority}`, `{issue_type}`, `{name}`.
-    pub reply: String,
-    /// Reply when the message has no text to classify (an unsupported or unknown type).
-    pub reply_no_text: String,
-    /// Seconds to wait for a status webhook before an in-doubt reply is checked again. Default 60.
-    pub in_doubt_recheck_secs: u64,
-}
-
-impl Default for O1Config {
-    fn default() -> Self {
-        let properties = [
-            ("reference", "case_reference"),
-            ("customer_id", "customer_id"),
-            ("issue_type", "issue_type"),
-            ("priority", "priority"),
-            ("region", "region"),
-            ("product_line", "product_line"),
-            ("queue", "support_queue"),
-            ("description", "description"),
-            ("sender_name", "customer_name"),
-            ("channel", "channel"),
-            ("received_at", "received_at"),
-            ("wamid", "source_message_id"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        Self {
-            enabled: true,
-            case_category: "object".into(),
-            case_type: "ca_support_case".into(),
-            idempotency_property: "chatport_key".into(),
-            properties,
-            default_queue: "general-support".into(),
-            queues: Vec::new(),
-            reference_prefix: "CASE-".into(),
-            reply: "Thank you{name}. We have opened case {reference} for you; our {queue} team will get back to you (priority: {priority}).".into(),
-            reply_no_text: "Thank you for your message. We could not read this type of message: please describe your request in a text message.".into(),
-            in_doubt_recheck_secs: 60,
-        }
-    }
-}
-
-/// A routing rule of `[[flows.o1.queues]]`: every given condition must match.
-#[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct QueueRule {
-    /// The queue the case is routed to.
-    pub queue: String,
-    /// Matches this issue type.
-    pub issue_type: Option<String>,
-    /// Matches this priority.
-    pub priority: Option<String>,
-    /// Matches this region.
-    pub region: Option<String>,
-    /// Matches this product line.
-    pub product_line: Option<String>,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //!
 //! | Flow | What it does | Module |
 //! |---|---|---|
-//! | O1 case intake | WhatsApp complaint → classified CMS case in a support queue → reply with the case reference | [`flows::o1`] |
+//! | O1 case intake | WhatsApp complaint → classified CMS case in a support queue → reply with the case reference | [`flows::opentext::o1`] |
 //! | C1–C5 Creatio handoff | escalation → Creatio case with summary, contact, one activity per message, media, transcript link; agent replies back within the 24-hour window; closure | [`flows::creatio`] |
 //! | L1 review request | OrangeDAM asset in review → template to the approvers | [`flows::orangelogic::l1`] |
 //! | L2 field media ingest | field staff's WhatsApp media → DAM upload in the project folder, metadata, review | [`flows::orangelogic::l2`] |

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::classify::RuleClassifier;
-use crate::config::{Config, OpenTextGrant, StoreBackend, StoreConfig};
+use crate::config::{Config, StoreBackend, StoreConfig};
 use crate::directory::Directory;
 use crate::flows::{EventFlow, FlowContext, Registry, register_all};
 use crate::routing::{Conversations, Dispatcher};
@@ -206,51 +206,6 @@ fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp
     Ok(builder.build()?)
 }
 
-fn cms_client(
-    config: &Config,
-    vars: &dyn Vars,
-) -> Result<Option<chatport_opentext::Client>, Error> {
-    let Some(ot) = &config.opentext else {
-        return Ok(None);
-    };
-    let client_id = ot.client_id.resolve("opentext.client_id", vars)?;
-    let secret = ot.client_secret.resolve("opentext.client_secret", vars)?;
-    let mut builder = chatport_opentext::Client::builder()
-        .tenant_id(&ot.tenant_id.resolve("opentext.tenant_id", vars)?)
-        .auth_base(&ot.auth_base.resolve("opentext.auth_base", vars)?)
-        .cms_base(&ot.cms_base.resolve("opentext.cms_base", vars)?)
-        .timeout(Duration::from_secs(ot.timeout_secs))
-        .min_transfer_rate(ot.min_transfer_rate);
-    builder = match ot.requests_per_second {
-        0 => builder.no_rate_limit(),
-        n => builder.requests_per_second(n),
-    };
-    if let Some(css) = &ot.css_base {
-        builder = builder.css_base(&css.resolve("opentext.css_base", vars)?);
-    }
-    builder = match ot.grant {
-        OpenTextGrant::Password => {
-            let username = ot
-                .username
-                .as_ref()
-                .ok_or_else(|| {
-                    Error::Config("opentext.username is required for the password grant".into())
-                })?
-                .resolve("opentext.username", vars)?;
-            let password = ot
-                .password
-                .as_ref()
-                .ok_or_else(|| {
-                    Error::Config("opentext.password is required for the password grant".into())
-                })?
-                .resolve("opentext.password", vars)?;
-            builder.password_grant(&client_id, secret, &username, password)
-        }
-        _ => builder.client_credentials(&client_id, secret),
-    };
-    Ok(Some(builder.build()?))
-}
-
 fn app_secrets(config: &Config, vars: &dyn Vars) -> Result<SignatureVerifier, Error> {
     let secrets = config
         .whatsapp
@@ -293,7 +248,7 @@ pub fn context<'a>(
             directory.clone(),
         )),
         directory,
-        cms: cms_client(config, vars)?,
+        cms: crate::flows::opentext::client(config, vars)?,
         creatio: crate::flows::creatio::client(config, vars)?,
         orangelogic: crate::flows::orangelogic::client(config, vars)?,
         whatsapp,

@@ -12,7 +12,6 @@
 //! - **HTTP routes** serve anything else a flow needs (a transcript page, a handoff endpoint).
 
 pub mod creatio;
-pub mod o1;
 pub mod opentext;
 pub mod orangelogic;
 
@@ -168,7 +167,9 @@ impl Registry {
 /// # Errors
 /// [`Error::Config`] when an enabled flow lacks what it needs (a connector section, a setting).
 pub fn register_all(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Error> {
-    o1::register(ctx, registry)?;
+    // O1 first: it claims every message at the lowest priority, and ties go to the flow
+    // registered first.
+    opentext::o1::register(ctx, registry)?;
     creatio::register(ctx, registry)?;
     orangelogic::register(ctx, registry)?;
     opentext::register(ctx, registry)?;

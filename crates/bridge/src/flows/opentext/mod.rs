@@ -21,6 +21,8 @@
 //! `chatport_opentext::InstanceSink` ([`instance_sink`]), the streamed media path WhatsApp → temporary file (SHA-256 verified) →
 //! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`]).
 
+mod config;
+pub mod o1;
 pub mod o2;
 pub mod o3;
 pub mod o4;
@@ -45,6 +47,8 @@ use chatport_whatsapp::OutgoingMessage;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+pub use config::{OpenTextConfig, OpenTextGrant, client};
 
 use crate::Error;
 

@@ -23,16 +23,102 @@ use chatport_opentext::{Category, Client as CmsClient, InstanceDraft, InstanceSi
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::OutgoingMessage;
 use chatport_whatsapp::webhook::Message;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::Error;
 use crate::classify::{Classification, Classifier, MessageFacts};
-use crate::config::{O1Config, QueueRule};
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::render;
 use crate::whatsapp::{OnceSender, SendOnce};
+
+/// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct O1Config {
+    /// Whether the flow runs. Default `true`.
+    pub enabled: bool,
+    /// CMS instance category of the case record. Default `object`.
+    pub case_category: String,
+    /// CMS type of the case record. Default `ca_support_case`.
+    pub case_type: String,
+    /// Property that stores chatport's idempotency key; looked up before every create, so a
+    /// redelivered webhook never creates a second record. Default `chatport_key`.
+    pub idempotency_property: String,
+    /// Logical field → CMS property name. Logical fields: `reference`, `customer_id`, `issue_type`,
+    /// `priority`, `region`, `product_line`, `queue`, `description`, `sender_name`, `sender`,
+    /// `channel`, `received_at`, `wamid`. A field missing here is not written.
+    pub properties: BTreeMap<String, String>,
+    /// Queue when no routing rule matches. Default `general-support`.
+    pub default_queue: String,
+    /// `[[flows.o1.queues]]`: routing rules, first match wins.
+    pub queues: Vec<QueueRule>,
+    /// Prefix of case references (`CASE-` gives `CASE-7F3A9C21B0`). Default `CASE-`.
+    pub reference_prefix: String,
+    /// Reply text. Placeholders: `{reference}`, `{queue}`, `{priority}`, `{issue_type}`, `{name}`.
+    pub reply: String,
+    /// Reply when the message has no text to classify (an unsupported or unknown type).
+    pub reply_no_text: String,
+    /// Seconds to wait for a status webhook before an in-doubt reply is checked again. Default 60.
+    pub in_doubt_recheck_secs: u64,
+}
+
+impl Default for O1Config {
+    fn default() -> Self {
+        let properties = [
+            ("reference", "case_reference"),
+            ("customer_id", "customer_id"),
+            ("issue_type", "issue_type"),
+            ("priority", "priority"),
+            ("region", "region"),
+            ("product_line", "product_line"),
+            ("queue", "support_queue"),
+            ("description", "description"),
+            ("sender_name", "customer_name"),
+            ("channel", "channel"),
+            ("received_at", "received_at"),
+            ("wamid", "source_message_id"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Self {
+            enabled: true,
+            case_category: "object".into(),
+            case_type: "ca_support_case".into(),
+            idempotency_property: "chatport_key".into(),
+            properties,
+            default_queue: "general-support".into(),
+            queues: Vec::new(),
+            reference_prefix: "CASE-".into(),
+            reply: "Thank you{name}. We have opened case {reference} for you; our {queue} team will get back to you (priority: {priority}).".into(),
+            reply_no_text: "Thank you for your message. We could not read this type of message: please describe your request in a text message.".into(),
+            in_doubt_recheck_secs: 60,
+        }
+    }
+}
+
+/// A routing rule of `[[flows.o1.queues]]`: every given condition must match.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct QueueRule {
+    /// The queue the case is routed to.
+    pub queue: String,
+    /// Matches this issue type.
+    pub issue_type: Option<String>,
+    /// Matches this priority.
+    pub priority: Option<String>,
+    /// Matches this region.
+    pub region: Option<String>,
+    /// Matches this product line.
+    pub product_line: Option<String>,
+}
 
 /// The flow name of O1 in the outbox, metrics and docs.
 pub const FLOW: &str = "O1";

@@ -1,0 +1,125 @@
+//! `[opentext]`: the CMS + CSS connection of the O flows, and the client built from it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Error;
+use crate::config::Config;
+use crate::settings::{SecretSetting, Setting, Vars};
+
+/// How to obtain the CMS token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OpenTextGrant {
+    /// `client_credentials` with the confidential client (default).
+    #[default]
+    ClientCredentials,
+    /// `password` with a tenant user (`username`, `password` required).
+    Password,
+}
+
+/// `[opentext]`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OpenTextConfig {
+    /// Region host, e.g. `https://na-1-dev.api.opentext.com`; the token URL is
+    /// `{auth_base}/tenants/{tenant_id}/oauth2/token`.
+    pub auth_base: Setting,
+    /// CMS base, e.g. `https://na-1-dev.api.opentext.com/cms`.
+    pub cms_base: Setting,
+    /// CSS base, e.g. `https://css.na-1-dev.api.opentext.com` (used by the document flows).
+    pub css_base: Option<Setting>,
+    /// Tenant id.
+    pub tenant_id: Setting,
+    /// OAuth grant. Default `client_credentials`.
+    #[serde(default)]
+    pub grant: OpenTextGrant,
+    /// OAuth client id.
+    pub client_id: Setting,
+    /// OAuth client secret, e.g. `"${OPENTEXT_CLIENT_SECRET}"`.
+    pub client_secret: SecretSetting,
+    /// Tenant user for the `password` grant.
+    pub username: Option<Setting>,
+    /// Tenant user's password for the `password` grant.
+    pub password: Option<SecretSetting>,
+    /// Request timeout in seconds. Default 20.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Client-side limit on CMS requests per second for this process (the CMS documents 5 per
+    /// tenant: with several replicas, give each its share). `0` turns the limiter off (emulators,
+    /// tests). Default 5.
+    #[serde(default = "default_cms_requests_per_second")]
+    pub requests_per_second: u32,
+    /// Slowest CSS content transfer accepted, in bytes per second: an upload of `n` bytes may take
+    /// `timeout_secs + n / rate` (see [`chatport_opentext::ClientBuilder::min_transfer_rate`]).
+    /// Default 100,000.
+    #[serde(default = "default_min_transfer_rate")]
+    pub min_transfer_rate: u64,
+}
+
+fn default_min_transfer_rate() -> u64 {
+    chatport_opentext::DEFAULT_MIN_TRANSFER_RATE
+}
+
+fn default_timeout_secs() -> u64 {
+    20
+}
+
+fn default_cms_requests_per_second() -> u32 {
+    chatport_opentext::DEFAULT_REQUESTS_PER_SECOND
+}
+
+/// The CMS client of `[opentext]`, `None` without that section.
+///
+/// # Errors
+/// [`Error::Config`] for an unset variable or a missing credential of the chosen grant;
+/// client-builder errors.
+pub fn client(
+    config: &Config,
+    vars: &dyn Vars,
+) -> Result<Option<chatport_opentext::Client>, Error> {
+    let Some(ot) = &config.opentext else {
+        return Ok(None);
+    };
+    let client_id = ot.client_id.resolve("opentext.client_id", vars)?;
+    let secret = ot.client_secret.resolve("opentext.client_secret", vars)?;
+    let mut builder = chatport_opentext::Client::builder()
+        .tenant_id(&ot.tenant_id.resolve("opentext.tenant_id", vars)?)
+        .auth_base(&ot.auth_base.resolve("opentext.auth_base", vars)?)
+        .cms_base(&ot.cms_base.resolve("opentext.cms_base", vars)?)
+        .timeout(Duration::from_secs(ot.timeout_secs))
+        .min_transfer_rate(ot.min_transfer_rate);
+    builder = match ot.requests_per_second {
+        0 => builder.no_rate_limit(),
+        n => builder.requests_per_second(n),
+    };
+    if let Some(css) = &ot.css_base {
+        builder = builder.css_base(&css.resolve("opentext.css_base", vars)?);
+    }
+    builder = match ot.grant {
+        OpenTextGrant::Password => {
+            let username = ot
+                .username
+                .as_ref()
+                .ok_or_else(|| {
+                    Error::Config("opentext.username is required for the password grant".into())
+                })?
+                .resolve("opentext.username", vars)?;
+            let password = ot
+                .password
+                .as_ref()
+                .ok_or_else(|| {
+                    Error::Config("opentext.password is required for the password grant".into())
+                })?
+                .resolve("opentext.password", vars)?;
+            builder.password_grant(&client_id, secret, &username, password)
+        }
+        _ => builder.client_credentials(&client_id, secret),
+    };
+    Ok(Some(builder.build()?))
+}
