@@ -19,7 +19,7 @@
 //! | O2–O8 document flows | capture, status notification, document request, field evidence, compliance archive, exception loop, supplier exchange | [`flows::opentext`] |
 //!
 //! Every inbound and outbound WhatsApp message is kept per conversation by the
-//! [`conversation_store`] (recorded by the dispatcher and the once-only sender).
+//! [`chatport_whatsapp::conversation`] (recorded by the dispatcher and the once-only sender).
 //!
 //! How an event travels: the WhatsApp webhook ([`whatsapp::WhatsAppWebhook`]) verifies the signature
 //! on the raw bytes and writes every event of the POST to the outbox in one transaction; workers
@@ -100,7 +100,6 @@
 
 pub mod classify;
 pub mod config;
-pub mod conversation_store;
 pub mod directory;
 mod error;
 pub mod flows;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::conversation_store::ConversationStore;
+use chatport_whatsapp::conversation::ConversationStore;
 
 /// The shortest retention period accepted, in days: longer than Meta's 7 days of webhook
 /// redelivery, so a redelivered webhook still meets its done row and is recognised.
@@ -121,9 +121,9 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation_store::{ConversationKey, Direction, LoggedMessage};
     use chatport_core::EventId;
     use chatport_runtime::{NewEvent, Resolution, SqliteStore};
+    use chatport_whatsapp::conversation::{ConversationKey, Direction, LoggedMessage};
 
     #[tokio::test]
     async fn prune_deletes_old_done_rows_and_messages_only() {

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use chatport_core::Outcome;
 use chatport_runtime::{KvStore, Outbox, StoredEvent};
 use chatport_whatsapp::Recipient;
+use chatport_whatsapp::conversation::{ConversationKey, LoggedMessage};
 use chatport_whatsapp::webhook::{self, EventKind, Message};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -262,9 +263,9 @@ impl Conversations {
     }
 
     /// The conversation store over the same key-value store (every message of every
-    /// conversation; see [`crate::conversation_store`]).
-    pub fn log(&self) -> crate::conversation_store::ConversationStore {
-        crate::conversation_store::ConversationStore::new(self.kv.clone())
+    /// conversation; see [`chatport_whatsapp::conversation`]).
+    pub fn log(&self) -> chatport_whatsapp::conversation::ConversationStore {
+        chatport_whatsapp::conversation::ConversationStore::new(self.kv.clone())
     }
 
     /// The flow and data recorded for answers to `wamid`.
@@ -385,7 +386,13 @@ impl Dispatcher {
             ));
         };
         // Every inbound message joins its conversation's log, whichever flow handles it.
-        self.conversations.log().record_inbound(&inbound).await?;
+        self.conversations
+            .log()
+            .record(
+                &ConversationKey::new(&inbound.phone_number_id, inbound.sender.as_str()),
+                &LoggedMessage::from_message(&inbound.message, inbound.profile_name()),
+            )
+            .await?;
         let flow = if stored.flow == FLOW_INBOUND {
             match self.route(&inbound).await? {
                 Some(flow) => {

@@ -397,7 +397,7 @@ impl Service {
         let retention = (config.store.retention_days > 0).then(|| {
             crate::retention::spawn(
                 ctx.outbox.clone(),
-                crate::conversation_store::ConversationStore::new(ctx.kv.clone()),
+                chatport_whatsapp::conversation::ConversationStore::new(ctx.kv.clone()),
                 Duration::from_secs(u64::from(config.store.retention_days) * 24 * 60 * 60),
                 shutdown.child_token(),
             )

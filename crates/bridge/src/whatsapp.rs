@@ -10,8 +10,8 @@ use chatport_whatsapp::webhook::{self, EventKind};
 use chatport_whatsapp::{Client, OutgoingMessage};
 
 use crate::Error;
-use crate::conversation_store::ConversationStore;
 use crate::routing::FLOW_INBOUND;
+use chatport_whatsapp::conversation::ConversationStore;
 
 pub use chatport_whatsapp::webhook::{SOURCE, WhatsAppWebhook};
 /// Flow name of status updates (recorded; they settle in-doubt sends).

@@ -90,6 +90,7 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod conversation;
 mod delivery;
 mod error;
 mod interactive;

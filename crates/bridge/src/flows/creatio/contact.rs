@@ -24,7 +24,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::Error;
-use crate::conversation_store::ConversationKey;
+use chatport_whatsapp::conversation::ConversationKey;
 
 /// How the contact was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

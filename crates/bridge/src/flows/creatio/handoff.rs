@@ -55,11 +55,11 @@ use super::summary::{HandoffReason, SummaryInput, message_gist};
 use crate::Error;
 use crate::classify::{Classification, MessageFacts};
 
-use crate::conversation_store::{ConversationKey, Direction, LoggedMessage};
 use crate::directory::DirectoryEntry;
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::{clip, extension};
 use crate::whatsapp::SendOnce;
+use chatport_whatsapp::conversation::{ConversationKey, Direction, LoggedMessage};
 
 /// The flow name of handoffs triggered by messages (and of the messages of handed-off
 /// conversations).
@@ -1040,13 +1040,12 @@ mod tests {
     #[test]
     fn media_activity_carries_the_reference() {
         let mut m = LoggedMessage::new(Direction::Inbound, "wamid.X", Utc::now(), "audio");
-        m.media = Some(crate::conversation_store::MediaRef {
-            id: Some("777".into()),
-            mime_type: Some("audio/ogg".into()),
-            sha256: Some("abc".into()),
-            filename: None,
-            voice: true,
-        });
+        let mut media = chatport_whatsapp::conversation::MediaRef::default();
+        media.id = Some("777".into());
+        media.mime_type = Some("audio/ogg".into());
+        media.sha256 = Some("abc".into());
+        media.voice = true;
+        m.media = Some(media);
         let a = message_activity(
             "[WhatsApp]",
             &m,

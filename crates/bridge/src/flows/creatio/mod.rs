@@ -38,10 +38,10 @@ pub use config::{C1Config, C2Config, CreatioAuth, CreatioConfig, CreatioPlatform
 use crate::Error;
 use crate::classify::Classifier;
 use crate::config::Config;
-use crate::conversation_store::{ConversationKey, ConversationStore};
 use crate::flows::{FlowContext, Registry};
 use crate::routing::Conversations;
 use crate::whatsapp::OnceSender;
+use chatport_whatsapp::conversation::{ConversationKey, ConversationStore};
 
 use self::state::CreatioState;
 use self::summary::{RuleSummariser, Summariser};

@@ -36,9 +36,9 @@ use super::Shared;
 use super::events::CreatioEvent;
 use super::state::{CaseLink, HeldReply};
 use crate::Error;
-use crate::conversation_store::ConversationKey;
 use crate::flows::EventFlow;
 use crate::whatsapp::SendOnce;
+use chatport_whatsapp::conversation::ConversationKey;
 
 /// The flow name of Creatio events (agent replies, closures).
 pub const FLOW: &str = "C2";

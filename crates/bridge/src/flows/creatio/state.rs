@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Error;
-use crate::conversation_store::ConversationKey;
+use chatport_whatsapp::conversation::ConversationKey;
 
 /// `{conversation}` → [`CaseLink`].
 pub const KV_LINK: &str = "creatio.conversation";

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::classify::Classification;
-use crate::conversation_store::{Direction, LoggedMessage};
 use crate::templates::clip;
+use chatport_whatsapp::conversation::{Direction, LoggedMessage};
 
 /// Why a conversation was handed off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::state::CreatioState;
-use crate::conversation_store::{ConversationStore, Direction, LoggedMessage};
+use chatport_whatsapp::conversation::{ConversationStore, Direction, LoggedMessage};
 
 type HmacSha256 = Hmac<Sha256>;
 

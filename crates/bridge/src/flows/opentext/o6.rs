@@ -1,6 +1,6 @@
 //! **O6 compliance archive**: a WhatsApp message carrying a compliance tag (`#consent`,
 //! `I consent`, `#incident`, `#policy` …, configured in `[[flows.o6.tags]]`) → the conversation's
-//! transcript so far, taken from the [conversation store](crate::conversation_store) (time,
+//! transcript so far, taken from the [conversation store](chatport_whatsapp::conversation) (time,
 //! direction, type, text, and media as references: WhatsApp media id, SHA-256, file name) → a
 //! plain-text file streamed into the CSS (`upload_content`) → a CMS file instance with that file as
 //! its primary rendition and the properties tag, retention rule, legal-hold flag, participant,
@@ -37,12 +37,12 @@ use sha2::{Digest, Sha256};
 use super::{StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, send_once};
 use crate::Error;
 
-use crate::conversation_store::{ConversationKey, Direction, LoggedMessage};
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::render;
 use crate::whatsapp::OnceSender;
+use chatport_whatsapp::conversation::{ConversationKey, Direction, LoggedMessage};
 
 /// The flow name of O6.
 pub const FLOW: &str = "O6";
@@ -267,10 +267,7 @@ pub fn transcript(header: &TranscriptHeader<'_>, messages: &[LoggedMessage]) -> 
     let _ = writeln!(out, "tag message: {}", header.wamid);
     let _ = writeln!(out, "messages: {}", messages.len());
     for m in messages {
-        let direction = match m.direction {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        };
+        let direction = m.direction.as_str();
         let _ = writeln!(out, "\n[{}] {direction} {} {}", rfc3339(m.at), m.kind, m.id);
         if let Some(author) = &m.author {
             let _ = writeln!(out, "  author: {author}");
@@ -542,7 +539,7 @@ impl MessageFlow for ComplianceArchive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation_store::MediaRef;
+    use chatport_whatsapp::conversation::MediaRef;
 
     #[test]
     fn tags_match_whole_words_case_insensitively() {
@@ -579,13 +576,12 @@ mod tests {
             t0 + chrono::Duration::seconds(5),
             "document",
         );
-        b.media = Some(MediaRef {
-            id: Some("media-1".into()),
-            sha256: Some("c2hh".into()),
-            filename: Some("form.pdf".into()),
-            mime_type: Some("application/pdf".into()),
-            voice: false,
-        });
+        let mut media = MediaRef::default();
+        media.id = Some("media-1".into());
+        media.sha256 = Some("c2hh".into());
+        media.filename = Some("form.pdf".into());
+        media.mime_type = Some("application/pdf".into());
+        b.media = Some(media);
         let mut c = LoggedMessage::new(
             Direction::Outbound,
             "wamid.C",

@@ -1,34 +1,33 @@
-//! The conversation store: every inbound and outbound WhatsApp message of a conversation, kept in
-//! the durable key-value store so that a handoff (flow C1) carries the whole thread and survives
-//! restarts.
+//! The conversation log: every inbound and outbound message of a WhatsApp conversation, kept in a
+//! durable [`KvStore`] so that a handoff to an agent carries the whole thread and survives
+//! restarts; it also judges the 24-hour customer service window from durable state
+//! ([`WindowStore`]).
 //!
-//! What records into it, without any flow having to remember:
-//!
-//! - the [`Dispatcher`](crate::routing::Dispatcher) records every inbound message before it routes
-//!   it (whatever flow then handles it);
-//! - the [`OnceSender`](crate::whatsapp::OnceSender) records every message a flow sends (O1's
-//!   answers, C1's handoff confirmation, C2's agent replies and templates), once per idempotency
-//!   key, with the wamid Meta returned.
+//! Record each inbound message as a worker takes it ([`LoggedMessage::from_message`],
+//! [`ConversationStore::record`]) and each sent one with the wamid Meta returned
+//! ([`ConversationStore::record_outbound`]). chatport's service does both without any flow having
+//! to remember: its dispatcher records every inbound message before routing it, and its once-only
+//! sender records every message a flow sends.
 //!
 //! A conversation is one business phone number and one user ([`ConversationKey`]). Messages are
 //! kept under `conversation.message` with the key `{phone_number_id}:{user}/{unix ms:013}/{id}`,
 //! so a prefix listing returns them in time order; recording the same message twice (a retried
 //! event, a replay) is a no-op. The store also keeps the time of the last inbound message per
 //! conversation and implements [`WindowStore`], so the 24-hour window of
-//! [`WindowTracker`](chatport_whatsapp::WindowTracker) is judged from durable state.
+//! [`WindowTracker`](crate::WindowTracker) is judged from durable state shared by every worker.
 //!
 //! Message text is personal data: it is stored here as it is in the outbox, and never logged.
+//! Errors are the store's [`StateError`]s.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chatport_runtime::KvStore;
-use chatport_whatsapp::{OutgoingMessage, WindowKey, WindowStore};
+use chatport_core::{KvStore, StateError};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
-use crate::routing::Inbound;
+use crate::webhook::Message;
+use crate::{OutgoingMessage, WindowKey, WindowStore};
 
 /// KV namespace of messages: `{conversation}/{unix ms:013}/{message id}` → [`LoggedMessage`] JSON.
 pub const KV_MESSAGES: &str = "conversation.message";
@@ -100,6 +99,16 @@ pub enum Direction {
     Outbound,
 }
 
+impl Direction {
+    /// `inbound` or `outbound`, as serialised.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
 /// A media attachment of a message, as a reference (the bytes stay at WhatsApp).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -159,9 +168,9 @@ impl LoggedMessage {
         }
     }
 
-    /// The logged form of an inbound message.
-    pub fn from_inbound(inbound: &Inbound) -> Self {
-        let m = &inbound.message;
+    /// The logged form of an inbound message; `author` is the sender's profile name
+    /// (`contacts[].profile.name` of the webhook), if known.
+    pub fn from_message(m: &Message, author: Option<&str>) -> Self {
         let at = m.timestamp().unwrap_or_else(Utc::now);
         let mut logged = Self::new(
             Direction::Inbound,
@@ -170,7 +179,7 @@ impl LoggedMessage {
             m.message_type.as_str(),
         );
         logged.text = m.text_body().map(str::to_owned);
-        logged.author = inbound.profile_name().map(str::to_owned);
+        logged.author = author.map(str::to_owned);
         logged.media = m.media().map(|media| MediaRef {
             id: media.id.clone(),
             mime_type: media.mime_type.clone(),
@@ -226,7 +235,7 @@ impl ConversationStore {
         &self,
         conversation: &ConversationKey,
         message: &LoggedMessage,
-    ) -> Result<bool, Error> {
+    ) -> Result<bool, StateError> {
         let conv = conversation.as_key();
         let seen = format!("{conv}/{}", message.id);
         if message.direction == Direction::Inbound {
@@ -236,20 +245,12 @@ impl ConversationStore {
             return Ok(false);
         }
         let key = format!("{conv}/{:013}/{}", millis(message.at), message.id);
-        let bytes = serde_json::to_vec(message).map_err(|e| Error::Payload(e.to_string()))?;
+        let bytes = serde_json::to_vec(message).map_err(|e| {
+            StateError::permanent(format!("a conversation message does not serialise: {e}"))
+        })?;
         self.kv.put(KV_MESSAGES, &key, &bytes).await?;
         self.kv.put(KV_SEEN, &seen, key.as_bytes()).await?;
         Ok(true)
-    }
-
-    /// Records an inbound message (idempotent by wamid).
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn record_inbound(&self, inbound: &Inbound) -> Result<bool, Error> {
-        let conversation = ConversationKey::new(&inbound.phone_number_id, inbound.sender.as_str());
-        self.record(&conversation, &LoggedMessage::from_inbound(inbound))
-            .await
     }
 
     /// Records a message sent from `phone_number_id` with `wamid` (idempotent by wamid).
@@ -261,7 +262,7 @@ impl ConversationStore {
         phone_number_id: &str,
         message: &OutgoingMessage,
         wamid: &str,
-    ) -> Result<bool, Error> {
+    ) -> Result<bool, StateError> {
         let conversation = ConversationKey::new(phone_number_id, message.recipient().as_str());
         self.record(&conversation, &LoggedMessage::from_outgoing(message, wamid))
             .await
@@ -274,7 +275,7 @@ impl ConversationStore {
     pub async fn messages(
         &self,
         conversation: &ConversationKey,
-    ) -> Result<Vec<LoggedMessage>, Error> {
+    ) -> Result<Vec<LoggedMessage>, StateError> {
         let prefix = format!("{}/", conversation.as_key());
         Ok(self
             .kv
@@ -292,7 +293,7 @@ impl ConversationStore {
     pub async fn last_inbound(
         &self,
         conversation: &ConversationKey,
-    ) -> Result<Option<DateTime<Utc>>, Error> {
+    ) -> Result<Option<DateTime<Utc>>, StateError> {
         Ok(self
             .kv
             .get(KV_LAST_INBOUND, &conversation.as_key())
@@ -306,7 +307,7 @@ impl ConversationStore {
     ///
     /// # Errors
     /// Store errors.
-    pub async fn conversations_of(&self, user: &str) -> Result<Vec<ConversationKey>, Error> {
+    pub async fn conversations_of(&self, user: &str) -> Result<Vec<ConversationKey>, StateError> {
         let wanted = ConversationKey::new("", user).user;
         let mut found: Vec<(i64, ConversationKey)> = self
             .kv
@@ -334,7 +335,7 @@ impl ConversationStore {
     ///
     /// # Errors
     /// Store errors (what was deleted before the error stays deleted; the next run continues).
-    pub async fn prune(&self, before: DateTime<Utc>) -> Result<u64, Error> {
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StateError> {
         let cutoff = millis(before);
         let mut deleted = 0_u64;
         for (conv, last) in self.kv.list(KV_LAST_INBOUND, "").await? {
@@ -364,7 +365,7 @@ impl ConversationStore {
         Ok(deleted)
     }
 
-    async fn advance_last_inbound(&self, conv: &str, at: DateTime<Utc>) -> Result<(), Error> {
+    async fn advance_last_inbound(&self, conv: &str, at: DateTime<Utc>) -> Result<(), StateError> {
         let at = millis(at);
         let current = self
             .kv
@@ -408,8 +409,8 @@ impl WindowStore for ConversationStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Recipient, WindowTracker};
     use chatport_runtime::SqliteStore;
-    use chatport_whatsapp::{Recipient, WindowTracker};
 
     fn store() -> ConversationStore {
         ConversationStore::new(Arc::new(SqliteStore::open_in_memory().unwrap()))
