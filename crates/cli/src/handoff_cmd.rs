@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chatport_bridge::config::Config;
-use chatport_bridge::flows::creatio::handoff::{ManualRequest, enqueue_manual};
+use chatport_bridge::flows::creatio::manual::{ManualRequest, enqueue_manual};
 
 /// Arguments of `chatport handoff`.
 #[derive(Debug, clap::Args)]

@@ -20,6 +20,7 @@ pub mod config;
 pub mod contact;
 pub mod events;
 pub mod handoff;
+pub mod manual;
 pub mod reply;
 pub mod state;
 pub mod summary;
@@ -214,7 +215,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         .push(Arc::new(handoff::HandoffFlow::new(shared.clone())));
     registry
         .event_flows
-        .push(Arc::new(handoff::ManualHandoffFlow::new(shared.clone())));
+        .push(Arc::new(manual::ManualHandoffFlow::new(shared.clone())));
     if let Some(links) = links {
         registry.http_routes.push(transcript::router(
             links,
@@ -224,7 +225,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     }
     if let Some(token) = &c1.handoff_token {
         let token = token.resolve("flows.c1.handoff_token", ctx.vars)?;
-        registry.http_routes.push(handoff::endpoint(
+        registry.http_routes.push(manual::endpoint(
             &c1.handoff_path,
             token,
             ctx.outbox.clone(),
