@@ -99,6 +99,15 @@ pub(crate) struct E2eArgs {
     /// `[workers] concurrency` of the service (default: the service's default).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// `[workers] claim_batch` of the service: most events claimed per store transaction
+    /// (default: the service's default). `--concurrency 8 --claim-batch 1 --resolve-batch 1`
+    /// is the configuration before issue 13.
+    #[arg(long)]
+    claim_batch: Option<usize>,
+    /// `[workers] resolve_batch` of the service: most outcomes recorded per store transaction
+    /// (default: the service's default).
+    #[arg(long)]
+    resolve_batch: Option<usize>,
     /// Seconds of closed-loop ingest (concurrency 64) before the run: the ingest-only baseline
     /// of the same run. 0 skips it.
     #[arg(long, default_value_t = 0.0)]
@@ -152,7 +161,17 @@ struct StepReport {
     errors: BTreeMap<String, u64>,
     dead: u64,
     cpu_ms_per_delivered: Option<f64>,
+    /// The machine's 1-minute load average (`/proc/loadavg`) when the window started and ended.
+    load_average: Option<[f64; 2]>,
     samples: Vec<Sample>,
+}
+
+/// The `[workers]` settings the service ran with.
+#[derive(Debug, Serialize)]
+struct WorkersReport {
+    concurrency: usize,
+    claim_batch: usize,
+    resolve_batch: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,6 +180,7 @@ struct Report {
     flows: Flows,
     latency_ms_per_vendor_call: u64,
     cpus: usize,
+    workers: WorkersReport,
     ingest_only_per_s: Option<f64>,
     steps: Vec<StepReport>,
     knee_rate: Option<f64>,
@@ -220,10 +240,14 @@ fn config_toml(args: &E2eArgs, schema: &str, dir: &std::path::Path) -> String {
             format!("backend = \"postgres\"\nurl = \"${{{PG_URL_VAR}}}\"\nschema = \"{schema}\"\n")
         }
     };
-    let workers = args
-        .concurrency
-        .map(|n| format!("concurrency = {n}\n"))
-        .unwrap_or_default();
+    let workers: String = [
+        ("concurrency", args.concurrency),
+        ("claim_batch", args.claim_batch),
+        ("resolve_batch", args.resolve_batch),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.map(|n| format!("{key} = {n}\n")))
+    .collect();
     let o1 = match args.flows {
         Flows::None => "\n[flows.o1]\nenabled = false\n".to_owned(),
         Flows::O1 => r#"
@@ -277,6 +301,16 @@ timeout_secs = 10
     )
 }
 
+/// The 1-minute load average from `/proc/loadavg`; `None` elsewhere.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// CPU time of this process (user + system) from `/proc/self/stat`; `None` elsewhere.
 fn cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -310,19 +344,7 @@ async fn bench(args: &E2eArgs) -> Result<Report, String> {
         .map_err(|e| format!("CMS emulator: {e}"))?;
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let schema = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let mut vars: BTreeMap<String, String> = [
-        ("GRAPH_URL", graph.base_url()),
-        ("WHATSAPP_TOKEN", graph.access_token().to_owned()),
-        ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
-        ("WHATSAPP_VERIFY_TOKEN", "bench-verify-token".to_owned()),
-        ("OPENTEXT_URL", cms.base_url()),
-        ("OPENTEXT_TENANT", cms.tenant_id().to_owned()),
-        ("OPENTEXT_CLIENT_ID", cms.client_id().to_owned()),
-        ("OPENTEXT_CLIENT_SECRET", cms.client_secret().to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let mut vars = crate::demo::emulator_vars(&graph, &cms, APP_SECRET, "bench-verify-token");
     if args.store == StoreKind::Postgres {
         let url = std::env::var(&args.postgres_url_env)
             .map_err(|_| format!("set the PostgreSQL URL in ${}", args.postgres_url_env))?;
@@ -405,6 +427,11 @@ async fn bench(args: &E2eArgs) -> Result<Report, String> {
         flows: args.flows,
         latency_ms_per_vendor_call: args.latency_ms,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        workers: WorkersReport {
+            concurrency: config.workers.concurrency,
+            claim_batch: config.workers.claim_batch,
+            resolve_batch: config.workers.resolve_batch,
+        },
         ingest_only_per_s,
         steps,
         knee_rate,
@@ -467,6 +494,10 @@ async fn offer(
     let mut samples = Vec::new();
     let mut offered_events = 0u64;
     let cpu_start = cpu_time();
+    let load_start = load_average();
+    // Every row of this step is received after this instant (the service stamps `received_at`
+    // from the same clock); rows of the baseline or of earlier steps are received before it.
+    let begin_utc = chrono::Utc::now();
     let begin = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate);
     let sample_every = Duration::from_millis(args.sample_ms);
@@ -542,6 +573,7 @@ async fn offer(
         tokio::time::sleep(left).await;
     }
     let window = begin.elapsed().as_secs_f64();
+    let load_end = load_average();
     let at_end = outbox.stats().await.map_err(|e| e.to_string())?;
     sample(&mut samples, at_end.clone());
     let delivered_in_window = at_end.done.saturating_sub(done_before);
@@ -572,17 +604,16 @@ async fn offer(
     // Receipt-to-done latency of the rows this step delivered.
     let done_rows = outbox
         .list(
-            &EventFilter::new().status(EventStatus::Done),
+            &EventFilter::new()
+                .status(EventStatus::Done)
+                .since(begin_utc),
             usize::try_from(after.done).unwrap_or(usize::MAX),
         )
         .await
         .map_err(|e| e.to_string())?;
     let mut e2e =
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| e.to_string())?;
-    let since = chrono::Utc::now()
-        - chrono::Duration::from_std(begin.elapsed()).unwrap_or_default()
-        - chrono::Duration::seconds(1);
-    for row in done_rows.iter().filter(|r| r.received_at >= since) {
+    for row in &done_rows {
         let us = (row.updated_at - row.received_at)
             .num_microseconds()
             .unwrap_or(0)
@@ -622,6 +653,7 @@ async fn offer(
         cpu_ms_per_delivered: cpu.filter(|_| delivered_total > 0).map(|cpu| {
             (cpu.as_secs_f64() * 1000.0 / delivered_total as f64 * 1000.0).round() / 1000.0
         }),
+        load_average: load_start.zip(load_end).map(|(a, b)| [a, b]),
         samples,
     })
 }
@@ -634,6 +666,11 @@ fn text(report: &Report) -> String {
         out,
         "chatport bench e2e: store {:?}, flows {:?}, +{} ms per vendor call, {} CPUs",
         report.store, report.flows, report.latency_ms_per_vendor_call, report.cpus
+    );
+    let _ = writeln!(
+        out,
+        "[workers] concurrency {}, claim_batch {}, resolve_batch {}",
+        report.workers.concurrency, report.workers.claim_batch, report.workers.resolve_batch
     );
     if let Some(ingest) = report.ingest_only_per_s {
         let _ = writeln!(
@@ -673,6 +710,12 @@ fn text(report: &Report) -> String {
             "webhook answer ms: p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
             l.p50, l.p90, l.p99, l.max
         );
+        if let Some([start, end]) = step.load_average {
+            let _ = writeln!(
+                out,
+                "load average (1 min): {start:.2} at start, {end:.2} at end"
+            );
+        }
         if let Some(cpu) = step.cpu_ms_per_delivered {
             let _ = writeln!(out, "CPU per delivered event: {cpu:.3} ms (whole process)");
         }
@@ -719,13 +762,30 @@ mod tests {
             vec![],
             vec!["--store", "postgres"],
             vec!["--flows", "o1", "--concurrency", "64"],
+            vec![
+                "--concurrency",
+                "8",
+                "--claim-batch",
+                "1",
+                "--resolve-batch",
+                "1",
+            ],
         ] {
             let args = args(&extra);
             let toml = config_toml(&args, "bench_x", dir.path());
             let config = Config::from_toml_str(&toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+            let defaults = chatport_bridge::config::WorkersConfig::default();
             assert_eq!(
                 config.workers.concurrency,
-                args.concurrency.unwrap_or(config.workers.concurrency)
+                args.concurrency.unwrap_or(defaults.concurrency)
+            );
+            assert_eq!(
+                config.workers.claim_batch,
+                args.claim_batch.unwrap_or(defaults.claim_batch)
+            );
+            assert_eq!(
+                config.workers.resolve_batch,
+                args.resolve_batch.unwrap_or(defaults.resolve_batch)
             );
         }
     }

@@ -37,6 +37,31 @@ struct Scripted {
     expect_case: bool,
 }
 
+/// The configuration variables (`${GRAPH_URL}`, `${WHATSAPP_*}`, `${OPENTEXT_*}`) that point a
+/// service configuration at the Graph API and CMS emulators: their base URLs, the Graph access
+/// token, the CMS tenant and OAuth client, and the given WhatsApp app secret and verify token.
+/// Shared by `chatport demo` and `chatport bench e2e`.
+pub(crate) fn emulator_vars(
+    graph: &GraphEmulator,
+    cms: &CmsEmulator,
+    app_secret: &str,
+    verify_token: &str,
+) -> BTreeMap<String, String> {
+    [
+        ("GRAPH_URL", graph.base_url()),
+        ("WHATSAPP_TOKEN", graph.access_token().to_owned()),
+        ("WHATSAPP_APP_SECRET", app_secret.to_owned()),
+        ("WHATSAPP_VERIFY_TOKEN", verify_token.to_owned()),
+        ("OPENTEXT_URL", cms.base_url()),
+        ("OPENTEXT_TENANT", cms.tenant_id().to_owned()),
+        ("OPENTEXT_CLIENT_ID", cms.client_id().to_owned()),
+        ("OPENTEXT_CLIENT_SECRET", cms.client_secret().to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 pub(crate) async fn run(json_output: bool) -> ExitCode {
     match run_demo().await {
         Ok(report) => {
@@ -89,20 +114,8 @@ async fn run_demo() -> Result<Report, String> {
         "http://{}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    let mut vars: BTreeMap<String, String> = [
-        ("GRAPH_URL", graph.base_url()),
-        ("WHATSAPP_TOKEN", graph.access_token().to_owned()),
-        ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
-        ("WHATSAPP_VERIFY_TOKEN", "demo-verify-token".to_owned()),
-        ("OPENTEXT_URL", cms.base_url()),
-        ("OPENTEXT_TENANT", cms.tenant_id().to_owned()),
-        ("OPENTEXT_CLIENT_ID", cms.client_id().to_owned()),
-        ("OPENTEXT_CLIENT_SECRET", cms.client_secret().to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .chain(orangelogic.vars())
-    .collect();
+    let mut vars = emulator_vars(&graph, &cms, APP_SECRET, "demo-verify-token");
+    vars.extend(orangelogic.vars());
     vars.extend(crate::demo_creatio::vars(&creatio, &base));
     let config = Config::from_toml_str(DEMO_CONFIG).map_err(|e| e.to_string())?;
     let service = Service::start(&config, &vars, store.clone(), listener)
