@@ -1179,11 +1179,13 @@ async fn list_instances(
 }
 
 fn list(shared: &Shared, category: &str, type_name: &str, raw: Option<&str>) -> Response {
-    let items: Vec<Value> = lock(&shared.state)
+    let state = lock(&shared.state);
+    // Filter and sort by reference and clone only the page: a lookup by key property (what
+    // InstanceSink does before every create) stays cheap however many instances exist.
+    let items: Vec<&Value> = state
         .instances
         .iter()
         .filter(|i| category_matches(category, i) && type_matches(type_name, i))
-        .cloned()
         .collect();
     hal_list(
         shared,
@@ -1195,14 +1197,14 @@ fn list(shared: &Shared, category: &str, type_name: &str, raw: Option<&str>) -> 
 
 /// A HAL page of `items` (filtered, sorted and paged by the query in `raw`) for the collection
 /// at `path` (absolute links are built from it).
-fn hal_list(shared: &Shared, path: &str, raw: Option<&str>, items: Vec<Value>) -> Response {
+fn hal_list(shared: &Shared, path: &str, raw: Option<&str>, items: Vec<&Value>) -> Response {
     let query = match parse_list_query(raw) {
         Ok(query) => query,
         Err(message) => {
             return service_error(StatusCode::BAD_REQUEST, "BadRequestException", message);
         }
     };
-    let mut matching: Vec<Value> = items
+    let mut matching: Vec<&Value> = items
         .into_iter()
         .filter(|i| query.filter.as_ref().is_none_or(|f| f.matches(i)))
         .collect();
@@ -1213,6 +1215,7 @@ fn hal_list(shared: &Shared, path: &str, raw: Option<&str>, items: Vec<Value>) -
         .into_iter()
         .skip(start)
         .take(query.per_page)
+        .cloned()
         .collect();
     let has_next = start.saturating_add(query.per_page) < total;
 

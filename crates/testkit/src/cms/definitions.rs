@@ -166,7 +166,7 @@ async fn list(
         Kind::Type => "/cms/type-definitions",
         Kind::Trait => "/cms/trait-definitions",
     };
-    let response = hal_list(&shared, path, rest.as_deref(), items);
+    let response = hal_list(&shared, path, rest.as_deref(), items.iter().collect());
     finish(response, admitted.delay).await
 }
 

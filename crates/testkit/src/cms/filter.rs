@@ -568,8 +568,9 @@ fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 /// Sorts instances by the keys (stable: ties keep creation order). Missing values sort last.
-pub(crate) fn sort(instances: &mut [Value], keys: &[SortKey]) {
+pub(crate) fn sort<V: std::borrow::Borrow<Value>>(instances: &mut [V], keys: &[SortKey]) {
     instances.sort_by(|a, b| {
+        let (a, b) = (a.borrow(), b.borrow());
         for key in keys {
             let av = field_values(a, &key.field).first().copied();
             let bv = field_values(b, &key.field).first().copied();

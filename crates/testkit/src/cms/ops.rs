@@ -583,7 +583,7 @@ fn versions(
         shared,
         &format!("/cms/instances/{category}/{type_name}/{id}/versions"),
         raw,
-        items,
+        items.iter().collect(),
     )
 }
 
@@ -704,7 +704,7 @@ fn list_side(
         shared,
         &format!("/cms/instances/{category}/{type_name}/{id}/{what}"),
         raw,
-        items,
+        items.iter().collect(),
     )
 }
 
@@ -760,6 +760,6 @@ fn items(
         shared,
         &format!("/cms/instances/{category}/{type_name}/{id}/items"),
         raw,
-        items,
+        items.iter().collect(),
     )
 }
