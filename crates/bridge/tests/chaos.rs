@@ -59,7 +59,6 @@ const WABA: &str = "102290129340398";
 const PNID: &str = "106540352242922";
 const DISPLAY: &str = "15550783881";
 const SECRET: &str = "chaos-app-secret";
-const PG_URL_VAR: &str = "CHATPORT_TEST_POSTGRES_URL";
 
 /// Customers in the directory; each sends `MESSAGES_EACH` messages.
 const CUSTOMERS: usize = 80;
@@ -443,15 +442,8 @@ async fn on_sqlite(mode: Mode) {
 }
 
 async fn on_postgres(mode: Mode, test: &str) {
-    let url = match std::env::var(PG_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: {test}: set {PG_URL_VAR} to run it"
-            );
-            return;
-        }
+    let Some(url) = chatport_testkit::postgres::test_url(test) else {
+        return;
     };
     let schema = format!("chatport_chaos_{}", uuid_like());
     let store = PgStore::connect(

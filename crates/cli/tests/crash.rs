@@ -33,7 +33,6 @@ const DISPLAY_NUMBER: &str = "15550783881";
 const WABA: &str = "102290129340398";
 /// `[workers] concurrency` of every process: the most sends one killed process can leave in doubt.
 const CONCURRENCY: usize = 4;
-const PG_URL_VAR: &str = "CHATPORT_TEST_POSTGRES_URL";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -102,10 +101,7 @@ impl Harness {
 
     /// `None` (after printing `SKIPPED`) when no PostgreSQL URL is given.
     async fn postgres(test: &str) -> Option<Self> {
-        let Ok(url) = std::env::var(PG_URL_VAR) else {
-            eprintln!("SKIPPED {test}: set {PG_URL_VAR} to run it against PostgreSQL");
-            return None;
-        };
+        let url = chatport_testkit::postgres::test_url(test)?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

@@ -636,8 +636,7 @@ enabled = false
     assert_eq!(report["probes"][0]["status"], "FAILED", "{report}");
     assert!(!text.contains("pg-secret-41d7"), "{text}");
 
-    let Ok(url) = std::env::var("CHATPORT_TEST_POSTGRES_URL") else {
-        eprintln!("SKIPPED the reachable half: CHATPORT_TEST_POSTGRES_URL is not set");
+    let Some(url) = chatport_testkit::postgres::test_url("check_store (the reachable half)") else {
         return;
     };
     let out = run(url).await;

@@ -52,6 +52,7 @@ mod error;
 pub mod failure;
 pub mod graph;
 pub mod orangelogic;
+pub mod postgres;
 pub mod prometheus;
 mod server;
 mod util;

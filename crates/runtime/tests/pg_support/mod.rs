@@ -13,10 +13,20 @@ use secrecy::SecretString;
 pub(crate) const URL_VAR: &str = "CHATPORT_TEST_POSTGRES_URL";
 
 /// The server URL, or `None` after printing a skip line for `test` to the real stderr (libtest
-/// does not capture direct writes, so the skip shows even for a passing test).
+/// does not capture direct writes, so the skip shows even for a passing test). Under CI (`CI` set
+/// and not `false`/`0`) a missing URL fails the test instead: CI must run the PostgreSQL tests.
+/// (The same rule as `chatport_testkit::postgres::test_url`; the runtime's tests do not depend on
+/// the testkit.)
 pub(crate) fn url(test: &str) -> Option<String> {
     match std::env::var(URL_VAR) {
         Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| {
+            let v = v.trim();
+            !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")
+        }) =>
+        {
+            panic!("{test}: CI is set but {URL_VAR} is not: the PostgreSQL tests must run in CI")
+        }
         _ => {
             let _ = writeln!(
                 std::io::stderr(),
