@@ -1,5 +1,5 @@
 //! The polling fallback of flow C2: the connector's
-//! [`ActivitySource`](chatport_creatio::source::ActivitySource), configured here over C2's state
+//! [`ActivitySource`], configured here over C2's state
 //! ([`C2Cases`]). It catches what the Creatio business process never sent to the webhook
 //! ([`ProcessWebhook`](chatport_creatio::webhook::ProcessWebhook)). Both store
 //! [`CreatioEvent`] rows of flow `C2` under the source `creatio` with the same event ids, so an
