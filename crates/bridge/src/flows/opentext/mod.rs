@@ -19,7 +19,7 @@
 //! configuration of every flow, is in [`crate::templates`]): [`StatusSource`] (the
 //! checkpointed CMS poller of O3, O7 and O8), effectively-once CMS creates through
 //! `chatport_opentext::InstanceSink` ([`instance_sink`]), the streamed media path WhatsApp → temporary file (SHA-256 verified) →
-//! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`]).
+//! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`](crate::directory::find_person)).
 
 mod config;
 pub mod o1;
