@@ -19,6 +19,7 @@
 //! | [`webhook`] | [`WebhookAdapter`](webhook::WebhookAdapter): a push source's handshake, verification and parse into envelopes |
 //! | [`sink::KeyLocks`] | Per-key async locks that make a sink's find-then-create atomic within a process |
 //! | `conformance` (feature) | The sink conformance suite every connector's sinks run against their emulator |
+//! | [`open_enum!`] | Open enums of vendor values: known variants plus `Unknown(String)`, as wire strings |
 //! | [`redact`] | Masking of phone numbers and message text before they reach logs |
 //! | [`telemetry`] | The connector request metrics (`chatport_connector_requests_total`, `…_duration_seconds`) |
 //!
@@ -43,6 +44,7 @@ mod envelope;
 mod error;
 mod id;
 mod ledger;
+mod open_enum;
 mod outcome;
 pub mod redact;
 pub mod sink;
@@ -59,3 +61,9 @@ pub use ledger::{IdempotencyLedger, LedgerEntry};
 pub use outcome::Outcome;
 pub use state::{KvStore, StateError};
 pub use traits::{Sink, Source, SourceStream};
+
+/// What [`open_enum!`] expands to refers to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}

@@ -112,6 +112,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The caller's [`OpenCases`](crate::source::OpenCases) provider of an
+    /// [`ActivitySource`](crate::source::ActivitySource) failed (e.g. its store); classified as the
+    /// provider classified it.
+    #[error("the open-case provider failed")]
+    Provider {
+        /// The provider's classification of its error.
+        class: ErrorClass,
+        /// The provider's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 fn fmt_code(code: Option<&str>, inner_type: Option<&str>) -> String {
@@ -137,7 +148,8 @@ impl Error {
             | Error::Transport { .. }
             | Error::Timeout
             | Error::Io(_)
-            | Error::Config(_) => None,
+            | Error::Config(_)
+            | Error::Provider { .. } => None,
         }
     }
 
@@ -264,6 +276,7 @@ impl Classify for Error {
             },
             Error::Transport { .. } | Error::Timeout | Error::Io(_) => ErrorClass::Transient,
             Error::Config(_) | Error::Decode { .. } => ErrorClass::Permanent,
+            Error::Provider { class, .. } => *class,
         }
     }
 }

@@ -20,6 +20,8 @@
 //! | [`Upload`] | `FileApiService/UploadFile` in chunks with `Content-Range` |
 //! | [`Created`] | The result of [`Client::create_with_key`] |
 //! | [`EntitySink`] | A [`chatport_core::Sink`] creating one record per idempotency key (`Id` from the key) |
+//! | [`ActivitySource`], [`OpenCases`], [`source`] | A [`chatport_core::Source`]: the activity poller (agents' replies, closed cases) over the cases a caller watches |
+//! | [`webhook::ProcessWebhook`], [`webhook::CreatioEvent`] | The business-process webhook adapter and the events both sources yield |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //! | [`RetryPolicy`], [`CsrfEcho`], [`TokenAuthMethod`] | In-client retry, CSRF header naming, token client authentication |
 //!
@@ -71,6 +73,7 @@ mod model;
 mod odata;
 mod retry;
 pub mod sink;
+pub mod source;
 mod upload;
 pub mod webhook;
 
@@ -86,6 +89,7 @@ pub use model::{
 pub use odata::{Created, Order, Page, Query};
 pub use retry::RetryPolicy;
 pub use sink::{EntitySink, EntitySinkBuilder};
+pub use source::{ActivitySource, ActivitySourceBuilder, OpenCases};
 pub use upload::Upload;
 
 /// The README's example, compiled as a doctest.

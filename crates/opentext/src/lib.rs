@@ -26,6 +26,7 @@
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //! | [`RetryPolicy`], [`RateLimit`], [`TokenEncoding`] | In-client retry, the limiter, token request encoding |
 //! | [`InstanceSink`], [`DocumentSink`], [`sink`] | [`chatport_core::Sink`]s: find-or-create an instance, store a document, once per idempotency key |
+//! | [`StatusSource`], [`StatusEvent`], [`source`] | A [`chatport_core::Source`]: the checkpointed poller of instances whose status changed |
 //!
 //! Find-or-create by an idempotency key, runnable against the testkit's CMS emulator (against a
 //! tenant, use `auth_base`/`cms_base` such as `https://na-1-dev.api.opentext.com` and
@@ -75,6 +76,7 @@ pub mod paging;
 mod resources;
 mod retry;
 pub mod sink;
+pub mod source;
 
 pub use auth::TokenEncoding;
 pub use client::{Client, ClientBuilder, DEFAULT_MIN_TRANSFER_RATE, UNKNOWN_LENGTH_TRANSFER};
@@ -95,6 +97,7 @@ pub use sink::{
     Document, DocumentContent, DocumentReceipt, DocumentSink, DocumentSinkBuilder, InstanceReceipt,
     InstanceSink, InstanceSinkBuilder,
 };
+pub use source::{StatusEvent, StatusSource, StatusSourceBuilder, Watch};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

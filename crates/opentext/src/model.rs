@@ -3,58 +3,29 @@
 //! Shapes follow `shared/api/opentext-orangelogic.md` §1.3–1.5. Every model keeps unknown JSON
 //! fields (`extra`), so a new vendor field never breaks parsing.
 
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-/// The category segment of an instance path: `/instances/{category}/{type}`.
-///
-/// Path values: `file`, `folder`, `object`, `case`, `any` (the last with the `cms_any` type, to
-/// query across types). Any other string parses as [`Category::Unknown`] and is sent as is.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Category {
-    /// `file` — documents with content (`cms_file` and custom file types).
-    File,
-    /// `folder` — folders (`cms_folder`, custom folder types).
-    Folder,
-    /// `object` — business objects without content (`cms_object`, custom object types).
-    Object,
-    /// `case` — case instances (seen in the vendor's recycle-bin UI).
-    Case,
-    /// `any` — every category (with type `cms_any`).
-    Any,
-    /// A category this crate does not know yet, sent verbatim.
-    Unknown(String),
-}
-
-impl Category {
-    /// The path segment, e.g. `"object"`.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Category::File => "file",
-            Category::Folder => "folder",
-            Category::Object => "object",
-            Category::Case => "case",
-            Category::Any => "any",
-            Category::Unknown(s) => s,
-        }
-    }
-}
-
-impl From<&str> for Category {
-    fn from(s: &str) -> Self {
-        match s {
-            "file" => Category::File,
-            "folder" => Category::Folder,
-            "object" => Category::Object,
-            "case" => Category::Case,
-            "any" => Category::Any,
-            other => Category::Unknown(other.to_owned()),
-        }
+chatport_core::open_enum! {
+    /// The category segment of an instance path: `/instances/{category}/{type}`.
+    ///
+    /// Path values: `file`, `folder`, `object`, `case`, `any` (the last with the `cms_any` type, to
+    /// query across types). Any other string parses as [`Category::Unknown`] and is sent as is.
+    /// An open enum ([`chatport_core::open_enum!`]): serialised as its path segment.
+    pub enum Category {
+        /// `file` — documents with content (`cms_file` and custom file types).
+        File => "file",
+        /// `folder` — folders (`cms_folder`, custom folder types).
+        Folder => "folder",
+        /// `object` — business objects without content (`cms_object`, custom object types).
+        Object => "object",
+        /// `case` — case instances (seen in the vendor's recycle-bin UI).
+        Case => "case",
+        /// `any` — every category (with type `cms_any`).
+        Any => "any",
     }
 }
 
@@ -62,25 +33,6 @@ impl FromStr for Category {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Category::from(s))
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Category {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Category {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(Category::from(s.as_str()))
     }
 }
 

@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -445,7 +444,7 @@ impl Client {
     async fn exchange<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, Error> {
         let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
-        let retry_after = parse_retry_after(response.headers());
+        let retry_after = chatport_http::retry_after(response.headers());
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| {
             // The request was answered: whatever failed, the body reached Meta.
@@ -571,22 +570,11 @@ pub(crate) fn error_from_body(status: u16, retry_after: Option<Duration>, body: 
     }
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in the past gives zero.
-pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chatport_core::{Classify, ErrorClass};
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
     fn token() -> SecretString {
         SecretString::from("EAAJB-test")
@@ -694,19 +682,24 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let mut h = HeaderMap::new();
-        assert_eq!(parse_retry_after(&h), None);
+        assert_eq!(chatport_http::retry_after(&h), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static("17"));
-        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(17)));
+        assert_eq!(
+            chatport_http::retry_after(&h),
+            Some(Duration::from_secs(17))
+        );
         h.insert(
             RETRY_AFTER,
             HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
         );
-        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
-        let future = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc2822();
+        assert_eq!(chatport_http::retry_after(&h), Some(Duration::ZERO));
+        let future = (chrono::Utc::now() + chrono::Duration::hours(2))
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
         h.insert(RETRY_AFTER, HeaderValue::from_str(&future).unwrap());
-        let got = parse_retry_after(&h).unwrap();
+        let got = chatport_http::retry_after(&h).unwrap();
         assert!(got > Duration::from_secs(3600) && got <= Duration::from_secs(7200));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(parse_retry_after(&h), None);
+        assert_eq!(chatport_http::retry_after(&h), None);
     }
 }

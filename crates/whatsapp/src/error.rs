@@ -412,7 +412,7 @@ impl Error {
         headers: &reqwest::header::HeaderMap,
         body: &[u8],
     ) -> Self {
-        crate::client::error_from_body(http_status, crate::client::parse_retry_after(headers), body)
+        crate::client::error_from_body(http_status, chatport_http::retry_after(headers), body)
     }
 }
 

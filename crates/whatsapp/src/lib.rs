@@ -97,7 +97,6 @@ mod interactive;
 mod kind;
 pub mod limits;
 mod media;
-mod open_enum;
 mod outgoing;
 mod pacing;
 pub mod sink;

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use url::Url;
 
-use crate::client::{Client, Success, error_from_body, parse_retry_after, transport_error};
+use crate::client::{Client, Success, error_from_body, transport_error};
 use crate::error::Error;
 use crate::webhook::Extra;
 
@@ -557,7 +557,7 @@ impl Client {
                 .map_err(transport_error)?;
             let status = response.status().as_u16();
             if !(200..300).contains(&status) {
-                let retry_after = parse_retry_after(response.headers());
+                let retry_after = chatport_http::retry_after(response.headers());
                 let body = response.bytes().await.unwrap_or_default();
                 let body = &body[..body.len().min(64 * 1024)];
                 return Err(error_from_body(status, retry_after, body));

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::media::MediaSource;
-use crate::open_enum::open_enum;
+use chatport_core::open_enum;
 
 open_enum! {
     /// `template.language.policy`. Meta documents `deterministic` (use exactly the language asked

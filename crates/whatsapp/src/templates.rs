@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::error::Error;
-use crate::open_enum::open_enum;
 use crate::webhook::Extra;
+use chatport_core::open_enum;
 
 /// Pages followed at most by [`Client::list_templates`] (a WABA holds up to 250 templates).
 const MAX_PAGES: usize = 50;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::open_enum::open_enum;
+use chatport_core::open_enum;
 
 /// Unknown JSON fields of an object, kept verbatim.
 pub type Extra = Map<String, Value>;

@@ -248,7 +248,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             .event_flows
             .push(Arc::new(reply::AgentReplies::new(shared.clone())));
         if c2.poll_interval_secs > 0 {
-            let source = Arc::new(events::ReplySource::new(shared.clone()));
+            let source = Arc::new(events::reply_source(&shared)?);
             let (outbox, kv) = (ctx.outbox.clone(), ctx.kv.clone());
             let interval = Duration::from_secs(c2.poll_interval_secs);
             registry.pollers.push(Box::new(move |shutdown, notify| {

@@ -19,7 +19,7 @@
 //! configuration of every flow, is in [`crate::templates`]): [`StatusSource`] (the
 //! checkpointed CMS poller of O3, O7 and O8), effectively-once CMS creates through
 //! `chatport_opentext::InstanceSink` ([`instance_sink`]), the streamed media path WhatsApp → temporary file (SHA-256 verified) →
-//! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`]).
+//! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`](crate::directory::find_person)).
 
 mod config;
 pub mod o1;
@@ -34,17 +34,15 @@ pub mod o8;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use chatport_core::IdempotencyKey;
+use chatport_core::Outcome;
 use chatport_core::sink::KeyLocks;
-use chatport_core::{Checkpoint, Envelope, EventId, IdempotencyKey, Outcome, Source, SourceStream};
-use chatport_opentext::filter::{Filter, SortBy};
 use chatport_opentext::{
-    Category, Client as CmsClient, Instance, InstanceSink, ListQuery, UploadOptions,
+    Category, Client as CmsClient, Instance, InstanceSink, UploadOptions, Watch,
 };
 use chatport_runtime::KvStore;
 use chatport_runtime::poller::{Poller, PollerConfig};
 use chatport_whatsapp::OutgoingMessage;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -55,8 +53,7 @@ use crate::Error;
 use crate::flows::{FlowContext, PollerStart, Registry};
 use crate::whatsapp::{OnceSender, SendOnce};
 
-/// The `source` of rows written by the CMS pollers.
-pub const SOURCE: &str = "opentext";
+pub use chatport_opentext::source::{SOURCE, StatusEvent, StatusSource};
 
 /// Registers every enabled flow of the family.
 ///
@@ -251,145 +248,31 @@ fn default_file() -> String {
     "file".into()
 }
 
-/// A status change found by a [`StatusSource`]: the item as read, the status it has, and the type
-/// it was found under. The row's event id is `{instance id}:{status}`, so the outbox keeps one
-/// row per item and status.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct StatusEvent {
-    /// The category it was listed under.
-    pub category: String,
-    /// The type it was listed under.
-    pub type_name: String,
-    /// The watched property's value.
-    pub status: String,
-    /// The instance.
-    pub instance: Instance,
+impl WatchConfig {
+    /// The connector's [`Watch`] of this configuration.
+    pub fn to_watch(&self) -> Watch {
+        Watch::new(category_of(&self.category), self.type_name.clone())
+    }
 }
 
-/// A pull [`Source`] over CMS instances whose `status_property` is one of `statuses`, updated at
-/// or after the checkpoint (`update_time ge date(…)`, sorted by `update_time` ascending, paged).
+/// The [`StatusSource`] of a flow: the `watch`ed types, items whose `status_property` is one of
+/// `statuses` (the CMS poller of `chatport_opentext::source`).
 ///
-/// The checkpoint is the last `update_time` seen. `ge` (not `gt`) re-reads items updated in the
-/// same instant as the checkpoint; their event ids (`{id}:{status}`) make the outbox drop them.
-/// Without a checkpoint (first start) every matching item is read.
-#[derive(Clone)]
-pub struct StatusSource {
+/// # Errors
+/// [`Error::Config`] (naming `setting`) for an empty status property or type name.
+pub fn status_source(
     cms: CmsClient,
-    watch: Vec<WatchConfig>,
-    status_property: String,
-    statuses: Vec<String>,
-    page_size: u32,
-}
-
-impl std::fmt::Debug for StatusSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatusSource")
-            .field("watch", &self.watch)
-            .field("status_property", &self.status_property)
-            .field("statuses", &self.statuses)
-            .finish_non_exhaustive()
-    }
-}
-
-impl StatusSource {
-    /// A source over the `watch`ed types.
-    pub fn new(
-        cms: CmsClient,
-        watch: Vec<WatchConfig>,
-        status_property: impl Into<String>,
-        statuses: Vec<String>,
-    ) -> Self {
-        Self {
-            cms,
-            watch,
-            status_property: status_property.into(),
-            statuses,
-            page_size: 100,
-        }
-    }
-
-    /// The filter of one round.
-    pub fn filter(&self, since: Option<&str>) -> Option<String> {
-        let status = Filter::any(
-            self.statuses
-                .iter()
-                .map(|s| Filter::eq(self.status_property.as_str(), s.as_str())),
-        )?;
-        let filter = match since {
-            Some(t) => status.and(Filter::ge(
-                "update_time",
-                chatport_opentext::filter::Literal::date(t),
-            )),
-            None => status,
-        };
-        Some(filter.to_string())
-    }
-}
-
-#[async_trait]
-impl Source for StatusSource {
-    type Event = StatusEvent;
-    type Error = chatport_opentext::Error;
-
-    async fn poll(
-        &self,
-        resume: Option<Checkpoint>,
-    ) -> Result<SourceStream<'_, StatusEvent, chatport_opentext::Error>, chatport_opentext::Error>
-    {
-        let since = resume
-            .as_ref()
-            .and_then(|c| c.0.get("update_time"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let Some(filter) = self.filter(since.as_deref()) else {
-            return Ok(futures::stream::empty().boxed());
-        };
-        let mut streams = Vec::new();
-        for watch in &self.watch {
-            let query = ListQuery::new()
-                .filter(filter.clone())
-                .sortby(SortBy::asc("update_time").to_string())
-                .items_per_page(self.page_size);
-            let category = category_of(&watch.category);
-            let watch = watch.clone();
-            let property = self.status_property.clone();
-            let since = since.clone();
-            let stream = self
-                .cms
-                .stream_instances(category, &watch.type_name, &query)
-                .map(move |item| {
-                    item.map(|instance| {
-                        let status = property_text(&instance, &property).unwrap_or_default();
-                        let update_time = instance.update_time.clone();
-                        let occurred = instance.updated_at().unwrap_or_else(chrono::Utc::now);
-                        let id = format!("{}:{status}", instance.id);
-                        let ordering = instance.id.clone();
-                        let envelope = Envelope::new(
-                            EventId::new(id),
-                            SOURCE,
-                            "instance.status",
-                            StatusEvent {
-                                category: watch.category.clone(),
-                                type_name: watch.type_name.clone(),
-                                status,
-                                instance,
-                            },
-                        )
-                        .occurred_at(occurred)
-                        .ordering_key(ordering);
-                        // Several watched types share one checkpoint: only the latest time is
-                        // kept, and it never moves back.
-                        let checkpoint = update_time
-                            .filter(|t| since.as_deref().is_none_or(|s| t.as_str() >= s))
-                            .map(|t| Checkpoint::new(json!({ "update_time": t })));
-                        (envelope, checkpoint)
-                    })
-                });
-            streams.push(stream);
-        }
-        Ok(futures::stream::iter(streams).flatten().boxed())
-    }
+    setting: &str,
+    watch: &[WatchConfig],
+    status_property: &str,
+    statuses: &[String],
+) -> Result<StatusSource, Error> {
+    StatusSource::builder(cms)
+        .watches(watch.iter().map(WatchConfig::to_watch))
+        .status_property(status_property)
+        .statuses(statuses.iter().cloned())
+        .build()
+        .map_err(|e| Error::Config(format!("{setting}: {e}")))
 }
 
 /// A [`PollerStart`] running `source` into rows of `flow` every `interval_secs`.
@@ -417,7 +300,7 @@ pub fn poller_start(
 /// # Errors
 /// [`Error::Payload`] when it is not a [`StatusEvent`].
 pub fn status_event(stored: &chatport_runtime::StoredEvent) -> Result<StatusEvent, Error> {
-    serde_json::from_slice(&stored.payload).map_err(|e| Error::Payload(e.to_string()))
+    StatusEvent::from_payload(&stored.payload).map_err(|e| Error::Payload(e.to_string()))
 }
 
 /// Requires a non-empty setting of an enabled flow.
@@ -431,38 +314,4 @@ pub fn require(value: &str, key: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_filter_combines_statuses_and_the_checkpoint() {
-        let cms = CmsClient::builder()
-            .tenant_id("t")
-            .auth_base("http://127.0.0.1:9")
-            .cms_base("http://127.0.0.1:9/cms")
-            .client_credentials("c", secrecy::SecretString::from("s"))
-            .build()
-            .unwrap();
-        let s = StatusSource::new(
-            cms,
-            vec![],
-            "status",
-            vec!["rejected".into(), "pending_review".into()],
-        );
-        let f = s.filter(None).unwrap();
-        assert!(
-            f.contains("status eq 'rejected'") && f.contains(" or "),
-            "{f}"
-        );
-        let f = s.filter(Some("2025-01-01T00:00:00.000Z")).unwrap();
-        assert!(
-            f.contains("update_time ge date('2025-01-01T00:00:00.000Z')"),
-            "{f}"
-        );
-        let none = StatusSource::new(s.cms.clone(), vec![], "status", vec![]);
-        assert!(none.filter(None).is_none());
-    }
 }

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    StatusSource, WatchConfig, in_doubt, poller_start, property_text, require, send_once,
-    status_event,
+    WatchConfig, in_doubt, poller_start, property_text, require, send_once, status_event,
+    status_source,
 };
 use crate::Error;
 
@@ -124,12 +124,13 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     }
     let cms = ctx.require_cms(FLOW)?;
     require(&config.phone_number_id, "flows.o3.phone_number_id")?;
-    let source = StatusSource::new(
+    let source = status_source(
         cms,
-        config.watch.clone(),
-        config.status_property.clone(),
-        config.statuses.clone(),
-    );
+        "flows.o3",
+        &config.watch,
+        &config.status_property,
+        &config.statuses,
+    )?;
     registry.pollers.push(poller_start(
         ctx,
         "O3.status",

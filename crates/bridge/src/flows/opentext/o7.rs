@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    StatusSource, WatchConfig, category_of, in_doubt, poller_start, property_text, require,
-    send_once, status_event,
+    WatchConfig, category_of, in_doubt, poller_start, property_text, require, send_once,
+    status_event, status_source,
 };
 use crate::Error;
 
@@ -158,12 +158,13 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     }
     let cms = ctx.require_cms(FLOW)?;
     require(&config.phone_number_id, "flows.o7.phone_number_id")?;
-    let source = StatusSource::new(
+    let source = status_source(
         cms.clone(),
-        config.watch.clone(),
-        config.exception_property.clone(),
-        config.exceptions.clone(),
-    );
+        "flows.o7",
+        &config.watch,
+        &config.exception_property,
+        &config.exceptions,
+    )?;
     registry.pollers.push(poller_start(
         ctx,
         "O7.exceptions",
@@ -252,7 +253,7 @@ impl ExceptionLoop {
             return Ok(in_doubt(cfg.in_doubt_recheck_secs));
         };
         let context = ExceptionContext {
-            category: event.category.clone(),
+            category: event.category.to_string(),
             type_name: event.type_name.clone(),
             id: instance.id.clone(),
             name: instance.name.clone(),

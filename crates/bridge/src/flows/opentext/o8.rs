@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    StatusSource, WatchConfig, category_of, in_doubt, instance_sink, poller_start,
-    primary_rendition, property_text, require, send_once, status_event, store_media,
+    WatchConfig, category_of, in_doubt, instance_sink, poller_start, primary_rendition,
+    property_text, require, send_once, status_event, status_source, store_media,
 };
 use crate::Error;
 
@@ -234,7 +234,7 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     }
     let cms = ctx.require_cms(FLOW)?;
     require(&config.phone_number_id, "flows.o8.phone_number_id")?;
-    let watch = config
+    let watch: Vec<WatchConfig> = config
         .objects
         .iter()
         .map(|o| WatchConfig {
@@ -242,12 +242,13 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             type_name: o.type_name.clone(),
         })
         .collect();
-    let source = StatusSource::new(
+    let source = status_source(
         cms.clone(),
-        watch,
-        config.status_property.clone(),
-        config.statuses.clone(),
-    );
+        "flows.o8",
+        &watch,
+        &config.status_property,
+        &config.statuses,
+    )?;
     registry.pollers.push(poller_start(
         ctx,
         "O8.status",
