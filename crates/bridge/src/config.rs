@@ -84,7 +84,7 @@ pub struct Config {
     pub orangelogic: Option<crate::flows::orangelogic::OrangeLogicConfig>,
     /// `[classifier]`: rule-based classification of inbound messages.
     #[serde(default)]
-    pub classifier: crate::classify::ClassifierConfig,
+    pub classifier: chatport_assistant::classify::ClassifierConfig,
     /// `[[directory]]`: known people and customers by phone number.
     #[serde(default)]
     pub directory: Vec<DirectoryEntry>,

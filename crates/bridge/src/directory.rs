@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+pub use chatport_assistant::classify::phone_digits;
+use chatport_assistant::classify::{KnownSender, SenderDirectory};
 use serde::Deserialize;
 
 /// A `[[directory]]` entry: a person or customer known by phone number.
@@ -26,11 +28,6 @@ pub struct DirectoryEntry {
     pub role: Option<String>,
     /// Region, overriding the calling-code rule.
     pub region: Option<String>,
-}
-
-/// Keeps only the digits of a phone number: `"+49 (151) 123-45"` → `"4915112345"`.
-pub fn phone_digits(number: &str) -> String {
-    number.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// The directory of known people, looked up by phone number digits.
@@ -83,6 +80,19 @@ pub fn find_person<'a>(entries: &'a [DirectoryEntry], value: &str) -> Option<&'a
                 .is_some_and(|n| n.eq_ignore_ascii_case(value))
             || (looks_like_phone && phone_digits(&e.phone) == phone_digits(value))
     })
+}
+
+/// The directory as the classifier's sender lookup.
+impl SenderDirectory for Directory {
+    fn lookup(&self, digits: &str) -> Option<KnownSender> {
+        Directory::lookup(self, digits).map(|e| {
+            let mut known = KnownSender::new();
+            known.customer_id = e.customer_id.clone();
+            known.name = e.name.clone();
+            known.region = e.region.clone();
+            known
+        })
+    }
 }
 
 #[cfg(test)]

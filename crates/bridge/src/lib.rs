@@ -98,7 +98,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod classify;
 pub mod config;
 pub mod directory;
 mod error;

@@ -19,7 +19,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::classify::RuleClassifier;
 use crate::config::{Config, StoreBackend, StoreConfig};
 use crate::directory::Directory;
 use crate::flows::{EventFlow, FlowContext, Registry, register_all};
@@ -28,6 +27,7 @@ use crate::settings::Vars;
 use crate::whatsapp::{
     FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, OnceSender, StatusRecorder, WhatsAppWebhook,
 };
+use chatport_assistant::classify::RuleClassifier;
 use chatport_core::Classify;
 
 /// The stores a service runs on: the outbox, durable key-value state and the idempotency ledger,
@@ -243,10 +243,9 @@ pub fn context<'a>(
             }
         },
         conversations: Conversations::new(kv.clone()),
-        classifier: Arc::new(RuleClassifier::new(
-            config.classifier.clone(),
-            directory.clone(),
-        )),
+        classifier: Arc::new(
+            RuleClassifier::new(config.classifier.clone()).directory(Arc::new(directory.clone())),
+        ),
         directory,
         cms: crate::flows::opentext::client(config, vars)?,
         creatio: crate::flows::creatio::client(config, vars)?,

@@ -1,5 +1,6 @@
 //! Texts and WhatsApp templates the flows send: one [`TemplateConfig`], one [`render`] for reply
-//! texts with `{placeholders}`, one [`clip`] for the length limits of WhatsApp and the vendors.
+//! texts with `{placeholders}`, and [`clip`] (from `chatport-assistant`) for the length limits of
+//! WhatsApp and the vendors.
 //!
 //! Every flow offers a documented set of **value names** (`title`, `link`, `case_number`, …) and
 //! fills its texts and template parameters from them:
@@ -142,18 +143,7 @@ where
     out
 }
 
-/// `text` on one line (runs of whitespace, line breaks included, become one space) and at most
-/// `max` characters (Unicode scalar values, as Meta and Creatio count), ending in `…` when cut.
-pub fn clip(text: &str, max: usize) -> String {
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() <= max {
-        line
-    } else {
-        let mut out: String = line.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
+pub use chatport_assistant::clip;
 
 /// A file name extension for a media MIME type, `bin` for a type WhatsApp does not list
 /// ([`chatport_whatsapp::file_extension`]).
@@ -213,13 +203,6 @@ mod tests {
             render("Thanks{name}: {reference} {unknown}", v),
             "Thanks, Anna: CASE-1 {unknown}"
         );
-    }
-
-    #[test]
-    fn clip_counts_characters_and_joins_lines() {
-        assert_eq!(clip("äöü äöü", 4), "äöü…");
-        assert_eq!(clip("short", 10), "short");
-        assert_eq!(clip("a\n b\tc", 10), "a b c");
     }
 
     #[test]

@@ -25,12 +25,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::classify::RuleClassifier;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::routing::{Conversations, MessageFlow};
 use crate::settings::Vars;
 use crate::whatsapp::OnceSender;
+use chatport_assistant::classify::RuleClassifier;
 
 /// A flow that handles outbox rows of its own flow name (not inbound WhatsApp messages).
 #[async_trait]

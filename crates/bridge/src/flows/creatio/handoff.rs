@@ -10,7 +10,7 @@
 //! 1. the conversation's open case is looked up (chatport's record, checked against the case's
 //!    status in Creatio); if there is none:
 //!    1. the customer's contact is matched or created ([`super::contact`], C5);
-//!    2. the conversation is summarised ([`Summariser`](super::summary::Summariser), rule-based by default) and classified;
+//!    2. the conversation is summarised ([`Summariser`](chatport_assistant::summary::Summariser), rule-based by default) and classified;
 //!    3. the case is created with `Id` = `derive("C1", "case", event)`: `Subject`, `Symptoms` (the
 //!       summary), `ContactId`, origin, status New, priority, owner/group, and the assistant-filled
 //!       fields mapped onto the configured columns ([`fields`](super::C1Config::fields));
@@ -44,9 +44,9 @@ use uuid::Uuid;
 use super::Shared;
 use super::contact::{ContactMatch, match_contact};
 use super::state::CaseLink;
-use super::summary::{HandoffReason, SummaryInput, message_gist};
 use crate::Error;
-use crate::classify::{Classification, MessageFacts};
+use chatport_assistant::classify::{Classification, MessageFacts};
+use chatport_assistant::summary::{HandoffReason, SummaryInput, message_gist};
 
 use crate::directory::DirectoryEntry;
 use crate::routing::{Inbound, MessageFlow};
@@ -299,12 +299,10 @@ impl Shared {
                     .cloned()
                     .collect();
                 let classification = self.classification(conv, &scope);
-                let summary = self.summariser.summarise(&SummaryInput {
-                    messages: &scope,
-                    reason: &trigger.reason,
-                    classification: &classification,
-                    customer_name: name.as_deref(),
-                });
+                let summary = self.summariser.summarise(
+                    &SummaryInput::new(&scope, &trigger.reason, &classification)
+                        .customer_name(name.as_deref()),
+                );
                 let case = Case {
                     subject: Some(clip(
                         &format!("{}{}", self.c1.subject_prefix, summary.subject),

@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use super::Shared;
 use super::handoff::Trigger;
-use super::summary::HandoffReason;
 use crate::Error;
+use chatport_assistant::summary::HandoffReason;
 
 /// The flow name of handoffs by hand (`chatport handoff`, the HTTP endpoint).
 pub const FLOW_MANUAL: &str = "C1.manual";

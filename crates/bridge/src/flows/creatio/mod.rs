@@ -23,7 +23,6 @@ pub mod handoff;
 pub mod manual;
 pub mod reply;
 pub mod state;
-pub mod summary;
 pub mod transcript;
 
 use std::sync::Arc;
@@ -37,17 +36,17 @@ use uuid::Uuid;
 pub use config::{C1Config, C2Config, CreatioAuth, CreatioConfig, CreatioPlatform, FieldMapping};
 
 use crate::Error;
-use crate::classify::Classifier;
 use crate::config::Config;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::Conversations;
 use crate::whatsapp::OnceSender;
+use chatport_assistant::classify::Classifier;
 use chatport_whatsapp::conversation::{ConversationKey, ConversationStore};
 
 use self::state::CreatioState;
-use self::summary::{RuleSummariser, Summariser};
 use self::transcript::TranscriptLinks;
 use crate::settings::Vars;
+use chatport_assistant::summary::{RuleSummariser, Summariser};
 
 pub use chatport_creatio::webhook::SOURCE;
 

@@ -27,12 +27,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::Error;
-use crate::classify::{Classification, Classifier, MessageFacts};
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
 use crate::templates::render;
 use crate::whatsapp::{OnceSender, SendOnce};
+use chatport_assistant::classify::{Classification, Classifier, MessageFacts};
 
 /// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.
 #[derive(Debug, Clone, Deserialize)]
@@ -373,14 +373,7 @@ mod tests {
     use super::*;
 
     fn classification(issue: &str, priority: &str, region: &str) -> Classification {
-        Classification {
-            customer_id: None,
-            customer_name: None,
-            issue_type: issue.into(),
-            priority: priority.into(),
-            region: region.into(),
-            product_line: "unspecified".into(),
-        }
+        Classification::new(issue, priority, region, "unspecified")
     }
 
     fn rule(queue: &str, issue: Option<&str>, priority: Option<&str>) -> QueueRule {

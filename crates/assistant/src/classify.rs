@@ -1,15 +1,16 @@
-//! Classification of inbound messages.
+//! Classification of inbound messages: issue type, priority, product line and region, and who the
+//! customer is.
 //!
-//! [`Classifier`] is a trait so that an LLM-backed implementation can plug in later; the default,
-//! [`RuleClassifier`], is configured in TOML (`[classifier]`, `[[directory]]`): keywords choose the
-//! issue type, priority and product line; the sender's country calling code chooses the region; the
-//! directory maps a phone number to a customer id and name.
+//! [`Classifier`] is a trait so that a model-backed implementation can plug in; the default,
+//! [`RuleClassifier`], is configured in TOML ([`ClassifierConfig`], chatport's `[classifier]`):
+//! keywords choose the issue type, priority and product line; the sender's country calling code
+//! chooses the region; a [`SenderDirectory`] (chatport's `[[directory]]`) maps a phone number to a
+//! customer id, a name and a region.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-
-use crate::directory::{Directory, phone_digits};
 
 /// `[classifier]`: keyword and number rules for the rule-based classifier.
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +100,25 @@ pub struct Classification {
     pub product_line: String,
 }
 
+impl Classification {
+    /// A classification with these values and no known customer.
+    pub fn new(
+        issue_type: impl Into<String>,
+        priority: impl Into<String>,
+        region: impl Into<String>,
+        product_line: impl Into<String>,
+    ) -> Self {
+        Self {
+            customer_id: None,
+            customer_name: None,
+            issue_type: issue_type.into(),
+            priority: priority.into(),
+            region: region.into(),
+            product_line: product_line.into(),
+        }
+    }
+}
+
 /// Classifies inbound messages. Implementations must be deterministic for the same input, so that a
 /// retried event is classified the same way.
 pub trait Classifier: Send + Sync {
@@ -106,20 +126,59 @@ pub trait Classifier: Send + Sync {
     fn classify(&self, facts: &MessageFacts<'_>) -> Classification;
 }
 
+/// What a directory knows about a sender.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KnownSender {
+    /// The customer id in the systems of record.
+    pub customer_id: Option<String>,
+    /// The display name.
+    pub name: Option<String>,
+    /// The region, overriding the calling-code rule.
+    pub region: Option<String>,
+}
+
+impl KnownSender {
+    /// A sender with nothing known yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Looks senders up by phone number (digits only, e.g. `4915112345678`).
+pub trait SenderDirectory: Send + Sync {
+    /// What is known about the number `digits`, if anything.
+    fn lookup(&self, digits: &str) -> Option<KnownSender>;
+}
+
+/// Keeps only the digits of a phone number: `"+49 (151) 123-45"` → `"4915112345"`.
+pub fn phone_digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
 /// The configured rule-based classifier.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RuleClassifier {
     config: ClassifierConfig,
     /// Rules with lower-cased keywords, in configuration order.
     issue_types: Vec<(String, Vec<String>)>,
     priorities: Vec<(String, Vec<String>)>,
     product_lines: Vec<(String, Vec<String>)>,
-    directory: Directory,
+    directory: Option<Arc<dyn SenderDirectory>>,
+}
+
+impl std::fmt::Debug for RuleClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleClassifier")
+            .field("config", &self.config)
+            .field("directory", &self.directory.is_some())
+            .finish()
+    }
 }
 
 impl RuleClassifier {
-    /// Builds the classifier from `[classifier]` and the directory.
-    pub fn new(config: ClassifierConfig, directory: Directory) -> Self {
+    /// The classifier of `config`, with no sender directory.
+    pub fn new(config: ClassifierConfig) -> Self {
         let prepare = |rules: &[KeywordRule]| -> Vec<(String, Vec<String>)> {
             rules
                 .iter()
@@ -136,13 +195,15 @@ impl RuleClassifier {
             priorities: prepare(&config.priorities),
             product_lines: prepare(&config.product_lines),
             config,
-            directory,
+            directory: None,
         }
     }
 
-    /// The directory used for customer lookups.
-    pub fn directory(&self) -> &Directory {
-        &self.directory
+    /// Looks senders up in `directory` (customer id, name, region).
+    #[must_use]
+    pub fn directory(mut self, directory: Arc<dyn SenderDirectory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     fn region_of(&self, digits: &str) -> Option<&str> {
@@ -200,11 +261,11 @@ impl Classifier for RuleClassifier {
             .filter(|s| !s.chars().any(|c| c.is_ascii_alphabetic()))
             .map(phone_digits)
             .unwrap_or_default();
-        let entry = if digits.is_empty() {
-            None
-        } else {
-            self.directory.lookup(&digits)
+        let entry = match &self.directory {
+            Some(directory) if !digits.is_empty() => directory.lookup(&digits),
+            _ => None,
         };
+        let entry = entry.as_ref();
         let region = entry
             .and_then(|e| e.region.clone())
             .or_else(|| self.region_of(&digits).map(str::to_owned))
@@ -225,10 +286,19 @@ impl Classifier for RuleClassifier {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::directory::DirectoryEntry;
+
+    struct OneCustomer;
+
+    impl SenderDirectory for OneCustomer {
+        fn lookup(&self, digits: &str) -> Option<KnownSender> {
+            (digits == "4915112345678").then(|| KnownSender {
+                customer_id: Some("CUST-1".into()),
+                name: Some("Anna".into()),
+                region: Some("DACH".into()),
+            })
+        }
+    }
 
     fn classifier() -> RuleClassifier {
         let config: ClassifierConfig = toml::from_str(
@@ -253,13 +323,7 @@ keywords = ["router"]
 "#,
         )
         .unwrap();
-        let directory: Vec<DirectoryEntry> = toml::from_str::<HashMap<String, Vec<DirectoryEntry>>>(
-            r#"d = [{ phone = "+49 151 1234 5678", name = "Anna", customer_id = "CUST-1", region = "DACH" }]"#,
-        )
-        .unwrap()
-        .remove("d")
-        .unwrap();
-        RuleClassifier::new(config, Directory::new(&directory))
+        RuleClassifier::new(config).directory(Arc::new(OneCustomer))
     }
 
     #[test]

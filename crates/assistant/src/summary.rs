@@ -1,11 +1,13 @@
-//! The conversation summary written into the case (`Subject` and `Symptoms`). A trait, so an
-//! LLM-backed summariser can plug in later; [`RuleSummariser`] is the default.
+//! The summary of a conversation handed off to a person: a subject and a description (chatport
+//! writes them into the Creatio case's `Subject` and `Symptoms`), and why it was handed off. A
+//! trait, so a model-backed summariser can plug in; [`RuleSummariser`] is the default.
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Classification;
-use crate::templates::clip;
 use chatport_whatsapp::conversation::{Direction, LoggedMessage};
+
+use crate::classify::Classification;
+use crate::clip;
 
 /// Why a conversation was handed off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +72,30 @@ pub struct SummaryInput<'a> {
     pub classification: &'a Classification,
     /// The customer's name, if known.
     pub customer_name: Option<&'a str>,
+}
+
+impl<'a> SummaryInput<'a> {
+    /// The input for `messages` (oldest first), handed off for `reason`, classified as
+    /// `classification`; no customer name.
+    pub fn new(
+        messages: &'a [LoggedMessage],
+        reason: &'a HandoffReason,
+        classification: &'a Classification,
+    ) -> Self {
+        Self {
+            messages,
+            reason,
+            classification,
+            customer_name: None,
+        }
+    }
+
+    /// The customer's name.
+    #[must_use]
+    pub fn customer_name(mut self, name: Option<&'a str>) -> Self {
+        self.customer_name = name;
+        self
+    }
 }
 
 /// Summarises a conversation for the agent. Must be deterministic for the same input (a retried
@@ -183,11 +209,5 @@ mod tests {
         );
         assert!(s.description.contains("- (image)"));
         assert!(s.description.contains("Customer: Anna."));
-    }
-
-    #[test]
-    fn clip_shortens_on_characters() {
-        assert_eq!(clip("äöü äöü", 4), "äöü…");
-        assert_eq!(clip("short", 10), "short");
     }
 }
