@@ -471,6 +471,37 @@ client_id = "c1"
 client_secret = "${SECRET}"
 "#;
 
+    /// A budget that is never asked here (building a client takes no permit).
+    struct Unused;
+
+    #[async_trait::async_trait]
+    impl chatport_core::RateBudget for Unused {
+        async fn try_take(
+            &self,
+            _: &str,
+            _: Duration,
+            _: u32,
+        ) -> Result<Option<Duration>, chatport_core::StateError> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn with_a_shared_budget_the_cms_limit_is_per_tenant() {
+        let config = Config::from_toml_str(MINIMAL).unwrap();
+        let budget: std::sync::Arc<dyn chatport_core::RateBudget> = std::sync::Arc::new(Unused);
+        let shared = crate::flows::opentext::client(&config, &vars(), Some(budget))
+            .unwrap()
+            .unwrap();
+        let limit = shared.rate_limit().unwrap();
+        assert_eq!(limit.shared_bucket(), Some("opentext:t1"));
+        assert_eq!(limit.requests_per_second(), 5);
+        let local = crate::flows::opentext::client(&config, &vars(), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(local.rate_limit().unwrap().shared_bucket(), None);
+    }
+
     #[test]
     fn minimal_config_parses_with_defaults() {
         let cfg = Config::from_toml_str(MINIMAL).unwrap();

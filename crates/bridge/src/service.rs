@@ -229,8 +229,14 @@ pub fn context<'a>(
     config.validate()?;
     let whatsapp = whatsapp_client(config, vars)?;
     let Stores {
-        outbox, kv, ledger, ..
+        outbox,
+        kv,
+        ledger,
+        postgres,
+        ..
     } = stores.into();
+    // With PostgreSQL every replica shares one budget per CMS tenant (the limit is per tenant).
+    let budget = postgres.map(|pg| Arc::new(pg) as Arc<dyn chatport_core::RateBudget>);
     let directory = Directory::new(&config.directory);
     Ok(FlowContext {
         config,
@@ -247,7 +253,7 @@ pub fn context<'a>(
             RuleClassifier::new(config.classifier.clone()).directory(Arc::new(directory.clone())),
         ),
         directory,
-        cms: crate::flows::opentext::client(config, vars)?,
+        cms: crate::flows::opentext::client(config, vars, budget)?,
         creatio: crate::flows::creatio::client(config, vars)?,
         orangelogic: crate::flows::orangelogic::client(config, vars)?,
         whatsapp,

@@ -407,3 +407,35 @@ async fn stats_per_flow() {
     assert_eq!(stats.total(), 6);
     assert!(stats.oldest_pending_age.is_some());
 }
+
+/// A vendor limit per tenant holds across replicas: two stores on one database take permits from
+/// one bucket. The interval is an hour, so nothing refills while the test runs (no timing).
+#[tokio::test]
+async fn two_replicas_share_one_rate_budget() {
+    use chatport_core::RateBudget;
+    let Some(url) = pg_support::url("two_replicas_share_one_rate_budget") else {
+        return;
+    };
+    let schema = ScratchSchema::new(url);
+    let (a, b) = tokio::join!(
+        schema.store(PgOptions::default().max_connections(2)),
+        schema.store(PgOptions::default().max_connections(2))
+    );
+    let hour = Duration::from_secs(3600);
+    // Burst 3: three takes pass, whichever replica asks.
+    assert_eq!(a.try_take("cms:tenant-1", hour, 3).await.unwrap(), None);
+    assert_eq!(b.try_take("cms:tenant-1", hour, 3).await.unwrap(), None);
+    assert_eq!(a.try_take("cms:tenant-1", hour, 3).await.unwrap(), None);
+    // The fourth, on either replica, must wait about one interval.
+    for store in [&a, &b] {
+        let wait = store
+            .try_take("cms:tenant-1", hour, 3)
+            .await
+            .unwrap()
+            .expect("the shared burst is spent");
+        assert!(wait > Duration::from_secs(3500) && wait <= hour, "{wait:?}");
+    }
+    // Another bucket (another tenant) has its own budget.
+    assert_eq!(b.try_take("cms:tenant-2", hour, 1).await.unwrap(), None);
+    assert!(b.try_take("cms:tenant-2", hour, 1).await.unwrap().is_some());
+}

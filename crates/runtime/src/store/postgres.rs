@@ -27,7 +27,8 @@
 //!
 //! Tables `events` (the outbox, `UNIQUE (source, event_id)`), `attempts` (history, cascade-deleted
 //! with its row), `kv (ns, key)` (key in the `"C"` collation, so prefix listing is byte order),
-//! `ledger (key)` and `schema_migrations (version)`. Times are `timestamptz` (microseconds, UTC).
+//! `ledger (key)`, `rate_buckets (bucket)` (the shared vendor rate budgets of
+//! [`RateBudget`], schema version 2) and `schema_migrations (version)`. Times are `timestamptz` (microseconds, UTC).
 //! Partial indexes over the open rows only (`status IN ('pending', 'in_flight')`) serve the claim
 //! scan (`events (id)`) and the per-key ordering check (`events (ordering_key, id)`), so claims
 //! never scan delivered history; `events (flow, status)` and `events (received_at)` serve operators.
@@ -104,7 +105,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chatport_core::{EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, StateError};
+use chatport_core::{
+    EventId, IdempotencyKey, IdempotencyLedger, LedgerEntry, RateBudget, StateError,
+};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use secrecy::{ExposeSecret, SecretString};
@@ -118,11 +121,12 @@ use super::{
 };
 
 /// The schema version this build creates and understands (table `schema_migrations`).
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE events (
     id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source           TEXT        NOT NULL,
@@ -171,7 +175,17 @@ CREATE TABLE ledger (
     updated_at TIMESTAMPTZ NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE rate_buckets (
+    bucket TEXT PRIMARY KEY,
+    tat    TIMESTAMPTZ NOT NULL
+);
+"#,
+    ),
+];
 
 const EVENT_COLUMNS: &str = "id, source, event_id, kind, flow, ordering_key, occurred_at, \
      received_at, payload, status, attempts, next_attempt_at, last_error, receipt, updated_at";
@@ -1436,6 +1450,63 @@ impl PgStore {
         rows.iter()
             .map(|row| Ok((column(row, 0)?, column(row, 1)?)))
             .collect()
+    }
+}
+
+/// Rate buckets shared by every replica on this database (table `rate_buckets`, one row per
+/// bucket holding its GCRA "theoretical arrival time"). A take is one statement: the row lock of
+/// the upsert serialises concurrent takes of one bucket across replicas, and the time is the
+/// server's (`clock_timestamp()`), so replicas' clocks do not matter.
+#[async_trait]
+impl RateBudget for PgStore {
+    async fn try_take(
+        &self,
+        bucket: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>, StateError> {
+        let interval_us = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
+        // GCRA: a take is allowed while the arrival time is at most `burst - 1` intervals ahead.
+        let tolerance_us = interval_us.saturating_mul(i64::from(burst.max(1) - 1));
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO rate_buckets AS b (bucket, tat)
+                 VALUES ($1, clock_timestamp() + $2::BIGINT * INTERVAL '1 microsecond')
+                 ON CONFLICT (bucket) DO UPDATE
+                   SET tat = GREATEST(b.tat, clock_timestamp()) + $2::BIGINT * INTERVAL '1 microsecond'
+                   WHERE GREATEST(b.tat, clock_timestamp()) - clock_timestamp()
+                         <= $3::BIGINT * INTERVAL '1 microsecond'
+                 RETURNING 0::BIGINT",
+            )
+            .await
+            .map_err(pg_error)?;
+        let taken = client
+            .query_opt(&statement, &[&bucket, &interval_us, &tolerance_us])
+            .await
+            .map_err(pg_error)?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        let statement = client
+            .prepare_cached(
+                "SELECT (EXTRACT(EPOCH FROM (GREATEST(tat, clock_timestamp()) - clock_timestamp()))
+                         * 1000000)::BIGINT - $2::BIGINT
+                 FROM rate_buckets WHERE bucket = $1",
+            )
+            .await
+            .map_err(pg_error)?;
+        let row = client
+            .query_opt(&statement, &[&bucket, &tolerance_us])
+            .await
+            .map_err(pg_error)?;
+        let wait_us: i64 = match row {
+            Some(row) => column(&row, 0)?,
+            None => 0,
+        };
+        Ok(Some(Duration::from_micros(
+            u64::try_from(wait_us.max(1)).unwrap_or(1),
+        )))
     }
 }
 

@@ -1,7 +1,9 @@
 //! `[opentext]`: the CMS + CSS connection of the O flows, and the client built from it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use chatport_core::RateBudget;
 use serde::Deserialize;
 
 use crate::Error;
@@ -50,9 +52,10 @@ pub struct OpenTextConfig {
     /// Request timeout in seconds. Default 20.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
-    /// Client-side limit on CMS requests per second for this process (the CMS documents 5 per
-    /// tenant: with several replicas, give each its share). `0` turns the limiter off (emulators,
-    /// tests). Default 5.
+    /// Client-side limit on CMS requests per second (the CMS documents 5 per tenant). With the
+    /// PostgreSQL store the limit holds for the tenant across every replica (one shared bucket,
+    /// `opentext:{tenant_id}`, in the database); with SQLite (one process) it holds per process.
+    /// `0` turns the limiter off (emulators, tests). Default 5.
     #[serde(default = "default_cms_requests_per_second")]
     pub requests_per_second: u32,
     /// Slowest CSS content transfer accepted, in bytes per second: an upload of `n` bytes may take
@@ -74,7 +77,9 @@ fn default_cms_requests_per_second() -> u32 {
     chatport_opentext::DEFAULT_REQUESTS_PER_SECOND
 }
 
-/// The CMS client of `[opentext]`, `None` without that section.
+/// The CMS client of `[opentext]`, `None` without that section. With a shared `budget` (the
+/// PostgreSQL store) the `requests_per_second` limit is taken from its bucket
+/// `opentext:{tenant id}`, shared by every replica; without one it holds per process.
 ///
 /// # Errors
 /// [`Error::Config`] for an unset variable or a missing credential of the chosen grant;
@@ -82,21 +87,27 @@ fn default_cms_requests_per_second() -> u32 {
 pub fn client(
     config: &Config,
     vars: &dyn Vars,
+    budget: Option<Arc<dyn RateBudget>>,
 ) -> Result<Option<chatport_opentext::Client>, Error> {
     let Some(ot) = &config.opentext else {
         return Ok(None);
     };
     let client_id = ot.client_id.resolve("opentext.client_id", vars)?;
     let secret = ot.client_secret.resolve("opentext.client_secret", vars)?;
+    let tenant_id = ot.tenant_id.resolve("opentext.tenant_id", vars)?;
     let mut builder = chatport_opentext::Client::builder()
-        .tenant_id(&ot.tenant_id.resolve("opentext.tenant_id", vars)?)
+        .tenant_id(&tenant_id)
         .auth_base(&ot.auth_base.resolve("opentext.auth_base", vars)?)
         .cms_base(&ot.cms_base.resolve("opentext.cms_base", vars)?)
         .timeout(Duration::from_secs(ot.timeout_secs))
         .min_transfer_rate(ot.min_transfer_rate);
-    builder = match ot.requests_per_second {
-        0 => builder.no_rate_limit(),
-        n => builder.requests_per_second(n),
+    builder = match (ot.requests_per_second, budget) {
+        (0, _) => builder.no_rate_limit(),
+        (n, Some(budget)) => builder.rate_limit(
+            chatport_opentext::RateLimit::per_second(n)?
+                .shared(budget, format!("opentext:{tenant_id}")),
+        ),
+        (n, None) => builder.requests_per_second(n),
     };
     if let Some(css) = &ot.css_base {
         builder = builder.css_base(&css.resolve("opentext.css_base", vars)?);
