@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
-use chatport::whatsapp::webhook::{Notification, SignatureVerifier};
+use chatport::whatsapp::webhook::{Notification, SIGNATURE_HEADER, SignatureVerifier};
 use chatport::whatsapp::{Client, OutgoingMessage, Recipient, WindowTracker};
 use chatport_testkit::graph::GraphEmulator;
 use chatport_testkit::webhook::{Delivery, MessageSpec, WebhookSimulator};
@@ -26,9 +26,7 @@ struct Bot {
 }
 
 async fn webhook(State(bot): State<Arc<Bot>>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+    let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     if bot.verifier.verify(header, &body).is_err() {
         return StatusCode::UNAUTHORIZED;
     }

@@ -397,7 +397,7 @@ pub(crate) async fn ingest_summary_with_secret(
                 let answer = http
                     .post(url.clone())
                     .header(reqwest::header::CONTENT_TYPE, content_type.clone())
-                    .header("x-hub-signature-256", next.signature)
+                    .header(chatport_whatsapp::webhook::SIGNATURE_HEADER, next.signature)
                     .body(next.body)
                     .send()
                     .await;

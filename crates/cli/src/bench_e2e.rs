@@ -541,7 +541,7 @@ async fn offer(
             let answer = http
                 .post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header("x-hub-signature-256", next.signature)
+                .header(chatport_whatsapp::webhook::SIGNATURE_HEADER, next.signature)
                 .body(next.body)
                 .send()
                 .await;
