@@ -8,21 +8,20 @@
 // Test code: helpers outside `#[test]` functions may unwrap too.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod support;
 
-use chatport::core::{IdempotencyKey, IdempotencyLedger, KvStore, Sink, Source};
+use chatport::core::{IdempotencyKey, Sink, Source};
 use chatport::orangelogic::source::AssetSearchSource;
 use chatport::orangelogic::{Client as DamClient, Query, SearchItem};
-use chatport::runtime::SqliteStore;
 use chatport::whatsapp::sink::{MessageSink, Outbound};
-use chatport::whatsapp::{Client as GraphClient, OutgoingMessage, Recipient, Template};
+use chatport::whatsapp::{OutgoingMessage, Recipient, Template};
 use chatport_testkit::graph::GraphEmulator;
 use chatport_testkit::orangelogic::{OrangeLogicEmulator, ROOT_FOLDER};
 use futures::TryStreamExt;
 use secrecy::SecretString;
 use serde_json::{Map, json};
 
-const PHONE_NUMBER_ID: &str = "106540352242922";
+use support::PHONE_NUMBER_ID;
 const APPROVER: &str = "4915112345678";
 
 /// One polling round: every asset found, one template each; returns the event ids seen.
@@ -97,15 +96,7 @@ async fn assets_in_review_are_announced_once_across_rounds() {
             Some((format!("review:{record}"), data))
         },
     );
-    let store = SqliteStore::open_in_memory().unwrap();
-    let ledger: Arc<dyn IdempotencyLedger> = Arc::new(store.clone());
-    let kv: Arc<dyn KvStore> = Arc::new(store);
-    let whatsapp = GraphClient::builder()
-        .access_token(SecretString::from(graph.access_token().to_owned()))
-        .base_url(&graph.base_url())
-        .build()
-        .unwrap();
-    let sink = MessageSink::builder(whatsapp, ledger, kv).build();
+    let sink = support::message_sink(&graph);
 
     let first = round(&source, &sink).await;
     let mut expected = vec![format!("review:{poster}"), format!("review:{banner}")];

@@ -9,15 +9,14 @@
 // Test code: helpers outside `#[test]` functions may unwrap too.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod support;
 
 use chatport::core::webhook::{WebhookAdapter, WebhookRequest};
-use chatport::core::{Envelope, IdempotencyKey, IdempotencyLedger, KvStore, Sink};
+use chatport::core::{Envelope, IdempotencyKey, Sink};
 use chatport::opentext::{Category, Client as CmsClient, InstanceDraft, InstanceSink};
-use chatport::runtime::SqliteStore;
 use chatport::whatsapp::sink::{MessageSink, Outbound, SendOnce};
 use chatport::whatsapp::webhook::{Event, SIGNATURE_HEADER, SignatureVerifier, WhatsAppWebhook};
-use chatport::whatsapp::{Client as GraphClient, OutgoingMessage, Recipient};
+use chatport::whatsapp::{OutgoingMessage, Recipient};
 use chatport_testkit::cms::CmsEmulator;
 use chatport_testkit::graph::GraphEmulator;
 use chatport_testkit::webhook::{Delivery, MessageSpec, sign};
@@ -25,7 +24,7 @@ use http::{HeaderMap, HeaderValue};
 use secrecy::SecretString;
 
 const APP_SECRET: &str = "facade-test-app-secret";
-const PHONE_NUMBER_ID: &str = "106540352242922";
+use support::PHONE_NUMBER_ID;
 const CASE_TYPE: &str = "ca_support_case";
 
 /// The hand-built flow: its sources and sinks, nothing of the bridge.
@@ -78,14 +77,6 @@ impl CaseIntake {
 }
 
 async fn flow(graph: &GraphEmulator, cms: &CmsEmulator) -> CaseIntake {
-    let store = SqliteStore::open_in_memory().unwrap();
-    let ledger: Arc<dyn IdempotencyLedger> = Arc::new(store.clone());
-    let kv: Arc<dyn KvStore> = Arc::new(store);
-    let whatsapp = GraphClient::builder()
-        .access_token(SecretString::from(graph.access_token().to_owned()))
-        .base_url(&graph.base_url())
-        .build()
-        .unwrap();
     let cms_client = CmsClient::builder()
         .tenant_id(cms.tenant_id())
         .auth_base(&cms.auth_base())
@@ -105,7 +96,7 @@ async fn flow(graph: &GraphEmulator, cms: &CmsEmulator) -> CaseIntake {
             .key_property("chatport_key")
             .build()
             .unwrap(),
-        replies: MessageSink::builder(whatsapp, ledger, kv).build(),
+        replies: support::message_sink(graph),
     }
 }
 
