@@ -11,6 +11,7 @@
 //! | `opentext` | `chatport-opentext`: CMS + CSS client | `opentext` |
 //! | `orangelogic` | `chatport-orangelogic`: OrangeDAM client | `orangelogic` |
 //! | `creatio` | `chatport-creatio`: OData 4 client | `creatio` |
+//! | `assistant` | `chatport-assistant`: classification and the handoff summary (traits, rule-based defaults) | `assistant` |
 //! | `runtime` | `chatport-runtime`: outbox, ingress, workers, pollers | `runtime` |
 //! | `bridge` | `chatport-bridge`: the flows O1–O8, L1–L7, C1–C5 and the service | `bridge` |
 //!
@@ -48,6 +49,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "assistant")]
+pub use chatport_assistant as assistant;
 #[cfg(feature = "bridge")]
 pub use chatport_bridge as bridge;
 pub use chatport_core as core;
