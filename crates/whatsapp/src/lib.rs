@@ -100,6 +100,7 @@ mod media;
 mod outgoing;
 mod pacing;
 pub mod sink;
+mod spool;
 mod template;
 mod templates;
 pub mod webhook;
@@ -118,6 +119,7 @@ pub use media::{
     UploadedMedia, decode_sha256, file_extension,
 };
 pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
+pub use spool::SpooledMedia;
 pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};
 pub use templates::{TemplateInfo, TemplateProblem, TemplateStatus};
 pub use window::{MemoryWindowStore, WINDOW, WindowKey, WindowStore, WindowTracker, WindowedSend};

@@ -50,7 +50,7 @@ use chatport_assistant::summary::{HandoffReason, SummaryInput, message_gist};
 
 use crate::directory::DirectoryEntry;
 use crate::routing::{Inbound, MessageFlow};
-use crate::templates::{clip, extension};
+use crate::templates::clip;
 use crate::whatsapp::SendOnce;
 use chatport_whatsapp::conversation::{ConversationKey, Direction, LoggedMessage};
 
@@ -513,8 +513,8 @@ impl Shared {
         Ok(report)
     }
 
-    /// C4: downloads a message's media from WhatsApp (size-capped, SHA-256 checked) and uploads it
-    /// as a case attachment in chunks. `Ok(Err(reason))` when it stays a reference for good.
+    /// C4: spools a message's media from WhatsApp into a temporary file (size-capped, SHA-256
+    /// checked) and uploads it from there as a case attachment in chunks. `Ok(Err(reason))` when it stays a reference for good.
     async fn attach(&self, case_id: Uuid, m: &LoggedMessage) -> Result<Result<(), String>, Error> {
         let Some(media) = &m.media else {
             return Ok(Ok(()));
@@ -532,13 +532,18 @@ impl Shared {
         if let Some(sha) = media.sha256.as_deref().filter(|s| !s.is_empty()) {
             options = options.sha256(sha);
         }
-        let mut bytes: Vec<u8> = Vec::new();
-        match self
+        let spooled = match self
             .whatsapp
-            .download_media_by_id(media_id, None, &mut bytes, &options)
+            .spool_media_by_id(
+                media_id,
+                None,
+                &options,
+                media.mime_type.as_deref(),
+                media.filename.as_deref(),
+            )
             .await
         {
-            Ok(_) => {}
+            Ok(spooled) => spooled,
             Err(chatport_whatsapp::Error::MediaTooLarge { limit, .. }) => {
                 return skip(format!(
                     "{}: larger than {limit} bytes, kept as a reference",
@@ -554,27 +559,23 @@ impl Shared {
                 .await;
             }
             Err(e) => return Err(Error::WhatsApp(e)),
-        }
-        let mime = media
-            .mime_type
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into());
-        let name = media.filename.clone().unwrap_or_else(|| {
-            let tail: String =
-                m.id.chars()
-                    .rev()
-                    .take(8)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-            format!("whatsapp-{tail}.{}", extension(&mime))
-        });
+        };
+        let tail: String =
+            m.id.chars()
+                .rev()
+                .take(8)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+        let name = spooled.file_name_or(&format!("whatsapp-{tail}"));
         let key =
             IdempotencyKey::derive("C4", "file", &EventId::new(format!("{case_id}:{}", m.id)));
-        let upload =
-            Upload::case_file(case_id, &name, &mime, bytes.len() as u64).file_id(key.uuid());
-        self.creatio.upload_file(&upload, &bytes[..]).await?;
+        let upload = Upload::case_file(case_id, &name, &spooled.mime_type, spooled.bytes)
+            .file_id(key.uuid());
+        self.creatio
+            .upload_file(&upload, spooled.open().await?)
+            .await?;
         self.state.mark_attached(case_id, &m.id, key.uuid()).await?;
         Ok(Ok(()))
     }

@@ -155,13 +155,13 @@ pub struct StoredMedia {
 /// KV namespace: idempotency key of a media upload → [`StoredMedia`] JSON.
 pub const KV_MEDIA: &str = "opentext.media";
 
-/// Downloads a WhatsApp media (SHA-256 checked against the webhook's digest, at most `max_bytes`)
-/// **streaming** into a temporary file, then streams that file into the CSS — the media is never
+/// Spools a WhatsApp media into a temporary file ([`chatport_whatsapp::SpooledMedia`]: SHA-256
+/// checked, at most `max_bytes`), then streams that file into the CSS — the media is never
 /// held whole in memory. The result is remembered under `key`, so a retry does not upload twice.
 ///
 /// # Errors
 /// WhatsApp download errors (a hash mismatch is [`chatport_whatsapp::Error::MediaHashMismatch`],
-/// permanent), CSS errors, temporary-file I/O as [`Error::Payload`], store errors.
+/// permanent; temporary-file I/O), CSS errors, store errors.
 pub async fn store_media(
     whatsapp: &chatport_whatsapp::Client,
     cms: &CmsClient,
@@ -176,46 +176,27 @@ pub async fn store_media(
     {
         return Ok(stored);
     }
-    let io = |e: std::io::Error| Error::Payload(format!("temporary media file: {e}"));
-    let temp = tempfile::NamedTempFile::new().map_err(io)?;
-    let mut file = tokio::fs::File::create(temp.path()).await.map_err(io)?;
     let options = chatport_whatsapp::DownloadOptions::new().max_bytes(max_bytes);
-    let downloaded = whatsapp
-        .download_inbound_media(media, &mut file, &options)
-        .await?;
-    drop(file);
-    let mime_type = media
-        .mime_type
+    let spooled = whatsapp.spool_inbound_media(media, &options).await?;
+    let file_name = spooled
+        .file_name
         .clone()
-        .or(downloaded.content_type.clone())
-        .unwrap_or_else(|| "application/octet-stream".into());
-    let mime_type = mime_type
-        .split(';')
-        .next()
-        .unwrap_or("application/octet-stream")
-        .trim()
-        .to_owned();
-    let file_name = media
-        .filename
-        .clone()
-        .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| default_name.to_owned());
-    let reader = tokio::fs::File::open(temp.path()).await.map_err(io)?;
     let content = cms
         .upload_content(
-            reader,
+            spooled.open().await?,
             &UploadOptions::new(file_name.clone())
-                .mime_type(mime_type.clone())
-                .length(downloaded.bytes),
+                .mime_type(spooled.mime_type.clone())
+                .length(spooled.bytes),
         )
         .await?;
     let stored = StoredMedia {
         blob_id: content.blob_id().to_owned(),
         file_name,
-        mime_type,
-        bytes: downloaded.bytes,
-        sha256_hex: downloaded.sha256_hex,
-        verified: downloaded.verified,
+        mime_type: spooled.mime_type.clone(),
+        bytes: spooled.bytes,
+        sha256_hex: spooled.sha256_hex.clone(),
+        verified: spooled.verified,
     };
     let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Payload(e.to_string()))?;
     kv.put(KV_MEDIA, key.as_str(), &bytes).await?;

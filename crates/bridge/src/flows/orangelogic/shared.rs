@@ -402,40 +402,31 @@ impl Shared {
                 sha256: None,
             });
         }
-        let temp = tempfile::NamedTempFile::new()?;
-        let mut file = tokio::fs::File::create(temp.path()).await?;
-        let downloaded = self
+        let spooled = self
             .whatsapp
-            .download_inbound_media(
+            .spool_inbound_media(
                 media,
-                &mut file,
                 &chatport_whatsapp::DownloadOptions::new().max_bytes(max_bytes),
             )
             .await?;
-        drop(file);
-        if !downloaded.verified {
+        if !spooled.verified {
             return Err(Error::Payload(
                 "the media has no SHA-256 to verify it against; not stored".into(),
             ));
         }
-        let mime = media
-            .mime_type
-            .clone()
-            .or(downloaded.content_type.clone())
-            .unwrap_or_else(|| "application/octet-stream".into());
         let draft = chatport_orangelogic::AssetDraft::new(
             folder,
             name,
-            chatport_orangelogic::AssetContent::file(temp.path()),
+            chatport_orangelogic::AssetContent::file(spooled.path()),
         )
-        .content_type(mime);
+        .content_type(spooled.mime_type.clone());
         let stored = self.assets.store(&draft, key).await?;
         Ok(StoredMedia {
             asset: stored.receipt.asset(),
             identifier: stored.receipt.identifier.unwrap_or_default(),
-            bytes: if stored.reused { 0 } else { downloaded.bytes },
+            bytes: if stored.reused { 0 } else { spooled.bytes },
             reused: stored.reused,
-            sha256: Some(downloaded.sha256_hex),
+            sha256: Some(spooled.sha256_hex),
         })
     }
 }
