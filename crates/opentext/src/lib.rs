@@ -94,8 +94,8 @@ pub use paging::{FtQuery, ItemStream};
 pub use resources::{DeleteOptions, HistoryEntry, InstancePatch, Rendition, RenditionDraft};
 pub use retry::RetryPolicy;
 pub use sink::{
-    Document, DocumentContent, DocumentReceipt, DocumentSink, DocumentSinkBuilder, InstanceReceipt,
-    InstanceSink, InstanceSinkBuilder,
+    BLOB_NAMESPACE, Document, DocumentContent, DocumentReceipt, DocumentSink, DocumentSinkBuilder,
+    InstanceReceipt, InstanceSink, InstanceSinkBuilder,
 };
 pub use source::{StatusEvent, StatusSource, StatusSourceBuilder, Watch};
 

@@ -33,11 +33,12 @@
 //! should be indexed for filtering on a real tenant.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chatport_core::sink::KeyLocks;
-use chatport_core::{IdempotencyKey, Sink};
+use chatport_core::{IdempotencyKey, KvStore, Sink};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -45,6 +46,11 @@ use crate::{Category, Client, Error, Instance, InstanceDraft, RenditionDraft, Up
 
 /// The key property used when none is configured: `chatport_key`.
 pub const DEFAULT_KEY_PROPERTY: &str = "chatport_key";
+
+/// The [`KvStore`] namespace where a [`DocumentSink`] with [`DocumentSinkBuilder::blobs`] keeps
+/// the CSS blob id it uploaded for a key until the file instance is created: idempotency key →
+/// blob id (UTF-8).
+pub const BLOB_NAMESPACE: &str = "opentext.document.blob";
 
 /// What a sink returned for one key: the instance id, and whether this call created the instance
 /// or found the one an earlier write made.
@@ -371,7 +377,9 @@ pub struct DocumentReceipt {
     /// `true` when this call uploaded the content and created the instance, `false` when it
     /// found the instance by its key (nothing uploaded).
     pub created: bool,
-    /// The CSS blob id of the primary rendition, when this call uploaded it.
+    /// The CSS blob id of the primary rendition, when this call created the instance: uploaded by
+    /// this call, or by an earlier attempt whose create failed (remembered with
+    /// [`DocumentSinkBuilder::blobs`]).
     pub blob_id: Option<String>,
 }
 
@@ -395,10 +403,14 @@ impl Eq for DocumentReceipt {}
 /// mime_type}]`. A per-key lock makes concurrent writes of one key in one process upload and
 /// create once.
 ///
-/// **Where an upload can repeat:** the key lives on the file instance, so content uploaded by a
-/// write whose create then failed (refused, or in doubt and not made) is uploaded again by the
-/// retry; the first blob stays in the CSS, referenced by nothing. The CMS record is still created
-/// once. (The bridge's media path remembers blobs in its key-value store for that reason.)
+/// **Where an upload can repeat:** the key lives on the file instance, so without more state,
+/// content uploaded by a write whose create then failed (refused, or in doubt and not made) would
+/// be uploaded again by the retry, leaving the first blob in the CSS referenced by nothing. Give
+/// the sink a [`KvStore`] ([`DocumentSinkBuilder::blobs`]) and it remembers the blob id under the
+/// key ([`BLOB_NAMESPACE`]) between the upload and the create: the retry creates the instance with
+/// the blob already uploaded, and the entry is deleted once the instance exists. A store that
+/// fails to answer only costs that saving (the sink uploads again, as without a store). The CMS
+/// record is created once either way.
 ///
 /// Needs a client with a `css_base`.
 #[derive(Clone, Debug)]
@@ -406,6 +418,46 @@ pub struct DocumentSink {
     client: Client,
     target: Target,
     locks: KeyLocks,
+    blobs: Option<Blobs>,
+}
+
+/// The uploaded-but-not-yet-referenced blobs of a [`DocumentSink`], in a [`KvStore`].
+#[derive(Clone)]
+struct Blobs(Arc<dyn KvStore>);
+
+impl std::fmt::Debug for Blobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Blobs(KvStore)")
+    }
+}
+
+impl Blobs {
+    /// The blob an earlier attempt uploaded for `key`; a store error counts as none (logged).
+    async fn get(&self, key: &IdempotencyKey) -> Option<String> {
+        match self.0.get(BLOB_NAMESPACE, key.as_str()).await {
+            Ok(found) => found.and_then(|bytes| String::from_utf8(bytes).ok()),
+            Err(e) => {
+                tracing::warn!(error = %e, "document sink: blob memo not readable; uploading");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, key: &IdempotencyKey, blob_id: &str) {
+        if let Err(e) = self
+            .0
+            .put(BLOB_NAMESPACE, key.as_str(), blob_id.as_bytes())
+            .await
+        {
+            tracing::warn!(error = %e, "document sink: blob memo not written; a retry uploads again");
+        }
+    }
+
+    async fn forget(&self, key: &IdempotencyKey) {
+        if let Err(e) = self.0.delete(BLOB_NAMESPACE, key.as_str()).await {
+            tracing::warn!(error = %e, "document sink: blob memo entry not deleted");
+        }
+    }
 }
 
 /// Configures a [`DocumentSink`]: [`DocumentSink::builder`].
@@ -413,6 +465,7 @@ pub struct DocumentSink {
 #[must_use]
 pub struct DocumentSinkBuilder {
     inner: InstanceSinkBuilder,
+    blobs: Option<Blobs>,
 }
 
 impl DocumentSink {
@@ -421,6 +474,7 @@ impl DocumentSink {
     pub fn builder(client: Client) -> DocumentSinkBuilder {
         DocumentSinkBuilder {
             inner: InstanceSink::builder(client).category(Category::File),
+            blobs: None,
         }
     }
 
@@ -492,6 +546,14 @@ impl DocumentSinkBuilder {
         self
     }
 
+    /// Remembers each uploaded blob in `store` (namespace [`BLOB_NAMESPACE`]) until its file
+    /// instance is created, so a write whose create failed does not upload its content again.
+    /// Without a store (the default) a retry after a failed create uploads again.
+    pub fn blobs(mut self, store: Arc<dyn KvStore>) -> Self {
+        self.blobs = Some(Blobs(store));
+        self
+    }
+
     /// The sink.
     ///
     /// # Errors
@@ -508,6 +570,7 @@ impl DocumentSinkBuilder {
             client: inner.client,
             target: inner.target,
             locks: inner.locks,
+            blobs: self.blobs,
         })
     }
 }
@@ -523,8 +586,9 @@ impl Sink for DocumentSink {
         self.client.authenticate().await
     }
 
-    /// Finds the file instance whose key property holds `key`, or uploads the content and creates
-    /// it with the content as its primary rendition.
+    /// Finds the file instance whose key property holds `key`, or uploads the content (unless an
+    /// earlier attempt's blob is remembered, [`DocumentSinkBuilder::blobs`]) and creates it with
+    /// the content as its primary rendition.
     ///
     /// # Errors
     /// As [`Client::find_by_property`], [`Client::upload_content`] (a file that cannot be read is
@@ -538,7 +602,20 @@ impl Sink for DocumentSink {
                 blob_id: None,
             });
         }
-        let blob_id = self.upload(item).await?;
+        let remembered = match &self.blobs {
+            Some(blobs) => blobs.get(key).await,
+            None => None,
+        };
+        let blob_id = match remembered {
+            Some(blob_id) => blob_id,
+            None => {
+                let blob_id = self.upload(item).await?;
+                if let Some(blobs) = &self.blobs {
+                    blobs.put(key, &blob_id).await;
+                }
+                blob_id
+            }
+        };
         let mut rendition = RenditionDraft::primary(item.file_name.clone(), blob_id.clone());
         if let Some(mime) = &item.mime_type {
             rendition = rendition.mime_type(mime.clone());
@@ -548,6 +625,9 @@ impl Sink for DocumentSink {
             .clone()
             .extra("renditions", Value::Array(vec![rendition.to_value()]));
         let created = self.target.create(&self.client, key, draft).await?;
+        if let Some(blobs) = &self.blobs {
+            blobs.forget(key).await;
+        }
         Ok(DocumentReceipt {
             id: created.id,
             created: true,

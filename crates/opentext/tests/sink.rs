@@ -267,3 +267,155 @@ async fn a_document_streams_from_a_file() {
     assert_eq!(h.cms.instances_of_type(FILE_TYPE).len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A key-value store in memory that can be told to fail, for the blob memo.
+#[derive(Default)]
+struct MemoryKv {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, String), Vec<u8>>>,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryKv {
+    fn check(&self) -> Result<(), chatport_core::StateError> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(chatport_core::StateError::transient("store down"));
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.entries.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl chatport_core::KvStore for MemoryKv {
+    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, chatport_core::StateError> {
+        self.check()?;
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .get(&(ns.to_owned(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn put(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), chatport_core::StateError> {
+        self.check()?;
+        self.entries
+            .lock()
+            .unwrap()
+            .insert((ns.to_owned(), key.to_owned()), value.to_vec());
+        Ok(())
+    }
+
+    async fn put_if_absent(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<bool, chatport_core::StateError> {
+        self.check()?;
+        let mut entries = self.entries.lock().unwrap();
+        let k = (ns.to_owned(), key.to_owned());
+        if entries.contains_key(&k) {
+            return Ok(false);
+        }
+        entries.insert(k, value.to_vec());
+        Ok(true)
+    }
+
+    async fn delete(&self, ns: &str, key: &str) -> Result<(), chatport_core::StateError> {
+        self.check()?;
+        self.entries
+            .lock()
+            .unwrap()
+            .remove(&(ns.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        ns: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, chatport_core::StateError> {
+        self.check()?;
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((n, k), _)| n == ns && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
+
+fn remembering_sink(cms: &CmsEmulator, kv: &std::sync::Arc<MemoryKv>) -> DocumentSink {
+    DocumentSink::builder(client_for(cms))
+        .type_name(FILE_TYPE)
+        .key_property(KEY_PROPERTY)
+        .blobs(kv.clone())
+        .build()
+        .expect("sink")
+}
+
+#[tokio::test]
+async fn with_a_blob_memo_a_refused_create_is_retried_without_a_second_upload() {
+    let h = DocumentHarness::start().await;
+    let kv = std::sync::Arc::new(MemoryKv::default());
+    let sink = remembering_sink(&h.cms, &kv);
+    let k = key("memo");
+    refuse_next_create(&h.cms);
+    let err = sink.write(&h.item(1), &k).await.unwrap_err();
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(
+        h.cms.contents_uploaded().len(),
+        1,
+        "uploaded before the create"
+    );
+    assert_eq!(
+        kv.len(),
+        1,
+        "the blob is remembered until the instance exists"
+    );
+
+    let receipt = sink.write(&h.item(1), &k).await.unwrap();
+    assert!(receipt.created);
+    assert_eq!(
+        h.cms.contents_uploaded().len(),
+        1,
+        "the retry used the remembered blob"
+    );
+    let blob_id = receipt.blob_id.expect("the instance's blob");
+    assert_eq!(
+        h.cms.renditions(&receipt.id)[0]["blob_id"],
+        blob_id.as_str()
+    );
+    assert_eq!(kv.len(), 0, "forgotten once the instance exists");
+    assert_eq!(h.cms.instances_of_type(FILE_TYPE).len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_blob_memo_only_costs_the_saving() {
+    let h = DocumentHarness::start().await;
+    let kv = std::sync::Arc::new(MemoryKv::default());
+    kv.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    let sink = remembering_sink(&h.cms, &kv);
+    let k = key("broken-memo");
+    refuse_next_create(&h.cms);
+    assert!(sink.write(&h.item(2), &k).await.is_err());
+    let receipt = sink.write(&h.item(2), &k).await.unwrap();
+    assert!(receipt.created);
+    assert_eq!(
+        h.cms.contents_uploaded().len(),
+        2,
+        "without a working memo the retry uploads again, as without a store"
+    );
+    assert_eq!(h.cms.instances_of_type(FILE_TYPE).len(), 1);
+}
