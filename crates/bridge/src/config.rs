@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::directory::DirectoryEntry;
-use crate::settings::{SecretSetting, Setting};
+use crate::settings::{SecretSetting, Setting, Vars};
 
 /// The JSON Schema (draft 2020-12) of the configuration file, [`Config`] and everything under it,
 /// with each key's documentation as its `description`. A `Setting` (may hold `${VAR}` references)
@@ -91,6 +91,10 @@ pub struct Config {
     /// `[flows.*]`: which flows run and how.
     #[serde(default)]
     pub flows: FlowsConfig,
+    /// Every `${VAR}` reference of the file it was read from (for [`Config::check_environment`]).
+    #[serde(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    references: Vec<crate::settings::Reference>,
 }
 
 impl Config {
@@ -100,10 +104,28 @@ impl Config {
     /// [`Error::Config`] with the line and column for syntax errors, unknown keys (with the expected
     /// keys listed) and wrong types.
     pub fn from_toml_str(text: &str) -> Result<Self, Error> {
-        let config: Config =
+        let mut config: Config =
             toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(text, &e)))?;
         config.validate()?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(text, &e)))?;
+        config.references = crate::settings::references_in(&table);
         Ok(config)
+    }
+
+    /// Every `${VAR}` reference of the file, with the key that holds it.
+    pub fn references(&self) -> &[crate::settings::Reference] {
+        &self.references
+    }
+
+    /// Checks that every variable the file refers to is set in `vars`, reporting **all** unset
+    /// ones in one error (run by `chatport check`, `chatport serve` and [`crate::service`]
+    /// before anything resolves a setting).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming each unset variable and the keys using it, never a value.
+    pub fn check_environment(&self, vars: &dyn Vars) -> Result<(), Error> {
+        crate::settings::check_references(&self.references, vars)
     }
 
     /// Reads and parses a configuration file.
@@ -244,8 +266,10 @@ impl ServiceConfig {
 pub struct StoreConfig {
     /// Which store the service runs on. Default [`StoreBackend::Sqlite`].
     pub backend: StoreBackend,
-    /// Path of the SQLite outbox file (backend `sqlite`). Default `chatport.sqlite`.
-    pub path: String,
+    /// Path of the SQLite outbox file (backend `sqlite`); may hold `${VAR}` references
+    /// (`"${STATE_DIR}/chatport.sqlite"`), resolved by [`StoreConfig::sqlite_path`]. Default
+    /// `chatport.sqlite`.
+    pub path: Setting,
     /// PostgreSQL connection URL (backend `postgres`, required there), as a `${VAR}` reference:
     /// `postgres://user:password@host:port/database`. Never written in the file.
     pub url: Option<SecretSetting>,
@@ -258,7 +282,8 @@ pub struct StoreConfig {
     pub reaper_interval_secs: u64,
     /// A PEM file of CA certificates trusted for the PostgreSQL server's certificate besides the
     /// system's roots (backend `postgres`, used when the URL says `sslmode=require`).
-    pub root_certificate: Option<String>,
+    /// May hold `${VAR}` references.
+    pub root_certificate: Option<Setting>,
     /// Days done outbox rows and conversation messages are kept (personal data); the service
     /// deletes older ones daily. At least [`crate::retention::MIN_RETENTION_DAYS`]; `0` keeps
     /// them forever. Default 30.
@@ -269,7 +294,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             backend: StoreBackend::Sqlite,
-            path: "chatport.sqlite".into(),
+            path: Setting::new("chatport.sqlite"),
             url: None,
             schema: None,
             max_connections: 16,
@@ -277,6 +302,30 @@ impl Default for StoreConfig {
             root_certificate: None,
             retention_days: 30,
         }
+    }
+}
+
+impl StoreConfig {
+    /// The SQLite file, its `${VAR}` references resolved.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `store.path` and the variable when one is unset.
+    pub fn sqlite_path(&self, vars: &dyn Vars) -> Result<std::path::PathBuf, Error> {
+        Ok(self.path.resolve("store.path", vars)?.into())
+    }
+
+    /// The PEM file of extra CA certificates, its `${VAR}` references resolved.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `store.root_certificate` and the variable when one is unset.
+    pub fn root_certificate_path(
+        &self,
+        vars: &dyn Vars,
+    ) -> Result<Option<std::path::PathBuf>, Error> {
+        self.root_certificate
+            .as_ref()
+            .map(|s| s.resolve("store.root_certificate", vars).map(Into::into))
+            .transpose()
     }
 }
 
@@ -484,6 +533,49 @@ client_secret = "${SECRET}"
         ) -> Result<Option<Duration>, chatport_core::StateError> {
             Ok(None)
         }
+    }
+
+    #[test]
+    fn every_unset_variable_is_reported_in_one_error_and_paths_expand() {
+        let text = format!(
+            "{MINIMAL}\n[store]\npath = \"${{STATE_DIR}}/chatport.sqlite\"\nroot_certificate = \"${{CA_DIR}}/ca.pem\"\n"
+        );
+        let config = Config::from_toml_str(&text).unwrap();
+        let err = config
+            .check_environment(&HashMap::<String, String>::new())
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "5 environment variables are not set",
+            "TOKEN (used by whatsapp.access_token, whatsapp.verify_token)",
+            "SECRET (used by opentext.client_secret, whatsapp.app_secrets[0])",
+            "HOST (used by opentext.auth_base, opentext.cms_base)",
+            "STATE_DIR (used by store.path)",
+            "CA_DIR (used by store.root_certificate)",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from {err}");
+        }
+        assert!(
+            crate::service::validate(&config, &vars()).is_err(),
+            "validation checks the environment first"
+        );
+        let mut all = vars();
+        all.insert("STATE_DIR".into(), "/var/lib/chatport".into());
+        all.insert("CA_DIR".into(), "/etc/chatport".into());
+        config.check_environment(&all).unwrap();
+        assert_eq!(
+            config.store.sqlite_path(&all).unwrap(),
+            std::path::PathBuf::from("/var/lib/chatport/chatport.sqlite")
+        );
+        assert_eq!(
+            config.store.root_certificate_path(&all).unwrap(),
+            Some(std::path::PathBuf::from("/etc/chatport/ca.pem"))
+        );
+        let err = config.store.sqlite_path(&vars()).unwrap_err().to_string();
+        assert!(
+            err.contains("store.path") && err.contains("STATE_DIR"),
+            "{err}"
+        );
     }
 
     #[test]

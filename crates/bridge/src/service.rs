@@ -105,7 +105,7 @@ impl Stores {
                 if let Some(schema) = &config.schema {
                     options = options.schema(schema.clone());
                 }
-                if let Some(path) = &config.root_certificate {
+                if let Some(path) = config.root_certificate_path(vars)? {
                     options = options.root_certificate(path);
                 }
                 let store = PgStore::connect(&url, options).await?;
@@ -114,7 +114,7 @@ impl Stores {
                 Ok(stores)
             }
             StoreBackend::Sqlite => Ok(Self::from(SqliteStore::open(
-                &config.path,
+                config.sqlite_path(vars)?,
                 chatport_runtime::SqliteOptions::default(),
             )?)),
         }
@@ -269,6 +269,7 @@ pub fn context<'a>(
 /// # Errors
 /// The first configuration or client-builder error.
 pub fn validate(config: &Config, vars: &dyn Vars) -> Result<(), Error> {
+    config.check_environment(vars)?;
     let store = SqliteStore::open_in_memory()?;
     let ctx = context(config, vars, store)?;
     app_secrets(config, vars)?;
@@ -317,6 +318,7 @@ impl Service {
         extra: Vec<axum::Router>,
     ) -> Result<Self, Error> {
         let stores: Stores = stores.into();
+        config.check_environment(vars)?;
         let verifier = app_secrets(config, vars)?;
         let verify_token = config
             .whatsapp

@@ -159,6 +159,107 @@ impl schemars::JsonSchema for SecretSetting {
     }
 }
 
+/// The variable names a raw setting refers to, in order (`$${` escapes are skipped; a malformed
+/// reference is left for [`Setting::resolve`] to report).
+pub fn reference_names(raw: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = raw;
+    while let Some(pos) = rest.find('$') {
+        let tail = &rest[pos..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let Some(end) = after.find('}') else { break };
+            let name = &after[..end];
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                names.push(name);
+            }
+            rest = &after[end + 1..];
+        } else {
+            rest = &tail[1..];
+        }
+    }
+    names
+}
+
+/// One `${VAR}` reference in a configuration: the dotted key that holds it (`store.url`,
+/// `whatsapp.app_secrets[1]`) and the variable's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reference {
+    /// The dotted key path of the setting.
+    pub key: String,
+    /// The variable's name.
+    pub variable: String,
+}
+
+/// Every `${VAR}` reference in every string of a TOML document, with its key path.
+pub fn references_in(table: &toml::Table) -> Vec<Reference> {
+    fn walk(value: &toml::Value, key: &str, out: &mut Vec<Reference>) {
+        match value {
+            toml::Value::String(raw) => {
+                out.extend(reference_names(raw).into_iter().map(|v| Reference {
+                    key: key.to_owned(),
+                    variable: v.to_owned(),
+                }))
+            }
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{key}[{i}]"), out);
+                }
+            }
+            toml::Value::Table(table) => {
+                for (k, v) in table {
+                    let path = if key.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{key}.{k}")
+                    };
+                    walk(v, &path, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in table {
+        walk(v, k, &mut out);
+    }
+    out
+}
+
+/// Checks every reference at once: `Ok` when each variable is set, else one [`Error::Config`]
+/// naming **every** unset variable with the keys that use it (never a value), so a configuration
+/// is fixed in one round instead of one variable per run.
+///
+/// # Errors
+/// [`Error::Config`] listing the unset variables.
+pub fn check_references(references: &[Reference], vars: &dyn Vars) -> Result<(), Error> {
+    let mut missing: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in references {
+        if vars.get(&r.variable).is_some() {
+            continue;
+        }
+        match missing.iter_mut().find(|(v, _)| *v == r.variable) {
+            Some((_, keys)) => keys.push(&r.key),
+            None => missing.push((&r.variable, vec![&r.key])),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(var, keys)| format!("{var} (used by {})", keys.join(", ")))
+        .collect();
+    Err(Error::Config(format!(
+        "{} environment variable{} not set: {}",
+        missing.len(),
+        if missing.len() == 1 { " is" } else { "s are" },
+        list.join("; ")
+    )))
+}
+
 pub(crate) fn interpolate(raw: &str, key: &str, vars: &dyn Vars) -> Result<String, Error> {
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
@@ -200,6 +301,44 @@ mod tests {
         [("TOKEN".to_owned(), "t0k".to_owned())]
             .into_iter()
             .collect()
+    }
+
+    #[test]
+    fn every_unset_reference_is_reported_at_once() {
+        let table: toml::Table = toml::from_str(
+            r#"
+            [store]
+            path = "${STATE_DIR}/chatport.sqlite"
+            [whatsapp]
+            access_token = "${TOKEN}"
+            app_secrets = ["${SECRET_A}", "${SECRET_B}"]
+            note = "$${NOT_A_REFERENCE} and ${STATE_DIR}"
+            "#,
+        )
+        .unwrap();
+        let refs = references_in(&table);
+        assert_eq!(refs.len(), 5, "{refs:?}");
+        assert!(refs.contains(&Reference {
+            key: "whatsapp.app_secrets[1]".into(),
+            variable: "SECRET_B".into()
+        }));
+        let err = check_references(&refs, &vars()).unwrap_err().to_string();
+        assert!(err.contains("3 environment variables are not set"), "{err}");
+        assert!(
+            err.contains("STATE_DIR (used by store.path, whatsapp.note)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("SECRET_A (used by whatsapp.app_secrets[0])"),
+            "{err}"
+        );
+        assert!(!err.contains("TOKEN ("), "TOKEN is set: {err}");
+        assert!(!err.contains("NOT_A_REFERENCE"), "{err}");
+        let all: HashMap<String, String> = ["STATE_DIR", "TOKEN", "SECRET_A", "SECRET_B"]
+            .iter()
+            .map(|v| ((*v).to_owned(), "x".to_owned()))
+            .collect();
+        assert!(check_references(&refs, &all).is_ok());
     }
 
     #[test]

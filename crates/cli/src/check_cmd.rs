@@ -142,7 +142,18 @@ async fn probe_store(config: &Config, vars: &dyn Vars) -> Probe {
             (target, result)
         }
         _ => {
-            let path = Path::new(&store.path);
+            let path = match store.sqlite_path(vars) {
+                Ok(path) => path,
+                Err(e) => {
+                    return Probe {
+                        connector: "store",
+                        target: "SQLite".into(),
+                        result: Err((e.class(), e.to_string())),
+                        millis: 0,
+                    };
+                }
+            };
+            let path = path.as_path();
             let target = format!("SQLite {}", path.display());
             let result = if path.exists() {
                 match SqliteStore::open(path, SqliteOptions::default()) {

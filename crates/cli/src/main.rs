@@ -191,6 +191,7 @@ fn run_async(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
 async fn serve(path: PathBuf) -> ExitCode {
     let result = async {
         let config = Config::load(&path)?;
+        config.check_environment(&EnvVars)?;
         let stores = chatport_bridge::service::Stores::open(&config.store, &EnvVars).await?;
         let listener = tokio::net::TcpListener::bind(&config.service.listen)
             .await

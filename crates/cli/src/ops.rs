@@ -48,7 +48,10 @@ impl StoreArgs {
             (_, Some(path)) => Ok(path.clone()),
             (Some(config), None) => {
                 let config = Config::load(config).map_err(|e| e.to_string())?;
-                Ok(PathBuf::from(&config.store.path))
+                config
+                    .store
+                    .sqlite_path(&EnvVars)
+                    .map_err(|e| e.to_string())
             }
             (None, None) => Err("give --config FILE or --store PATH".into()),
         }
