@@ -1,4 +1,4 @@
-//! Run: `cargo run --example flow_c1_handoff`
+//! Run: `cargo run --features bridge --example flow_c1_handoff`
 //!
 //! The Creatio flow family through the service: flow C1 (handoff) with C5 (contact matching). A
 //! customer asks for a person; the signed webhook is stored and acknowledged, and a worker finds or

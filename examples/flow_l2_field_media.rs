@@ -1,4 +1,4 @@
-//! Run: `cargo run --example flow_l2_field_media`
+//! Run: `cargo run --features bridge --example flow_l2_field_media`
 //!
 //! The Orange Logic flow family through the service: flow L2 (field media ingest). A technician
 //! known to the directory sends a photo tagged `#bridge-a4`; the signed webhook is stored and

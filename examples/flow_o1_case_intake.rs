@@ -1,4 +1,4 @@
-//! Run: `cargo run --example flow_o1_case_intake`
+//! Run: `cargo run --features bridge --example flow_o1_case_intake`
 //!
 //! The OpenText flow family through the service, as `chatport serve` runs it: flow O1 (case
 //! intake). A customer's complaint arrives as a webhook signed like Meta's (`X-Hub-Signature-256`);

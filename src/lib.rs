@@ -12,11 +12,22 @@
 //! | `orangelogic` | `chatport-orangelogic`: OrangeDAM client | `orangelogic` |
 //! | `creatio` | `chatport-creatio`: OData 4 client | `creatio` |
 //! | `assistant` | `chatport-assistant`: classification and the handoff summary (traits, rule-based defaults) | `assistant` |
-//! | `runtime` | `chatport-runtime`: outbox, ingress, workers, pollers | `runtime` |
+//! | `runtime` | `chatport-runtime`: outbox (SQLite), ingress, workers, pollers; `PgStore` with `postgres` | `runtime`, `postgres`, `postgres-tls` |
 //! | `bridge` | `chatport-bridge`: the flows O1–O8, L1–L7, C1–C5 and the service | `bridge` |
+//! | [`prelude`] | what public signatures use: `SecretString`, `IdempotencyKey`, `Sink`, `Source`, stream extensions, `Uuid` | always |
 //!
-//! Every feature is on by default; a service that only needs one connector depends on its crate
-//! (or on this one with `default-features = false` and that feature). `examples/` has one program
+//! The connectors (and `rustls`, `assistant`) are on by default; the runtime, PostgreSQL and the
+//! bridge are opt-in, so a plain dependency builds no database driver. A service that only needs
+//! one connector depends on its crate (or on this one with `default-features = false` and that
+//! feature):
+//!
+//! ```toml
+//! chatport = { version = "0.1", default-features = false, features = ["rustls", "whatsapp"] }
+//! ```
+//!
+//! [`secrecy`], [`futures`], [`async_trait`] and [`uuid`] are re-exported at the root, so
+//! building a client, draining a stream, writing a sink or naming a Creatio record needs no
+//! dependency of its own. `examples/` has one program
 //! per client crate and per flow family, each runnable with `cargo run --example NAME` against the
 //! testkit's emulators.
 //!
@@ -49,6 +60,11 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub use async_trait;
+pub use futures;
+pub use secrecy;
+pub use uuid;
+
 #[cfg(feature = "assistant")]
 pub use chatport_assistant as assistant;
 #[cfg(feature = "bridge")]
@@ -64,3 +80,35 @@ pub use chatport_orangelogic as orangelogic;
 pub use chatport_runtime as runtime;
 #[cfg(feature = "whatsapp")]
 pub use chatport_whatsapp as whatsapp;
+
+/// What public signatures use, in one import: `use chatport::prelude::*;`.
+///
+/// The contracts of `chatport-core` ([`EventId`](crate::core::EventId),
+/// [`IdempotencyKey`](crate::core::IdempotencyKey), [`Sink`](crate::core::Sink),
+/// [`Source`](crate::core::Source), [`Classify`](crate::core::Classify),
+/// [`ErrorClass`](crate::core::ErrorClass), [`Outcome`](crate::core::Outcome)), the secret type
+/// every client builder takes ([`SecretString`](secrecy::SecretString) and
+/// [`ExposeSecret`](secrecy::ExposeSecret)), the stream extension traits the paging calls are
+/// drained with ([`StreamExt`](futures::StreamExt), [`TryStreamExt`](futures::TryStreamExt)),
+/// [`async_trait`](async_trait::async_trait) for implementing a sink or a source, and
+/// [`Uuid`](uuid::Uuid) (Creatio record ids).
+///
+/// ```
+/// use chatport::prelude::*;
+///
+/// let key = IdempotencyKey::derive("O1", "reply", &EventId::new("wamid.HBgLMTY1"));
+/// let token = SecretString::from("EAAJB-token".to_owned());
+/// assert_eq!(token.expose_secret(), "EAAJB-token");
+/// let pages = chatport::futures::stream::iter([Ok::<_, std::io::Error>(1), Ok(2)]);
+/// let all: Vec<u32> = chatport::futures::executor::block_on(pages.try_collect()).unwrap();
+/// assert_eq!(all, [1, 2]);
+/// assert_eq!(Uuid::nil().to_string().len(), 36);
+/// assert!(!key.as_str().is_empty());
+/// ```
+pub mod prelude {
+    pub use crate::core::{Classify, ErrorClass, EventId, IdempotencyKey, Outcome, Sink, Source};
+    pub use async_trait::async_trait;
+    pub use futures::{StreamExt as _, TryStreamExt as _};
+    pub use secrecy::{ExposeSecret as _, SecretString};
+    pub use uuid::Uuid;
+}
