@@ -194,66 +194,59 @@ async fn page(
         .into_response()
 }
 
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+const STYLE: &str = "body{font-family:sans-serif;max-width:48em;margin:2em auto}\
+    .m{margin:.5em 0;padding:.5em .8em;border-radius:.5em}.in{background:#eef}\
+    .out{background:#efe;margin-left:4em}.meta{color:#666;font-size:.8em}\
+    .text{white-space:pre-wrap;overflow-wrap:anywhere}\
+    .media{margin-top:.3em;padding:.3em .5em;border:1px solid #ccd;border-radius:.3em;font-size:.9em}";
 
-/// The transcript page's HTML.
+/// The transcript page's HTML, rendered through `maud`: every value from a message (author, text,
+/// template name, media file name and type) is escaped by the template engine, nothing is written
+/// as markup by hand, and the page has no script, no link and no remote resource (its
+/// `Content-Security-Policy` also forbids them). Line breaks in a text are kept by CSS
+/// (`white-space: pre-wrap`), not by inserted markup. A media message shows its kind, file name
+/// and type as text; the file itself is attached to the case by C4 when configured.
 pub fn render(case_id: Uuid, messages: &[LoggedMessage]) -> String {
-    let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\">\
-         <title>WhatsApp conversation</title><style>body{font-family:sans-serif;max-width:48em;margin:2em auto}\
-         .m{margin:.5em 0;padding:.5em .8em;border-radius:.5em}.in{background:#eef}.out{background:#efe;margin-left:4em}\
-         .meta{color:#666;font-size:.8em}</style></head><body>",
-    );
-    html.push_str(&format!(
-        "<h1>WhatsApp conversation</h1><p class=\"meta\">Case {case_id} · {} message(s) · read-only</p>",
-        messages.len()
-    ));
-    for m in messages {
-        let (class, who) = match m.direction {
-            Direction::Inbound => ("in", m.author.as_deref().unwrap_or("Customer")),
-            _ => ("out", "Sent by chatport"),
-        };
-        html.push_str(&format!(
-            "<div class=\"m {class}\"><div class=\"meta\">{} · {} · {}</div>",
-            escape(who),
-            m.at.format("%Y-%m-%d %H:%M:%S UTC"),
-            escape(&m.kind)
-        ));
-        if let Some(text) = &m.text {
-            html.push_str(&format!(
-                "<div>{}</div>",
-                escape(text).replace('\n', "<br>")
-            ));
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="robots" content="noindex";
+                title { "WhatsApp conversation" }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "WhatsApp conversation" }
+                p.meta { "Case " (case_id) " · " (messages.len()) " message(s) · read-only" }
+                @for m in messages {
+                    @let (class, who) = match m.direction {
+                        Direction::Inbound => ("m in", m.author.as_deref().unwrap_or("Customer")),
+                        _ => ("m out", "Sent by chatport"),
+                    };
+                    div class=(class) {
+                        div.meta { (who) " · " (m.at.format("%Y-%m-%d %H:%M:%S UTC")) " · " (m.kind) }
+                        @if let Some(text) = &m.text {
+                            div.text { (text) }
+                        }
+                        @if let Some(template) = &m.template {
+                            div { "(template " (template) ")" }
+                        }
+                        @if let Some(media) = &m.media {
+                            div.media {
+                                "Attachment: "
+                                (media.filename.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or("media"))
+                                @if let Some(mime) = media.mime_type.as_deref().filter(|t| !t.is_empty()) {
+                                    span.meta { " (" (mime) ")" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        if let Some(t) = &m.template {
-            html.push_str(&format!("<div>(template {})</div>", escape(t)));
-        }
-        if let Some(media) = &m.media {
-            html.push_str(&format!(
-                "<div class=\"meta\">media {} {} {}</div>",
-                escape(media.mime_type.as_deref().unwrap_or("")),
-                escape(media.filename.as_deref().unwrap_or("")),
-                escape(media.id.as_deref().unwrap_or(""))
-            ));
-        }
-        html.push_str("</div>");
-    }
-    html.push_str("</body></html>");
-    html
+    };
+    page.into_string()
 }
 
 #[cfg(test)]
@@ -322,11 +315,28 @@ mod tests {
     }
 
     #[test]
-    fn text_is_escaped() {
+    fn every_message_value_is_escaped_and_the_page_has_no_active_content() {
         let mut m = LoggedMessage::new(Direction::Inbound, "1", Utc::now(), "text");
-        m.text = Some("<script>alert('x')</script>".into());
-        let html = render(Uuid::nil(), &[m]);
-        assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        m.text =
+            Some("<script>alert('x')</script>\n<a href=\"javascript:alert(1)\">click</a>".into());
+        m.author = Some("<img src=x onerror=alert(2)>".into());
+        let mut doc = LoggedMessage::new(Direction::Inbound, "2", Utc::now(), "document");
+        let mut media = chatport_whatsapp::conversation::MediaRef::default();
+        media.filename = Some("\"><svg onload=alert(3)>.pdf".into());
+        media.mime_type = Some("application/pdf".into());
+        doc.media = Some(media);
+        let html = render(Uuid::nil(), &[m, doc]);
+        for active in ["<script", "<a ", "<img", "<svg", "href=\""] {
+            assert!(!html.contains(active), "{active} in {html}");
+        }
+        assert!(
+            html.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;a href=&quot;javascript:alert(1)&quot;&gt;click&lt;/a&gt;"));
+        assert!(html.contains("&lt;img src=x onerror=alert(2)&gt;"));
+        assert!(html.contains("&quot;&gt;&lt;svg onload=alert(3)&gt;.pdf"));
+        assert!(html.contains("(application/pdf)"));
+        assert!(html.starts_with("<!DOCTYPE html>"));
     }
 }
