@@ -115,6 +115,17 @@ fn fmt_code(code: Option<&str>) -> String {
 }
 
 impl Error {
+    /// The error an error answer stands for, as the client classifies it: `status` (e.g. 400,
+    /// 429, 503), the answer's headers (`Retry-After` is read) and its body (the vendor's error
+    /// shapes, see [`Error`]; anything else becomes a snippet-only variant). For answers received
+    /// outside the client (a proxy, a recorded exchange) and for fuzzing the error-body parser.
+    /// Never panics, whatever the body.
+    ///
+    /// Follows the OrangeDAM error answers (`shared/api/opentext-orangelogic.md` §2).
+    pub fn from_response(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Self {
+        crate::http::error_from_status(status, headers, body)
+    }
+
     /// The HTTP status of the failed response, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
