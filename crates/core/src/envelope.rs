@@ -116,11 +116,30 @@ impl Checkpoint {
     pub fn new(value: serde_json::Value) -> Self {
         Self(value)
     }
+
+    /// The text under `key` of an object checkpoint (`{"update_time": "2026-12-01T10:00:00Z"}` →
+    /// `get_str("update_time")`); `None` when the checkpoint is not an object, the key is missing
+    /// or its value is not a string.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(serde_json::Value::as_str)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_reads_text_by_key() {
+        let c = Checkpoint::new(serde_json::json!({"since": "2026-12-01T10:00:00Z", "n": 3}));
+        assert_eq!(c.get_str("since"), Some("2026-12-01T10:00:00Z"));
+        assert_eq!(c.get_str("n"), None);
+        assert_eq!(c.get_str("missing"), None);
+        assert_eq!(
+            Checkpoint::new(serde_json::json!("text")).get_str("since"),
+            None
+        );
+    }
 
     #[test]
     fn builder_and_map_keep_fields() {

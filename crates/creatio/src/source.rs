@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use chatport_core::{Checkpoint, Classify, Source, SourceStream};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::webhook::CreatioEvent;
@@ -320,8 +320,7 @@ impl<C: OpenCases> Source for ActivitySource<C> {
     ) -> Result<SourceStream<'_, CreatioEvent, Error>, Error> {
         let since = resume
             .as_ref()
-            .and_then(|c| c.0.get("since"))
-            .and_then(Value::as_str)
+            .and_then(|c| c.get_str("since"))
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or_else(|| {

@@ -277,8 +277,7 @@ impl Source for StatusSource {
     ) -> Result<SourceStream<'_, StatusEvent, Error>, Error> {
         let since = resume
             .as_ref()
-            .and_then(|c| c.0.get("update_time"))
-            .and_then(Value::as_str)
+            .and_then(|c| c.get_str("update_time"))
             .map(str::to_owned);
         let Some(filter) = self.filter(since.as_deref()) else {
             return Ok(futures::stream::empty().boxed());
