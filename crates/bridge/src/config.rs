@@ -45,6 +45,54 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
     out
 }
 
+/// Every unknown key and every wrong value of the file in one error, not one per run: after the
+/// first error, the lines it points at are blanked (line numbers kept) and the file is parsed
+/// again, as long as each error is an unknown key or an invalid type or value with a position
+/// (at most 50). An error of another kind (a syntax error, a missing key) ends the search; it is
+/// reported only when it is the first.
+fn every_key_error(text: &str, first: toml::de::Error) -> Error {
+    const MAX: usize = 50;
+    let per_key = |e: &toml::de::Error| {
+        let m = e.message();
+        e.span().is_some()
+            && (m.starts_with("unknown field")
+                || m.starts_with("invalid type")
+                || m.starts_with("invalid value")
+                || m.starts_with("unknown variant"))
+    };
+    let mut messages = vec![describe_toml_error(text, &first)];
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    let mut error = first;
+    while per_key(&error) && messages.len() < MAX {
+        let Some(span) = error.span() else { break };
+        let current = lines.join("\n");
+        let from = current[..span.start.min(current.len())]
+            .matches('\n')
+            .count();
+        let to = current[..span.end.min(current.len())].matches('\n').count();
+        for line in lines.iter_mut().take(to + 1).skip(from) {
+            line.clear();
+        }
+        let blanked = lines.join("\n");
+        match toml::from_str::<Config>(&blanked) {
+            Ok(_) => break,
+            Err(next) if per_key(&next) => {
+                messages.push(describe_toml_error(&blanked, &next));
+                error = next;
+            }
+            Err(_) => break,
+        }
+    }
+    if messages.len() == 1 {
+        return Error::Config(messages.remove(0));
+    }
+    Error::Config(format!(
+        "{} problems:\n  {}",
+        messages.len(),
+        messages.join("\n  ")
+    ))
+}
+
 /// For serde's "unknown field `x`, expected one of `a`, `b`" message, the expected key closest to
 /// `x`, if any is close.
 fn unknown_field_hint(message: &str) -> Option<String> {
@@ -104,8 +152,7 @@ impl Config {
     /// [`Error::Config`] with the line and column for syntax errors, unknown keys (with the expected
     /// keys listed) and wrong types.
     pub fn from_toml_str(text: &str) -> Result<Self, Error> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(text, &e)))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| every_key_error(text, e))?;
         config.validate()?;
         let table: toml::Table =
             toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(text, &e)))?;
@@ -665,6 +712,39 @@ client_secret = "${SECRET}"
         assert!(err.contains("tenant_idd"), "{err}");
         assert!(err.contains("line 11, column 1"), "{err}");
         assert!(err.contains("did you mean `tenant_id`?"), "{err}");
+    }
+
+    #[test]
+    fn every_unknown_key_and_wrong_value_is_reported_in_one_run() {
+        let text = MINIMAL
+            .replace(
+                "tenant_id = \"t1\"",
+                "tenant_idd = \"t1\"\ntenant_id = \"t1\"",
+            )
+            .replace(
+                "[opentext]",
+                "[service]\nlisten = 8080\nmax_body_byte = 5\n\n[opentext]",
+            );
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("3 problems"), "{err}");
+        assert!(
+            err.contains("max_body_byte") && err.contains("did you mean `max_body_bytes`?"),
+            "{err}"
+        );
+        assert!(
+            err.contains("tenant_idd") && err.contains("did you mean `tenant_id`?"),
+            "{err}"
+        );
+        assert!(err.contains("invalid type"), "{err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 4, "{err}");
+        assert!(
+            lines
+                .iter()
+                .skip(1)
+                .all(|l| l.trim_start().starts_with("line ")),
+            "every problem has its line: {err}"
+        );
     }
 
     #[test]
