@@ -468,8 +468,10 @@ pub struct WhatsAppConfig {
     /// Request timeout in seconds. Default 20.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
-    /// Hosts media may be downloaded from (flows that fetch inbound media, e.g. C4). Default:
-    /// Meta's `lookaside.fbsbx.com` only.
+    /// Hosts media may be downloaded from: every inbound media download goes through it, in O2
+    /// (document capture), O5 (field evidence), O8 (supplier documents), L2 (field media), L6
+    /// (user-generated content) and C4 (case attachments). Exact host names. Default: Meta's
+    /// `lookaside.fbsbx.com` only.
     #[serde(default)]
     pub media_hosts: Option<Vec<String>>,
     /// Seconds after which a send whose outcome is unknown (a timeout, a 5xx, a dropped
