@@ -174,6 +174,9 @@ pub(crate) fn code_class(code: &str) -> ErrorClass {
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
     if has(&["auth", "login", "session", "token"]) {
         ErrorClass::Auth
+    } else if lower == "incomplete" {
+        // A chunked upload's "Complete" answered `uploadStatus: Incomplete`: uploading again works.
+        ErrorClass::Transient
     } else if has(&[
         "busy",
         "unavailable",

@@ -17,11 +17,19 @@
 //! The paths of steps 1, 2 and 5 and their parameter spellings were **not found** in public
 //! material. They are [`ChunkedEndpoints`] settings with no default: a chunked upload without them
 //! fails with [`Error::NotConfigured`]. The client sends step 1 as a form
-//! (`folderRecordID`, `keepFolderStructure=false`, `clientUploader`, optional `metadata`), step 2
+//! (`folderRecordID`, `keepFolderStructure=true`, `clientUploader` (default `CortexTools`, the
+//! documented defaults of "Create upload transaction"), optional `metadata`), step 2
 //! as JSON `{"transactionID","files":[{"fileName","fileSize"}]}`, step 5 as a form
 //! (`transactionID`, `uploadItemID`), and finds `transactionID` / `uploadItemID` / `identifier`
 //! in the answers by case-insensitive key wherever they are nested. Check these against your
 //! tenant's API reference before relying on the chunked path.
+//!
+//! Step 5 answers `uploadStatus` (developer.orangelogic.com, "Complete the asset upload", as
+//! cited in issue 14; not in the project's API notes): `Success`; `Incomplete`, which is **not** a
+//! success ([`Error::Api`] with code `Incomplete`, transient: a retry uploads again in a new
+//! transaction); or `AlreadyExists` with `duplicateRecordID`: the DAM already holds the file, and
+//! the outcome names the existing asset ([`UploadOutcome::already_existed`]). `assetVersion` is
+//! kept when given. A missing `uploadStatus` is read as success, as before.
 
 use std::fmt;
 use std::sync::Arc;
@@ -125,7 +133,8 @@ pub struct UploadConfig {
     pub file_field: String,
     /// Chunk path template with `{uploadItemId}` (default [`CHUNK_PATH`]).
     pub chunk_path: String,
-    /// The `clientUploader` sent when creating a transaction (default `Agent`; documented values
+    /// The `clientUploader` sent when creating a transaction (default `CortexTools`, the documented
+    /// default; documented values
     /// `CortexTools`, `Web`, `Agent`, `DropBox`, `Ftp`, `Getty`).
     pub client_uploader: String,
     /// Steps 1, 2 and 5 of the chunked upload.
@@ -140,7 +149,7 @@ impl Default for UploadConfig {
             upload_new_media_path: UPLOAD_NEW_MEDIA_PATH.to_owned(),
             file_field: "InputStream".to_owned(),
             chunk_path: CHUNK_PATH.to_owned(),
-            client_uploader: "Agent".to_owned(),
+            client_uploader: "CortexTools".to_owned(),
             chunked: ChunkedEndpoints::default(),
         }
     }
@@ -273,6 +282,12 @@ pub struct UploadOutcome {
     pub record_id: Option<String>,
     /// Which path was used.
     pub path: UploadPath,
+    /// `true` when the chunked upload's "Complete" answered `uploadStatus: AlreadyExists`: the
+    /// DAM already holds this file, and [`record_id`](Self::record_id) is the existing asset's
+    /// (`duplicateRecordID`). No second asset was made, so a retried upload is idempotent.
+    pub already_existed: bool,
+    /// The `assetVersion` the chunked upload's "Complete" answered, when it gave one.
+    pub asset_version: Option<String>,
     /// The last answer's body.
     pub raw: Value,
 }
@@ -283,6 +298,8 @@ impl fmt::Debug for UploadOutcome {
             .field("identifier", &self.identifier)
             .field("record_id", &self.record_id)
             .field("path", &self.path)
+            .field("already_existed", &self.already_existed)
+            .field("asset_version", &self.asset_version)
             .finish_non_exhaustive()
     }
 }
@@ -413,6 +430,8 @@ impl Client {
             identifier: obj.and_then(|o| get_ci_text(o, &["SystemIdentifier", "Identifier"])),
             record_id: obj.and_then(|o| get_ci_text(o, &["RecordID"])),
             path: UploadPath::Single,
+            already_existed: false,
+            asset_version: None,
             raw,
         })
     }
@@ -453,7 +472,7 @@ impl Client {
         // 1. Transaction.
         let mut params = vec![
             ("folderRecordID".to_owned(), request.folder.clone()),
-            ("keepFolderStructure".to_owned(), "false".to_owned()),
+            ("keepFolderStructure".to_owned(), "true".to_owned()),
             ("clientUploader".to_owned(), config.client_uploader.clone()),
         ];
         if let Some(m) = &request.metadata {
@@ -595,10 +614,35 @@ impl Client {
                 what: "upload complete",
             })
             .await?;
+        let status = find_object_with(&done, &["uploadStatus"])
+            .and_then(|o| get_ci_text(o, &["uploadStatus"]));
+        let asset_version = find_object_with(&done, &["assetVersion"])
+            .and_then(|o| get_ci_text(o, &["assetVersion"]));
+        let mut already_existed = false;
+        match status.as_deref() {
+            Some(s) if s.eq_ignore_ascii_case("Incomplete") => {
+                return Err(Error::Api {
+                    status: 200,
+                    code: "Incomplete".into(),
+                    message: Some(
+                        "the chunked upload is incomplete: not every chunk reached the server"
+                            .into(),
+                    ),
+                    body: done,
+                });
+            }
+            Some(s) if s.eq_ignore_ascii_case("AlreadyExists") => {
+                already_existed = true;
+                if let Some(o) = find_object_with(&done, &["duplicateRecordID"]) {
+                    record_id = get_ci_text(o, &["duplicateRecordID"]).or(record_id);
+                }
+            }
+            _ => {}
+        }
         if let Some(o) = find_object_with(&done, &["identifier"]) {
             identifier = get_ci_text(o, &["identifier"]).or(identifier);
         }
-        if let Some(o) = find_object_with(&done, &["dO_recordID", "recordID"]) {
+        if !already_existed && let Some(o) = find_object_with(&done, &["dO_recordID", "recordID"]) {
             record_id = get_ci_text(o, &["dO_recordID", "recordID"]).or(record_id);
         }
         Ok(UploadOutcome {
@@ -607,6 +651,8 @@ impl Client {
             path: UploadPath::Chunked {
                 chunks: ranges.len() as u64,
             },
+            already_existed,
+            asset_version,
             raw: done,
         })
     }

@@ -1763,6 +1763,20 @@ async fn complete(
         item.completed = true;
         let bytes = std::mem::take(&mut item.received);
         let (folder, name) = (item.folder.clone(), item.file_name.clone());
+        // The same file (name and bytes) in the same folder: `uploadStatus: AlreadyExists` with the
+        // existing asset's record id, and no second asset.
+        if let Some(existing) = state.assets.iter().find(|a| {
+            !a.folder
+                && a.bytes.as_deref() == Some(bytes.as_slice())
+                && a.fields.get("CoreField.Parent-folder") == Some(&json!(folder))
+                && a.fields.get("CoreField.OriginalFileName") == Some(&json!(name))
+        }) {
+            return json_response(
+                StatusCode::OK,
+                json!({"uploadStatus": "AlreadyExists", "duplicateRecordID": existing.record_id,
+                    "identifier": existing.identifier, "assetVersion": "1"}),
+            );
+        }
         let mut fields = Map::new();
         fields.insert("CoreField.Title".into(), json!(name));
         fields.insert("CoreField.OriginalFileName".into(), json!(name));
@@ -1773,7 +1787,8 @@ async fn complete(
         notify(&shared, "created", &created);
         json_response(
             StatusCode::OK,
-            json!({"identifier": created.identifier, "recordID": created.record_id}),
+            json!({"uploadStatus": "Success", "identifier": created.identifier,
+                "recordID": created.record_id, "assetVersion": "1"}),
         )
     })();
     finish(response, delay).await

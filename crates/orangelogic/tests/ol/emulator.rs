@@ -243,6 +243,20 @@ async fn both_upload_paths_store_the_exact_bytes() {
         expected_start = c.end + 1;
     }
     assert_eq!(expected_start, 700_001);
+    assert!(!out.already_existed);
+
+    // The same file again: "Complete" answers AlreadyExists with the first asset's record id.
+    let record_id = emu.asset(&id).unwrap().record_id;
+    let again = client
+        .upload(
+            &UploadRequest::new(&folder, "walkthrough.mov", big.len() as u64),
+            std::io::Cursor::new(big.clone()),
+        )
+        .await
+        .unwrap();
+    assert!(again.already_existed);
+    assert_eq!(again.record_id.as_deref(), Some(record_id.as_str()));
+    assert_eq!(again.identifier.as_deref(), Some(id.as_str()));
 
     let err = client
         .upload(

@@ -314,3 +314,91 @@ async fn an_upload_longer_than_the_request_timeout_completes_within_its_transfer
         .unwrap();
     assert_eq!(outcome.path, UploadPath::Single);
 }
+
+async fn mount_chunked_completing_with(server: &MockServer, complete: serde_json::Value) {
+    Mock::given(method("POST"))
+        .and(path(TX))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"transactionID": "TX-2"})))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(REGISTER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "uploadItems": [{"status": "Registered", "startposition": 0, "uploadItemID": "UI-2",
+                "identifier": "CTL600", "dO_recordID": "REC600"}]
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(
+            r"^/webapi/mediafile/import/upload/item/26_v1/UI-2$",
+        ))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(COMPLETE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(complete))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn complete_answering_already_exists_names_the_existing_asset() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    mount_chunked_completing_with(
+        &server,
+        json!({"uploadStatus": "AlreadyExists", "duplicateRecordID": "REC42", "assetVersion": "3"}),
+    )
+    .await;
+    let bytes = content(150_000);
+    let client = builder(&server)
+        .upload_config(chunked_config(100_000))
+        .build()
+        .unwrap();
+    let request = UploadRequest::new("FLD1", "big.mov", bytes.len() as u64);
+    let outcome = client
+        .upload(&request, std::io::Cursor::new(bytes))
+        .await
+        .unwrap();
+    assert!(outcome.already_existed);
+    assert_eq!(
+        outcome.record_id.as_deref(),
+        Some("REC42"),
+        "the existing asset, not the registered one"
+    );
+    assert_eq!(outcome.asset_version.as_deref(), Some("3"));
+    let tx = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == TX)
+        .unwrap();
+    let tx = String::from_utf8(tx.body).unwrap();
+    assert!(
+        tx.contains("keepFolderStructure=true") && tx.contains("clientUploader=CortexTools"),
+        "the documented defaults of Create upload transaction: {tx}"
+    );
+}
+
+#[tokio::test]
+async fn complete_answering_incomplete_is_a_transient_error_not_a_success() {
+    use chatport_core::{Classify, ErrorClass};
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    mount_chunked_completing_with(&server, json!({"uploadStatus": "Incomplete"})).await;
+    let bytes = content(150_000);
+    let client = builder(&server)
+        .upload_config(chunked_config(100_000))
+        .build()
+        .unwrap();
+    let request = UploadRequest::new("FLD1", "big.mov", bytes.len() as u64);
+    let err = client
+        .upload(&request, std::io::Cursor::new(bytes))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("Incomplete"), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::Transient);
+}
