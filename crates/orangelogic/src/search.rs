@@ -1,7 +1,8 @@
 //! Search API (v4.0): the query builder, requests, pages, and the paging `Stream`.
 //!
 //! Follows `shared/api/opentext-orangelogic.md` §2.5: `GET|POST /API/Search/v4.0/Search` with
-//! `query`, `fields` (comma list), `sort`, `countperpage`, `pagenumber` (1-based), `format=json`;
+//! `query`, `fields` (repeated, one parameter per field: `fields=A&fields=B`, as the Search
+//! reference on developer.orangelogic.com shows it; issue 14), `sort`, `countperpage`, `pagenumber` (1-based), `format=json`;
 //! answer `APIResponse.GlobalInfo{TotalCount, NextPage, …}` and `APIResponse.Items[]` (GlobalInfo
 //! only with the "Search API - Allow search on all documents" security function).
 
@@ -295,9 +296,9 @@ impl SearchRequest {
     /// The form parameters for page `page` (without `format`).
     pub(crate) fn params(&self, page: u32) -> Vec<(String, String)> {
         let mut p = vec![("query".to_owned(), self.query.as_str().to_owned())];
-        if !self.fields.is_empty() {
-            p.push(("fields".into(), self.fields.join(",")));
-        }
+        // A repeated parameter, one per field (`fields=A&fields=B`), as the Search reference
+        // documents it.
+        p.extend(self.fields.iter().map(|f| ("fields".to_owned(), f.clone())));
         if let Some(sort) = &self.sort {
             p.push(("sort".into(), sort.as_str().to_owned()));
         }
@@ -542,7 +543,9 @@ mod tests {
             .sort(Sort::Newest)
             .page_size(20);
         let p = r.params(3);
-        assert!(p.contains(&("fields".into(), "A,B".into())));
+        assert!(p.contains(&("fields".into(), "A".into())));
+        assert!(p.contains(&("fields".into(), "B".into())));
+        assert!(!p.iter().any(|(_, v)| v == "A,B"), "not a comma list");
         assert!(p.contains(&("sort".into(), "Newest".into())));
         assert!(p.contains(&("countperpage".into(), "20".into())));
         assert!(p.contains(&("pagenumber".into(), "3".into())));

@@ -1217,14 +1217,15 @@ async fn search(
     let p = params(&uri, &headers, &body);
     let delay = admitted!(shared, uri, headers, p);
     let query = param(&p, "query").unwrap_or_default();
-    let fields: Vec<String> = param(&p, "fields")
-        .map(|f| {
-            f.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    // `fields` is a repeated parameter (`fields=A&fields=B`, as documented); a comma list in one
+    // value is accepted too.
+    let fields: Vec<String> = p
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("fields"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
     let per_page = param(&p, "countperpage")
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(100)

@@ -20,7 +20,10 @@ async fn stream_walks_every_page_in_order() {
                 "query",
                 "Keyword:\"spring launch\" AND MediaType:Image",
             ))
-            .and(query_param("fields", "SystemIdentifier,Title,Path_TR1"))
+            // One `fields` parameter per field, as the Search reference documents.
+            .and(query_param("fields", "SystemIdentifier"))
+            .and(query_param("fields", "Title"))
+            .and(query_param("fields", "Path_TR1"))
             .and(query_param("sort", "Newest"))
             .and(query_param("countperpage", "2"))
             .and(query_param("pagenumber", page))
