@@ -13,8 +13,10 @@ use crate::{Client, Error};
 /// The most operations Creatio accepts in one `$batch`.
 pub const MAX_BATCH_OPERATIONS: usize = 100;
 
-/// The per-operation headers, as in Academy's JSON batch example.
-const OP_CONTENT_TYPE: &str = "application/json;odata=verbose";
+/// The content type of a `$batch` and of each of its operations, as in Creatio Academy's OData 4
+/// batch examples, with `IEEE754Compatible=true` so Int64 and decimal values travel as strings,
+/// as every other call of the client sends them.
+pub const BATCH_CONTENT_TYPE: &str = "application/json; odata=verbose; IEEE754Compatible=true";
 
 /// One operation of a [`Batch`].
 #[derive(Clone, Debug, PartialEq)]
@@ -31,7 +33,8 @@ pub struct BatchOp {
 }
 
 /// A `$batch` request: up to [`MAX_BATCH_OPERATIONS`] operations sent in one
-/// `POST {odata}/$batch` with `Content-Type: application/json`:
+/// `POST {odata}/$batch` with `Content-Type: application/json; odata=verbose;
+/// IEEE754Compatible=true` ([`BATCH_CONTENT_TYPE`]):
 /// `{"requests":[{"method","url","id","body"?,"headers"}…]}`.
 ///
 /// By default Creatio stops at the first failing operation; [`Batch::continue_on_error`] sends
@@ -152,7 +155,7 @@ impl Batch {
                 }
                 r.insert(
                     "headers".into(),
-                    json!({ "Content-Type": OP_CONTENT_TYPE, "Accept": OP_CONTENT_TYPE }),
+                    json!({ "Content-Type": BATCH_CONTENT_TYPE, "Accept": BATCH_CONTENT_TYPE }),
                 );
                 Value::Object(r)
             })
@@ -243,7 +246,7 @@ impl Client {
             .map_err(|e| Error::Config(format!("the batch does not serialize: {e}")))?;
         let mut req = Req::new(Method::POST, url);
         req.body = Some(body.into());
-        req.content_type = Some("application/json".to_owned());
+        req.content_type = Some(BATCH_CONTENT_TYPE.to_owned());
         if batch.continue_on_error {
             req.headers.push(("Prefer", "continue-on-error".to_owned()));
         }

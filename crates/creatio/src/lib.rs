@@ -78,7 +78,9 @@ mod upload;
 pub mod webhook;
 
 pub use auth::{CSRF_COOKIE_NAMES, CsrfEcho, TokenAuthMethod};
-pub use batch::{Batch, BatchOp, BatchOutcome, BatchResult, MAX_BATCH_OPERATIONS};
+pub use batch::{
+    BATCH_CONTENT_TYPE, Batch, BatchOp, BatchOutcome, BatchResult, MAX_BATCH_OPERATIONS,
+};
 pub use client::{Client, ClientBuilder, DEFAULT_CHUNK_SIZE, DEFAULT_ROW_CAP, Platform};
 pub use error::Error;
 pub use filter::Filter;

@@ -26,7 +26,10 @@ async fn batch_with_continue_on_error_gives_per_operation_results() {
     Mock::given(method("POST"))
         .and(path("/0/odata/$batch"))
         .and(header("Prefer", "continue-on-error"))
-        .and(header("Content-Type", "application/json"))
+        .and(header(
+            "Content-Type",
+            "application/json; odata=verbose; IEEE754Compatible=true",
+        ))
         .and(header("BPMCSRF", "csrf-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("batch_response.json")))
         .expect(1)
@@ -38,6 +41,19 @@ async fn batch_with_continue_on_error_gives_per_operation_results() {
         .await
         .unwrap();
     assert_eq!(results.len(), 3);
+    let sent = server.received_requests().await.unwrap();
+    let batch = sent
+        .iter()
+        .find(|r| r.url.path() == "/0/odata/$batch")
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&batch.body).unwrap();
+    for op in body["requests"].as_array().unwrap() {
+        assert_eq!(
+            op["headers"]["Content-Type"],
+            chatport_creatio::BATCH_CONTENT_TYPE,
+            "each operation says how Int64 and decimals travel"
+        );
+    }
     match &results[0].outcome {
         BatchOutcome::Ok { status, body } => {
             assert_eq!(*status, 201);
