@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// A value in a filter expression, rendered as an OData 4 literal.
@@ -46,9 +46,7 @@ impl fmt::Display for Literal {
         match self {
             Literal::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Literal::Guid(g) => write!(f, "{}", g.hyphenated()),
-            Literal::DateTime(d) => {
-                write!(f, "{}", d.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-            }
+            Literal::DateTime(d) => f.write_str(&crate::model::odata_datetime(d)),
             Literal::Int(i) => write!(f, "{i}"),
             Literal::Decimal(x) => write!(f, "{x}"),
             Literal::Bool(b) => write!(f, "{b}"),

@@ -86,7 +86,7 @@ pub use error::Error;
 pub use filter::Filter;
 pub use model::{
     Activity, Case, CaseFile, Contact, ContactCommunication, Entity, Lookups, is_empty_lookup,
-    search_number,
+    odata_datetime, search_number,
 };
 pub use odata::{Created, Order, Page, Query};
 pub use retry::RetryPolicy;

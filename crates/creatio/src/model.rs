@@ -44,6 +44,57 @@ mod lenient_i64 {
     }
 }
 
+/// A date-time as Creatio writes it: UTC, RFC 3339, with at most **7** fractional digits (.NET's
+/// 100 ns ticks; chrono would write up to 9, which Creatio's OData parser is not documented to
+/// accept), trailing zeros dropped and no fraction for whole seconds:
+/// `2026-12-07T09:01:00.1234567Z`, `2026-12-07T09:01:00Z`. Used for every `DateTime` column the
+/// typed models write and for `$filter` date-time literals.
+pub fn odata_datetime(at: &DateTime<Utc>) -> String {
+    let ticks = at.timestamp_subsec_nanos() / 100;
+    let base = at.format("%Y-%m-%dT%H:%M:%S");
+    if ticks == 0 {
+        return format!("{base}Z");
+    }
+    let fraction = format!("{ticks:07}");
+    format!("{base}.{}Z", fraction.trim_end_matches('0'))
+}
+
+/// How a typed model's column is written: as serde does, except date-times
+/// ([`odata_datetime`]).
+mod column {
+    use chrono::{DateTime, Utc};
+    use serde::{Serialize, Serializer};
+
+    pub(crate) trait Column: Serialize {
+        fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.serialize(s)
+        }
+    }
+
+    impl Column for String {}
+    impl Column for uuid::Uuid {}
+    impl Column for bool {}
+    impl Column for i32 {}
+    impl Column for i64 {}
+    impl Column for f64 {}
+
+    impl Column for DateTime<Utc> {
+        fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&super::odata_datetime(self))
+        }
+    }
+
+    pub(crate) fn serialize<T: Column, S: Serializer>(
+        value: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => v.write(s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 macro_rules! entity {
     (
         $(#[$meta:meta])*
@@ -57,7 +108,11 @@ macro_rules! entity {
         pub struct $name {
             $(
                 $(#[$fmeta])*
-                #[serde(default, skip_serializing_if = "Option::is_none")]
+                #[serde(
+                    default,
+                    skip_serializing_if = "Option::is_none",
+                    serialize_with = "column::serialize"
+                )]
                 pub $field: Option<$ty>,
             )*
             /// Columns this model does not name (custom `Usr*` columns, OData annotations), kept
@@ -364,6 +419,26 @@ impl Default for Lookups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_times_are_written_with_at_most_seven_fractional_digits() {
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 9, 1, 0).unwrap();
+        assert_eq!(odata_datetime(&at), "2026-12-07T09:01:00Z");
+        let nanos = at + chrono::Duration::nanoseconds(123_456_789);
+        assert_eq!(odata_datetime(&nanos), "2026-12-07T09:01:00.1234567Z");
+        let millis = at + chrono::Duration::milliseconds(250);
+        assert_eq!(odata_datetime(&millis), "2026-12-07T09:01:00.25Z");
+        let mut activity = Activity::new();
+        activity.start_date = Some(nanos);
+        let json = serde_json::to_value(&activity).unwrap();
+        assert_eq!(json["StartDate"], "2026-12-07T09:01:00.1234567Z");
+        let back: Activity = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            back.start_date,
+            Some(at + chrono::Duration::nanoseconds(123_456_700))
+        );
+    }
     use serde_json::json;
 
     #[test]
