@@ -119,7 +119,7 @@ pub use media::{
 };
 pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
 pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};
-pub use templates::{TemplateInfo, TemplateProblem, TemplateStatus};
+pub use templates::{TemplateCategory, TemplateInfo, TemplateProblem, TemplateStatus};
 pub use window::{MemoryWindowStore, WINDOW, WindowKey, WindowStore, WindowTracker, WindowedSend};
 /// Compiles the README's example.
 #[cfg(doctest)]

@@ -51,6 +51,20 @@ open_enum! {
     }
 }
 
+open_enum! {
+    /// `category` of a message template (Business Management API, message-templates; Meta:
+    /// pricing): it decides the price and, for `AUTHENTICATION`, that the template needs the
+    /// customer's phone number (not deliverable to a business-scoped user id, 131062).
+    pub enum TemplateCategory {
+        /// One-time passwords and other authentication codes.
+        Authentication => "AUTHENTICATION",
+        /// Marketing.
+        Marketing => "MARKETING",
+        /// Utility (order updates, account notices).
+        Utility => "UTILITY",
+    }
+}
+
 /// One template of `GET /{WABA_ID}/message_templates`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TemplateInfo {
@@ -80,6 +94,11 @@ pub struct TemplateInfo {
 }
 
 impl TemplateInfo {
+    /// [`TemplateInfo::category`] typed (`None` when Meta sent none).
+    pub fn category_kind(&self) -> Option<TemplateCategory> {
+        self.category.as_deref().map(TemplateCategory::from)
+    }
+
     /// Whether it can be sent now.
     pub fn is_approved(&self) -> bool {
         self.status == TemplateStatus::Approved

@@ -241,9 +241,22 @@ fn sender_known_only_by_business_scoped_user_id() {
     assert_eq!(e.ordering_key().as_deref(), Some("US.13491208655302741918"));
     assert_eq!(e.sender_name(), Some("Kai"));
     assert_eq!(e.contacts[0].wa_id, None);
+    let profile = e.contacts[0].profile.as_ref().unwrap();
+    assert_eq!(profile.username.as_deref(), Some("kai.dev"));
+    assert!(
+        profile.extra.is_empty(),
+        "username is typed, not left in extra"
+    );
+    assert_eq!(e.sender_username(), Some("kai.dev"));
+    assert_eq!(e.sender_user_id(), Some("US.13491208655302741918"));
     assert_eq!(
-        e.contacts[0].profile.as_ref().unwrap().extra["username"],
-        "kai.dev"
+        e.contacts[0].parent_user_id.as_deref(),
+        Some("US.ENT.11815799212886844830")
+    );
+    assert!(e.contacts[0].extra.is_empty());
+    assert_eq!(
+        m.from_parent_user_id.as_deref(),
+        Some("US.ENT.11815799212886844830")
     );
     assert_eq!(m.message_type, MessageType::Button);
     assert_eq!(
@@ -590,4 +603,24 @@ fn debug_output_hides_phone_numbers_and_text() {
         !debug.contains("6505551234") && !debug.contains("another color"),
         "{debug}"
     );
+}
+
+#[test]
+fn a_status_to_a_user_id_carries_the_typed_parent_user_id() {
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "statuses": [{"id": "wamid.OUT9", "status": "delivered", "timestamp": "1751248001",
+                "recipient_user_id": "US.13491208655302741918",
+                "recipient_parent_user_id": "US.ENT.11815799212886844830"}]}}]}]});
+    let events = Notification::parse(body.to_string().as_bytes())
+        .unwrap()
+        .events();
+    let s = events[0].status().unwrap();
+    assert_eq!(s.recipient(), Some("US.13491208655302741918"));
+    assert_eq!(
+        s.recipient_parent_user_id.as_deref(),
+        Some("US.ENT.11815799212886844830")
+    );
+    assert!(s.extra.is_empty());
 }
