@@ -6,7 +6,7 @@
 //!
 //! | Item | What it is |
 //! |---|---|
-//! | [`Client`] | `POST /{PHONE_NUMBER_ID}/messages`, mark read / typing, media, templates; bearer token, Graph version pinned (v25.0 by default) |
+//! | [`Client`] | `POST /{PHONE_NUMBER_ID}/messages`, mark read / typing, media, templates; bearer token, Graph version pinned (v26.0 by default; [`versions`] knows retirement dates) |
 //! | [`OutgoingMessage`], [`Recipient`], [`Template`], [`InteractiveMessage`], [`MediaSource`], [`ContactCard`] | Every outbound message type, limits ([`limits`]) checked before sending |
 //! | [`Error`], [`ApiError`], [`ErrorKind`] | One error type; a kind per documented code; [`Classify`](chatport_core::Classify) and [`Error::may_resend`] |
 //! | [`WindowTracker`], [`WindowStore`] | The 24-hour customer service window, learnt from webhooks; refusal or template fallback |
@@ -90,6 +90,7 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod control;
 pub mod conversation;
 mod delivery;
 mod error;
@@ -102,12 +103,14 @@ mod pacing;
 pub mod sink;
 mod template;
 mod templates;
+mod usage;
+pub mod versions;
 pub mod webhook;
 mod window;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MEDIA_HOSTS, DEFAULT_TIMEOUT,
+    DEFAULT_MEDIA_HOSTS, DEFAULT_TIMEOUT, UsageHook,
 };
 pub use delivery::{Applied, DeliveryRecord, DeliveryState, DeliveryTracker};
 pub use error::{ApiError, Error, MalformedSignature, SubscriptionError};
@@ -120,6 +123,7 @@ pub use media::{
 pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
 pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};
 pub use templates::{TemplateCategory, TemplateInfo, TemplateProblem, TemplateStatus};
+pub use usage::{BUSINESS_USE_CASE_USAGE_HEADER, BusinessUseCaseUsage, UseCaseUsage};
 pub use window::{MemoryWindowStore, WINDOW, WindowKey, WindowStore, WindowTracker, WindowedSend};
 /// Compiles the README's example.
 #[cfg(doctest)]

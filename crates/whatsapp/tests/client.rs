@@ -15,7 +15,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
-const MESSAGES_PATH: &str = "/v25.0/106540352242922/messages";
+const MESSAGES_PATH: &str = "/v26.0/106540352242922/messages";
 const TOKEN: &str = "EAAJB-test-token";
 
 fn client(server: &MockServer) -> Client {

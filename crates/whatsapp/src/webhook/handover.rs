@@ -176,12 +176,15 @@ impl Handover {
             "recipient",
             "to",
         ];
-        let customer = text(item, &customer_keys)
-            .or_else(|| text(control, &customer_keys))
+        let plain = |v: &Value, keys: &[&str]| -> Option<String> {
+            keys.iter().find_map(|k| string_or_number(v.get(*k)?))
+        };
+        let customer = plain(item, &customer_keys)
+            .or_else(|| plain(control, &customer_keys))
             .or_else(|| item.pointer("/sender/id").and_then(string_or_number))
             .or_else(|| {
                 let contact = outer.pointer("/contacts/0")?;
-                text(contact, &["wa_id", "user_id"])
+                plain(contact, &["wa_id", "user_id"])
             });
         let previous_owner = text(
             control,
