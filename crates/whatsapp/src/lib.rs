@@ -114,7 +114,10 @@ pub use client::{
 };
 pub use delivery::{Applied, DeliveryRecord, DeliveryState, DeliveryTracker};
 pub use error::{ApiError, Error, MalformedSignature, SubscriptionError};
-pub use interactive::{InteractiveHeader, InteractiveMessage, ListRow, ListSection, ReplyButton};
+pub use interactive::{
+    FLOW_CTA_MAX_CHARS, FlowAction, FlowStart, InteractiveHeader, InteractiveMessage, ListRow,
+    ListSection, ReplyButton,
+};
 pub use kind::ErrorKind;
 pub use media::{
     DEFAULT_MAX_DOWNLOAD_BYTES, DownloadOptions, Downloaded, MediaInfo, MediaKind, MediaSource,
@@ -122,7 +125,9 @@ pub use media::{
 };
 pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
 pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};
-pub use templates::{TemplateCategory, TemplateInfo, TemplateProblem, TemplateStatus};
+pub use templates::{
+    CreatedTemplate, NewTemplate, TemplateCategory, TemplateInfo, TemplateProblem, TemplateStatus,
+};
 pub use usage::{BUSINESS_USE_CASE_USAGE_HEADER, BusinessUseCaseUsage, UseCaseUsage};
 pub use window::{MemoryWindowStore, WINDOW, WindowKey, WindowStore, WindowTracker, WindowedSend};
 /// Compiles the README's example.

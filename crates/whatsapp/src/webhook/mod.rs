@@ -35,9 +35,10 @@ pub use adapter::{SIGNATURE_HEADER, SOURCE, WhatsAppWebhook};
 pub use event::{Event, EventKind, InvalidItem};
 pub use handover::{Handover, HandoverType, StandbyItem};
 pub use model::{
-    Button, Contact, Context, Conversation, ErrorData, Extra, IdentityChange, Interactive,
-    InteractiveType, Location, Media, Message, MessageType, Metadata, Pricing, Profile, Reaction,
-    Referral, ReplyChoice, Status, StatusKind, SystemType, SystemUpdate, Text, WebhookError,
+    Button, CallPermissionReply, Contact, Context, Conversation, ErrorData, Extra, FlowReply,
+    IdentityChange, Interactive, InteractiveType, Location, Media, Message, MessageType, Metadata,
+    Pricing, Profile, Reaction, Referral, ReplyChoice, Status, StatusKind, SystemType,
+    SystemUpdate, Text, WebhookError,
 };
 pub use notification::{Change, Entry, Notification, OBJECT, UnreadablePart};
 pub use signature::{MAX_CHALLENGE_LEN, SignatureVerifier, sign, verify_subscription};

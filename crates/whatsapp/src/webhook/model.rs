@@ -736,6 +736,97 @@ impl Interactive {
             .or(self.list_reply.as_ref())
             .and_then(|c| c.title.as_deref())
     }
+
+    /// The `nfm_reply` of a completed flow (`name: "flow"`) or an answered address request
+    /// (`name: "address_message"`), typed; `None` for other replies (Meta:
+    /// webhooks/reference/messages/interactive; pywa `FlowCompletion`).
+    pub fn flow_reply(&self) -> Option<FlowReply> {
+        FlowReply::deserialize(self.extra.get("nfm_reply")?).ok()
+    }
+
+    /// The `call_permission_reply` of an answered call-permission request, typed.
+    pub fn call_permission_reply(&self) -> Option<CallPermissionReply> {
+        CallPermissionReply::deserialize(self.extra.get("call_permission_reply")?).ok()
+    }
+}
+
+/// `interactive.nfm_reply`: `{"name": "flow" | "address_message", "body": "Sent",
+/// "response_json": "<JSON as a string>"}`. For a flow, `response_json` holds the submitted
+/// fields and the `flow_token` the message was sent with.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowReply {
+    /// `flow` for a flow, `address_message` for an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The text WhatsApp shows for the reply (e.g. `Sent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The answer, JSON **as a string** as Meta sends it; see [`FlowReply::response`].
+    #[serde(default)]
+    pub response_json: String,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl fmt::Debug for FlowReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowReply")
+            .field("name", &self.name)
+            .field("response_bytes", &self.response_json.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlowReply {
+    /// [`FlowReply::response_json`] parsed (`None` when it is not a JSON object).
+    pub fn response(&self) -> Option<serde_json::Map<String, Value>> {
+        match serde_json::from_str(&self.response_json) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        }
+    }
+
+    /// The `flow_token` in the response (the token the flow message was sent with).
+    pub fn flow_token(&self) -> Option<String> {
+        self.response()?
+            .get("flow_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+/// `interactive.call_permission_reply`: `{"response": "accept" | "reject", "is_permanent",
+/// "expiration_timestamp"?, "response_source": "user_action" | "automatic"}` (whatsapp-api-js
+/// `ServerInteractiveCallPermissionMessage`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallPermissionReply {
+    /// `accept` or `reject`.
+    #[serde(default)]
+    pub response: String,
+    /// Whether the permission does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_permanent: Option<bool>,
+    /// When a temporary permission expires, unix seconds.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expiration_timestamp: Option<i64>,
+    /// `user_action` or `automatic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_source: Option<String>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl CallPermissionReply {
+    /// Whether the user allowed calls.
+    pub fn accepted(&self) -> bool {
+        self.response == "accept"
+    }
 }
 
 /// `button_reply` / `list_reply`: what the user chose.
