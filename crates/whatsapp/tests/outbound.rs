@@ -342,3 +342,71 @@ async fn media_upload_sends_ttl_minutes() {
         })
     ));
 }
+
+#[tokio::test]
+async fn against_the_graph_emulator_templates_thread_control_and_bsuid_sends() {
+    use chatport_testkit::graph::GraphEmulator;
+    use chatport_whatsapp::control::ThreadAction;
+
+    let graph = GraphEmulator::start().await.unwrap();
+    let c = Client::builder()
+        .access_token(SecretString::from(graph.access_token().to_owned()))
+        .base_url(&graph.base_url())
+        .thread_control_base_url(&graph.thread_control_base_url())
+        .build()
+        .unwrap();
+    // Templates: create (pending), approve, list as a stream, edit, delete.
+    let created = c
+        .create_template(
+            WABA,
+            &NewTemplate::new("case_update", "en_US", TemplateCategory::Utility)
+                .component(json!({"type": "BODY", "text": "Case {{1}} changed"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, TemplateStatus::Pending);
+    let usage = c.business_use_case_usage().unwrap();
+    assert_eq!(usage.entries[0].business_id, WABA);
+    assert_eq!(usage.entries[0].usage_type, "whatsapp_business_management");
+    graph.set_template_status("case_update", "APPROVED");
+    let listed: Vec<_> = c.templates(WABA, Some("case_update")).collect().await;
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].as_ref().unwrap().is_approved());
+    c.edit_template(
+        &created.id,
+        Some(&[json!({"type": "BODY", "text": "Case {{1}} was updated"})]),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(graph.templates()[0]["status"], "PENDING");
+    c.delete_template(WABA, "case_update", None).await.unwrap();
+    assert!(graph.templates().is_empty());
+    assert!(c.delete_template(WABA, "case_update", None).await.is_err());
+
+    // Thread control.
+    c.thread_control(
+        PNID,
+        &Recipient::user_id("US.13491208655302741918"),
+        &ThreadAction::Take,
+        Some("escalation"),
+    )
+    .await
+    .unwrap();
+    let requests = graph.thread_control_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["action"], "take");
+    assert_eq!(requests[0]["recipient"], "US.13491208655302741918");
+    assert_eq!(requests[0]["phone_number_id"], PNID);
+
+    // A username-only customer: the send to the BSUID answers its user id.
+    let answer = c
+        .send(
+            PNID,
+            &OutgoingMessage::text(Recipient::user_id("US.13491208655302741918"), "Hi Kai"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.user_id(), Some("US.13491208655302741918"));
+    assert_eq!(graph.sent().len(), 1);
+}
