@@ -17,7 +17,12 @@
 //! | [`webhook::SignatureVerifier`] | `X-Hub-Signature-256` HMAC-SHA256, constant time, several secrets for rotation |
 //! | [`webhook::WhatsAppWebhook`] | The webhook as a [`WebhookAdapter`](chatport_core::webhook::WebhookAdapter) for chatport's ingress (or yours) |
 //! | [`sink::MessageSink`] | A [`Sink`](chatport_core::Sink): at most once per idempotency key over a durable ledger, in-doubt sends never resent blindly |
-//! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status and error |
+//! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status, error, standby item and handover |
+//! | [`conversation::ConversationStore`] | The durable conversation log; follows a customer whose number or BSUID changed ([`conversation::ConversationStore::follow`]) |
+//! | [`control::ControlStore`], [`Client::thread_control`] | Who holds a conversation under Conversation Routing (standby / handover webhooks); take, pass or release it |
+//! | [`NewTemplate`], [`Client::templates`] | Template management: list as a stream, create, edit, delete |
+//! | [`BusinessUseCaseUsage`] | The `X-Business-Use-Case-Usage` header, read on every answer ([`ClientBuilder::on_usage`], [`Pacer::observe_usage`]) |
+//! | [`versions`] | Graph API versions and their retirement dates |
 //!
 //! Facts and limits follow Meta's Cloud API documentation
 //! (`developers.facebook.com/documentation/business-messaging/whatsapp/`): messages/send-messages,

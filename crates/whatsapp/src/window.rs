@@ -339,6 +339,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_number_change_carries_the_window_over_in_memory() {
+        let tracker = WindowTracker::default();
+        let now = Utc::now().timestamp();
+        for e in inbound("16505551234", now - 60) {
+            assert!(tracker.observe(&e).await);
+        }
+        assert!(!tracker.is_open("42", "16505554321").await);
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"display_phone_number":"1555","phone_number_id":"42"}},"messages":[{{"from":"16505551234","id":"wamid.sys","timestamp":"{now}","type":"system","system":{{"body":"changed","wa_id":"16505554321","type":"user_changed_number","user_id":"US.2","previous_user_id":"US.1"}}}}]}}}}]}}]}}"#
+        );
+        let event = Notification::parse(body.as_bytes())
+            .unwrap()
+            .events()
+            .remove(0);
+        assert_eq!(tracker.follow(&event).await, 2);
+        assert!(
+            !tracker.observe(&event).await,
+            "a system message opens nothing itself"
+        );
+        assert!(tracker.is_open("42", "16505554321").await);
+        assert!(tracker.is_open("42", "US.2").await);
+        // Nothing to follow for an ordinary message.
+        assert_eq!(tracker.follow(&inbound("1", now)[0]).await, 0);
+    }
+
+    #[tokio::test]
     async fn opens_and_expires() {
         let tracker = WindowTracker::default().safety_margin(Duration::ZERO);
         let now = Utc::now();
