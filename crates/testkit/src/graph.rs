@@ -52,9 +52,13 @@
 //!   thread_control` with `action` `take` / `pass` / `release`, recorded
 //!   ([`GraphEmulator::thread_control_requests`]);
 //! - **BSUID sends**: a send to `recipient` answers `contacts[0].user_id` (no `wa_id`).
+//!
+//! [`shapes`] builds the webhook bodies of the newer shapes (a username-only customer, a number
+//! or BSUID change, a standby period, handovers) for tests and the demo.
 
 mod ext;
 mod manage;
+pub mod shapes;
 
 pub use crate::chaos::{Chaos, ChaosCounts};
 pub use ext::StoredMedia;

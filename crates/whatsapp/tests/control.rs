@@ -241,3 +241,111 @@ async fn the_business_use_case_usage_header_is_kept_and_fed_to_the_pacer() {
     );
     assert!(pacer.check(PNID, "16505550000").is_ok());
 }
+
+#[tokio::test]
+async fn the_testkit_shapes_parse_into_the_typed_events_and_drive_the_stores() {
+    use chatport_testkit::graph::shapes::{self, Business};
+    use chatport_whatsapp::WindowTracker;
+    use chatport_whatsapp::conversation::{ConversationStore, Direction, LoggedMessage};
+    use chatport_whatsapp::webhook::{EventKind, StandbyItem};
+
+    let business = Business::new("102290129340398", PNID, "15550783881");
+    let now = Utc::now().timestamp();
+    let kv = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let conversations = ConversationStore::new(kv.clone());
+    let control = ControlStore::new(kv);
+    let tracker = WindowTracker::new(Arc::new(conversations.clone()));
+
+    // A username-only customer writes.
+    let e = events(&shapes::username_only_text(
+        &business,
+        "US.111",
+        "kai.dev",
+        "wamid.U1",
+        now - 30,
+        "hi",
+    ))
+    .remove(0);
+    assert_eq!(e.sender_username(), Some("kai.dev"));
+    assert_eq!(e.sender_user_id(), Some("US.111"));
+    assert!(e.message().unwrap().from.is_none());
+    assert!(tracker.observe(&e).await);
+    let m = e.message().unwrap();
+    conversations
+        .record(
+            &ConversationKey::new(PNID, "US.111"),
+            &LoggedMessage::from_message(m, None),
+        )
+        .await
+        .unwrap();
+
+    // Their BSUID changes mid-conversation: conversation and window follow.
+    let e = events(&shapes::user_changed_user_id(
+        &business,
+        "US.111",
+        "US.222",
+        "wamid.S1",
+        now - 20,
+    ))
+    .remove(0);
+    assert_eq!(conversations.follow(&e).await.unwrap(), 1);
+    assert!(tracker.is_open(PNID, "US.222").await);
+    assert_eq!(
+        conversations
+            .messages(&ConversationKey::new(PNID, "US.222"))
+            .await
+            .unwrap()[0]
+            .direction,
+        Direction::Inbound
+    );
+
+    // A phone customer changes number (and BSUID).
+    let e = events(&shapes::user_changed_number(
+        &business,
+        "16505551234",
+        "16505554321",
+        Some(("US.333", "US.444")),
+        "wamid.S2",
+        now - 10,
+    ))
+    .remove(0);
+    let change = e.message().unwrap().identity_change().unwrap();
+    assert_eq!(
+        change.moves(),
+        vec![("16505551234", "16505554321"), ("US.333", "US.444")]
+    );
+
+    // A standby period, then a handover back to us.
+    let standby = events(&shapes::standby_text(
+        &business,
+        "16505554321",
+        "wamid.SB1",
+        now - 5,
+        "where is my parcel?",
+        Some(("wamid.EC1", "Let me check.")),
+    ));
+    assert!(
+        matches!(&standby[0].kind, EventKind::Standby(i) if matches!(**i, StandbyItem::Message(_)))
+    );
+    assert!(
+        matches!(&standby[1].kind, EventKind::Standby(i) if matches!(**i, StandbyItem::Echo(_)))
+    );
+    for e in &standby {
+        control.observe(e).await.unwrap();
+    }
+    assert!(control.held_elsewhere(PNID, "16505554321").await.unwrap());
+    let back = events(&shapes::handover(
+        &business,
+        "control_passed",
+        "16505554321",
+        "ai_agent",
+        "app",
+        now,
+    ))
+    .remove(0);
+    control.observe(&back).await.unwrap();
+    assert_eq!(
+        control.holder(PNID, "16505554321").await.unwrap(),
+        Holder::ThisApp
+    );
+}
