@@ -44,9 +44,21 @@
 //!   without the token), `DELETE /{version}/{media_id}`; [`GraphEmulator::add_media`] stores
 //!   media as if a user had sent it;
 //! - **templates**: `GET /{version}/{waba_id}/message_templates?name=&limit=&after=` over the
-//!   templates added with [`GraphEmulator::add_template`], paged with cursors.
+//!   templates added with [`GraphEmulator::add_template`], paged with cursors; `POST` on the same
+//!   path creates one (`PENDING` until [`GraphEmulator::set_template_status`]), `DELETE
+//!   ?name=[&hsm_id=]` deletes, `POST /{version}/{template_id}` edits; create and delete answers
+//!   carry an `X-Business-Use-Case-Usage` header;
+//! - **Thread control** (Meta Business Agent): `POST /business/whatsapp/phone_numbers/{id}/
+//!   thread_control` with `action` `take` / `pass` / `release`, recorded
+//!   ([`GraphEmulator::thread_control_requests`]);
+//! - **BSUID sends**: a send to `recipient` answers `contacts[0].user_id` (no `wa_id`).
+//!
+//! [`shapes`] builds the webhook bodies of the newer shapes (a username-only customer, a number
+//! or BSUID change, a standby period, handovers) for tests and the demo.
 
 mod ext;
+mod manage;
+pub mod shapes;
 
 pub use crate::chaos::{Chaos, ChaosCounts};
 pub use ext::StoredMedia;
@@ -141,6 +153,10 @@ struct GraphState {
     download_tokens: HashMap<String, (String, Instant)>,
     downloads: usize,
     templates: Vec<Value>,
+    /// Template-management calls (create, delete), for the usage header.
+    template_calls: usize,
+    /// Thread control request bodies, in arrival order.
+    thread_control: Vec<Value>,
     base_url: String,
 }
 
@@ -259,11 +275,19 @@ impl GraphEmulatorBuilder {
             .route("/{version}/{phone_number_id}/media", post(ext::post_media))
             .route(
                 "/{version}/{waba_id}/message_templates",
-                get(ext::list_templates),
+                get(ext::list_templates)
+                    .post(manage::create_template)
+                    .delete(manage::delete_template),
             )
             .route(
                 "/{version}/{media_id}",
-                get(ext::get_media).delete(ext::delete_media),
+                get(ext::get_media)
+                    .delete(ext::delete_media)
+                    .post(manage::edit_template),
+            )
+            .route(
+                "/business/whatsapp/phone_numbers/{phone_number_id}/thread_control",
+                post(manage::thread_control),
             )
             .route("/whatsapp_business/attachments/", get(ext::download))
             .fallback(unknown_path)
@@ -431,6 +455,33 @@ impl GraphEmulator {
             "category": "UTILITY",
             "components": [{"type": "BODY", "text": "Hello {{1}}"}],
         }));
+    }
+
+    /// The templates as `GET /{waba_id}/message_templates` lists them (added, created, edited;
+    /// deleted ones gone).
+    pub fn templates(&self) -> Vec<Value> {
+        lock(&self.shared.state).templates.clone()
+    }
+
+    /// Sets the review status of every template named `name` (e.g. `APPROVED` after a create,
+    /// as Meta's review would; a `message_template_status_update` webhook would announce it).
+    pub fn set_template_status(&self, name: &str, status: &str) {
+        for t in &mut lock(&self.shared.state).templates {
+            if t.get("name").and_then(Value::as_str) == Some(name) {
+                t["status"] = Value::String(status.to_owned());
+            }
+        }
+    }
+
+    /// The base URL of the emulated Thread control API (for
+    /// `ClientBuilder::thread_control_base_url`): `{base_url}/business/whatsapp`.
+    pub fn thread_control_base_url(&self) -> String {
+        format!("{}/business/whatsapp", self.base_url())
+    }
+
+    /// The Thread control request bodies received (each with the path's `phone_number_id`).
+    pub fn thread_control_requests(&self) -> Vec<Value> {
+        lock(&self.shared.state).thread_control.clone()
     }
 
     /// How many requests chaos answered (or slowed down) instead of the emulator.

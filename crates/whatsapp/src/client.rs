@@ -5,7 +5,7 @@
 //! (Meta: support/error-codes).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -14,14 +14,21 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
+use crate::control::DEFAULT_THREAD_CONTROL_BASE_URL;
 use crate::error::{ApiError, Error, mask, snippet};
 use crate::outgoing::{OutgoingMessage, SendResponse};
+use crate::usage::{BUSINESS_USE_CASE_USAGE_HEADER, BusinessUseCaseUsage};
+
+/// A callback told every `X-Business-Use-Case-Usage` header the client reads (e.g. to feed
+/// [`Pacer::observe_usage`](crate::Pacer::observe_usage)).
+pub type UsageHook = Arc<dyn Fn(&BusinessUseCaseUsage) + Send + Sync>;
 
 /// The Graph API host.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
-/// The Graph API version used unless overridden: v25.0 (released 18 Feb 2026, available until
-/// 29 Jul 2028; Graph API changelog).
-pub const DEFAULT_API_VERSION: &str = "v25.0";
+/// The Graph API version used unless overridden: v26.0, the newest stable version (released
+/// 29 Jul 2026, retirement date not yet announced; Graph API changelog, versions). See
+/// [`crate::versions`] for the retirement dates of older versions.
+pub const DEFAULT_API_VERSION: &str = "v26.0";
 /// Default total timeout of one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default connect timeout.
@@ -63,6 +70,10 @@ pub(crate) struct Inner {
     pub(crate) api_version: String,
     pub(crate) token: SecretString,
     pub(crate) media_hosts: Arc<Vec<String>>,
+    pub(crate) thread_control_base_url: Url,
+    /// The last `X-Business-Use-Case-Usage` header read.
+    pub(crate) usage: Mutex<Option<BusinessUseCaseUsage>>,
+    pub(crate) usage_hook: Option<UsageHook>,
 }
 
 impl fmt::Debug for Client {
@@ -86,6 +97,8 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     user_agent: String,
     media_hosts: Vec<String>,
+    thread_control_base_url: String,
+    usage_hook: Option<UsageHook>,
 }
 
 /// Hosts media downloads may go to unless [`ClientBuilder::media_hosts`] says otherwise: Meta's
@@ -120,6 +133,8 @@ impl Default for ClientBuilder {
                 .iter()
                 .map(|h| (*h).to_owned())
                 .collect(),
+            thread_control_base_url: DEFAULT_THREAD_CONTROL_BASE_URL.to_owned(),
+            usage_hook: None,
         }
     }
 }
@@ -184,6 +199,27 @@ impl ClientBuilder {
         self
     }
 
+    /// The base URL of the Thread control API
+    /// ([`DEFAULT_THREAD_CONTROL_BASE_URL`](crate::control::DEFAULT_THREAD_CONTROL_BASE_URL),
+    /// not the Graph host; [`Client::thread_control`] appends
+    /// `/phone_numbers/{id}/thread_control`). Point it at an emulator in tests.
+    pub fn thread_control_base_url(mut self, url: &str) -> Self {
+        url.clone_into(&mut self.thread_control_base_url);
+        self
+    }
+
+    /// Calls `hook` with every `X-Business-Use-Case-Usage` header the client reads (after the
+    /// answer, before the call returns); e.g. feed a [`Pacer`](crate::Pacer) with
+    /// [`Pacer::observe_usage`](crate::Pacer::observe_usage). The latest header is also kept
+    /// ([`Client::business_use_case_usage`]).
+    pub fn on_usage(
+        mut self,
+        hook: impl Fn(&BusinessUseCaseUsage) + Send + Sync + 'static,
+    ) -> Self {
+        self.usage_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Adds one host to the media allow-list (see [`ClientBuilder::media_hosts`]).
     pub fn allow_media_host(mut self, host: impl Into<String>) -> Self {
         self.media_hosts
@@ -211,21 +247,9 @@ impl ClientBuilder {
                 "the access token contains whitespace or non-ASCII characters".into(),
             ));
         }
-        let base_url = Url::parse(self.base_url.trim())
-            .map_err(|e| Error::Config(format!("invalid base URL: {e}")))?;
-        if !matches!(base_url.scheme(), "http" | "https")
-            || base_url.cannot_be_a_base()
-            || base_url.host().is_none()
-        {
-            return Err(Error::Config(
-                "the base URL must be an http(s) URL with a host".into(),
-            ));
-        }
-        if base_url.query().is_some() || base_url.fragment().is_some() {
-            return Err(Error::Config(
-                "the base URL must not have a query or fragment".into(),
-            ));
-        }
+        let base_url = parse_base_url(&self.base_url, "base URL")?;
+        let thread_control_base_url =
+            parse_base_url(&self.thread_control_base_url, "thread control base URL")?;
         if !valid_version(&self.api_version) {
             return Err(Error::Config(format!(
                 "invalid Graph API version {:?}: expected v<major>.<minor>, e.g. {DEFAULT_API_VERSION}",
@@ -267,9 +291,42 @@ impl ClientBuilder {
                 api_version: self.api_version,
                 token,
                 media_hosts,
+                thread_control_base_url,
+                usage: Mutex::new(None),
+                usage_hook: self.usage_hook,
             }),
         })
     }
+}
+
+fn parse_base_url(raw: &str, what: &str) -> Result<Url, Error> {
+    let url = Url::parse(raw.trim()).map_err(|e| Error::Config(format!("invalid {what}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() || url.host().is_none() {
+        return Err(Error::Config(format!(
+            "the {what} must be an http(s) URL with a host"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::Config(format!(
+            "the {what} must not have a query or fragment"
+        )));
+    }
+    Ok(url)
+}
+
+/// Checks that `id` is a plain Graph id (ASCII letters, digits, `_`, `-`).
+pub(crate) fn check_id(id: &str, field: &'static str) -> Result<(), Error> {
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(Error::Invalid {
+            field,
+            reason: "must be a non-empty id of ASCII letters, digits, '_' or '-'",
+        });
+    }
+    Ok(())
 }
 
 fn valid_version(v: &str) -> bool {
@@ -297,6 +354,12 @@ impl Client {
     /// The configured Graph API version.
     pub fn api_version(&self) -> &str {
         &self.inner.api_version
+    }
+
+    /// The last `X-Business-Use-Case-Usage` header an answer carried (`None` before the first
+    /// one; Meta sends it on Business-Use-Case-limited calls such as template management).
+    pub fn business_use_case_usage(&self) -> Option<BusinessUseCaseUsage> {
+        self.inner.usage.lock().ok()?.clone()
     }
 
     /// Sends `message` from the business number `phone_number_id`:
@@ -405,16 +468,8 @@ impl Client {
 
     /// `{base}/{version}/{segments...}`; every segment is checked to be a plain id.
     pub(crate) fn url(&self, segments: &[&str], id_field: &'static str) -> Result<Url, Error> {
-        if let Some(id) = segments.first()
-            && (id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-        {
-            return Err(Error::Invalid {
-                field: id_field,
-                reason: "must be a non-empty id of ASCII letters, digits, '_' or '-'",
-            });
+        if let Some(id) = segments.first() {
+            check_id(id, id_field)?;
         }
         let mut url = self.inner.base_url.clone();
         {
@@ -438,13 +493,34 @@ impl Client {
         operation: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, Error> {
-        chatport_core::telemetry::observe(CONNECTOR, operation, Self::exchange(request)).await
+        chatport_core::telemetry::observe(CONNECTOR, operation, self.exchange(request)).await
     }
 
-    async fn exchange<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, Error> {
+    /// Reads an answer's `X-Business-Use-Case-Usage` header, keeps it and tells the hook.
+    pub(crate) fn note_usage(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(usage) = headers
+            .get(BUSINESS_USE_CASE_USAGE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(BusinessUseCaseUsage::parse)
+        else {
+            return;
+        };
+        if let Some(hook) = &self.inner.usage_hook {
+            hook(&usage);
+        }
+        if let Ok(mut slot) = self.inner.usage.lock() {
+            *slot = Some(usage);
+        }
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, Error> {
         let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let retry_after = chatport_http::retry_after(response.headers());
+        self.note_usage(response.headers());
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| {
             // The request was answered: whatever failed, the body reached Meta.
@@ -583,7 +659,7 @@ mod tests {
     #[test]
     fn builder_validates() {
         let ok = Client::builder().access_token(token()).build().unwrap();
-        assert_eq!(ok.api_version(), "v25.0");
+        assert_eq!(ok.api_version(), "v26.0");
         assert_eq!(ok.base_url().as_str(), "https://graph.facebook.com/");
         assert!(!format!("{ok:?}").contains("EAAJB"));
         let refused = |b: ClientBuilder| matches!(b.build(), Err(Error::Config(_)));
@@ -606,6 +682,11 @@ mod tests {
             Client::builder()
                 .access_token(token())
                 .base_url("http://x/?a=1")
+        ));
+        assert!(refused(
+            Client::builder()
+                .access_token(token())
+                .thread_control_base_url("ftp://x")
         ));
         for bad in ["25.0", "v25", "v25.", "vx.0", "v25.0/", ""] {
             assert!(

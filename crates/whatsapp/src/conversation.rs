@@ -16,6 +16,12 @@
 //! conversation and implements [`WindowStore`], so the 24-hour window of
 //! [`WindowTracker`](crate::WindowTracker) is judged from durable state shared by every worker.
 //!
+//! A customer whose phone number or business-scoped user id changes (a `user_changed_number` or
+//! `user_changed_user_id` system message, Meta: webhooks/reference/messages/system) keeps their
+//! conversation: [`ConversationStore::follow`] (or [`ConversationStore::rekey`]) moves the
+//! messages and the last inbound time to the new identifier and leaves an alias, so a late
+//! webhook still carrying the old identifier lands in the same conversation.
+//!
 //! Message text is personal data: it is stored here as it is in the outbox, and never logged.
 //! Errors are the store's [`StateError`]s.
 
@@ -26,7 +32,7 @@ use chatport_core::{KvStore, StateError};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::webhook::Message;
+use crate::webhook::{Event, Message};
 use crate::{OutgoingMessage, WindowKey, WindowStore};
 
 /// KV namespace of messages: `{conversation}/{unix ms:013}/{message id}` → [`LoggedMessage`] JSON.
@@ -35,6 +41,13 @@ pub const KV_MESSAGES: &str = "conversation.message";
 pub const KV_SEEN: &str = "conversation.seen";
 /// KV namespace of the last inbound time: `{conversation}` → RFC 3339 time.
 pub const KV_LAST_INBOUND: &str = "conversation.last_inbound";
+/// KV namespace of identity aliases: `{phone_number_id}:{old user}` → the new user, written by
+/// [`ConversationStore::rekey`] when a customer's number or business-scoped user id changed.
+pub const KV_ALIAS: &str = "conversation.alias";
+
+/// How many alias hops [`ConversationStore::resolve`] follows (a customer changing number and
+/// BSUID several times); a longer (or cyclic) chain stops there.
+const MAX_ALIAS_HOPS: usize = 8;
 
 /// One conversation: a business phone number id and a user (a phone number / `wa_id`, or a
 /// business-scoped user id). Phone-like users are normalised to digits, as
@@ -226,8 +239,115 @@ impl ConversationStore {
         Self { kv }
     }
 
-    /// Records `message` in `conversation` unless a message with its id is already there.
-    /// Returns whether it was new. An inbound message also advances the last inbound time.
+    /// The conversation `conversation` is now known as: itself, or where
+    /// [`ConversationStore::rekey`] moved it (aliases followed up to 8 hops).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn resolve(
+        &self,
+        conversation: &ConversationKey,
+    ) -> Result<ConversationKey, StateError> {
+        let mut current = conversation.clone();
+        for _ in 0..MAX_ALIAS_HOPS {
+            let Some(next) = self.kv.get(KV_ALIAS, &current.as_key()).await? else {
+                break;
+            };
+            let Ok(user) = String::from_utf8(next) else {
+                break;
+            };
+            let next = ConversationKey::new(&current.phone_number_id, &user);
+            if next == current || next == *conversation {
+                break;
+            }
+            current = next;
+        }
+        Ok(current)
+    }
+
+    /// Moves the conversation `from` to the user `to_user` (same business number): every
+    /// message (one already recorded under the new identifier is kept once), the last inbound
+    /// time (the later one wins) and an alias `from` → `to_user`, so [`ConversationStore::record`],
+    /// [`ConversationStore::messages`], [`ConversationStore::last_inbound`] and the 24-hour window
+    /// given the old identifier find the new conversation. Idempotent: repeating it (a
+    /// redelivered system message, a crash half-way) finishes the move. Returns how many
+    /// messages moved.
+    ///
+    /// # Errors
+    /// Store errors (a move interrupted by one is finished by the next call).
+    pub async fn rekey(&self, from: &ConversationKey, to_user: &str) -> Result<u64, StateError> {
+        let to = self
+            .resolve(&ConversationKey::new(&from.phone_number_id, to_user))
+            .await?;
+        if to == *from || to.user.is_empty() {
+            return Ok(0);
+        }
+        let (old, new) = (from.as_key(), to.as_key());
+        // The alias first: from now on new records for the old identifier go to the new one.
+        self.kv.put(KV_ALIAS, &old, to.user.as_bytes()).await?;
+        let prefix = format!("{old}/");
+        let mut moved = 0_u64;
+        for (key, bytes) in self.kv.list(KV_MESSAGES, &prefix).await? {
+            let rest = &key[prefix.len()..];
+            // `{unix ms:013}/{message id}`
+            let Some((_, id)) = rest.split_once('/') else {
+                continue;
+            };
+            let new_key = format!("{new}/{rest}");
+            if self
+                .kv
+                .put_if_absent(KV_SEEN, &format!("{new}/{id}"), new_key.as_bytes())
+                .await?
+            {
+                self.kv.put(KV_MESSAGES, &new_key, &bytes).await?;
+                moved += 1;
+            }
+            self.kv.delete(KV_SEEN, &format!("{old}/{id}")).await?;
+            self.kv.delete(KV_MESSAGES, &key).await?;
+        }
+        if let Some(at) = self.read_last_inbound(&old).await? {
+            self.advance_last_inbound(&new, at).await?;
+            self.kv.delete(KV_LAST_INBOUND, &old).await?;
+        }
+        Ok(moved)
+    }
+
+    /// Follows a customer whose number or business-scoped user id changed: for a `system`
+    /// message with an [`IdentityChange`](crate::webhook::IdentityChange), moves the
+    /// conversation of each old identifier to the new one ([`ConversationStore::rekey`]).
+    /// Returns how many messages moved (0 for any other event).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn follow(&self, event: &Event) -> Result<u64, StateError> {
+        let (Some(m), Some(phone_number_id)) = (event.message(), event.phone_number_id()) else {
+            return Ok(0);
+        };
+        let Some(change) = m.identity_change() else {
+            return Ok(0);
+        };
+        let mut moved = 0;
+        for (old, new) in change.moves() {
+            moved += self
+                .rekey(&ConversationKey::new(phone_number_id, old), new)
+                .await?;
+        }
+        Ok(moved)
+    }
+
+    async fn read_last_inbound(&self, conv: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        Ok(self
+            .kv
+            .get(KV_LAST_INBOUND, conv)
+            .await?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<i64>().ok())
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+    }
+
+    /// Records `message` in `conversation` (or where it moved, [`ConversationStore::resolve`])
+    /// unless a message with its id is already there. Returns whether it was new. An inbound
+    /// message also advances the last inbound time.
     ///
     /// # Errors
     /// Store errors.
@@ -236,6 +356,7 @@ impl ConversationStore {
         conversation: &ConversationKey,
         message: &LoggedMessage,
     ) -> Result<bool, StateError> {
+        let conversation = self.resolve(conversation).await?;
         let conv = conversation.as_key();
         let seen = format!("{conv}/{}", message.id);
         if message.direction == Direction::Inbound {
@@ -268,7 +389,7 @@ impl ConversationStore {
             .await
     }
 
-    /// Every message of `conversation`, oldest first.
+    /// Every message of `conversation` (or where it moved), oldest first.
     ///
     /// # Errors
     /// Store errors; a stored message that no longer decodes is skipped.
@@ -276,6 +397,7 @@ impl ConversationStore {
         &self,
         conversation: &ConversationKey,
     ) -> Result<Vec<LoggedMessage>, StateError> {
+        let conversation = self.resolve(conversation).await?;
         let prefix = format!("{}/", conversation.as_key());
         Ok(self
             .kv
@@ -286,7 +408,7 @@ impl ConversationStore {
             .collect())
     }
 
-    /// When the customer last wrote in `conversation`.
+    /// When the customer last wrote in `conversation` (or where it moved).
     ///
     /// # Errors
     /// Store errors.
@@ -294,13 +416,8 @@ impl ConversationStore {
         &self,
         conversation: &ConversationKey,
     ) -> Result<Option<DateTime<Utc>>, StateError> {
-        Ok(self
-            .kv
-            .get(KV_LAST_INBOUND, &conversation.as_key())
-            .await?
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<i64>().ok())
-            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+        let conversation = self.resolve(conversation).await?;
+        self.read_last_inbound(&conversation.as_key()).await
     }
 
     /// Every conversation of `user` (any business number), most recent inbound first.
@@ -362,6 +479,24 @@ impl ConversationStore {
                 self.kv.delete(KV_LAST_INBOUND, &conv).await?;
             }
         }
+        // An alias (an old number → the new identifier) is personal data too: it goes when the
+        // conversation it points to is gone.
+        for (old, user) in self.kv.list(KV_ALIAS, "").await? {
+            let Some(from) = ConversationKey::from_key(&old) else {
+                continue;
+            };
+            let to = ConversationKey::new(&from.phone_number_id, &String::from_utf8_lossy(&user));
+            let target = to.as_key();
+            let alive = self.kv.get(KV_LAST_INBOUND, &target).await?.is_some()
+                || !self
+                    .kv
+                    .list(KV_MESSAGES, &format!("{target}/"))
+                    .await?
+                    .is_empty();
+            if !alive {
+                self.kv.delete(KV_ALIAS, &old).await?;
+            }
+        }
         Ok(deleted)
     }
 
@@ -400,8 +535,20 @@ impl WindowStore for ConversationStore {
 
     async fn record_inbound(&self, key: WindowKey, at: DateTime<Utc>) {
         let conversation = ConversationKey::new(&key.phone_number_id, &key.user);
-        if let Err(error) = self.advance_last_inbound(&conversation.as_key(), at).await {
+        let result = match self.resolve(&conversation).await {
+            Ok(conversation) => self.advance_last_inbound(&conversation.as_key(), at).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
             tracing::warn!(%error, "conversation store: cannot record an inbound time");
+        }
+    }
+
+    /// Moves the whole conversation ([`ConversationStore::rekey`]), not only the window.
+    async fn rekey(&self, from: &WindowKey, to: WindowKey) {
+        let conversation = ConversationKey::new(&from.phone_number_id, &from.user);
+        if let Err(error) = ConversationStore::rekey(self, &conversation, &to.user).await {
+            tracing::warn!(%error, "conversation store: cannot follow an identity change");
         }
     }
 }
@@ -466,6 +613,142 @@ mod tests {
         );
         assert_eq!(s.prune(now - chrono::Duration::days(30)).await.unwrap(), 1);
         assert_eq!(s.prune(now - chrono::Duration::days(30)).await.unwrap(), 0);
+    }
+
+    fn system_event(system: serde_json::Value, from: &str) -> Event {
+        let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+            "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550783881", "phone_number_id": "42"},
+                "messages": [{"from": from, "id": "wamid.SYS", "timestamp": "1751247548",
+                    "type": "system", "system": system}]}}]}]});
+        crate::webhook::Notification::parse(body.to_string().as_bytes())
+            .unwrap()
+            .events()
+            .remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_number_change_moves_the_conversation_and_the_window_and_leaves_an_alias() {
+        let s = store();
+        let now = Utc::now();
+        let old = ConversationKey::new("42", "16505551234");
+        s.record(
+            &old,
+            &LoggedMessage::new(
+                Direction::Inbound,
+                "wamid.1",
+                now - chrono::Duration::minutes(3),
+                "text",
+            ),
+        )
+        .await
+        .unwrap();
+        s.record(
+            &old,
+            &LoggedMessage::new(
+                Direction::Outbound,
+                "wamid.2",
+                now - chrono::Duration::minutes(2),
+                "text",
+            ),
+        )
+        .await
+        .unwrap();
+        let tracker = WindowTracker::new(Arc::new(s.clone()));
+        assert!(tracker.is_open("42", "16505551234").await);
+        assert!(!tracker.is_open("42", "16505554321").await);
+
+        let event = system_event(
+            serde_json::json!({"body": "User A changed from +1 650 555 1234 to +1 650 555 4321",
+                "wa_id": "16505554321", "type": "user_changed_number"}),
+            "16505551234",
+        );
+        // The window tracker fed the event moves it (through the store's rekey) ...
+        assert!(
+            !tracker.observe(&event).await,
+            "a system message is not an inbound"
+        );
+        let new = ConversationKey::new("42", "16505554321");
+        let ids: Vec<String> = s
+            .messages(&new)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, ["wamid.1", "wamid.2"]);
+        assert!(tracker.is_open("42", "+1 650 555 4321").await);
+        // ... the old identifier resolves to the new conversation ...
+        assert_eq!(s.resolve(&old).await.unwrap(), new);
+        assert_eq!(s.messages(&old).await.unwrap().len(), 2);
+        assert_eq!(
+            s.conversations_of("16505551234").await.unwrap(),
+            Vec::<ConversationKey>::new()
+        );
+        assert_eq!(
+            s.conversations_of("16505554321").await.unwrap(),
+            vec![new.clone()]
+        );
+        // ... a late message under the old number lands there, and following again moves nothing.
+        assert!(
+            s.record(
+                &old,
+                &LoggedMessage::new(Direction::Inbound, "wamid.3", now, "text")
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(s.messages(&new).await.unwrap().len(), 3);
+        assert_eq!(s.follow(&event).await.unwrap(), 0);
+        assert!(
+            !s.record(
+                &new,
+                &LoggedMessage::new(Direction::Inbound, "wamid.1", now, "text")
+            )
+            .await
+            .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_id_change_is_followed_and_unrelated_events_are_not() {
+        let s = store();
+        let now = Utc::now();
+        let old = ConversationKey::new("42", "US.111");
+        s.record(
+            &old,
+            &LoggedMessage::new(Direction::Inbound, "wamid.1", now, "text"),
+        )
+        .await
+        .unwrap();
+        let event = system_event(
+            serde_json::json!({"body": "User changed", "type": "user_changed_user_id",
+                "previous_user_id": "US.111", "user_id": "US.222"}),
+            "",
+        );
+        let change = event.message().unwrap().identity_change().unwrap();
+        assert_eq!(change.moves(), vec![("US.111", "US.222")]);
+        assert!(!format!("{change:?}").contains("US.111"));
+        assert_eq!(s.follow(&event).await.unwrap(), 1);
+        let new = ConversationKey::new("42", "US.222");
+        assert_eq!(s.messages(&new).await.unwrap().len(), 1);
+        assert_eq!(
+            s.last_inbound(&new)
+                .await
+                .unwrap()
+                .map(|t| t.timestamp_millis()),
+            Some(now.timestamp_millis())
+        );
+
+        let identity = system_event(
+            serde_json::json!({"body": "security code changed", "type": "customer_identity_changed"}),
+            "16505551234",
+        );
+        assert!(identity.message().unwrap().identity_change().is_none());
+        assert_eq!(s.follow(&identity).await.unwrap(), 0);
+        // Retention: once the new conversation is pruned away, the alias goes too.
+        assert_eq!(s.prune(now + chrono::Duration::days(1)).await.unwrap(), 1);
+        assert_eq!(s.resolve(&old).await.unwrap(), old);
     }
 
     #[tokio::test]

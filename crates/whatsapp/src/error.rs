@@ -107,6 +107,20 @@ pub enum Error {
         last_inbound: Option<chrono::DateTime<chrono::Utc>>,
     },
 
+    /// The message was refused **locally** because it needs the customer's phone number and the
+    /// recipient is a business-scoped user id only ([`Recipient::UserId`](crate::Recipient)):
+    /// authentication templates (one-time passwords) are not deliverable to BSUIDs, Meta answers
+    /// 131062 (Meta: business-scoped-user-ids; support/error-codes). [`Error::kind`] maps it to
+    /// [`ErrorKind::BsuidNotSupported`], the kind of Meta's 131062. Send to the phone number
+    /// when it is known (the send answer's or a webhook's `wa_id`), or use another channel.
+    #[error(
+        "{what} needs the customer's phone number, but the recipient is a business-scoped user id only"
+    )]
+    PhoneNumberRequired {
+        /// What needed it, e.g. `an authentication template`.
+        what: &'static str,
+    },
+
     /// A media file does not fit Meta's per-type table (Meta: business-phone-numbers/media):
     /// its MIME type is not supported for any media kind.
     #[error("unsupported media MIME type {mime_type:?}")]
@@ -353,11 +367,14 @@ impl ApiError {
 
 impl Error {
     /// The typed kind of a Graph error ([`ApiError::kind`]); [`ErrorKind::ReEngagementRequired`]
-    /// for the local [`Error::WindowClosed`] (the same kind as Meta's 131047); `None` otherwise.
+    /// for the local [`Error::WindowClosed`] (the same kind as Meta's 131047);
+    /// [`ErrorKind::BsuidNotSupported`] for the local [`Error::PhoneNumberRequired`] (Meta's
+    /// 131062); `None` otherwise.
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             Error::Api(api) => Some(api.kind()),
             Error::WindowClosed { .. } => Some(ErrorKind::ReEngagementRequired),
+            Error::PhoneNumberRequired { .. } => Some(ErrorKind::BsuidNotSupported),
             _ => None,
         }
     }
@@ -378,8 +395,8 @@ impl Error {
     /// - HTTP 429 without a Graph error document ([`Error::UnexpectedBody`] with status 429);
     /// - [`Error::Transport`] and [`Error::Timeout`] with `sent == false` (the request never left);
     /// - local refusals that never sent anything: [`Error::Config`], [`Error::Validation`],
-    ///   [`Error::Invalid`], [`Error::WindowClosed`], [`Error::UnsupportedMediaType`],
-    ///   [`Error::MediaHostNotAllowed`].
+    ///   [`Error::Invalid`], [`Error::WindowClosed`], [`Error::PhoneNumberRequired`],
+    ///   [`Error::UnsupportedMediaType`], [`Error::MediaHostNotAllowed`].
     ///
     /// It is **false** after a timeout or a connection reset once the body may have left, after a
     /// 2xx with an unreadable body, and for every other API error: the outcome is unknown or the
@@ -394,6 +411,7 @@ impl Error {
             | Error::Validation { .. }
             | Error::Invalid { .. }
             | Error::WindowClosed { .. }
+            | Error::PhoneNumberRequired { .. }
             | Error::UnsupportedMediaType { .. }
             | Error::MediaHostNotAllowed { .. } => true,
             _ => false,
@@ -441,6 +459,7 @@ impl Classify for Error {
             | Error::Validation { .. }
             | Error::Invalid { .. }
             | Error::WindowClosed { .. }
+            | Error::PhoneNumberRequired { .. }
             | Error::UnsupportedMediaType { .. }
             | Error::MediaTooLarge { .. }
             | Error::MediaHashMismatch { .. }

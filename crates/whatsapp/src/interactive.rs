@@ -1,8 +1,12 @@
-//! Interactive messages: reply buttons, lists and call-to-action URL buttons, with the documented
-//! limits checked before sending.
+//! Interactive messages: reply buttons, lists, call-to-action URL buttons, flows, location
+//! requests, address requests and call-permission requests, with the documented limits checked
+//! before sending.
 //!
 //! Meta: messages/interactive-reply-buttons-messages, messages/interactive-list-messages,
-//! messages/interactive-cta-url-messages (limits in [`crate::limits`]).
+//! messages/interactive-cta-url-messages, messages/location-request-messages,
+//! flows/guides/sendingaflow, the address messages guide (India and Singapore only), and the call
+//! permission request pages (limits in [`crate::limits`]). The flow action's parameters follow
+//! whatsapp-api-js `ActionFlow` (`flow_message_version` `"3"`, `flow_cta` at most 20 characters).
 
 use std::fmt;
 
@@ -139,6 +143,165 @@ enum Action {
         display_text: String,
         url: String,
     },
+    Flow(FlowAction),
+    LocationRequest,
+    Address {
+        country: String,
+        values: serde_json::Map<String, Value>,
+    },
+    CallPermission,
+}
+
+/// The most characters of a flow's call-to-action button (`flow_cta`; no emoji).
+pub const FLOW_CTA_MAX_CHARS: usize = 20;
+
+/// How a flow opens: at a screen (`navigate`) or by asking the business's flow endpoint
+/// (`data_exchange`).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FlowStart {
+    /// `flow_action: navigate` to `screen`, with optional initial `data` (a non-empty object).
+    Navigate {
+        /// The id of the first screen.
+        screen: String,
+        /// Input data of the first screen.
+        data: Option<serde_json::Map<String, Value>>,
+    },
+    /// `flow_action: data_exchange`: the flow endpoint provides the first screen.
+    DataExchange,
+}
+
+/// The `action` of a flow message: which flow (by id or name), the button text, the token that
+/// comes back in the `nfm_reply` answer, and how it starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowAction {
+    flow: FlowRef,
+    cta: String,
+    token: Option<String>,
+    draft: bool,
+    start: FlowStart,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum FlowRef {
+    Id(String),
+    Name(String),
+}
+
+impl FlowAction {
+    /// The published flow `flow_id`, opened with a button labelled `cta` (≤
+    /// [`FLOW_CTA_MAX_CHARS`]), navigating to `screen`.
+    pub fn by_id(
+        flow_id: impl Into<String>,
+        cta: impl Into<String>,
+        screen: impl Into<String>,
+    ) -> Self {
+        Self {
+            flow: FlowRef::Id(flow_id.into()),
+            cta: cta.into(),
+            token: None,
+            draft: false,
+            start: FlowStart::Navigate {
+                screen: screen.into(),
+                data: None,
+            },
+        }
+    }
+
+    /// The published flow named `flow_name` (instead of its id).
+    pub fn by_name(
+        flow_name: impl Into<String>,
+        cta: impl Into<String>,
+        screen: impl Into<String>,
+    ) -> Self {
+        Self {
+            flow: FlowRef::Name(flow_name.into()),
+            ..Self::by_id("", cta, screen)
+        }
+    }
+
+    /// The `flow_token` echoed back in the `nfm_reply` answer (identifies the conversation
+    /// step; Meta's default is `unused`).
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Initial data for the first screen (navigate only; must be a non-empty object).
+    #[must_use]
+    pub fn data(mut self, data: serde_json::Map<String, Value>) -> Self {
+        if let FlowStart::Navigate { data: slot, .. } = &mut self.start {
+            *slot = Some(data);
+        }
+        self
+    }
+
+    /// Starts with the flow endpoint (`data_exchange`) instead of a screen.
+    #[must_use]
+    pub fn data_exchange(mut self) -> Self {
+        self.start = FlowStart::DataExchange;
+        self
+    }
+
+    /// Sends the draft version (`mode: draft`; for testing).
+    #[must_use]
+    pub fn draft(mut self) -> Self {
+        self.draft = true;
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        match &self.flow {
+            FlowRef::Id(id) => non_empty("interactive.action.parameters.flow_id", id)?,
+            FlowRef::Name(n) => non_empty("interactive.action.parameters.flow_name", n)?,
+        }
+        let f = "interactive.action.parameters.flow_cta";
+        non_empty(f, &self.cta)?;
+        max_chars(f, &self.cta, FLOW_CTA_MAX_CHARS)?;
+        if let Some(t) = &self.token {
+            non_empty("interactive.action.parameters.flow_token", t)?;
+        }
+        if let FlowStart::Navigate { screen, data } = &self.start {
+            non_empty(
+                "interactive.action.parameters.flow_action_payload.screen",
+                screen,
+            )?;
+            if data.as_ref().is_some_and(serde_json::Map::is_empty) {
+                return Err(Error::Invalid {
+                    field: "interactive.action.parameters.flow_action_payload.data",
+                    reason: "must be a non-empty object when given",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn to_json(&self) -> Value {
+        let mut p = json!({"flow_message_version": "3", "flow_cta": self.cta});
+        match &self.flow {
+            FlowRef::Id(id) => p["flow_id"] = Value::String(id.clone()),
+            FlowRef::Name(n) => p["flow_name"] = Value::String(n.clone()),
+        }
+        if let Some(t) = &self.token {
+            p["flow_token"] = Value::String(t.clone());
+        }
+        if self.draft {
+            p["mode"] = Value::String("draft".into());
+        }
+        match &self.start {
+            FlowStart::Navigate { screen, data } => {
+                p["flow_action"] = Value::String("navigate".into());
+                let mut payload = json!({ "screen": screen });
+                if let Some(d) = data {
+                    payload["data"] = Value::Object(d.clone());
+                }
+                p["flow_action_payload"] = payload;
+            }
+            FlowStart::DataExchange => p["flow_action"] = Value::String("data_exchange".into()),
+        }
+        json!({"name": "flow", "parameters": p})
+    }
 }
 
 /// An interactive message (`type: interactive`): reply buttons, a list, or a call-to-action URL
@@ -203,6 +366,47 @@ impl InteractiveMessage {
         )
     }
 
+    /// A flow message (`type: flow`): `body` and a button that opens the flow
+    /// ([`FlowAction`]). The user's submission comes back as an `nfm_reply`
+    /// ([`Interactive::flow_reply`](crate::webhook::Interactive::flow_reply)).
+    pub fn flow(body: impl Into<String>, action: FlowAction) -> Self {
+        Self::new(body, Action::Flow(action))
+    }
+
+    /// A location request (`type: location_request_message`): `body` and WhatsApp's "Send
+    /// location" button; the user's answer is an ordinary `location` message (Meta:
+    /// messages/location-request-messages). No header or footer.
+    ///
+    /// (An address message, unlike these, may have a header and a footer.)
+    pub fn location_request(body: impl Into<String>) -> Self {
+        Self::new(body, Action::LocationRequest)
+    }
+
+    /// An address request (`type: address_message`) for `country` (ISO 3166 alpha-2; Meta
+    /// documents `IN` and `SG` only), with optional prefilled `values` (`name`, `phone_number`,
+    /// `in_pin_code`, `house_number`, ...). The answer is an `nfm_reply` named
+    /// `address_message`.
+    pub fn address_request(
+        body: impl Into<String>,
+        country: impl Into<String>,
+        values: serde_json::Map<String, Value>,
+    ) -> Self {
+        Self::new(
+            body,
+            Action::Address {
+                country: country.into(),
+                values,
+            },
+        )
+    }
+
+    /// A call-permission request (`type: call_permission_request`): `body` and WhatsApp's
+    /// button to allow calls; the answer is a `call_permission_reply`
+    /// ([`Interactive::call_permission_reply`](crate::webhook::Interactive::call_permission_reply)).
+    pub fn call_permission_request(body: impl Into<String>) -> Self {
+        Self::new(body, Action::CallPermission)
+    }
+
     fn new(body: impl Into<String>, action: Action) -> Self {
         Self {
             header: None,
@@ -226,12 +430,17 @@ impl InteractiveMessage {
         self
     }
 
-    /// `button`, `list` or `cta_url`.
+    /// `button`, `list`, `cta_url`, `flow`, `location_request_message`, `address_message` or
+    /// `call_permission_request`.
     pub fn interactive_type(&self) -> &'static str {
         match self.action {
             Action::Buttons(_) => "button",
             Action::List { .. } => "list",
             Action::CtaUrl { .. } => "cta_url",
+            Action::Flow(_) => "flow",
+            Action::LocationRequest => "location_request_message",
+            Action::Address { .. } => "address_message",
+            Action::CallPermission => "call_permission_request",
         }
     }
 
@@ -243,6 +452,17 @@ impl InteractiveMessage {
     /// ids, a media header on a list, an untitled section among several, a bad URL.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let is_list = matches!(self.action, Action::List { .. });
+        // Location and call-permission requests show only a body and WhatsApp's own button.
+        if matches!(
+            self.action,
+            Action::LocationRequest | Action::CallPermission
+        ) && (self.header.is_some() || self.footer.is_some())
+        {
+            return Err(Error::Invalid {
+                field: "interactive",
+                reason: "a location or call-permission request has only a body",
+            });
+        }
         match &self.header {
             Some(InteractiveHeader::Text(t)) => {
                 non_empty("interactive.header.text", t)?;
@@ -388,6 +608,16 @@ impl InteractiveMessage {
                 max_chars(f, display_text, limits::CTA_DISPLAY_TEXT_MAX_CHARS)?;
                 crate::media::check_http_url("interactive.action.parameters.url", url)?;
             }
+            Action::Flow(flow) => flow.validate()?,
+            Action::LocationRequest | Action::CallPermission => {}
+            Action::Address { country, .. } => {
+                if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(Error::Invalid {
+                        field: "interactive.action.parameters.country",
+                        reason: "must be an ISO 3166 alpha-2 code in capitals, e.g. IN or SG",
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -421,6 +651,16 @@ impl InteractiveMessage {
                 "name": "cta_url",
                 "parameters": {"display_text": display_text, "url": url}
             }),
+            Action::Flow(flow) => flow.to_json(),
+            Action::LocationRequest => json!({"name": "send_location"}),
+            Action::Address { country, values } => {
+                let mut parameters = json!({ "country": country });
+                if !values.is_empty() {
+                    parameters["values"] = Value::Object(values.clone());
+                }
+                json!({"name": "address_message", "parameters": parameters})
+            }
+            Action::CallPermission => json!({"name": "call_permission_request"}),
         };
         let mut v = json!({
             "type": self.interactive_type(),

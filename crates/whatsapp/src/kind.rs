@@ -99,6 +99,11 @@ pub enum ErrorKind {
     MediaUploadFailed,
     /// 131057: the account is in maintenance mode (throughput upgrade, up to 1 minute).
     MaintenanceMode,
+    /// 131062: business-scoped user id (BSUID) recipients are not supported for this message
+    /// (e.g. an authentication template that still needs a phone number, or a feature not yet
+    /// open to BSUIDs): send to the user's phone number instead, if known. Never resent: the same
+    /// request fails the same way (Meta: business-scoped-user-ids; support/error-codes).
+    BsuidNotSupported,
     /// 131063: marketing templates are disabled on the Cloud API for this WABA.
     MarketingTemplatesDisabled,
     /// 132000: the number of template parameters does not match.
@@ -185,6 +190,7 @@ const KINDS: &[(ErrorKind, i64)] = &[
     (ErrorKind::MediaDownloadFailed, 131_052),
     (ErrorKind::MediaUploadFailed, 131_053),
     (ErrorKind::MaintenanceMode, 131_057),
+    (ErrorKind::BsuidNotSupported, 131_062),
     (ErrorKind::MarketingTemplatesDisabled, 131_063),
     (ErrorKind::TemplateParameterCountMismatch, 132_000),
     (ErrorKind::TemplateNotFound, 132_001),
@@ -254,6 +260,7 @@ impl ErrorKind {
             131_052 => K::MediaDownloadFailed,
             131_053 => K::MediaUploadFailed,
             131_057 => K::MaintenanceMode,
+            131_062 => K::BsuidNotSupported,
             131_063 => K::MarketingTemplatesDisabled,
             132_000 => K::TemplateParameterCountMismatch,
             132_001 => K::TemplateNotFound,
@@ -321,6 +328,7 @@ impl ErrorKind {
             K::MediaDownloadFailed => "media_download_failed",
             K::MediaUploadFailed => "media_upload_failed",
             K::MaintenanceMode => "maintenance_mode",
+            K::BsuidNotSupported => "bsuid_not_supported",
             K::MarketingTemplatesDisabled => "marketing_templates_disabled",
             K::TemplateParameterCountMismatch => "template_parameter_count_mismatch",
             K::TemplateNotFound => "template_not_found",
@@ -486,6 +494,7 @@ mod tests {
             (131_052, K::MediaDownloadFailed, C::Permanent, false),
             (131_053, K::MediaUploadFailed, C::Permanent, false),
             (131_057, K::MaintenanceMode, throttled(Some(60)), true),
+            (131_062, K::BsuidNotSupported, C::Permanent, false),
             (131_063, K::MarketingTemplatesDisabled, C::Permanent, false),
             (132_000, K::TemplateParameterCountMismatch, C::Permanent, false),
             (132_001, K::TemplateNotFound, C::Permanent, false),

@@ -6,7 +6,7 @@
 //!
 //! | Item | What it is |
 //! |---|---|
-//! | [`Client`] | `POST /{PHONE_NUMBER_ID}/messages`, mark read / typing, media, templates; bearer token, Graph version pinned (v25.0 by default) |
+//! | [`Client`] | `POST /{PHONE_NUMBER_ID}/messages`, mark read / typing, media, templates; bearer token, Graph version pinned (v26.0 by default; [`versions`] knows retirement dates) |
 //! | [`OutgoingMessage`], [`Recipient`], [`Template`], [`InteractiveMessage`], [`MediaSource`], [`ContactCard`] | Every outbound message type, limits ([`limits`]) checked before sending |
 //! | [`Error`], [`ApiError`], [`ErrorKind`] | One error type; a kind per documented code; [`Classify`](chatport_core::Classify) and [`Error::may_resend`] |
 //! | [`WindowTracker`], [`WindowStore`] | The 24-hour customer service window, learnt from webhooks; refusal or template fallback |
@@ -17,7 +17,12 @@
 //! | [`webhook::SignatureVerifier`] | `X-Hub-Signature-256` HMAC-SHA256, constant time, several secrets for rotation |
 //! | [`webhook::WhatsAppWebhook`] | The webhook as a [`WebhookAdapter`](chatport_core::webhook::WebhookAdapter) for chatport's ingress (or yours) |
 //! | [`sink::MessageSink`] | A [`Sink`](chatport_core::Sink): at most once per idempotency key over a durable ledger, in-doubt sends never resent blindly |
-//! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status and error |
+//! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status, error, standby item and handover |
+//! | [`conversation::ConversationStore`] | The durable conversation log; follows a customer whose number or BSUID changed ([`conversation::ConversationStore::follow`]) |
+//! | [`control::ControlStore`], [`Client::thread_control`] | Who holds a conversation under Conversation Routing (standby / handover webhooks); take, pass or release it |
+//! | [`NewTemplate`], [`Client::templates`] | Template management: list as a stream, create, edit, delete |
+//! | [`BusinessUseCaseUsage`] | The `X-Business-Use-Case-Usage` header, read on every answer ([`ClientBuilder::on_usage`], [`Pacer::observe_usage`]) |
+//! | [`versions`] | Graph API versions and their retirement dates |
 //!
 //! Facts and limits follow Meta's Cloud API documentation
 //! (`developers.facebook.com/documentation/business-messaging/whatsapp/`): messages/send-messages,
@@ -90,6 +95,7 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod control;
 pub mod conversation;
 mod delivery;
 mod error;
@@ -103,16 +109,21 @@ pub mod sink;
 mod spool;
 mod template;
 mod templates;
+mod usage;
+pub mod versions;
 pub mod webhook;
 mod window;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_API_VERSION, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MEDIA_HOSTS, DEFAULT_TIMEOUT,
+    DEFAULT_MEDIA_HOSTS, DEFAULT_TIMEOUT, UsageHook,
 };
 pub use delivery::{Applied, DeliveryRecord, DeliveryState, DeliveryTracker};
 pub use error::{ApiError, Error, MalformedSignature, SubscriptionError};
-pub use interactive::{InteractiveHeader, InteractiveMessage, ListRow, ListSection, ReplyButton};
+pub use interactive::{
+    FLOW_CTA_MAX_CHARS, FlowAction, FlowStart, InteractiveHeader, InteractiveMessage, ListRow,
+    ListSection, ReplyButton,
+};
 pub use kind::ErrorKind;
 pub use media::{
     DEFAULT_MAX_DOWNLOAD_BYTES, DownloadOptions, Downloaded, MediaInfo, MediaKind, MediaSource,
@@ -121,7 +132,10 @@ pub use media::{
 pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
 pub use spool::SpooledMedia;
 pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};
-pub use templates::{TemplateInfo, TemplateProblem, TemplateStatus};
+pub use templates::{
+    CreatedTemplate, NewTemplate, TemplateCategory, TemplateInfo, TemplateProblem, TemplateStatus,
+};
+pub use usage::{BUSINESS_USE_CASE_USAGE_HEADER, BusinessUseCaseUsage, UseCaseUsage};
 pub use window::{MemoryWindowStore, WINDOW, WindowKey, WindowStore, WindowTracker, WindowedSend};
 /// Compiles the README's example.
 #[cfg(doctest)]

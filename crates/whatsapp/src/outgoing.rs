@@ -529,7 +529,9 @@ impl OutgoingMessage {
     ///   language code, media id, reaction `message_id`, contact `formatted_name` or
     ///   `context.message_id`; a caption on audio or a sticker, a file name on anything but a
     ///   document; coordinates out of range; a link that is not an `http(s)` URL; template
-    ///   parameters that mix named and positional ones.
+    ///   parameters that mix named and positional ones;
+    /// - [`Error::PhoneNumberRequired`] for an [authentication](Template::authentication) template
+    ///   addressed to a business-scoped user id ([`Recipient::UserId`]): Meta would answer 131062.
     pub fn validate(&self) -> Result<(), Error> {
         if self.recipient.as_str().trim().is_empty() {
             return Err(Error::Invalid {
@@ -602,7 +604,14 @@ impl OutgoingMessage {
                 max_chars("reaction.message_id", message_id, limits::WAMID_MAX_CHARS)?;
             }
             Content::Interactive(i) => i.validate()?,
-            Content::Template(t) => t.validate()?,
+            Content::Template(t) => {
+                t.validate()?;
+                if t.needs_phone_number() && matches!(self.recipient, Recipient::UserId(_)) {
+                    return Err(Error::PhoneNumberRequired {
+                        what: "an authentication template",
+                    });
+                }
+            }
         }
         if let Some(w) = &self.reply_to {
             non_empty("context.message_id", w)?;
@@ -724,6 +733,14 @@ impl fmt::Debug for SendResponse {
 }
 
 impl SendResponse {
+    /// The business-scoped user id of the (first) recipient, when Meta answered one.
+    pub fn user_id(&self) -> Option<&str> {
+        self.contacts
+            .first()
+            .and_then(|c| c.user_id.as_deref())
+            .filter(|id| !id.is_empty())
+    }
+
     /// The wamid of the (first) accepted message.
     pub fn wamid(&self) -> Option<&str> {
         self.messages
@@ -733,16 +750,22 @@ impl SendResponse {
     }
 }
 
-/// `contacts[]` of a send answer. `input` and `wa_id` may differ.
+/// `contacts[]` of a send answer: `{"input", "wa_id"?, "user_id"?}`. `input` and `wa_id` may differ;
+/// a send to a BSUID (`recipient`) answers the `user_id` and, when Meta may share it, the `wa_id`
+/// (Meta: business-scoped-user-ids, "API responses").
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct SentContact {
-    /// The number as sent.
+    /// The number or BSUID as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// The user's WhatsApp id.
+    /// The user's WhatsApp id (phone number); absent when Meta withholds it (username users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wa_id: Option<String>,
-    /// Fields not modelled here (e.g. `user_id`).
+    /// The user's business-scoped user id (BSUID), e.g. `US.13491208655302741918`: the stable key
+    /// to store for the customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Fields not modelled here.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -752,6 +775,7 @@ impl fmt::Debug for SentContact {
         f.debug_struct("SentContact")
             .field("input", &self.input.as_deref().map(redact::phone))
             .field("wa_id", &self.wa_id.as_deref().map(redact::phone))
+            .field("user_id", &self.user_id.as_deref().map(redact::phone))
             .finish_non_exhaustive()
     }
 }

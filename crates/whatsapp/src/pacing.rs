@@ -98,6 +98,10 @@ pub enum PaceLimit {
     Throughput,
     /// The per-recipient pair limit.
     Pair,
+    /// The app's Business Use Case rate limit: an `X-Business-Use-Case-Usage` header said access
+    /// is regained only after `estimated_time_to_regain_access` minutes
+    /// ([`Pacer::observe_usage`]).
+    UseCaseUsage,
     /// The 4^X back-off after a 131056.
     PairBackoff,
 }
@@ -122,6 +126,7 @@ pub struct Pacer<C: Clock = DefaultClock> {
     throughput: Keyed<String, C>,
     pair: Keyed<WindowKey, C>,
     backoff: Mutex<HashMap<WindowKey, (u32, C::Instant)>>,
+    usage_block: Mutex<Option<C::Instant>>,
 }
 
 impl<C: Clock> fmt::Debug for Pacer<C> {
@@ -159,6 +164,7 @@ impl<C: Clock + Clone> Pacer<C> {
             clock,
             config,
             backoff: Mutex::new(HashMap::new()),
+            usage_block: Mutex::new(None),
         })
     }
 
@@ -168,8 +174,9 @@ impl<C: Clock + Clone> Pacer<C> {
     }
 
     /// Takes one send slot for `user` (wa_id, phone or BSUID) on `phone_number_id`, or says how
-    /// long to wait. Checked in this order: the 4^X back-off after a 131056, the throughput
-    /// bucket, the pair limiter. A refusal by the pair limiter has already used a throughput slot
+    /// long to wait. Checked in this order: a Business Use Case block
+    /// ([`Pacer::observe_usage`]), the 4^X back-off after a 131056, the throughput bucket, the
+    /// pair limiter. A refusal by the pair limiter has already used a throughput slot
     /// (1/80 s of capacity): the price of two independent buckets.
     ///
     /// # Errors
@@ -177,6 +184,15 @@ impl<C: Clock + Clone> Pacer<C> {
     pub fn check(&self, phone_number_id: &str, user: &str) -> Result<(), Wait> {
         let key = WindowKey::new(phone_number_id, user);
         let now = self.clock.now();
+        if let Ok(block) = self.usage_block.lock()
+            && let Some(until) = *block
+            && until > now
+        {
+            return Err(Wait {
+                limit: PaceLimit::UseCaseUsage,
+                wait: until.duration_since(now).into(),
+            });
+        }
         if let Ok(backoff) = self.backoff.lock()
             && let Some((_, until)) = backoff.get(&key)
             && *until > now
@@ -218,6 +234,19 @@ impl<C: Clock + Clone> Pacer<C> {
         let failures = backoff.get(&key).map_or(0, |(x, _)| *x);
         let wait = crate::ApiError::pair_rate_backoff(failures);
         backoff.insert(key, (failures.saturating_add(1), now + wait.into()));
+        wait
+    }
+
+    /// Feeds an `X-Business-Use-Case-Usage` header (see
+    /// [`ClientBuilder::on_usage`](crate::ClientBuilder::on_usage)): when an entry says access
+    /// is regained only after `estimated_time_to_regain_access` minutes, every send is held back
+    /// that long ([`PaceLimit::UseCaseUsage`]); a later header without a wait lifts the block.
+    /// Returns the wait it set, if any.
+    pub fn observe_usage(&self, usage: &crate::BusinessUseCaseUsage) -> Option<Duration> {
+        let wait = usage.regain_access_in();
+        if let Ok(mut block) = self.usage_block.lock() {
+            *block = wait.map(|w| self.clock.now() + w.into());
+        }
         wait
     }
 

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Error;
 use crate::media::MediaSource;
+use crate::templates::TemplateCategory;
 use chatport_core::open_enum;
 
 open_enum! {
@@ -288,6 +289,8 @@ pub struct Template {
     body: Vec<TemplateParameter>,
     buttons: Vec<TemplateButton>,
     components: Vec<Value>,
+    category: Option<TemplateCategory>,
+    bsuid_allowed: bool,
 }
 
 impl fmt::Debug for Template {
@@ -314,6 +317,8 @@ impl Template {
             body: Vec::new(),
             buttons: Vec::new(),
             components: Vec::new(),
+            category: None,
+            bsuid_allowed: false,
         }
     }
 
@@ -401,6 +406,44 @@ impl Template {
     pub fn component(mut self, component: Value) -> Self {
         self.components.push(component);
         self
+    }
+
+    /// Declares the template's category (not sent: Meta knows it from the approved template). It
+    /// matters locally for [`TemplateCategory::Authentication`]: such a template needs the
+    /// customer's phone number, so [`OutgoingMessage::validate`](crate::OutgoingMessage::validate)
+    /// refuses it for a [`Recipient::UserId`](crate::Recipient::UserId) with
+    /// [`Error::PhoneNumberRequired`] instead of letting Meta answer 131062 (Meta:
+    /// business-scoped-user-ids).
+    #[must_use]
+    pub fn category(mut self, category: TemplateCategory) -> Self {
+        self.category = Some(category);
+        self
+    }
+
+    /// Shorthand for [`Template::category`]`(`[`TemplateCategory::Authentication`]`)`.
+    #[must_use]
+    pub fn authentication(self) -> Self {
+        self.category(TemplateCategory::Authentication)
+    }
+
+    /// Lets an [authentication](Template::authentication) template go to a business-scoped user
+    /// id anyway (default `false`): for when Meta opens authentication templates to BSUIDs for a
+    /// WABA. Whether and when it does is not documented **(inferred: keep configurable)**.
+    #[must_use]
+    pub fn allow_user_id_recipient(mut self, allowed: bool) -> Self {
+        self.bsuid_allowed = allowed;
+        self
+    }
+
+    /// The declared category, if any.
+    pub fn category_kind(&self) -> Option<&TemplateCategory> {
+        self.category.as_ref()
+    }
+
+    /// Whether this template must be sent to a phone number (an authentication template not
+    /// [allowed](Template::allow_user_id_recipient) for BSUIDs).
+    pub fn needs_phone_number(&self) -> bool {
+        self.category == Some(TemplateCategory::Authentication) && !self.bsuid_allowed
     }
 
     /// Sets `language.policy` (Meta documents `deterministic`).

@@ -1,17 +1,26 @@
-//! Template management (read side): list and get the message templates of a WhatsApp Business
-//! Account, so a flow can check at start-up that the templates it sends exist and are approved.
+//! Template management: list (paged, also as a stream), get, create, edit and delete the message
+//! templates of a WhatsApp Business Account, and check at start-up that the templates a flow
+//! sends exist and are approved.
 //!
-//! `GET /{WABA_ID}/message_templates?name=&status=&limit=&after=` →
-//! `{"data":[{"id","name","language","status","category","components":[..]}],
-//! "paging":{"cursors":{"before","after"},"next"?}}` (Business Management API, message-templates;
-//! needs `whatsapp_business_management`; these endpoints have an app rate limit of 200 requests
-//! per hour per WABA by default).
+//! Business Management API, message-templates (needs `whatsapp_business_management`; these
+//! endpoints are Business-Use-Case rate limited, see [`Client::business_use_case_usage`]):
+//!
+//! | Operation | Request | Answer |
+//! |---|---|---|
+//! | list | `GET /{WABA_ID}/message_templates?name=&limit=&after=` | `{"data":[{"id","name","language","status","category","components":[..]}],"paging":{"cursors":{"before","after"},"next"?}}` |
+//! | create | `POST /{WABA_ID}/message_templates` `{"name","language","category","components":[..],"parameter_format"?}` | `{"id","status","category"}` |
+//! | edit | `POST /{TEMPLATE_ID}` `{"components"?,"category"?}` | `{"success":true}` |
+//! | delete | `DELETE /{WABA_ID}/message_templates?name=[&hsm_id=]` | `{"success":true}` |
+//!
+//! Deleting by name deletes every language of that name; with `hsm_id` (the template id) only
+//! that template. Status changes arrive on the `message_template_status_update` webhook.
 
+use futures::{Stream, TryStreamExt as _};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::client::Client;
+use crate::client::{Client, Success};
 use crate::error::Error;
 use crate::webhook::Extra;
 use chatport_core::open_enum;
@@ -51,6 +60,20 @@ open_enum! {
     }
 }
 
+open_enum! {
+    /// `category` of a message template (Business Management API, message-templates; Meta:
+    /// pricing): it decides the price and, for `AUTHENTICATION`, that the template needs the
+    /// customer's phone number (not deliverable to a business-scoped user id, 131062).
+    pub enum TemplateCategory {
+        /// One-time passwords and other authentication codes.
+        Authentication => "AUTHENTICATION",
+        /// Marketing.
+        Marketing => "MARKETING",
+        /// Utility (order updates, account notices).
+        Utility => "UTILITY",
+    }
+}
+
 /// One template of `GET /{WABA_ID}/message_templates`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TemplateInfo {
@@ -80,6 +103,11 @@ pub struct TemplateInfo {
 }
 
 impl TemplateInfo {
+    /// [`TemplateInfo::category`] typed (`None` when Meta sent none).
+    pub fn category_kind(&self) -> Option<TemplateCategory> {
+        self.category.as_deref().map(TemplateCategory::from)
+    }
+
     /// Whether it can be sent now.
     pub fn is_approved(&self) -> bool {
         self.status == TemplateStatus::Approved
@@ -121,9 +149,156 @@ pub struct TemplateProblem {
     pub status: Option<TemplateStatus>,
 }
 
+/// A template to create ([`Client::create_template`]). `components` are Meta's component
+/// objects verbatim (`HEADER` with `format` and `example`, `BODY`, `FOOTER`, `BUTTONS`, ...).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct NewTemplate {
+    /// Name: lower case letters, digits and `_`, at most 512 characters.
+    pub name: String,
+    /// Language code, e.g. `en_US`.
+    pub language: String,
+    /// Category.
+    pub category: TemplateCategory,
+    /// The components, verbatim.
+    pub components: Vec<Value>,
+    /// `positional` (default) or `named` placeholders.
+    pub parameter_format: Option<String>,
+}
+
+impl NewTemplate {
+    /// A template without components yet.
+    pub fn new(
+        name: impl Into<String>,
+        language: impl Into<String>,
+        category: TemplateCategory,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            language: language.into(),
+            category,
+            components: Vec::new(),
+            parameter_format: None,
+        }
+    }
+
+    /// Adds a component object.
+    #[must_use]
+    pub fn component(mut self, component: Value) -> Self {
+        self.components.push(component);
+        self
+    }
+
+    /// Uses `{{name}}` placeholders (`parameter_format: named`).
+    #[must_use]
+    pub fn named_parameters(mut self) -> Self {
+        self.parameter_format = Some("named".into());
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 512
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err(Error::Invalid {
+                field: "name",
+                reason: "a template name is 1 to 512 lower case letters, digits or '_'",
+            });
+        }
+        crate::interactive::non_empty("language", &self.language)?;
+        if self.components.is_empty() {
+            return Err(Error::Invalid {
+                field: "components",
+                reason: "a template needs at least a BODY component",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The answer to [`Client::create_template`]: `{"id","status","category"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedTemplate {
+    /// The template id (`hsm_id` for a delete of this one template).
+    #[serde(
+        default,
+        deserialize_with = "crate::webhook::model::lenient::string_or_empty"
+    )]
+    pub id: String,
+    /// Review status (usually `PENDING`; `APPROVED` or `REJECTED` right away for some).
+    pub status: TemplateStatus,
+    /// The category Meta assigned (it may differ from the one asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
 impl Client {
+    /// One page of `GET /{waba_id}/message_templates`, and the cursor of the next one.
+    async fn template_page(
+        &self,
+        waba_id: &str,
+        name: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<(Vec<TemplateInfo>, Option<String>), Error> {
+        let mut url = self.url(&[waba_id, "message_templates"], "waba_id")?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("limit", "100");
+            if let Some(n) = name {
+                q.append_pair("name", n);
+            }
+            if let Some(a) = after {
+                q.append_pair("after", a);
+            }
+        }
+        let request = self
+            .inner
+            .http
+            .get(url)
+            .bearer_auth(self.inner.token.expose_secret());
+        let page: Page = self.execute("message_templates", request).await?;
+        let next = page.paging.and_then(|p| {
+            p.next.as_ref()?;
+            p.cursors?.after
+        });
+        let next = next.filter(|cursor| !page.data.is_empty() && Some(cursor.as_str()) != after);
+        Ok((page.data, next))
+    }
+
+    /// The templates of a WABA as a stream, one page (100) fetched at a time as the stream is
+    /// read, following the `after` cursor (at most 50 pages), optionally only those named `name`.
+    /// Stops after the first error, which it yields.
+    pub fn templates<'a>(
+        &'a self,
+        waba_id: &'a str,
+        name: Option<&'a str>,
+    ) -> impl Stream<Item = Result<TemplateInfo, Error>> + Send + 'a {
+        futures::stream::try_unfold(
+            (Some(None::<String>), 0_usize),
+            move |(after, pages)| async move {
+                let Some(after) = after else {
+                    return Ok::<_, Error>(None);
+                };
+                if pages >= MAX_PAGES {
+                    return Ok(None);
+                }
+                let (page, next) = self.template_page(waba_id, name, after.as_deref()).await?;
+                let items = futures::stream::iter(page.into_iter().map(Ok::<_, Error>));
+                Ok(Some((items, (next.map(Some), pages + 1))))
+            },
+        )
+        .try_flatten()
+    }
+
     /// Lists the templates of a WABA, following the `after` cursor over all pages (at most 50),
-    /// optionally only those named `name`.
+    /// optionally only those named `name` (the whole [`Client::templates`] stream, collected).
     ///
     /// # Errors
     /// As [`Client::send`] (e.g. 100 for an unknown WABA id, 10 / 200 for a missing
@@ -133,38 +308,105 @@ impl Client {
         waba_id: &str,
         name: Option<&str>,
     ) -> Result<Vec<TemplateInfo>, Error> {
-        let mut all = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut url = self.url(&[waba_id, "message_templates"], "waba_id")?;
-            {
-                let mut q = url.query_pairs_mut();
-                q.append_pair("limit", "100");
-                if let Some(n) = name {
-                    q.append_pair("name", n);
-                }
-                if let Some(a) = &after {
-                    q.append_pair("after", a);
-                }
-            }
-            let request = self
-                .inner
-                .http
-                .get(url)
-                .bearer_auth(self.inner.token.expose_secret());
-            let page: Page = self.execute("message_templates", request).await?;
-            let got = page.data.len();
-            all.extend(page.data);
-            let next = page.paging.and_then(|p| {
-                p.next.as_ref()?;
-                p.cursors?.after
+        self.templates(waba_id, name).try_collect().await
+    }
+
+    /// Creates a template: `POST /{waba_id}/message_templates`. It can be sent once its status is
+    /// `APPROVED` (a `message_template_status_update` webhook says when).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] before sending for a bad name, an empty language or no component; then
+    /// as [`Client::send`] (2388019: 250 templates already; 2388039... content rejected; 100 for a
+    /// malformed component).
+    pub async fn create_template(
+        &self,
+        waba_id: &str,
+        template: &NewTemplate,
+    ) -> Result<CreatedTemplate, Error> {
+        template.validate()?;
+        let url = self.url(&[waba_id, "message_templates"], "waba_id")?;
+        let mut body = serde_json::json!({
+            "name": template.name,
+            "language": template.language,
+            "category": template.category.as_str(),
+            "components": template.components,
+        });
+        if let Some(format) = &template.parameter_format {
+            body["parameter_format"] = Value::String(format.clone());
+        }
+        let request = self
+            .inner
+            .http
+            .post(url)
+            .bearer_auth(self.inner.token.expose_secret())
+            .json(&body);
+        self.execute("template_create", request).await
+    }
+
+    /// Edits a template: `POST /{template_id}` with new `components` and/or `category` (Meta
+    /// limits how often an approved template may be edited).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when neither is given; then as [`Client::send`];
+    /// [`Error::InvalidResponse`] when the answer is not `{"success":true}`.
+    pub async fn edit_template(
+        &self,
+        template_id: &str,
+        components: Option<&[Value]>,
+        category: Option<&TemplateCategory>,
+    ) -> Result<(), Error> {
+        if components.is_none() && category.is_none() {
+            return Err(Error::Invalid {
+                field: "components",
+                reason: "an edit changes the components, the category or both",
             });
-            match next {
-                Some(cursor) if got > 0 && after.as_ref() != Some(&cursor) => after = Some(cursor),
-                _ => break,
+        }
+        let url = self.url(&[template_id], "template_id")?;
+        let mut body = serde_json::Map::new();
+        if let Some(c) = components {
+            body.insert("components".into(), Value::Array(c.to_vec()));
+        }
+        if let Some(c) = category {
+            body.insert("category".into(), Value::String(c.as_str().to_owned()));
+        }
+        let request = self
+            .inner
+            .http
+            .post(url)
+            .bearer_auth(self.inner.token.expose_secret())
+            .json(&body);
+        let answer: Success = self.execute("template_edit", request).await?;
+        answer.into_result()
+    }
+
+    /// Deletes a template: `DELETE /{waba_id}/message_templates?name=…` (every language of
+    /// `name`), or only the template `template_id` of that name (`&hsm_id=`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an empty name; then as [`Client::send`];
+    /// [`Error::InvalidResponse`] when the answer is not `{"success":true}`.
+    pub async fn delete_template(
+        &self,
+        waba_id: &str,
+        name: &str,
+        template_id: Option<&str>,
+    ) -> Result<(), Error> {
+        crate::interactive::non_empty("name", name)?;
+        let mut url = self.url(&[waba_id, "message_templates"], "waba_id")?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("name", name);
+            if let Some(id) = template_id {
+                q.append_pair("hsm_id", id);
             }
         }
-        Ok(all)
+        let request = self
+            .inner
+            .http
+            .delete(url)
+            .bearer_auth(self.inner.token.expose_secret());
+        let answer: Success = self.execute("template_delete", request).await?;
+        answer.into_result()
     }
 
     /// The template `name` in `language`, if the WABA has it.

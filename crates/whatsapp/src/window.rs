@@ -78,6 +78,16 @@ pub trait WindowStore: Send + Sync + fmt::Debug {
     /// Records an inbound at `at`. Must keep the **latest** time: webhooks arrive out of order,
     /// so an older `at` than the stored one changes nothing.
     async fn record_inbound(&self, key: WindowKey, at: DateTime<Utc>);
+
+    /// Carries the window of `from` over to `to` (a customer whose number or business-scoped
+    /// user id changed keeps their open window: Meta's window belongs to the person, not to the
+    /// identifier **(inferred)**). The default records `from`'s last inbound time for `to`
+    /// (keeping `to`'s own if it is later); `from` is left as it was.
+    async fn rekey(&self, from: &WindowKey, to: WindowKey) {
+        if let Some(at) = self.last_inbound(from).await {
+            self.record_inbound(to, at).await;
+        }
+    }
 }
 
 /// A [`WindowStore`] in a `HashMap` behind a mutex (per process, lost on restart).
@@ -170,12 +180,14 @@ impl WindowTracker {
     /// sender open the window, so either can be used to send. Returns whether it recorded.
     ///
     /// Reactions and `request_welcome` count as the user writing **(inferred**: Meta's text says
-    /// "messages or calls").
+    /// "messages or calls"). A `system` message announcing a number or BSUID change records
+    /// nothing but carries the window over to the new identifier ([`WindowTracker::follow`]).
     pub async fn observe(&self, event: &Event) -> bool {
         let EventKind::Message(m) = &event.kind else {
             return false;
         };
         if m.message_type == MessageType::System {
+            self.follow(event).await;
             return false;
         }
         let Some(phone_number_id) = event.phone_number_id() else {
@@ -195,6 +207,31 @@ impl WindowTracker {
             recorded = true;
         }
         recorded
+    }
+
+    /// Follows a customer whose number or business-scoped user id changed: for a `system`
+    /// message with an [`IdentityChange`](crate::webhook::IdentityChange) (`user_changed_number`,
+    /// `user_changed_user_id`), carries the window of each old identifier over to the new one
+    /// ([`WindowStore::rekey`]). Returns how many identifiers it carried over (0 for any other
+    /// event). [`WindowTracker::observe`] calls it, so feeding every event is enough.
+    pub async fn follow(&self, event: &Event) -> usize {
+        let (Some(m), Some(phone_number_id)) = (event.message(), event.phone_number_id()) else {
+            return 0;
+        };
+        let Some(change) = m.identity_change() else {
+            return 0;
+        };
+        let mut moved = 0;
+        for (old, new) in change.moves() {
+            self.store
+                .rekey(
+                    &WindowKey::new(phone_number_id, old),
+                    WindowKey::new(phone_number_id, new),
+                )
+                .await;
+            moved += 1;
+        }
+        moved
     }
 
     /// Records an inbound from `user` at `at` directly (e.g. a call, or a restored state).
@@ -299,6 +336,32 @@ mod tests {
             r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"display_phone_number":"1555","phone_number_id":"42"}},"messages":[{{"from":"{from}","from_user_id":"US.1","id":"wamid.{ts}","timestamp":"{ts}","type":"text","text":{{"body":"hi"}}}}]}}}}]}}]}}"#
         );
         Notification::parse(body.as_bytes()).unwrap().events()
+    }
+
+    #[tokio::test]
+    async fn a_number_change_carries_the_window_over_in_memory() {
+        let tracker = WindowTracker::default();
+        let now = Utc::now().timestamp();
+        for e in inbound("16505551234", now - 60) {
+            assert!(tracker.observe(&e).await);
+        }
+        assert!(!tracker.is_open("42", "16505554321").await);
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"metadata":{{"display_phone_number":"1555","phone_number_id":"42"}},"messages":[{{"from":"16505551234","id":"wamid.sys","timestamp":"{now}","type":"system","system":{{"body":"changed","wa_id":"16505554321","type":"user_changed_number","user_id":"US.2","previous_user_id":"US.1"}}}}]}}}}]}}]}}"#
+        );
+        let event = Notification::parse(body.as_bytes())
+            .unwrap()
+            .events()
+            .remove(0);
+        assert_eq!(tracker.follow(&event).await, 2);
+        assert!(
+            !tracker.observe(&event).await,
+            "a system message opens nothing itself"
+        );
+        assert!(tracker.is_open("42", "16505554321").await);
+        assert!(tracker.is_open("42", "US.2").await);
+        // Nothing to follow for an ordinary message.
+        assert_eq!(tracker.follow(&inbound("1", now)[0]).await, 0);
     }
 
     #[tokio::test]

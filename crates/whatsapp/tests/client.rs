@@ -6,14 +6,16 @@ use std::time::Duration;
 
 use chatport_core::{Classify, ErrorClass};
 use chatport_testkit::prometheus::value as series;
-use chatport_whatsapp::{Client, Error, OutgoingMessage, Recipient, Template};
+use chatport_whatsapp::{
+    Client, Error, ErrorKind, OutgoingMessage, Recipient, Template, TemplateCategory,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
-const MESSAGES_PATH: &str = "/v25.0/106540352242922/messages";
+const MESSAGES_PATH: &str = "/v26.0/106540352242922/messages";
 const TOKEN: &str = "EAAJB-test-token";
 
 fn client(server: &MockServer) -> Client {
@@ -479,4 +481,96 @@ async fn sends_are_counted_per_attempt_with_their_class() {
         !text.contains("16505551234"),
         "no phone number in a label: {text}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Business-scoped user ids (Meta: business-scoped-user-ids)
+
+#[tokio::test]
+async fn a_send_to_a_user_id_answers_the_typed_user_id() {
+    let server = answering(ResponseTemplate::new(200).set_body_json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": "US.13491208655302741918", "user_id": "US.13491208655302741918"}],
+        "messages": [{"id": "wamid.BSUID"}]
+    })))
+    .await;
+    let message = OutgoingMessage::text(Recipient::user_id("US.13491208655302741918"), "Hi Kai");
+    let answer = client(&server)
+        .send(PHONE_NUMBER_ID, &message)
+        .await
+        .unwrap();
+    assert_eq!(answer.user_id(), Some("US.13491208655302741918"));
+    assert_eq!(
+        answer.contacts[0].user_id.as_deref(),
+        Some("US.13491208655302741918")
+    );
+    assert_eq!(answer.contacts[0].wa_id, None);
+    assert!(answer.contacts[0].extra.is_empty(), "user_id is typed");
+    assert_eq!(
+        only_request_body(&server).await["recipient"],
+        "US.13491208655302741918"
+    );
+}
+
+#[tokio::test]
+async fn error_131062_is_typed_permanent_and_never_resent() {
+    let err = send_error(ResponseTemplate::new(400).set_body_json(graph_error(
+        131_062,
+        "Business-scoped user ID recipients not supported",
+        "This message type cannot be sent to a business-scoped user ID.",
+    )))
+    .await;
+    assert_eq!(err.kind(), Some(ErrorKind::BsuidNotSupported));
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(!err.may_resend());
+    assert!(err.to_string().contains("131062"), "{err}");
+}
+
+#[tokio::test]
+async fn an_authentication_template_to_a_user_id_is_refused_locally() {
+    let server = answering(accepted("wamid.NEVER")).await;
+    let otp = Template::new("login_code", "en_US")
+        .authentication()
+        .body_parameters(vec!["482913".into()]);
+    let to_user_id =
+        OutgoingMessage::template(Recipient::user_id("US.13491208655302741918"), otp.clone());
+    let err = client(&server)
+        .send(PHONE_NUMBER_ID, &to_user_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PhoneNumberRequired { .. }), "{err:?}");
+    assert_eq!(err.kind(), Some(ErrorKind::BsuidNotSupported));
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("phone number"), "{err}");
+    assert!(!err.to_string().contains("US.1349"), "{err}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // The same template to a phone number goes out; a utility template to a user id too; and an
+    // authentication template explicitly allowed for BSUIDs.
+    let c = client(&server);
+    c.send(
+        PHONE_NUMBER_ID,
+        &OutgoingMessage::template(Recipient::phone("+16505551234"), otp.clone()),
+    )
+    .await
+    .unwrap();
+    c.send(
+        PHONE_NUMBER_ID,
+        &OutgoingMessage::template(
+            Recipient::user_id("US.13491208655302741918"),
+            Template::new("case_update", "en_US").category(TemplateCategory::Utility),
+        ),
+    )
+    .await
+    .unwrap();
+    c.send(
+        PHONE_NUMBER_ID,
+        &OutgoingMessage::template(
+            Recipient::user_id("US.13491208655302741918"),
+            otp.allow_user_id_recipient(true),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }

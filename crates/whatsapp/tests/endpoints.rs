@@ -39,7 +39,7 @@ fn graph_error(status: u16, code: i64) -> ResponseTemplate {
 async fn mark_read_and_typing_indicator() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path(format!("/v25.0/{PNID}/messages")))
+        .and(path(format!("/v26.0/{PNID}/messages")))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(body_json(
             json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.A"}),
@@ -49,7 +49,7 @@ async fn mark_read_and_typing_indicator() {
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path(format!("/v25.0/{PNID}/messages")))
+        .and(path(format!("/v26.0/{PNID}/messages")))
         .and(body_json(json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.B", "typing_indicator": {"type": "text"}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
         .expect(1)
@@ -85,7 +85,7 @@ async fn mark_read_refused_success_false() {
 async fn upload_streams_multipart_and_checks_the_table() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path(format!("/v25.0/{PNID}/media")))
+        .and(path(format!("/v26.0/{PNID}/media")))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(body_string_contains(
             "name=\"messaging_product\"\r\n\r\nwhatsapp",
@@ -144,7 +144,7 @@ async fn media_server(content: &'static [u8], sha_hex: &str) -> MockServer {
     let server = MockServer::start().await;
     let url = format!("{}/download/abc?mid=1", server.uri());
     Mock::given(method("GET"))
-        .and(path("/v25.0/1037543291543636"))
+        .and(path("/v26.0/1037543291543636"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "messaging_product": "whatsapp", "url": url, "mime_type": "application/pdf",
             "sha256": sha_hex, "file_size": content.len(), "id": "1037543291543636"})))
@@ -306,14 +306,14 @@ async fn redirect_to_a_foreign_host_is_not_followed() {
 async fn delete_media() {
     let server = MockServer::start().await;
     Mock::given(method("DELETE"))
-        .and(path("/v25.0/1037543291543636"))
+        .and(path("/v26.0/1037543291543636"))
         .and(query_param("phone_number_id", PNID))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("DELETE"))
-        .and(path("/v25.0/999"))
+        .and(path("/v26.0/999"))
         .respond_with(graph_error(400, 100))
         .mount(&server)
         .await;
@@ -333,7 +333,7 @@ async fn templates_list_pages_and_check() {
                "components": [{"type": "BODY", "text": "Case {{1}}"}], "parameter_format": "POSITIONAL"})
     };
     Mock::given(method("GET"))
-        .and(path("/v25.0/102290129340398/message_templates"))
+        .and(path("/v26.0/102290129340398/message_templates"))
         .and(query_param("after", "CURSOR1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "data": [t("case_closed", "en_US", "PAUSED"), t("case_new", "de", "SOMETHING_NEW")],
@@ -341,7 +341,7 @@ async fn templates_list_pages_and_check() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/v25.0/102290129340398/message_templates"))
+        .and(path("/v26.0/102290129340398/message_templates"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "data": [t("case_update", "en_US", "APPROVED")],
             "paging": {"cursors": {"before": "A", "after": "CURSOR1"},
@@ -408,7 +408,7 @@ async fn window_refuses_or_falls_back_to_a_template() {
     let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
     let sink = captured.clone();
     Mock::given(method("POST"))
-        .and(path(format!("/v25.0/{PNID}/messages")))
+        .and(path(format!("/v26.0/{PNID}/messages")))
         .respond_with(move |req: &Request| {
             sink.lock()
                 .unwrap()

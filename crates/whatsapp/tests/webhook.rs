@@ -6,8 +6,8 @@
 use chatport_core::EventId;
 use chatport_whatsapp::Error;
 use chatport_whatsapp::webhook::{
-    Event, EventKind, InteractiveType, MessageType, Notification, SignatureVerifier, StatusKind,
-    sign,
+    Event, EventKind, HandoverType, InteractiveType, MessageType, Notification, SignatureVerifier,
+    StandbyItem, StatusKind, sign,
 };
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -26,7 +26,9 @@ fn at(secs: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
 }
 
-const ALL_FIXTURES: [&str; 14] = [
+const ALL_FIXTURES: [&str; 16] = [
+    "standby.json",
+    "handover.json",
     "real-signed.json",
     "text.json",
     "image.json",
@@ -241,9 +243,22 @@ fn sender_known_only_by_business_scoped_user_id() {
     assert_eq!(e.ordering_key().as_deref(), Some("US.13491208655302741918"));
     assert_eq!(e.sender_name(), Some("Kai"));
     assert_eq!(e.contacts[0].wa_id, None);
+    let profile = e.contacts[0].profile.as_ref().unwrap();
+    assert_eq!(profile.username.as_deref(), Some("kai.dev"));
+    assert!(
+        profile.extra.is_empty(),
+        "username is typed, not left in extra"
+    );
+    assert_eq!(e.sender_username(), Some("kai.dev"));
+    assert_eq!(e.sender_user_id(), Some("US.13491208655302741918"));
     assert_eq!(
-        e.contacts[0].profile.as_ref().unwrap().extra["username"],
-        "kai.dev"
+        e.contacts[0].parent_user_id.as_deref(),
+        Some("US.ENT.11815799212886844830")
+    );
+    assert!(e.contacts[0].extra.is_empty());
+    assert_eq!(
+        m.from_parent_user_id.as_deref(),
+        Some("US.ENT.11815799212886844830")
     );
     assert_eq!(m.message_type, MessageType::Button);
     assert_eq!(
@@ -560,7 +575,7 @@ fn every_event_round_trips_through_json() {
             count += 1;
         }
     }
-    assert_eq!(count, 22);
+    assert_eq!(count, 28);
 }
 
 #[test]
@@ -590,4 +605,91 @@ fn debug_output_hides_phone_numbers_and_text() {
         !debug.contains("6505551234") && !debug.contains("another color"),
         "{debug}"
     );
+}
+
+#[test]
+fn a_status_to_a_user_id_carries_the_typed_parent_user_id() {
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "statuses": [{"id": "wamid.OUT9", "status": "delivered", "timestamp": "1751248001",
+                "recipient_user_id": "US.13491208655302741918",
+                "recipient_parent_user_id": "US.ENT.11815799212886844830"}]}}]}]});
+    let events = Notification::parse(body.to_string().as_bytes())
+        .unwrap()
+        .events();
+    let s = events[0].status().unwrap();
+    assert_eq!(s.recipient(), Some("US.13491208655302741918"));
+    assert_eq!(
+        s.recipient_parent_user_id.as_deref(),
+        Some("US.ENT.11815799212886844830")
+    );
+    assert!(s.extra.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Standby and handovers (Meta: webhooks/reference/standby, webhooks/reference/messaging-handovers)
+
+#[test]
+fn standby_items_are_never_plain_messages() {
+    let events = events("standby.json");
+    let kinds: Vec<&str> = events.iter().map(Event::kind_name).collect();
+    assert_eq!(kinds, ["standby", "standby", "standby"]);
+    assert!(events.iter().all(|e| e.message().is_none()));
+    let items: Vec<&str> = events
+        .iter()
+        .map(|e| e.standby().unwrap().item_name())
+        .collect();
+    assert_eq!(items, ["message", "status", "echo"]);
+    assert_eq!(events[0].event_id().as_str(), "standby:wamid.STANDBY1");
+    assert_eq!(
+        events[1].event_id().as_str(),
+        "standby:wamid.ECHO1:delivered"
+    );
+    assert_eq!(events[2].event_id().as_str(), "echo:wamid.ECHO1");
+    for e in &events {
+        assert_eq!(e.ordering_key().as_deref(), Some("16505551234"));
+        assert_eq!(e.phone_number_id(), Some("106540352242922"));
+        let back: Event = serde_json::from_slice(&serde_json::to_vec(e).unwrap()).unwrap();
+        assert_eq!(&back, e);
+    }
+    assert_eq!(events[0].occurred_at(), at(1_751_248_000));
+    let StandbyItem::Message(m) = events[0].standby().unwrap() else {
+        panic!("expected a standby message");
+    };
+    assert_eq!(m.text_body(), Some("Can I change my delivery address?"));
+}
+
+#[test]
+fn handovers_are_typed_in_both_known_shapes_and_unknown_values_kept() {
+    let events = events("handover.json");
+    let kinds: Vec<&str> = events.iter().map(Event::kind_name).collect();
+    assert_eq!(kinds, ["handover", "handover", "other"]);
+
+    let passed = events[0].handover().unwrap();
+    assert_eq!(passed.handover_type, HandoverType::ControlPassed);
+    assert_eq!(passed.this_app_holds(), Some(true));
+    assert_eq!(passed.customer.as_deref(), Some("16505551234"));
+    assert_eq!(passed.previous_owner.as_deref(), Some("ai_agent"));
+    assert_eq!(passed.new_owner.as_deref(), Some("app"));
+    assert_eq!(
+        passed.metadata.as_deref(),
+        Some("escalate: billing question")
+    );
+    assert_eq!(events[0].occurred_at(), at(1_751_248_100));
+    assert_eq!(events[0].ordering_key().as_deref(), Some("16505551234"));
+    assert!(!format!("{passed:?}").contains("16505551234"));
+
+    let taken = events[1].handover().unwrap();
+    assert_eq!(taken.handover_type, HandoverType::TakeThreadControl);
+    assert_eq!(taken.this_app_holds(), Some(false));
+    assert_eq!(taken.customer.as_deref(), Some("US.13491208655302741918"));
+    assert_eq!(taken.new_owner.as_deref(), Some("987654321"));
+    assert_eq!(events[1].occurred_at(), at(1_751_248_200));
+    assert_ne!(events[0].event_id(), events[1].event_id());
+    for e in &events {
+        let back: Event = serde_json::from_slice(&serde_json::to_vec(e).unwrap()).unwrap();
+        assert_eq!(&back, e);
+        assert_eq!(back.event_id(), e.event_id());
+    }
 }

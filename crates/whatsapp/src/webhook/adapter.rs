@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use chatport_core::Envelope;
 use chatport_core::webhook::{
-    HandshakeError, ParseFailure, VerifyError, WebhookAdapter, WebhookBatch, WebhookRequest,
+    HandshakeError, ParseFailure, Unreadable, VerifyError, WebhookAdapter, WebhookBatch,
+    WebhookRequest,
 };
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::{EventKind, Notification, SignatureVerifier, verify_subscription};
+use super::{EventKind, Notification, OBJECT, SignatureVerifier, StandbyItem, verify_subscription};
 
 /// The name of the header Meta signs every notification `POST` with: `sha256=<hex HMAC-SHA256 of
 /// the raw body under the app secret>` (Meta: webhooks/create-webhook-endpoint, "Validating payloads").
@@ -25,13 +26,24 @@ pub const SOURCE: &str = "whatsapp";
 /// error of a `POST` into one [`Envelope`] each.
 ///
 /// Envelopes: `source` [`SOURCE`]; `kind` [`Event::kind_name`](super::Event::kind_name)
-/// (`"message"`, `"status"`, `"error"`, `"other"`, `"invalid"`); `id` the
+/// (`"message"`, `"status"`, `"error"`, `"other"`, `"invalid"`, `"standby"`, `"handover"`); `id` the
 /// [`Event::event_id`](super::Event::event_id) (the wamid for a message, wamid + status for a
-/// status); `payload` the event's JSON ([`Event`](super::Event)). Ordering keys: a message carries
-/// the customer's id (`from`, else the business-scoped `from_user_id`), so one customer's messages
-/// are handled in order; statuses, errors and other fields carry none — they must never wait behind
+/// status); `payload` the event's JSON ([`Event`](super::Event)). Ordering keys: a message, a
+/// standby message or echo and a handover carry the customer's id (`from`, else the business-scoped
+/// `from_user_id`), so one customer's messages and changes of who holds the conversation are
+/// handled in order; statuses (standby receipts too), errors and other fields carry none — they must never wait behind
 /// a message of the same customer (a send in doubt waits for exactly these), and their handling
 /// tolerates any order.
+///
+/// Refusals and dead parts ([`WebhookAdapter::parse`]; the ingress stores each as a dead row and
+/// answers 200, so Meta does not redeliver what can never parse):
+/// - a body that is not JSON, or has no `object` / `entry`: [`ParseFailure`];
+/// - a body whose `object` is not [`OBJECT`] (`whatsapp_business_account`, e.g. a Page's
+///   `"object": "page"` sent to the WhatsApp endpoint by a misconfigured subscription):
+///   [`ParseFailure`], nothing is stored as a WhatsApp event;
+/// - an `entry[]` or `changes[]` element without the documented envelope shape: one
+///   [`Unreadable`] part holding that element's raw JSON, while the valid changes of the same POST
+///   become envelopes as usual.
 ///
 /// ```
 /// use chatport_core::webhook::{WebhookAdapter, WebhookRequest};
@@ -84,7 +96,10 @@ impl WhatsAppWebhook {
             .into_iter()
             .map(|event| {
                 let ordering_key = match &event.kind {
-                    EventKind::Message(_) => event.ordering_key(),
+                    EventKind::Message(_) | EventKind::Handover(_) => event.ordering_key(),
+                    EventKind::Standby(item) if !matches!(**item, StandbyItem::Status(_)) => {
+                        event.ordering_key()
+                    }
                     _ => None,
                 };
                 let payload =
@@ -126,8 +141,31 @@ impl WebhookAdapter for WhatsAppWebhook {
     fn parse(&self, body: &[u8], received_at: DateTime<Utc>) -> Result<WebhookBatch, ParseFailure> {
         let notification =
             Notification::parse(body).map_err(|e| ParseFailure::new(e.to_string()))?;
-        self.envelopes(&notification, received_at)
-            .map(WebhookBatch::new)
+        if !notification.is_whatsapp() {
+            // Object names are short identifiers (`page`, `instagram`); anything else is not quoted.
+            let object = &notification.object;
+            let shown = if !object.is_empty()
+                && object.len() <= 40
+                && object.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            {
+                format!("`{object}`")
+            } else {
+                "an unexpected value".to_owned()
+            };
+            return Err(ParseFailure::new(format!(
+                "the notification's object is {shown}, not `{OBJECT}`: not a WhatsApp Business Account webhook"
+            )));
+        }
+        let mut batch = WebhookBatch::new(self.envelopes(&notification, received_at)?);
+        for part in &notification.unreadable {
+            // Serialising a Value cannot fail.
+            let raw = serde_json::to_vec(&part.raw).unwrap_or_default();
+            batch = batch.with_unreadable(Unreadable::new(
+                raw,
+                format!("{}: {}", part.path, part.reason),
+            ));
+        }
+        Ok(batch)
     }
 }
 
@@ -182,6 +220,50 @@ mod tests {
         };
         assert_eq!(a.handshake(&q("tok")).unwrap(), "1158201444");
         assert!(a.handshake(&q("nope")).is_err());
+    }
+
+    #[test]
+    fn a_body_about_another_object_is_refused() {
+        let page = br#"{"object":"page","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"display_phone_number":"15550000000","phone_number_id":"42"},"messages":[{"from":"16505551234","id":"wamid.A","timestamp":"1751247548","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        let err = adapter().parse(page, Utc::now()).unwrap_err();
+        assert!(err.reason.contains("`page`"), "{}", err.reason);
+        assert!(err.reason.contains(OBJECT), "{}", err.reason);
+        let odd = br#"{"object":"+16505551234","entry":[]}"#;
+        let err = adapter().parse(odd, Utc::now()).unwrap_err();
+        assert!(!err.reason.contains("16505551234"), "{}", err.reason);
+    }
+
+    #[test]
+    fn one_unreadable_change_is_kept_dead_and_the_valid_ones_become_events() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[
+            {"id":"1","changes":[
+                {"field":"messages","value":{"metadata":{"display_phone_number":"15550000000","phone_number_id":"42"},"messages":[{"from":"16505551234","id":"wamid.A","timestamp":"1751247548","type":"text","text":{"body":"hi"}}]}},
+                {"field":"messages"},
+                {"field":"messages","value":{"metadata":{"display_phone_number":"15550000000","phone_number_id":"42"},"statuses":[{"id":"wamid.B","status":"read","timestamp":"1751247549","recipient_id":"16505551234"}]}}
+            ]},
+            {"changes":[]},
+            {"id":"2","changes":[7]}
+        ]}"#;
+        let batch = adapter().parse(body, Utc::now()).unwrap();
+        let ids: Vec<&str> = batch.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["wamid.A", "wamid.B:read"]);
+        assert_eq!(batch.unreadable.len(), 3);
+        let first: serde_json::Value = serde_json::from_slice(&batch.unreadable[0].raw).unwrap();
+        assert_eq!(first, serde_json::json!({"field": "messages"}));
+        assert!(
+            batch.unreadable[0]
+                .reason
+                .starts_with("entry[0].changes[1]: missing field `value`"),
+            "{}",
+            batch.unreadable[0].reason
+        );
+        assert!(batch.unreadable[1].reason.starts_with("entry[1]: "));
+        assert_eq!(batch.unreadable[2].raw, b"7");
+        assert!(
+            batch.unreadable[2]
+                .reason
+                .starts_with("entry[2].changes[0]: ")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::handover::{Handover, StandbyItem};
 use super::model::{Contact, Message, Metadata, Status, WebhookError};
 
 /// One update from a webhook POST: a message, a status, an error, or the value of another field,
@@ -37,7 +38,7 @@ pub struct Event {
 }
 
 /// What an [`Event`] is. Serialised as `{"type": "message" | "status" | "error" | "other" |
-/// "invalid", "data": ...}`.
+/// "invalid" | "standby" | "handover", "data": ...}`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -54,6 +55,13 @@ pub enum EventKind {
     /// An item that does not have the documented shape; kept raw so that one bad item does not fail
     /// the other updates of its POST.
     Invalid(Box<InvalidItem>),
+    /// Activity in a conversation another app holds (field `standby`): a customer message, the
+    /// active handler's echo, or a receipt. For context only: answering takes the conversation
+    /// over (Meta: webhooks/reference/standby).
+    Standby(Box<StandbyItem>),
+    /// A change of who holds a conversation (field `messaging_handovers`; Meta:
+    /// webhooks/reference/messaging-handovers).
+    Handover(Box<Handover>),
 }
 
 /// An item of a `messages` change that could not be read as its documented type.
@@ -87,6 +95,8 @@ impl fmt::Debug for EventKind {
                 .field("index", &i.index)
                 .field("reason", &i.reason)
                 .finish_non_exhaustive(),
+            EventKind::Standby(s) => f.debug_tuple("Standby").field(s).finish(),
+            EventKind::Handover(h) => f.debug_tuple("Handover").field(h).finish(),
         }
     }
 }
@@ -124,7 +134,10 @@ impl Event {
     /// - message: its wamid;
     /// - status: `"{wamid}:{status}"`, plus `":{recipient_participant_id}"` for a group participant's
     ///   status (each participant reports its own `read`);
-    /// - error, other, invalid (and a message or status without a usable id):
+    /// - standby: `"standby:{wamid}"` for a customer message, `"standby:{wamid}:{status}"` for a
+    ///   receipt, `"echo:{wamid}"` for the active handler's message (distinct from the ids of the
+    ///   same wamid on the `messages` field);
+    /// - handover, error, other, invalid (and a message or status without a usable id):
     ///   [`EventId::from_content`] of a canonical serialisation (object keys sorted, compact) of the
     ///   field, WABA id, phone number id, entry time, kind and payload.
     pub fn event_id(&self) -> EventId {
@@ -134,6 +147,12 @@ impl Event {
                 Some(p) => format!("{}:{}:{}", s.id, s.status, p),
                 None => format!("{}:{}", s.id, s.status),
             }),
+            EventKind::Standby(item) => Some(match item.as_ref() {
+                StandbyItem::Message(m) => format!("standby:{}", m.id),
+                StandbyItem::Echo(m) => format!("echo:{}", m.id),
+                StandbyItem::Status(s) => format!("standby:{}:{}", s.id, s.status),
+            })
+            .filter(|id| !id.ends_with(':') && !id.contains("::")),
             _ => None,
         };
         match natural {
@@ -151,6 +170,8 @@ impl Event {
             EventKind::Error(e) => serde_json::to_value(e),
             EventKind::Other(v) => Ok(v.clone()),
             EventKind::Invalid(i) => serde_json::to_value(i),
+            EventKind::Standby(i) => serde_json::to_value(i),
+            EventKind::Handover(h) => serde_json::to_value(h),
         }
         .unwrap_or(Value::Null);
         let identity = serde_json::json!({
@@ -166,7 +187,7 @@ impl Event {
         EventId::from_content(&bytes)
     }
 
-    /// `"message"`, `"status"`, `"error"`, `"other"` or `"invalid"`.
+    /// `"message"`, `"status"`, `"error"`, `"other"`, `"invalid"`, `"standby"` or `"handover"`.
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             EventKind::Message(_) => "message",
@@ -174,6 +195,8 @@ impl Event {
             EventKind::Error(_) => "error",
             EventKind::Other(_) => "other",
             EventKind::Invalid(_) => "invalid",
+            EventKind::Standby(_) => "standby",
+            EventKind::Handover(_) => "handover",
         }
     }
 
@@ -186,12 +209,14 @@ impl Event {
     }
 
     /// The customer the event is about, so that one customer's events are processed in order: a
-    /// message's `from` (else `from_user_id`), a status's `recipient_id` (else `recipient_user_id`).
-    /// `None` for errors and other fields.
+    /// message's `from` (else `from_user_id`), a status's `recipient_id` (else `recipient_user_id`),
+    /// a standby item's customer, a handover's customer. `None` for errors and other fields.
     pub fn ordering_key(&self) -> Option<String> {
         match &self.kind {
             EventKind::Message(m) => m.sender().map(str::to_owned),
             EventKind::Status(s) => s.recipient().map(str::to_owned),
+            EventKind::Standby(i) => i.customer().map(str::to_owned),
+            EventKind::Handover(h) => h.customer.clone(),
             _ => None,
         }
     }
@@ -201,14 +226,19 @@ impl Event {
         let own = match &self.kind {
             EventKind::Message(m) => m.timestamp(),
             EventKind::Status(s) => s.timestamp(),
+            EventKind::Standby(i) => match i.as_ref() {
+                StandbyItem::Message(m) | StandbyItem::Echo(m) => m.timestamp(),
+                StandbyItem::Status(s) => s.timestamp(),
+            },
+            EventKind::Handover(h) => h.occurred_at(),
             _ => None,
         };
         own.or_else(|| self.time.and_then(|t| DateTime::from_timestamp(t, 0)))
     }
 
-    /// The profile name of the contact matching the message's sender (by `wa_id` = `from` or
-    /// `user_id` = `from_user_id`; the only contact when it has neither id). `None` for other kinds.
-    pub fn sender_name(&self) -> Option<&str> {
+    /// The contact describing the message's sender (by `wa_id` = `from` or `user_id` =
+    /// `from_user_id`; the only contact when none matches). `None` for other kinds.
+    pub fn sender_contact(&self) -> Option<&Contact> {
         let EventKind::Message(m) = &self.kind else {
             return None;
         };
@@ -216,15 +246,34 @@ impl Event {
             (m.from.is_some() && c.wa_id == m.from)
                 || (m.from_user_id.is_some() && c.user_id == m.from_user_id)
         };
-        let contact = self
-            .contacts
+        self.contacts
             .iter()
             .find(matches)
             .or(match self.contacts.as_slice() {
                 [only] => Some(only),
                 _ => None,
-            })?;
-        contact.profile.as_ref()?.name.as_deref()
+            })
+    }
+
+    /// The profile name of the contact matching the message's sender (see
+    /// [`Event::sender_contact`]). `None` for other kinds.
+    pub fn sender_name(&self) -> Option<&str> {
+        self.sender_contact()?.profile.as_ref()?.name.as_deref()
+    }
+
+    /// The WhatsApp username of the message's sender (`contacts[].profile.username`), when the
+    /// user adopted one (Meta: business-scoped-user-ids). Display only: usernames change.
+    pub fn sender_username(&self) -> Option<&str> {
+        self.sender_contact()?.profile.as_ref()?.username.as_deref()
+    }
+
+    /// The business-scoped user id of the message's sender: `from_user_id`, else the matching
+    /// contact's `user_id`. `None` for other kinds.
+    pub fn sender_user_id(&self) -> Option<&str> {
+        let m = self.message()?;
+        m.from_user_id
+            .as_deref()
+            .or_else(|| self.sender_contact()?.user_id.as_deref())
     }
 
     /// The message, for [`EventKind::Message`].
@@ -239,6 +288,22 @@ impl Event {
     pub fn status(&self) -> Option<&Status> {
         match &self.kind {
             EventKind::Status(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The standby item, for [`EventKind::Standby`].
+    pub fn standby(&self) -> Option<&StandbyItem> {
+        match &self.kind {
+            EventKind::Standby(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The handover, for [`EventKind::Handover`].
+    pub fn handover(&self) -> Option<&Handover> {
+        match &self.kind {
+            EventKind::Handover(h) => Some(h),
             _ => None,
         }
     }

@@ -26,16 +26,19 @@
 
 mod adapter;
 mod event;
+mod handover;
 pub(crate) mod model;
 mod notification;
 mod signature;
 
 pub use adapter::{SIGNATURE_HEADER, SOURCE, WhatsAppWebhook};
 pub use event::{Event, EventKind, InvalidItem};
+pub use handover::{Handover, HandoverType, StandbyItem};
 pub use model::{
-    Button, Contact, Context, Conversation, ErrorData, Extra, Interactive, InteractiveType,
-    Location, Media, Message, MessageType, Metadata, Pricing, Profile, Reaction, Referral,
-    ReplyChoice, Status, StatusKind, Text, WebhookError,
+    Button, CallPermissionReply, Contact, Context, Conversation, ErrorData, Extra, FlowReply,
+    IdentityChange, Interactive, InteractiveType, Location, Media, Message, MessageType, Metadata,
+    Pricing, Profile, Reaction, Referral, ReplyChoice, Status, StatusKind, SystemType,
+    SystemUpdate, Text, WebhookError,
 };
-pub use notification::{Change, Entry, Notification};
+pub use notification::{Change, Entry, Notification, OBJECT, UnreadablePart};
 pub use signature::{MAX_CHALLENGE_LEN, SignatureVerifier, sign, verify_subscription};

@@ -124,6 +124,15 @@ pub struct Contact {
         skip_serializing_if = "Option::is_none"
     )]
     pub user_id: Option<String>,
+    /// The user's parent BSUID (e.g. `US.ENT.11815799212886844830`), shared across the business
+    /// portfolios of a managed business, only when parent BSUIDs are enabled (Meta:
+    /// business-scoped-user-ids).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parent_user_id: Option<String>,
     /// The user's profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
@@ -143,6 +152,13 @@ impl fmt::Debug for Contact {
                 "user_id",
                 &self.user_id.as_deref().map(chatport_core::redact::phone),
             )
+            .field(
+                "parent_user_id",
+                &self
+                    .parent_user_id
+                    .as_deref()
+                    .map(chatport_core::redact::phone),
+            )
             .field("has_profile", &self.profile.is_some())
             .finish_non_exhaustive()
     }
@@ -154,7 +170,12 @@ pub struct Profile {
     /// The user's profile name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Fields not modelled here (e.g. `username`).
+    /// The user's WhatsApp username (e.g. `maria.lopez`), only when the user adopted one (Meta:
+    /// business-scoped-user-ids, "User usernames"). Users may change it: never key on it, key on
+    /// [`Contact::user_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Fields not modelled here.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -375,6 +396,175 @@ impl Message {
     pub fn type_object(&self) -> Option<&Value> {
         self.extra.get(self.message_type.as_str())
     }
+
+    /// The `system` object of a `type: system` message, typed (`None` for other messages or a
+    /// `system` value that is not an object).
+    pub fn system(&self) -> Option<SystemUpdate> {
+        if self.message_type != MessageType::System {
+            return None;
+        }
+        SystemUpdate::deserialize(self.extra.get("system")?).ok()
+    }
+
+    /// The identity change a `system` message announces: the customer's old and new phone
+    /// number and/or business-scoped user id, so that conversations, windows and directory
+    /// entries can follow them ([`IdentityChange`]). `None` for other messages, and for system
+    /// messages that name no old-to-new pair.
+    ///
+    /// - `user_changed_number`: the old number is the message's `from`, the new one
+    ///   `system.wa_id`; a new number also brings a new BSUID (`system.previous_user_id` →
+    ///   `system.user_id`, or the message's `from_user_id` as the old one).
+    /// - `user_changed_user_id`: `system.previous_user_id` → `system.user_id`; no phone number.
+    ///
+    /// Where the BSUID pair sits (inside `system`, next to `wa_id`) follows Meta's system
+    /// reference (Aug 2026) as far as it was readable; the exact field placement is **inferred**
+    /// and the message-level `from_user_id` is accepted as the old id.
+    pub fn identity_change(&self) -> Option<IdentityChange> {
+        let system = self.system()?;
+        let nonempty = |s: Option<&str>| {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let new_user_id = nonempty(system.user_id.as_deref());
+        let previous_user_id = nonempty(system.previous_user_id.as_deref()).or_else(|| {
+            nonempty(self.from_user_id.as_deref()).filter(|old| Some(old) != new_user_id.as_ref())
+        });
+        let (previous_phone, new_phone) = match system.update_type {
+            SystemType::UserChangedNumber | SystemType::CustomerChangedNumber => (
+                nonempty(self.from.as_deref()),
+                nonempty(system.wa_id.as_deref()),
+            ),
+            _ => (None, None),
+        };
+        let change = IdentityChange {
+            update_type: system.update_type,
+            previous_phone,
+            new_phone,
+            previous_user_id,
+            new_user_id,
+        };
+        (!change.moves().is_empty()).then_some(change)
+    }
+}
+
+open_enum! {
+    /// `system.type` of a system message (Meta: webhooks/reference/messages/system).
+    pub enum SystemType {
+        /// The user changed their phone number; the new number (`wa_id`) can be shared.
+        UserChangedNumber => "user_changed_number",
+        /// The user's business-scoped user id changed; no phone number is included.
+        UserChangedUserId => "user_changed_user_id",
+        /// The user's identity (security code) changed (identity check enabled).
+        CustomerIdentityChanged => "customer_identity_changed",
+        /// The older name of `user_changed_number` (On-Premises API era), still seen in SDKs.
+        CustomerChangedNumber => "customer_changed_number",
+    }
+}
+
+impl Default for SystemType {
+    fn default() -> Self {
+        SystemType::Unknown(String::new())
+    }
+}
+
+/// The `system` object of a system message: `{"body", "type", "wa_id"?, "user_id"?,
+/// "previous_user_id"?, ...}` (Meta: webhooks/reference/messages/system; BSUID fields per
+/// business-scoped-user-ids, placement **inferred**).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemUpdate {
+    /// The human-readable notice, e.g. "User A changed from … to …" (contains phone numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// What changed.
+    #[serde(rename = "type", default)]
+    pub update_type: SystemType,
+    /// The new WhatsApp id (phone number) for a number change.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub wa_id: Option<String>,
+    /// The user's (new) business-scoped user id.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_id: Option<String>,
+    /// The business-scoped user id the user had before.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub previous_user_id: Option<String>,
+    /// Fields not modelled here (`parent_user_id`, `customer`, `identity`, ...).
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl fmt::Debug for SystemUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |v: &Option<String>| v.as_deref().map(chatport_core::redact::phone);
+        f.debug_struct("SystemUpdate")
+            .field("type", &self.update_type.as_str())
+            .field("wa_id", &redact(&self.wa_id))
+            .field("user_id", &redact(&self.user_id))
+            .field("previous_user_id", &redact(&self.previous_user_id))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A customer's change of phone number and/or business-scoped user id, from a system message
+/// ([`Message::identity_change`]). Carries phone numbers: never log it (its `Debug` masks them).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IdentityChange {
+    /// The system message's type.
+    pub update_type: SystemType,
+    /// The number the customer had (the message's `from`), for a number change.
+    pub previous_phone: Option<String>,
+    /// The customer's new number (`system.wa_id`), for a number change.
+    pub new_phone: Option<String>,
+    /// The BSUID the customer had.
+    pub previous_user_id: Option<String>,
+    /// The customer's new BSUID.
+    pub new_user_id: Option<String>,
+}
+
+impl fmt::Debug for IdentityChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |v: &Option<String>| v.as_deref().map(chatport_core::redact::phone);
+        f.debug_struct("IdentityChange")
+            .field("type", &self.update_type.as_str())
+            .field("previous_phone", &redact(&self.previous_phone))
+            .field("new_phone", &redact(&self.new_phone))
+            .field("previous_user_id", &redact(&self.previous_user_id))
+            .field("new_user_id", &redact(&self.new_user_id))
+            .finish()
+    }
+}
+
+impl IdentityChange {
+    /// The `(old, new)` identifier pairs to follow: the phone pair and the BSUID pair, each when
+    /// both sides are known and differ (phone numbers compared by their digits).
+    pub fn moves(&self) -> Vec<(&str, &str)> {
+        let digits = |s: &str| -> String { s.chars().filter(char::is_ascii_digit).collect() };
+        let mut out = Vec::new();
+        if let (Some(old), Some(new)) = (&self.previous_phone, &self.new_phone)
+            && digits(old) != digits(new)
+        {
+            out.push((old.as_str(), new.as_str()));
+        }
+        if let (Some(old), Some(new)) = (&self.previous_user_id, &self.new_user_id)
+            && old != new
+        {
+            out.push((old.as_str(), new.as_str()));
+        }
+        out
+    }
 }
 
 /// `text` of a text message.
@@ -546,6 +736,97 @@ impl Interactive {
             .or(self.list_reply.as_ref())
             .and_then(|c| c.title.as_deref())
     }
+
+    /// The `nfm_reply` of a completed flow (`name: "flow"`) or an answered address request
+    /// (`name: "address_message"`), typed; `None` for other replies (Meta:
+    /// webhooks/reference/messages/interactive; pywa `FlowCompletion`).
+    pub fn flow_reply(&self) -> Option<FlowReply> {
+        FlowReply::deserialize(self.extra.get("nfm_reply")?).ok()
+    }
+
+    /// The `call_permission_reply` of an answered call-permission request, typed.
+    pub fn call_permission_reply(&self) -> Option<CallPermissionReply> {
+        CallPermissionReply::deserialize(self.extra.get("call_permission_reply")?).ok()
+    }
+}
+
+/// `interactive.nfm_reply`: `{"name": "flow" | "address_message", "body": "Sent",
+/// "response_json": "<JSON as a string>"}`. For a flow, `response_json` holds the submitted
+/// fields and the `flow_token` the message was sent with.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowReply {
+    /// `flow` for a flow, `address_message` for an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The text WhatsApp shows for the reply (e.g. `Sent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The answer, JSON **as a string** as Meta sends it; see [`FlowReply::response`].
+    #[serde(default)]
+    pub response_json: String,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl fmt::Debug for FlowReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowReply")
+            .field("name", &self.name)
+            .field("response_bytes", &self.response_json.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlowReply {
+    /// [`FlowReply::response_json`] parsed (`None` when it is not a JSON object).
+    pub fn response(&self) -> Option<serde_json::Map<String, Value>> {
+        match serde_json::from_str(&self.response_json) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        }
+    }
+
+    /// The `flow_token` in the response (the token the flow message was sent with).
+    pub fn flow_token(&self) -> Option<String> {
+        self.response()?
+            .get("flow_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+/// `interactive.call_permission_reply`: `{"response": "accept" | "reject", "is_permanent",
+/// "expiration_timestamp"?, "response_source": "user_action" | "automatic"}` (whatsapp-api-js
+/// `ServerInteractiveCallPermissionMessage`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallPermissionReply {
+    /// `accept` or `reject`.
+    #[serde(default)]
+    pub response: String,
+    /// Whether the permission does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_permanent: Option<bool>,
+    /// When a temporary permission expires, unix seconds.
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_i64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expiration_timestamp: Option<i64>,
+    /// `user_action` or `automatic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_source: Option<String>,
+    /// Fields not modelled here.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl CallPermissionReply {
+    /// Whether the user allowed calls.
+    pub fn accepted(&self) -> bool {
+        self.response == "accept"
+    }
 }
 
 /// `button_reply` / `list_reply`: what the user chose.
@@ -682,6 +963,14 @@ pub struct Status {
         skip_serializing_if = "Option::is_none"
     )]
     pub recipient_user_id: Option<String>,
+    /// The recipient's parent BSUID, when parent BSUIDs are enabled (Meta:
+    /// business-scoped-user-ids).
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_parent_user_id: Option<String>,
     /// The participant of a group message this status is about.
     #[serde(
         default,

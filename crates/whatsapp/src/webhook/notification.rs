@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::event::{Event, EventKind, InvalidItem};
+use super::handover::{Handover, StandbyItem};
 use super::model::{Contact, Extra, Message, Metadata, Status, WebhookError, lenient};
 use crate::error::{Error, mask};
 
@@ -19,15 +20,41 @@ use crate::error::{Error, mask};
 ///
 /// `entry[].changes[].value` is kept as raw JSON; [`Notification::events`] turns it into typed
 /// [`Event`]s. Unknown top-level, entry and change fields are kept in `extra`.
+///
+/// An `entry[]` or `changes[]` element that does not have the documented envelope shape (an entry
+/// without `id`, a change without `field` or `value`, a change that is not an object) does not fail
+/// the POST: it is kept verbatim in [`Notification::unreadable`] and the other entries and changes
+/// parse as usual (issue 16: one bad change must not dead-letter the valid updates beside it).
 #[derive(Clone, PartialEq, Serialize)]
 pub struct Notification {
-    /// `object`, normally `whatsapp_business_account`.
+    /// `object`, normally [`OBJECT`] (`whatsapp_business_account`); see
+    /// [`Notification::is_whatsapp`].
     pub object: String,
     /// `entry[]`, one per WhatsApp Business Account.
     pub entry: Vec<Entry>,
+    /// The entries and changes that could not be read, in body order (entries' changes included).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadablePart>,
     /// Fields not modelled here.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// The `object` of every WhatsApp Business Account notification (Meta: webhooks/overview: "the
+/// object is always `whatsapp_business_account`"; other Graph products send `page`, `instagram`,
+/// `user`, ...).
+pub const OBJECT: &str = "whatsapp_business_account";
+
+/// An `entry[]` or `changes[]` element of a notification that does not have the documented shape,
+/// kept verbatim for inspection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnreadablePart {
+    /// Where it was: `entry[0]` or `entry[0].changes[2]`.
+    pub path: String,
+    /// Why it could not be read (string values and long digit runs masked).
+    pub reason: String,
+    /// The element, verbatim (the whole change, or the whole entry).
+    pub raw: Value,
 }
 
 /// One `entry[]` element: the changes of one WhatsApp Business Account.
@@ -63,6 +90,14 @@ impl fmt::Debug for Notification {
         f.debug_struct("Notification")
             .field("object", &self.object)
             .field("entry", &self.entry)
+            .field(
+                "unreadable",
+                &self
+                    .unreadable
+                    .iter()
+                    .map(|u| u.path.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +151,13 @@ impl Notification {
         })
     }
 
+    /// Whether `object` is [`OBJECT`]. A signed body about another object (`page`, `instagram`)
+    /// reached the WhatsApp endpoint by a misconfigured subscription; the webhook adapter refuses
+    /// it ([`WhatsAppWebhook`](super::WhatsAppWebhook)).
+    pub fn is_whatsapp(&self) -> bool {
+        self.object == OBJECT
+    }
+
     /// How many changes the POST holds over all entries.
     pub fn change_count(&self) -> usize {
         self.entry.iter().map(|e| e.changes.len()).sum()
@@ -130,8 +172,15 @@ impl Notification {
     ///   recipient (when none matches and the change holds a single item and a single contact, that
     ///   contact). A `messages` change with none of the three gives one [`EventKind::Other`] with the
     ///   raw value, so nothing is dropped.
+    /// - `standby` changes (activity in a conversation another app holds, Meta:
+    ///   webhooks/reference/standby) give one [`EventKind::Standby`] per `messages[]`,
+    ///   `message_echoes[]` and `statuses[]` element, never an [`EventKind::Message`]: nothing
+    ///   should answer them;
+    /// - `messaging_handovers` changes give one [`EventKind::Handover`] per handover they name
+    ///   (Meta: webhooks/reference/messaging-handovers);
     /// - every other field gives one [`EventKind::Other`] event with the raw `value` (and the
-    ///   `metadata` when the value has one).
+    ///   `metadata` when the value has one), as do a `standby` or `messaging_handovers` value
+    ///   without anything readable.
     /// - an item that does not have the documented shape (a message without `id`, a status whose
     ///   `status` is not a string, `messages` that is not an array, ...) gives one
     ///   [`EventKind::Invalid`] event with the raw JSON and the reason, instead of failing the whole
@@ -146,7 +195,11 @@ impl Notification {
                     time: entry.time,
                 };
                 if change.field == "messages" {
-                    messages_change(&base, &change.value, &mut out);
+                    messages_change(&base, &change.value, Mode::Messages, &mut out);
+                } else if change.field == "standby" {
+                    messages_change(&base, &change.value, Mode::Standby, &mut out);
+                } else if change.field == "messaging_handovers" {
+                    handovers_change(&base, &change.value, &mut out);
                 } else {
                     let metadata = change
                         .value
@@ -216,7 +269,50 @@ fn reason(e: &serde_json::Error) -> String {
     mask(&e.to_string())
 }
 
-fn messages_change(base: &Base<'_>, value: &Value, out: &mut Vec<Event>) {
+/// How the items of a messages-shaped change are wrapped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `messages`: messages and statuses as they are.
+    Messages,
+    /// `standby`: every item wrapped in [`EventKind::Standby`].
+    Standby,
+}
+
+impl Mode {
+    fn message(self, message: Message) -> EventKind {
+        match self {
+            Mode::Messages => EventKind::Message(Box::new(message)),
+            Mode::Standby => EventKind::Standby(Box::new(StandbyItem::Message(Box::new(message)))),
+        }
+    }
+
+    fn status(self, status: Status) -> EventKind {
+        match self {
+            Mode::Messages => EventKind::Status(Box::new(status)),
+            Mode::Standby => EventKind::Standby(Box::new(StandbyItem::Status(Box::new(status)))),
+        }
+    }
+}
+
+fn handovers_change(base: &Base<'_>, value: &Value, out: &mut Vec<Event>) {
+    let metadata = value
+        .get("metadata")
+        .and_then(|m| Metadata::deserialize(m).ok());
+    let handovers = Handover::from_value(value);
+    if handovers.is_empty() {
+        out.push(base.event(metadata, Vec::new(), EventKind::Other(value.clone())));
+        return;
+    }
+    for handover in handovers {
+        out.push(base.event(
+            metadata.clone(),
+            Vec::new(),
+            EventKind::Handover(Box::new(handover)),
+        ));
+    }
+}
+
+fn messages_change(base: &Base<'_>, value: &Value, mode: Mode, out: &mut Vec<Event>) {
     let Value::Object(obj) = value else {
         out.push(base.invalid(
             None,
@@ -285,11 +381,7 @@ fn messages_change(base: &Base<'_>, value: &Value, out: &mut Vec<Event>) {
                         message.from_user_id.as_deref(),
                         single,
                     );
-                    out.push(base.event(
-                        metadata.clone(),
-                        matched,
-                        EventKind::Message(Box::new(message)),
-                    ));
+                    out.push(base.event(metadata.clone(), matched, mode.message(message)));
                 }
                 Err(e) => out.push(base.invalid(
                     metadata.clone(),
@@ -313,16 +405,33 @@ fn messages_change(base: &Base<'_>, value: &Value, out: &mut Vec<Event>) {
                         status.recipient_user_id.as_deref(),
                         single,
                     );
-                    out.push(base.event(
-                        metadata.clone(),
-                        matched,
-                        EventKind::Status(Box::new(status)),
-                    ));
+                    out.push(base.event(metadata.clone(), matched, mode.status(status)));
                 }
                 Err(e) => out.push(base.invalid(
                     metadata.clone(),
                     contacts.clone(),
                     "statuses",
+                    Some(i),
+                    reason(&e),
+                    raw,
+                )),
+            }
+        }
+    }
+    if mode == Mode::Standby
+        && let Some(echoes) = items("message_echoes", out)
+    {
+        for (i, raw) in echoes.iter().enumerate() {
+            match Message::deserialize(raw) {
+                Ok(echo) => out.push(base.event(
+                    metadata.clone(),
+                    Vec::new(),
+                    EventKind::Standby(Box::new(StandbyItem::Echo(Box::new(echo)))),
+                )),
+                Err(e) => out.push(base.invalid(
+                    metadata.clone(),
+                    contacts.clone(),
+                    "message_echoes",
                     Some(i),
                     reason(&e),
                     raw,
@@ -427,13 +536,50 @@ impl<'de> Deserialize<'de> for Notification {
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "object" => set(&mut object, map.next_value::<String>()?, "object")?,
-                        "entry" => set(&mut entry, map.next_value::<Vec<Entry>>()?, "entry")?,
+                        "entry" => set(&mut entry, map.next_value::<Vec<Value>>()?, "entry")?,
                         _ => keep(&mut extra, key, &mut map)?,
+                    }
+                }
+                let raw_entries = entry.ok_or_else(|| de::Error::missing_field("entry"))?;
+                let mut entries = Vec::with_capacity(raw_entries.len());
+                let mut unreadable = Vec::new();
+                for (i, raw) in raw_entries.into_iter().enumerate() {
+                    match RawEntry::deserialize(&raw) {
+                        Ok(RawEntry {
+                            id,
+                            time,
+                            changes,
+                            extra,
+                        }) => {
+                            let mut parsed = Vec::with_capacity(changes.len());
+                            for (j, change) in changes.into_iter().enumerate() {
+                                match Change::deserialize(&change) {
+                                    Ok(c) => parsed.push(c),
+                                    Err(e) => unreadable.push(UnreadablePart {
+                                        path: format!("entry[{i}].changes[{j}]"),
+                                        reason: mask(&e.to_string()),
+                                        raw: change,
+                                    }),
+                                }
+                            }
+                            entries.push(Entry {
+                                id,
+                                time,
+                                changes: parsed,
+                                extra,
+                            });
+                        }
+                        Err(e) => unreadable.push(UnreadablePart {
+                            path: format!("entry[{i}]"),
+                            reason: mask(&e.to_string()),
+                            raw,
+                        }),
                     }
                 }
                 Ok(Notification {
                     object: object.ok_or_else(|| de::Error::missing_field("object"))?,
-                    entry: entry.ok_or_else(|| de::Error::missing_field("entry"))?,
+                    entry: entries,
+                    unreadable,
                     extra,
                 })
             }
@@ -442,27 +588,34 @@ impl<'de> Deserialize<'de> for Notification {
     }
 }
 
-impl<'de> Deserialize<'de> for Entry {
+/// An entry whose changes are not read yet (each change is read on its own, so that one bad change
+/// does not fail its entry).
+struct RawEntry {
+    id: String,
+    time: Option<i64>,
+    changes: Vec<Value>,
+    extra: Extra,
+}
+
+impl<'de> Deserialize<'de> for RawEntry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Entry;
+            type Value = RawEntry;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an entry object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEntry, A::Error> {
                 let (mut id, mut time, mut changes, mut extra) = (None, None, None, Extra::new());
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "id" => set(&mut id, map.next_value::<LenientString>()?.0, "id")?,
                         "time" => set(&mut time, map.next_value::<LenientI64>()?.0, "time")?,
-                        "changes" => {
-                            set(&mut changes, map.next_value::<Vec<Change>>()?, "changes")?
-                        }
+                        "changes" => set(&mut changes, map.next_value::<Vec<Value>>()?, "changes")?,
                         _ => keep(&mut extra, key, &mut map)?,
                     }
                 }
-                Ok(Entry {
+                Ok(RawEntry {
                     id: id.ok_or_else(|| de::Error::missing_field("id"))?,
                     time: time.flatten(),
                     changes: changes.ok_or_else(|| de::Error::missing_field("changes"))?,
