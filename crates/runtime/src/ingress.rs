@@ -100,9 +100,9 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// A reservation is at most the whole budget (so one body of the maximum size always fits into an
 /// idle budget even when the budget is smaller than the body limit), and at most 4 GiB. The
-/// budget counts body bytes; the process holds up to about three times them at the peak (the
-/// received chunks, the contiguous copy the signature is checked on, the parsed rows): see
-/// `docs/operations.md`.
+/// budget counts body bytes; while a body is processed the process briefly holds more (the
+/// received chunks, the contiguous copy the signature is checked on, the parsed rows): about
+/// 1.5 × the budget above the baseline at the peak in the measurement of `docs/operations.md`.
 ///
 /// ```
 /// use std::time::Duration;
