@@ -208,8 +208,8 @@ pub struct ServiceConfig {
     /// Seconds a connection may take to send a complete request head (also bounds idle
     /// keep-alive connections); then it is closed. At least 1. Default 10.
     pub header_read_timeout_secs: u64,
-    /// Seconds from the end of a POST's head to its last body byte; then 408. At least 1.
-    /// Default 30.
+    /// Seconds from the end of a webhook POST's head to its last body byte (then 408), and the
+    /// longest pause within any other route's request body. At least 1. Default 30.
     pub body_read_timeout_secs: u64,
     /// On SIGTERM, seconds the server waits for requests in progress before it closes their
     /// connections (unanswered, so the sender retries). Default 10.
@@ -255,6 +255,7 @@ impl ServiceConfig {
     pub fn serve_options(&self) -> chatport_runtime::ingress::ServeOptions {
         chatport_runtime::ingress::ServeOptions::new()
             .header_read_timeout(Duration::from_secs(self.header_read_timeout_secs.max(1)))
+            .body_read_timeout(Duration::from_secs(self.body_read_timeout_secs.max(1)))
             .shutdown_timeout(Duration::from_secs(self.shutdown_timeout_secs))
     }
 }

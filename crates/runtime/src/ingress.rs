@@ -62,6 +62,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower_http::timeout::{RequestBodyTimeout, TimeoutError};
 
 pub use chatport_core::webhook::{
     HandshakeError, ParseFailure, Unreadable, VerifyError, WebhookAdapter, WebhookBatch,
@@ -891,6 +892,8 @@ async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes,
         Err(_elapsed) => Err(BodyError::Timeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(error)) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        // The server's idle timeout between body chunks (`ServeOptions::body_read_timeout`).
+        Ok(Err(error)) if error.is::<TimeoutError>() => Err(BodyError::Timeout),
         Ok(Err(error)) => Err(BodyError::Read(error)),
     }
 }
@@ -929,6 +932,12 @@ pub struct ServeOptions {
     /// connection open, holds its file descriptor at most this long. Default
     /// [`DEFAULT_HEADER_READ_TIMEOUT`] (hyper's `header_read_timeout`).
     pub header_read_timeout: Duration,
+    /// Every route (webhooks and the routes merged into the router, e.g. a business process's
+    /// webhook or a handoff endpoint): a request body that delivers no data for this long fails
+    /// (tower-http's `RequestBodyTimeout`, an idle timeout between chunks), so a client that
+    /// stops in the middle of a body is not waited for. The webhook routes also bound the whole
+    /// body ([`IngressState::body_read_timeout`]). Default [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub body_read_timeout: Duration,
     /// After the shutdown token is cancelled, the server stops accepting, asks every connection
     /// to close after its request in progress, and waits at most this long for them; then it
     /// closes the rest and [`serve_with`] returns. A request cut this way was never answered:
@@ -941,15 +950,22 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }
 
 impl ServeOptions {
-    /// The defaults: header read timeout 10 s, shutdown deadline 10 s.
+    /// The defaults: header read timeout 10 s, body idle timeout 30 s, shutdown deadline 10 s.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets [`ServeOptions::body_read_timeout`].
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
     }
 
     /// Sets [`ServeOptions::header_read_timeout`].
@@ -965,8 +981,8 @@ impl ServeOptions {
     }
 }
 
-/// [`serve_with`] with the default [`ServeOptions`] (header read timeout 10 s, shutdown deadline
-/// 10 s).
+/// [`serve_with`] with the default [`ServeOptions`] (header read timeout 10 s, body idle timeout
+/// 30 s, shutdown deadline 10 s).
 ///
 /// # Errors
 /// The I/O error that stopped the server (see [`serve_with`]).
@@ -982,8 +998,9 @@ pub async fn serve(
 /// accepting, lets requests in progress finish for at most [`ServeOptions::shutdown_timeout`],
 /// closes the connections left and returns.
 ///
-/// Each connection runs hyper's HTTP/1 server with [`ServeOptions::header_read_timeout`]; the
-/// handlers see the peer address as `ConnectInfo<SocketAddr>`. An error accepting one connection
+/// Each connection runs hyper's HTTP/1 server with [`ServeOptions::header_read_timeout`], and
+/// every request body the idle timeout [`ServeOptions::body_read_timeout`]; the handlers see the
+/// peer address as `ConnectInfo<SocketAddr>`. An error accepting one connection
 /// is logged and the server goes on (after a pause of a second when it is not about that one
 /// connection, e.g. out of file descriptors).
 ///
@@ -1019,9 +1036,9 @@ pub async fn serve_with(
                 continue;
             }
         };
-        let service = hyper_util::service::TowerToHyperService::new(tower_layer_connect_info(
-            router.clone(),
-            peer,
+        let service = hyper_util::service::TowerToHyperService::new(RequestBodyTimeout::new(
+            connect_info(router.clone(), peer),
+            options.body_read_timeout,
         ));
         let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let stop = shutdown.clone();
@@ -1064,7 +1081,7 @@ pub async fn serve_with(
 
 /// The router with the peer address as a `ConnectInfo` extension (what
 /// `into_make_service_with_connect_info` gives each connection).
-fn tower_layer_connect_info(
+fn connect_info(
     router: Router,
     peer: std::net::SocketAddr,
 ) -> axum::middleware::AddExtension<Router, ConnectInfo<std::net::SocketAddr>> {

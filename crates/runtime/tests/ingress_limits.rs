@@ -403,3 +403,43 @@ async fn a_content_length_over_the_limit_is_413_without_reading_the_body() {
     assert_eq!(server.stored().await, 0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_stalled_body_on_another_route_fails_after_the_body_idle_timeout() {
+    // A route merged into the router (as the bridge merges the Creatio webhook and the handoff
+    // endpoint) reads its body with axum's own extractor: the server's idle timeout covers it.
+    let store: Arc<dyn Outbox> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let other = axum::Router::new().route(
+        "/other",
+        axum::routing::post(|body: bytes::Bytes| async move { format!("{} bytes", body.len()) }),
+    );
+    let app = router(IngressState::new(store)).merge(other);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let options = ServeOptions::new()
+        .header_read_timeout(long())
+        .body_read_timeout(Duration::from_millis(100));
+    let task = tokio::spawn(serve_with(listener, app, shutdown.clone(), options));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /other HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\nabc")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A complete body on that route is served as usual.
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/other"))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "5 bytes");
+    shutdown.cancel();
+    tokio::time::timeout(BOUND, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
