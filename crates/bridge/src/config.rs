@@ -271,6 +271,18 @@ pub struct ServiceConfig {
     pub backpressure_refresh_ms: u64,
     /// The `Retry-After` of a backpressure 503, in seconds (at least 1). Default 5.
     pub backpressure_retry_after_secs: u64,
+    /// Webhook bodies held in memory at once, in bytes: a POST whose body does not fit is
+    /// answered 503 with `Retry-After` before it is read. Default 64 MiB.
+    pub max_body_memory_bytes: usize,
+    /// Seconds a connection may take to send a complete request head (also bounds idle
+    /// keep-alive connections); then it is closed. At least 1. Default 10.
+    pub header_read_timeout_secs: u64,
+    /// Seconds from the end of a webhook POST's head to its last body byte (then 408), and the
+    /// longest pause within any other route's request body. At least 1. Default 30.
+    pub body_read_timeout_secs: u64,
+    /// On SIGTERM, seconds the server waits for requests in progress before it closes their
+    /// connections (unanswered, so the sender retries). Default 10.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServiceConfig {
@@ -282,6 +294,10 @@ impl Default for ServiceConfig {
             max_pending_age_secs: None,
             backpressure_refresh_ms: 250,
             backpressure_retry_after_secs: 5,
+            max_body_memory_bytes: chatport_runtime::ingress::DEFAULT_BODY_BUDGET_BYTES,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            shutdown_timeout_secs: 10,
         }
     }
 }
@@ -302,6 +318,14 @@ impl ServiceConfig {
             bp = bp.max_pending_age(Duration::from_secs(secs));
         }
         bp
+    }
+
+    /// The ingress server's header read timeout and shutdown deadline these keys describe.
+    pub fn serve_options(&self) -> chatport_runtime::ingress::ServeOptions {
+        chatport_runtime::ingress::ServeOptions::new()
+            .header_read_timeout(Duration::from_secs(self.header_read_timeout_secs.max(1)))
+            .body_read_timeout(Duration::from_secs(self.body_read_timeout_secs.max(1)))
+            .shutdown_timeout(Duration::from_secs(self.shutdown_timeout_secs))
     }
 }
 

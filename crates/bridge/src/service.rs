@@ -380,6 +380,12 @@ impl Service {
             )
             .notify(notify)
             .max_body_bytes(config.service.max_body_bytes)
+            .body_read_timeout(Duration::from_secs(
+                config.service.body_read_timeout_secs.max(1),
+            ))
+            .body_budget(ingress::BodyBudget::new(
+                config.service.max_body_memory_bytes,
+            ))
             .backpressure(config.service.backpressure());
         for (path, adapter, flows) in ingress_routes {
             state = state.route(&path, adapter, flows);
@@ -392,8 +398,11 @@ impl Service {
             .local_addr()
             .map_err(|e| Error::Server(e.to_string()))?;
         let server_shutdown = shutdown.clone();
+        let serve_options = config.service.serve_options();
         let server = tokio::spawn(async move {
-            if let Err(error) = ingress::serve(listener, app, server_shutdown).await {
+            if let Err(error) =
+                ingress::serve_with(listener, app, server_shutdown, serve_options).await
+            {
                 tracing::error!(%error, "ingress server stopped");
             }
         });

@@ -106,13 +106,27 @@ enum ConfigCommand {
     Schema,
 }
 
+/// Logs to standard error, filtered by `CHATPORT_LOG` (else `default`). `CHATPORT_LOG_FORMAT=json`
+/// writes one JSON object per line (tracing-subscriber's JSON format: `timestamp`, `level`,
+/// `fields`, `target`, `span`, `spans`); `text` or unset writes the human format, with ANSI
+/// colours only when standard error is a terminal and `NO_COLOR` is unset.
 fn init_tracing(default: &str) {
+    use std::io::IsTerminal;
     let filter =
         EnvFilter::try_from_env("CHATPORT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let format = std::env::var("CHATPORT_LOG_FORMAT").unwrap_or_default();
+    let _ = match format.trim().to_ascii_lowercase().as_str() {
+        "json" => builder.json().with_ansi(false).try_init(),
+        "" | "text" => builder.with_ansi(colour).try_init(),
+        _ => {
+            eprintln!("chatport: CHATPORT_LOG_FORMAT must be `text` or `json`; using `text`");
+            builder.with_ansi(colour).try_init()
+        }
+    };
 }
 
 fn main() -> ExitCode {
@@ -205,8 +219,9 @@ async fn serve(path: PathBuf) -> ExitCode {
         let metrics = metrics_route::router(prometheus, stores.outbox.clone());
         let service =
             Service::start_with_routes(&config, &EnvVars, stores, listener, vec![metrics]).await?;
+        let stop = shutdown_signal();
         tracing::info!(addr = %service.local_addr(), "serving; stop with Ctrl-C or SIGTERM");
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutting down: intake stopped, finishing in-flight deliveries");
         service.stop().await;
         Ok::<_, chatport_bridge::Error>(())
@@ -221,23 +236,33 @@ async fn serve(path: PathBuf) -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called, not
+/// when it is first polled: a SIGTERM that arrives right after the "serving" line (a supervisor
+/// stopping a service that just started) must stop the service gracefully, not kill it with the
+/// signal's default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handlers = signal(SignalKind::terminate())
+            .and_then(|term| signal(SignalKind::interrupt()).map(|interrupt| (term, interrupt)));
+        async move {
+            match handlers {
+                Ok((mut term, mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = interrupt.recv() => {},
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
