@@ -477,7 +477,8 @@ pub struct WhatsAppConfig {
     /// Graph API base URL. Default `https://graph.facebook.com`.
     #[serde(default = "default_graph_base")]
     pub api_base: Setting,
-    /// Graph API version. Default `v25.0`.
+    /// Graph API version. Default [`chatport_whatsapp::DEFAULT_API_VERSION`] (`v26.0`, July 2026).
+    /// `chatport check` refuses a version Meta has retired ([`chatport_whatsapp::versions`]).
     #[serde(default = "default_graph_version")]
     pub api_version: String,
     /// System-user access token, e.g. `"${WHATSAPP_TOKEN}"`.
@@ -511,7 +512,7 @@ fn default_graph_base() -> Setting {
     Setting::new("https://graph.facebook.com")
 }
 fn default_graph_version() -> String {
-    "v25.0".into()
+    chatport_whatsapp::DEFAULT_API_VERSION.into()
 }
 fn default_webhook_path() -> String {
     "/webhooks/whatsapp".into()
@@ -670,7 +671,7 @@ client_secret = "${SECRET}"
     #[test]
     fn minimal_config_parses_with_defaults() {
         let cfg = Config::from_toml_str(MINIMAL).unwrap();
-        assert_eq!(cfg.whatsapp.api_version, "v25.0");
+        assert_eq!(cfg.whatsapp.api_version, "v26.0");
         assert_eq!(cfg.whatsapp.webhook_path, "/webhooks/whatsapp");
         assert!(cfg.flows.o1.enabled);
         assert_eq!(cfg.workers.max_attempts, 12);
@@ -738,6 +739,26 @@ client_secret = "${SECRET}"
         assert!(err.contains("tenant_idd"), "{err}");
         assert!(err.contains("line 11, column 1"), "{err}");
         assert!(err.contains("did you mean `tenant_id`?"), "{err}");
+    }
+
+    #[test]
+    fn check_refuses_a_retired_graph_version_with_its_date() {
+        let text = MINIMAL.replace(
+            "access_token = \"${TOKEN}\"",
+            "access_token = \"${TOKEN}\"\napi_version = \"v20.0\"",
+        );
+        let config = Config::from_toml_str(&text).unwrap();
+        let err = crate::service::validate(&config, &vars())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("whatsapp.api_version"), "{err}");
+        assert!(err.contains("v20.0") && err.contains("2026-09-24"), "{err}");
+        let current = Config::from_toml_str(MINIMAL).unwrap();
+        assert_eq!(
+            current.whatsapp.api_version,
+            chatport_whatsapp::DEFAULT_API_VERSION
+        );
+        assert!(crate::service::validate(&current, &vars()).is_ok());
     }
 
     #[test]

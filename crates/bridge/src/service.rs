@@ -270,6 +270,11 @@ pub fn context<'a>(
 /// The first configuration or client-builder error.
 pub fn validate(config: &Config, vars: &dyn Vars) -> Result<(), Error> {
     config.check_environment(vars)?;
+    chatport_whatsapp::versions::check(
+        &config.whatsapp.api_version,
+        chrono::Utc::now().date_naive(),
+    )
+    .map_err(|e| Error::Config(format!("whatsapp.api_version: {e}")))?;
     let store = SqliteStore::open_in_memory()?;
     let ctx = context(config, vars, store)?;
     app_secrets(config, vars)?;

@@ -291,7 +291,7 @@ listen = "127.0.0.1:0"
 
 [whatsapp]
 api_base = "${{GRAPH_URL}}"
-api_version = "v25.0"
+api_version = "v26.0"
 access_token = "${{WHATSAPP_TOKEN}}"
 app_secrets = ["${{WHATSAPP_APP_SECRET}}"]
 verify_token = "${{WHATSAPP_VERIFY_TOKEN}}"
