@@ -425,10 +425,10 @@ fn ops_commands_refuse_a_missing_store() {
     );
 }
 
-/// A Graph API stand-in answering `GET /v25.0/me` for the bearer token `good-token`.
+/// A Graph API stand-in answering `GET /{default version}/me` for the bearer token `good-token`.
 async fn graph_stub() -> String {
     let app = Router::new().route(
-        "/v25.0/me",
+        &format!("/{}/me", chatport_whatsapp::DEFAULT_API_VERSION),
         get(|headers: HeaderMap| async move {
             let auth = headers
                 .get("authorization")
