@@ -506,6 +506,13 @@ pub struct WhatsAppConfig {
     /// [`OnceSender::resend_in_doubt_after`](crate::whatsapp::OnceSender::resend_in_doubt_after).
     #[serde(default)]
     pub resend_in_doubt_after_secs: Option<u64>,
+    /// Flows (by name, e.g. `["O1", "C1", "O4"]`) before whose work the customer's message is
+    /// marked read with a typing indicator (`POST /{phone_number_id}/messages` with
+    /// `status: read` and `typing_indicator: {type: text}`; WhatsApp dismisses it with the reply
+    /// or after 25 s). Best effort: a failed indicator is logged and never fails the delivery.
+    /// Default: none.
+    #[serde(default)]
+    pub typing_indicator: Vec<String>,
 }
 
 fn default_graph_base() -> Setting {

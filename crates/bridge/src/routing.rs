@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use chatport_core::Outcome;
 use chatport_runtime::{KvStore, Outbox, StoredEvent};
 use chatport_whatsapp::Recipient;
+use chatport_whatsapp::control::ControlStore;
 use chatport_whatsapp::conversation::{ConversationKey, LoggedMessage};
 use chatport_whatsapp::webhook::{self, EventKind, Message};
 use chrono::{DateTime, Utc};
@@ -304,6 +305,7 @@ pub struct Dispatcher {
     conversations: Conversations,
     directory: Directory,
     outbox: Arc<dyn Outbox>,
+    typing: Option<(chatport_whatsapp::Client, Vec<String>)>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -316,6 +318,38 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
+    /// Shows a typing indicator (and marks the message read) before each of `flows` works on a
+    /// message, through `client` (`[whatsapp] typing_indicator`). Best effort: a failure is
+    /// logged and the flow runs as usual.
+    #[must_use]
+    pub fn typing_indicator(
+        mut self,
+        client: chatport_whatsapp::Client,
+        flows: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        let flows: Vec<String> = flows.into_iter().map(Into::into).collect();
+        self.typing = (!flows.is_empty()).then_some((client, flows));
+        self
+    }
+
+    /// Learns who holds a conversation from a WhatsApp row that is neither a message nor a status
+    /// (`standby`, `messaging_handovers`; anything else is ignored), into the
+    /// [`ControlStore`] every flow can ask.
+    ///
+    /// # Errors
+    /// Store errors; a payload that is not a WhatsApp event is [`Error::Payload`].
+    pub async fn observe_other(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
+        let event: webhook::Event =
+            serde_json::from_slice(&stored.payload).map_err(|e| Error::Payload(e.to_string()))?;
+        let changed = ControlStore::new(self.conversations.kv.clone())
+            .observe(&event)
+            .await?;
+        Ok(match changed {
+            Some(state) => Outcome::delivered_with(json!({ "control": state.holder })),
+            None => Outcome::delivered(),
+        })
+    }
+
     /// A dispatcher over `flows` (in registration order, which breaks priority ties).
     pub fn new(
         flows: Vec<Arc<dyn MessageFlow>>,
@@ -328,6 +362,7 @@ impl Dispatcher {
             conversations,
             directory,
             outbox,
+            typing: None,
         }
     }
 
@@ -385,6 +420,20 @@ impl Dispatcher {
                 json!({ "skipped": "not a message" }),
             ));
         };
+        // Who holds the conversation (Conversation Routing): a customer message on `messages`
+        // means this app answers it.
+        ControlStore::new(self.conversations.kv.clone())
+            .observe(&inbound.event)
+            .await?;
+        // A number or user-id change is a system message for the stores, not for a flow: the
+        // conversation (and with it the 24-hour window) follows the customer to the new
+        // identifier; nothing is answered.
+        if inbound.message.identity_change().is_some() {
+            let moved = self.conversations.log().follow(&inbound.event).await?;
+            return Ok(Outcome::delivered_with(
+                json!({ "skipped": "identity change followed", "moved": moved }),
+            ));
+        }
         // Every inbound message joins its conversation's log, whichever flow handles it.
         self.conversations
             .log()
@@ -415,6 +464,14 @@ impl Dispatcher {
                 }
             }
         };
+        if let Some((client, flows)) = &self.typing
+            && flows.iter().any(|f| f == flow.name())
+            && let Err(error) = client
+                .typing_indicator(&inbound.phone_number_id, &inbound.message.id)
+                .await
+        {
+            tracing::debug!(flow = flow.name(), %error, "typing indicator not shown");
+        }
         flow.handle(stored, &inbound).await
     }
 }
@@ -522,6 +579,32 @@ mod tests {
         claimed.into_iter().next().unwrap()
     }
 
+    /// Stores a raw WhatsApp webhook body and returns its first claimed row.
+    async fn arrive_body(
+        store: &SqliteStore,
+        body: &serde_json::Value,
+    ) -> chatport_runtime::Claimed {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let notification = Notification::parse(&bytes).unwrap();
+        let adapter = WhatsAppWebhook::new(
+            chatport_whatsapp::webhook::SignatureVerifier::new([secrecy::SecretString::from("s")])
+                .unwrap(),
+            secrecy::SecretString::from("v"),
+        );
+        let envelopes = adapter.envelopes(&notification, Utc::now()).unwrap();
+        let rows = crate::whatsapp::flows().rows(
+            crate::whatsapp::SOURCE,
+            Utc::now(),
+            chatport_core::webhook::WebhookBatch::new(envelopes),
+        );
+        store.enqueue(rows).await.unwrap();
+        let claimed = store
+            .claim("test", 1, Duration::from_secs(60))
+            .await
+            .unwrap();
+        claimed.into_iter().next().unwrap()
+    }
+
     /// Dispatches a claimed row and resolves it as the worker would.
     async fn run(s: &Setup, claimed: &chatport_runtime::Claimed) -> Outcome {
         let outcome = s.dispatcher.dispatch(&claimed.event).await.unwrap();
@@ -551,6 +634,156 @@ mod tests {
         assert_eq!(high.seen.lock().unwrap().as_slice(), ["wamid.1"]);
         assert!(low.seen.lock().unwrap().is_empty());
         assert_eq!(flow_of(&s.store, &row).await, "HIGH");
+    }
+
+    #[tokio::test]
+    async fn a_number_change_moves_the_conversation_and_reaches_no_flow() {
+        use chatport_testkit::graph::shapes::{self, Business};
+        let everything = probe("ALL", "", 0);
+        let s = setup(vec![everything.clone()]);
+        let before = arrive(&s.store, "wamid.old", "hello", None).await;
+        run(&s, &before).await;
+        assert_eq!(everything.seen.lock().unwrap().len(), 1);
+        let business = Business::new("1", "106540352242922", "15550783881");
+        let change = shapes::user_changed_number(
+            &business,
+            "16505551234",
+            "16505559999",
+            None,
+            "wamid.sys",
+            1_751_247_600,
+        );
+        let claimed = arrive_body(&s.store, &change).await;
+        let outcome = run(&s, &claimed).await;
+        assert!(
+            format!("{outcome:?}").contains("identity change followed"),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            everything.seen.lock().unwrap().len(),
+            1,
+            "no flow saw the system message"
+        );
+        let log = s.conversations.log();
+        let new = ConversationKey::new("106540352242922", "16505559999");
+        let moved = log.messages(&new).await.unwrap();
+        assert_eq!(
+            moved.len(),
+            1,
+            "the thread follows the new number: {moved:?}"
+        );
+        assert_eq!(moved[0].id, "wamid.old");
+    }
+
+    #[tokio::test]
+    async fn handovers_and_standby_tell_who_holds_the_conversation() {
+        use chatport_testkit::graph::shapes::{self, Business};
+        use chatport_whatsapp::control::Holder;
+        let s = setup(vec![probe("ALL", "", 0)]);
+        let business = Business::new("1", "106540352242922", "15550783881");
+        let control = ControlStore::new(Arc::new(s.store.clone()));
+        let standby = shapes::standby_text(
+            &business,
+            "16505551234",
+            "wamid.sb",
+            1_751_247_600,
+            "where is my order?",
+            None,
+        );
+        let claimed = arrive_body(&s.store, &standby).await;
+        assert_eq!(claimed.event.flow, crate::whatsapp::FLOW_OTHER);
+        s.dispatcher.observe_other(&claimed.event).await.unwrap();
+        s.store
+            .resolve(
+                &claimed.lease,
+                claimed.event.id,
+                chatport_runtime::Resolution::Done { receipt: None },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            control
+                .holder("106540352242922", "16505551234")
+                .await
+                .unwrap(),
+            Holder::OtherApp
+        );
+        // An older message (a late redelivery) does not flip the holder back.
+        let late = arrive(&s.store, "wamid.late", "earlier text", None).await;
+        run(&s, &late).await;
+        assert_eq!(
+            control
+                .holder("106540352242922", "16505551234")
+                .await
+                .unwrap(),
+            Holder::OtherApp
+        );
+        // The customer writes on `messages` again, later: this app holds it.
+        let body: serde_json::Value = serde_json::from_str(&meta_json(
+            &Delivery::new("1")
+                .message(
+                    "106540352242922",
+                    "15550783881",
+                    MessageSpec::text("16505551234", "wamid.back", 1_751_247_700, "thanks"),
+                )
+                .build(),
+        ))
+        .unwrap();
+        let back = arrive_body(&s.store, &body).await;
+        run(&s, &back).await;
+        assert_eq!(
+            control
+                .holder("106540352242922", "16505551234")
+                .await
+                .unwrap(),
+            Holder::ThisApp
+        );
+    }
+
+    #[tokio::test]
+    async fn the_typing_indicator_is_shown_for_configured_flows_only_and_never_fails_a_delivery() {
+        use chatport_testkit::graph::GraphEmulator;
+        let graph = GraphEmulator::start().await.unwrap();
+        let client = chatport_whatsapp::Client::builder()
+            .access_token(secrecy::SecretString::from(graph.access_token().to_owned()))
+            .base_url(&graph.base_url())
+            .build()
+            .unwrap();
+        let (slow, quick) = (probe("SLOW", "case", 2), probe("QUICK", "hi", 1));
+        let s = setup(vec![slow.clone(), quick.clone()]);
+        let s = Setup {
+            dispatcher: s.dispatcher.typing_indicator(client, ["SLOW"]),
+            ..s
+        };
+        run(&s, &arrive(&s.store, "wamid.t1", "open a case", None).await).await;
+        run(&s, &arrive(&s.store, "wamid.t2", "hi", None).await).await;
+        assert_eq!(
+            graph.marked_read(),
+            ["wamid.t1"],
+            "only the configured flow"
+        );
+        assert_eq!(slow.seen.lock().unwrap().len(), 1);
+        assert_eq!(quick.seen.lock().unwrap().len(), 1);
+
+        // A Graph API that cannot be reached: the flow still runs and the delivery succeeds.
+        let unreachable = chatport_whatsapp::Client::builder()
+            .access_token(secrecy::SecretString::from("t"))
+            .base_url("http://127.0.0.1:9")
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let s2 = setup(vec![slow.clone()]);
+        let s2 = Setup {
+            dispatcher: s2.dispatcher.typing_indicator(unreachable, ["SLOW"]),
+            ..s2
+        };
+        let outcome = run(
+            &s2,
+            &arrive(&s2.store, "wamid.t3", "open a case", None).await,
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
+        assert_eq!(slow.seen.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -155,6 +155,10 @@ impl Handler for FlowRouter {
                 self.messages.dispatch(event).await
             }
             FLOW_STATUS => self.statuses.record(event).await,
+            // Standby and handover webhooks: who holds the conversation.
+            FLOW_OTHER if event.source == crate::whatsapp::SOURCE => {
+                self.messages.observe_other(event).await
+            }
             // Recorded in the outbox for inspection; nothing to deliver.
             FLOW_ERROR | FLOW_OTHER => Ok(Outcome::delivered()),
             flow => match self.events.get(flow) {
@@ -184,7 +188,15 @@ pub struct Service {
     retention: Option<tokio::task::JoinHandle<()>>,
 }
 
-fn whatsapp_client(config: &Config, vars: &dyn Vars) -> Result<chatport_whatsapp::Client, Error> {
+/// The WhatsApp client of `[whatsapp]` (API base, version, token, timeout, media hosts), as the
+/// service builds it; `chatport templates` uses it too.
+///
+/// # Errors
+/// [`Error::Config`] for an unset variable or a blank token; client-builder errors.
+pub fn whatsapp_client(
+    config: &Config,
+    vars: &dyn Vars,
+) -> Result<chatport_whatsapp::Client, Error> {
     let wa = &config.whatsapp;
     let api_base = wa.api_base.resolve("whatsapp.api_base", vars)?;
     let mut builder = chatport_whatsapp::Client::builder()
@@ -347,6 +359,10 @@ impl Service {
                 ctx.conversations.clone(),
                 ctx.directory.clone(),
                 outbox.clone(),
+            )
+            .typing_indicator(
+                ctx.whatsapp.clone(),
+                config.whatsapp.typing_indicator.iter().cloned(),
             ),
             statuses: StatusRecorder::new(ctx.kv.clone()),
             events: event_flows.into_iter().map(|f| (f.name(), f)).collect(),

@@ -14,6 +14,7 @@ mod demo_orangelogic;
 mod handoff_cmd;
 mod metrics_route;
 mod ops;
+mod templates_cmd;
 mod webhook_cmd;
 
 use std::path::PathBuf;
@@ -74,6 +75,11 @@ enum Command {
     },
     /// Put the dead (or done) rows of a flow received since a time back to pending.
     Replay(ops::ReplayArgs),
+    /// List, create and delete the WhatsApp message templates of a business account.
+    Templates {
+        #[command(subcommand)]
+        command: templates_cmd::TemplatesCommand,
+    },
     /// Load harnesses.
     Bench {
         #[command(subcommand)]
@@ -181,6 +187,10 @@ fn main() -> ExitCode {
         Command::Handoff(args) => {
             init_tracing("warn");
             run_async(handoff_cmd::run(args))
+        }
+        Command::Templates { command } => {
+            init_tracing("warn");
+            run_async(templates_cmd::run(command))
         }
         Command::Demo { json } => {
             init_tracing("warn");
