@@ -554,29 +554,10 @@ mod tests {
         if let Some(id) = context {
             spec = spec.context(id);
         }
-        let body = meta_json(
-            &Delivery::new("1")
-                .message("106540352242922", "15550783881", spec)
-                .build(),
-        );
-        let notification = Notification::parse(body.as_bytes()).unwrap();
-        let adapter = WhatsAppWebhook::new(
-            chatport_whatsapp::webhook::SignatureVerifier::new([secrecy::SecretString::from("s")])
-                .unwrap(),
-            secrecy::SecretString::from("v"),
-        );
-        let envelopes = adapter.envelopes(&notification, Utc::now()).unwrap();
-        let rows = crate::whatsapp::flows().rows(
-            crate::whatsapp::SOURCE,
-            Utc::now(),
-            chatport_core::webhook::WebhookBatch::new(envelopes),
-        );
-        store.enqueue(rows).await.unwrap();
-        let claimed = store
-            .claim("test", 1, Duration::from_secs(60))
-            .await
-            .unwrap();
-        claimed.into_iter().next().unwrap()
+        let body = Delivery::new("1")
+            .message("106540352242922", "15550783881", spec)
+            .build();
+        arrive_body(store, &body).await
     }
 
     /// Stores a raw WhatsApp webhook body and returns its first claimed row.
