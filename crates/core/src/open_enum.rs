@@ -31,8 +31,45 @@
 /// assert_eq!(serde_json::from_str::<Status>(r#""failed""#)?, Status::Unknown("failed".into()));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
+///
+/// Starting the invocation with `#[default_unknown]` (before any doc comment) also implements
+/// `Default` as `Unknown("")`, for a field that a vendor may leave out (`#[serde(default)]`):
+///
+/// ```
+/// chatport_core::open_enum! {
+///     #[default_unknown]
+///     /// A message type.
+///     pub enum Kind {
+///         /// Text.
+///         Text => "text",
+///     }
+/// }
+///
+/// assert_eq!(Kind::default(), Kind::Unknown(String::new()));
+/// ```
 #[macro_export]
 macro_rules! open_enum {
+    (
+        #[default_unknown]
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $wire:literal, )*
+        }
+    ) => {
+        $crate::open_enum! {
+            $(#[$meta])*
+            $vis enum $name {
+                $( $(#[$vmeta])* $variant => $wire, )*
+            }
+        }
+
+        impl ::std::default::Default for $name {
+            /// `Unknown("")`: the value of a field the vendor left out.
+            fn default() -> Self {
+                Self::Unknown(::std::string::String::new())
+            }
+        }
+    };
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {

@@ -181,6 +181,7 @@ pub struct Profile {
 }
 
 open_enum! {
+    #[default_unknown]
     /// `messages[].type`, as WhatsApp names it (Meta: webhooks/reference/messages; pywa `MessageType`).
     pub enum MessageType {
         /// `text`
@@ -217,12 +218,6 @@ open_enum! {
         Edit => "edit",
         /// `revoke`
         Revoke => "revoke",
-    }
-}
-
-impl Default for MessageType {
-    fn default() -> Self {
-        MessageType::Unknown(String::new())
     }
 }
 
@@ -449,6 +444,7 @@ impl Message {
 }
 
 open_enum! {
+    #[default_unknown]
     /// `system.type` of a system message (Meta: webhooks/reference/messages/system).
     pub enum SystemType {
         /// The user changed their phone number; the new number (`wa_id`) can be shared.
@@ -459,12 +455,6 @@ open_enum! {
         CustomerIdentityChanged => "customer_identity_changed",
         /// The older name of `user_changed_number` (On-Premises API era), still seen in SDKs.
         CustomerChangedNumber => "customer_changed_number",
-    }
-}
-
-impl Default for SystemType {
-    fn default() -> Self {
-        SystemType::Unknown(String::new())
     }
 }
 
@@ -683,6 +673,7 @@ pub struct Location {
 }
 
 open_enum! {
+    #[default_unknown]
     /// `interactive.type` of an inbound interactive message (Meta:
     /// webhooks/reference/messages/interactive).
     pub enum InteractiveType {
@@ -694,12 +685,6 @@ open_enum! {
         NfmReply => "nfm_reply",
         /// A call-permission request was answered.
         CallPermissionReply => "call_permission_reply",
-    }
-}
-
-impl Default for InteractiveType {
-    fn default() -> Self {
-        InteractiveType::Unknown(String::new())
     }
 }
 
