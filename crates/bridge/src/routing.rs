@@ -464,7 +464,10 @@ impl Dispatcher {
                 }
             }
         };
+        // Shown on the first attempt only: a retry comes after a backoff, and the customer has
+        // seen the indicator already (or WhatsApp has dismissed it).
         if let Some((client, flows)) = &self.typing
+            && stored.attempts <= 1
             && flows.iter().any(|f| f == flow.name())
             && let Err(error) = client
                 .typing_indicator(&inbound.phone_number_id, &inbound.message.id)
@@ -736,14 +739,23 @@ mod tests {
             dispatcher: s.dispatcher.typing_indicator(client, ["SLOW"]),
             ..s
         };
-        run(&s, &arrive(&s.store, "wamid.t1", "open a case", None).await).await;
+        let first = arrive(&s.store, "wamid.t1", "open a case", None).await;
+        assert_eq!(first.event.attempts, 1);
+        run(&s, &first).await;
         run(&s, &arrive(&s.store, "wamid.t2", "hi", None).await).await;
         assert_eq!(
             graph.marked_read(),
             ["wamid.t1"],
             "only the configured flow"
         );
-        assert_eq!(slow.seen.lock().unwrap().len(), 1);
+        // A retry of the same event (routed to its flow on the first attempt) works again,
+        // without a second indicator.
+        let mut retry = first.event.clone();
+        retry.attempts = 2;
+        retry.flow = "SLOW".into();
+        s.dispatcher.dispatch(&retry).await.unwrap();
+        assert_eq!(graph.marked_read(), ["wamid.t1"], "not again on a retry");
+        assert_eq!(slow.seen.lock().unwrap().len(), 2);
         assert_eq!(quick.seen.lock().unwrap().len(), 1);
 
         // A Graph API that cannot be reached: the flow still runs and the delivery succeeds.
@@ -764,7 +776,7 @@ mod tests {
         )
         .await;
         assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
-        assert_eq!(slow.seen.lock().unwrap().len(), 2);
+        assert_eq!(slow.seen.lock().unwrap().len(), 3);
     }
 
     #[tokio::test]
