@@ -513,6 +513,42 @@ pub struct WhatsAppConfig {
     /// Default: none.
     #[serde(default)]
     pub typing_indicator: Vec<String>,
+    /// What a send does while another app holds the conversation (Conversation Routing: Meta
+    /// Business Agent or an escalation partner, learnt from `standby` and `messaging_handovers`
+    /// webhooks): `defer` (the default) holds the message back and retries after
+    /// `held_elsewhere_retry_secs`; `take` takes the conversation first (Thread control `take`,
+    /// allowed to the configured escalation partner only); `send` sends anyway (Meta passes the
+    /// conversation to chatport with the message). Without Conversation Routing nothing changes:
+    /// chatport holds every conversation.
+    #[serde(default)]
+    pub when_held_elsewhere: HeldElsewherePolicy,
+    /// Seconds before a message held back by `when_held_elsewhere = "defer"` is tried again.
+    /// Default 300.
+    #[serde(default = "default_held_elsewhere_retry_secs")]
+    pub held_elsewhere_retry_secs: u64,
+    /// Base URL of Meta's Thread control API, which is not the Graph host. Default
+    /// `https://api.facebook.com/business/whatsapp`.
+    #[serde(default)]
+    pub thread_control_base_url: Option<Setting>,
+}
+
+/// `[whatsapp] when_held_elsewhere`: see [`WhatsAppConfig::when_held_elsewhere`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum HeldElsewherePolicy {
+    /// Hold the message back and retry later.
+    #[default]
+    Defer,
+    /// Take the conversation, then send.
+    Take,
+    /// Send anyway.
+    Send,
+}
+
+fn default_held_elsewhere_retry_secs() -> u64 {
+    300
 }
 
 fn default_graph_base() -> Setting {

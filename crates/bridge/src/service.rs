@@ -29,6 +29,7 @@ use crate::whatsapp::{
 };
 use chatport_assistant::classify::RuleClassifier;
 use chatport_core::Classify;
+use chatport_whatsapp::control::ControlStore;
 
 /// The stores a service runs on: the outbox, durable key-value state and the idempotency ledger,
 /// each behind its trait so that the flows do not know the backend.
@@ -207,6 +208,10 @@ pub fn whatsapp_client(
     if let Some(hosts) = &wa.media_hosts {
         builder = builder.media_hosts(hosts.iter().map(String::as_str));
     }
+    if let Some(url) = &wa.thread_control_base_url {
+        builder = builder
+            .thread_control_base_url(&url.resolve("whatsapp.thread_control_base_url", vars)?);
+    }
     // Media may also be downloaded from the API host itself: it already receives the token, so
     // allowing it widens nothing (and it is where the Graph emulator serves media).
     if let Some(host) = url::Url::parse(&api_base)
@@ -254,7 +259,17 @@ pub fn context<'a>(
         config,
         vars,
         sender: {
-            let sender = OnceSender::new(whatsapp.clone(), ledger.clone(), kv.clone());
+            use crate::config::HeldElsewherePolicy;
+            use chatport_whatsapp::sink::WhenHeldElsewhere;
+            let when = match config.whatsapp.when_held_elsewhere {
+                HeldElsewherePolicy::Take => WhenHeldElsewhere::Take,
+                HeldElsewherePolicy::Send => WhenHeldElsewhere::Send,
+                _ => WhenHeldElsewhere::Defer {
+                    retry_after: Duration::from_secs(config.whatsapp.held_elsewhere_retry_secs),
+                },
+            };
+            let sender = OnceSender::new(whatsapp.clone(), ledger.clone(), kv.clone())
+                .control(ControlStore::new(kv.clone()), when);
             match config.whatsapp.resend_in_doubt_after_secs {
                 Some(secs) => sender.resend_in_doubt_after(Duration::from_secs(secs)),
                 None => sender,

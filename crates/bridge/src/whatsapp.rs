@@ -74,6 +74,20 @@ impl OnceSender {
         }
     }
 
+    /// Asks `control` before each send whether another app holds the conversation and follows
+    /// `when` ([`MessageSinkBuilder::control`](chatport_whatsapp::sink::MessageSinkBuilder::control);
+    /// `[whatsapp] when_held_elsewhere`).
+    pub fn control(
+        self,
+        control: chatport_whatsapp::control::ControlStore,
+        when: chatport_whatsapp::sink::WhenHeldElsewhere,
+    ) -> Self {
+        Self {
+            sink: self.sink.with_control(control, when),
+            kv: self.kv,
+        }
+    }
+
     /// Sends `message` from `phone_number_id` unless it was already sent under `key`, and records
     /// it in its conversation.
     ///

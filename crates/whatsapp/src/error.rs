@@ -121,6 +121,19 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// The message was held back **locally** because another app (Meta Business Agent, an
+    /// escalation partner) holds the conversation under Conversation Routing and the
+    /// [`MessageSink`](crate::sink::MessageSink)'s policy is
+    /// [`WhenHeldElsewhere::Defer`](crate::sink::WhenHeldElsewhere::Defer): sending a service
+    /// message would take the conversation over (Meta: webhooks/reference/standby). Classified
+    /// `Throttled` with `retry_after`, so the outbox tries again later; nothing was sent and the
+    /// idempotency key is free.
+    #[error("another app holds the conversation; the message was not sent (retry in {}s)", retry_after.as_secs())]
+    HeldElsewhere {
+        /// When to try again.
+        retry_after: Duration,
+    },
+
     /// A media file does not fit Meta's per-type table (Meta: business-phone-numbers/media):
     /// its MIME type is not supported for any media kind.
     #[error("unsupported media MIME type {mime_type:?}")]
@@ -441,6 +454,7 @@ impl Classify for Error {
     /// - [`Error::Transport`], [`Error::Timeout`], [`Error::InvalidResponse`] → `Transient` (ask
     ///   [`Error::may_resend`] before repeating a send).
     /// - [`Error::Io`] (reading the upload source, writing the download target) → `Transient`.
+    /// - [`Error::HeldElsewhere`] → `Throttled` with its `retry_after`.
     /// - configuration, validation, window, media, signature, subscription and parse errors →
     ///   `Permanent`.
     fn class(&self) -> ErrorClass {
@@ -455,6 +469,9 @@ impl Classify for Error {
             | Error::Timeout { .. }
             | Error::InvalidResponse { .. }
             | Error::Io(_) => ErrorClass::Transient,
+            Error::HeldElsewhere { retry_after } => ErrorClass::Throttled {
+                retry_after: Some(*retry_after),
+            },
             Error::Config(_)
             | Error::Validation { .. }
             | Error::Invalid { .. }

@@ -23,6 +23,12 @@
 //! has passed without a status webhook (at least once; a duplicate only when Meta accepted the
 //! first request **and** its status webhook took longer than the period).
 //!
+//! Conversation Routing: with [`MessageSinkBuilder::control`] the sink asks a [`ControlStore`]
+//! before each send whether another app (Meta Business Agent, an escalation partner) holds the
+//! conversation, and follows a [`WhenHeldElsewhere`] policy: send anyway, hold the message back
+//! ([`Error::HeldElsewhere`], retried later), or take the conversation with the Thread control API
+//! first. Without it, the sink sends whoever holds the conversation.
+//!
 //! Concurrency: within one process, writes of one key wait for each other ([`KeyLocks`]), so the
 //! second finds the first's wamid. Across replicas sharing one ledger, its atomic `begin` still
 //! sends once; a replica that loses that race sees the key in doubt until the winner completes it
@@ -38,8 +44,32 @@ use chatport_core::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::control::{ControlStore, ThreadAction};
+use crate::conversation::ConversationKey;
 use crate::webhook::Status;
 use crate::{Client, Error, OutgoingMessage};
+
+/// What a [`MessageSink`] with a [`ControlStore`] does when another app holds the conversation
+/// it sends to ([`MessageSinkBuilder::control`]).
+///
+/// Meta: webhooks/reference/standby ("sending a service message while observing takes the
+/// conversation over"), meta-business-agent/reference/operate/thread-control-cloud-api.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WhenHeldElsewhere {
+    /// Send anyway; Meta passes the conversation to this app with the message, and the store
+    /// records this app as the holder.
+    Send,
+    /// Do not send: [`Error::HeldElsewhere`] with `retry_after` (classified `Throttled`, so an
+    /// outbox tries again after it). The idempotency key is released, nothing is sent.
+    Defer {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
+    /// Take the conversation first (Thread control `take`; only the configured escalation
+    /// partner may), record it, then send. A refused take fails the write with its error.
+    Take,
+}
 
 /// [`KvStore`] namespace: idempotency key (`biz_opaque_callback_data`) → wamid, written by
 /// [`settle_from_status`].
@@ -118,6 +148,7 @@ pub struct MessageSink {
     ledger: Arc<dyn IdempotencyLedger>,
     kv: Arc<dyn KvStore>,
     resend_in_doubt_after: Option<chrono::Duration>,
+    control: Option<(ControlStore, WhenHeldElsewhere)>,
     locks: KeyLocks,
 }
 
@@ -126,6 +157,10 @@ impl std::fmt::Debug for MessageSink {
         f.debug_struct("MessageSink")
             .field("client", &self.client)
             .field("resend_in_doubt_after", &self.resend_in_doubt_after)
+            .field(
+                "when_held_elsewhere",
+                &self.control.as_ref().map(|(_, w)| w),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +190,13 @@ impl MessageSinkBuilder {
         self
     }
 
+    /// Asks `control` before each send who holds the conversation, and follows `when` when it is
+    /// another app (see [`WhenHeldElsewhere`]). Off by default: the sink sends regardless.
+    pub fn control(mut self, control: ControlStore, when: WhenHeldElsewhere) -> Self {
+        self.sink.control = Some((control, when));
+        self
+    }
+
     /// The sink.
     pub fn build(self) -> MessageSink {
         self.sink
@@ -175,6 +217,7 @@ impl MessageSink {
                 ledger,
                 kv,
                 resend_in_doubt_after: None,
+                control: None,
                 locks: KeyLocks::new(),
             },
         }
@@ -189,6 +232,13 @@ impl MessageSink {
     #[must_use]
     pub fn with_resend_in_doubt_after(mut self, after: std::time::Duration) -> Self {
         self.resend_in_doubt_after = chrono::Duration::from_std(after).ok();
+        self
+    }
+
+    /// The same sink with [`MessageSinkBuilder::control`] set.
+    #[must_use]
+    pub fn with_control(mut self, control: ControlStore, when: WhenHeldElsewhere) -> Self {
+        self.control = Some((control, when));
         self
     }
 
@@ -212,8 +262,53 @@ impl MessageSink {
         Ok(now - since >= after)
     }
 
+    /// Applies the [`WhenHeldElsewhere`] policy before a send under a begun ledger key: `Ok`
+    /// when the send may go ahead (after a take, when the policy says so), with the conversation
+    /// the send itself takes over ([`WhenHeldElsewhere::Send`]).
+    async fn may_send(
+        &self,
+        item: &Outbound,
+        key: &IdempotencyKey,
+    ) -> Result<Option<ConversationKey>, Error> {
+        let Some((control, when)) = &self.control else {
+            return Ok(None);
+        };
+        let to = item.message.recipient();
+        let conversation = ConversationKey::new(&item.phone_number_id, to.as_str());
+        if control
+            .holder(&item.phone_number_id, &conversation.user)
+            .await?
+            != crate::control::Holder::OtherApp
+        {
+            return Ok(None);
+        }
+        match when {
+            WhenHeldElsewhere::Defer { retry_after } => {
+                self.ledger.release(key).await?;
+                Err(Error::HeldElsewhere {
+                    retry_after: *retry_after,
+                })
+            }
+            WhenHeldElsewhere::Take => {
+                if let Err(error) = self
+                    .client
+                    .thread_control(&item.phone_number_id, to, &ThreadAction::Take, None)
+                    .await
+                {
+                    self.ledger.release(key).await?;
+                    return Err(error);
+                }
+                control.record_taken(&conversation, Utc::now()).await?;
+                Ok(None)
+            }
+            // Sending takes the conversation over (recorded after the send).
+            _ => Ok(Some(conversation)),
+        }
+    }
+
     /// One request to Meta under a begun ledger key.
     async fn attempt(&self, item: &Outbound, key: &IdempotencyKey) -> Result<SendOnce, Error> {
+        let takes_over = self.may_send(item, key).await?;
         let message = item.message.clone().biz_opaque_callback_data(key.as_str());
         match self.client.send(&item.phone_number_id, &message).await {
             Ok(response) => {
@@ -221,6 +316,10 @@ impl MessageSink {
                 self.ledger
                     .complete(key, &serde_json::json!({ "wamid": wamid }))
                     .await?;
+                // The store learns it now, not at the next handover webhook.
+                if let (Some(conversation), Some((control, _))) = (takes_over, &self.control) {
+                    control.record_taken(&conversation, Utc::now()).await?;
+                }
                 Ok(SendOnce::Sent(wamid))
             }
             Err(error) => {

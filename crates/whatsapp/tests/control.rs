@@ -349,3 +349,137 @@ async fn the_testkit_shapes_parse_into_the_typed_events_and_drive_the_stores() {
         Holder::ThisApp
     );
 }
+
+/// A sink over `server` and an in-memory store, following `when` when another app holds the
+/// conversation; the conversation starts held by another app.
+async fn held_sink(
+    server: &MockServer,
+    when: chatport_whatsapp::sink::WhenHeldElsewhere,
+) -> (
+    chatport_whatsapp::sink::MessageSink,
+    ControlStore,
+    ConversationKey,
+) {
+    use chatport_core::{IdempotencyLedger, KvStore};
+    let store = SqliteStore::open_in_memory().unwrap();
+    let (ledger, kv): (Arc<dyn IdempotencyLedger>, Arc<dyn KvStore>) =
+        (Arc::new(store.clone()), Arc::new(store));
+    let control = ControlStore::new(kv.clone());
+    let conversation = ConversationKey::new(PNID, "16505551234");
+    let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+    control.record_released(&conversation, at).await.unwrap();
+    let sink = chatport_whatsapp::sink::MessageSink::builder(client(server), ledger, kv)
+        .control(control.clone(), when)
+        .build();
+    (sink, control, conversation)
+}
+
+async fn mount_messages(server: &MockServer, expect: u64) {
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/{}/{PNID}/messages",
+            chatport_whatsapp::DEFAULT_API_VERSION
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "16505551234", "wa_id": "16505551234"}],
+            "messages": [{"id": "wamid.SENT"}]})))
+        .expect(expect)
+        .mount(server)
+        .await;
+}
+
+fn agent_reply() -> chatport_whatsapp::sink::Outbound {
+    chatport_whatsapp::sink::Outbound::new(
+        PNID,
+        OutgoingMessage::text(Recipient::phone("16505551234"), "An agent writes"),
+    )
+}
+
+#[tokio::test]
+async fn a_sink_holds_a_message_back_while_another_app_holds_the_conversation() {
+    use chatport_core::{Classify, ErrorClass, EventId, IdempotencyKey, Sink};
+    use chatport_whatsapp::sink::{SendOnce, WhenHeldElsewhere};
+    let server = MockServer::start().await;
+    mount_messages(&server, 1).await;
+    let retry_after = Duration::from_secs(90);
+    let (sink, control, conversation) =
+        held_sink(&server, WhenHeldElsewhere::Defer { retry_after }).await;
+    let key = IdempotencyKey::derive("C2", "reply", &EventId::new("agent-1"));
+    let err = sink.write(&agent_reply(), &key).await.unwrap_err();
+    assert!(
+        matches!(err, chatport_whatsapp::Error::HeldElsewhere { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.class(),
+        ErrorClass::Throttled {
+            retry_after: Some(retry_after)
+        }
+    );
+    assert!(!err.to_string().contains("16505551234"), "{err}");
+    // Nothing reached Meta; once this app holds the conversation again the same key sends (the
+    // key was released, not left in doubt).
+    assert!(server.received_requests().await.unwrap().is_empty());
+    let later = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+    control.record_taken(&conversation, later).await.unwrap();
+    assert_eq!(
+        sink.write(&agent_reply(), &key).await.unwrap(),
+        SendOnce::Sent("wamid.SENT".into())
+    );
+}
+
+#[tokio::test]
+async fn a_sink_takes_the_conversation_before_it_sends_when_told_to() {
+    use chatport_core::{EventId, IdempotencyKey, Sink};
+    use chatport_whatsapp::sink::WhenHeldElsewhere;
+    let server = MockServer::start().await;
+    mount_messages(&server, 1).await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/business/whatsapp/phone_numbers/{PNID}/thread_control"
+        )))
+        .and(body_json(
+            json!({"messaging_product": "whatsapp", "action": "take",
+            "to": "16505551234"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "messaging_product": "whatsapp"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (sink, control, _) = held_sink(&server, WhenHeldElsewhere::Take).await;
+    let key = IdempotencyKey::derive("C2", "reply", &EventId::new("agent-2"));
+    sink.write(&agent_reply(), &key).await.unwrap();
+    assert_eq!(
+        control.holder(PNID, "16505551234").await.unwrap(),
+        Holder::ThisApp
+    );
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert!(
+        paths[0].ends_with("/thread_control"),
+        "take first: {paths:?}"
+    );
+    assert!(paths[1].ends_with("/messages"), "{paths:?}");
+}
+
+#[tokio::test]
+async fn a_sink_that_sends_anyway_records_the_implicit_takeover() {
+    use chatport_core::{EventId, IdempotencyKey, Sink};
+    use chatport_whatsapp::sink::WhenHeldElsewhere;
+    let server = MockServer::start().await;
+    mount_messages(&server, 1).await;
+    let (sink, control, _) = held_sink(&server, WhenHeldElsewhere::Send).await;
+    let key = IdempotencyKey::derive("C2", "reply", &EventId::new("agent-3"));
+    sink.write(&agent_reply(), &key).await.unwrap();
+    assert_eq!(
+        control.holder(PNID, "16505551234").await.unwrap(),
+        Holder::ThisApp
+    );
+}
