@@ -14,7 +14,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::auth::{Grant, TokenSource};
-use crate::css::ShareLinkFields;
+use crate::css::{BlobIdSource, ShareLinkFields};
 use crate::http::{error_from_body, join_segments};
 use crate::limit::DEFAULT_REQUESTS_PER_SECOND;
 use crate::{Error, RateLimit, RetryPolicy, TokenEncoding};
@@ -53,6 +53,7 @@ pub struct ClientBuilder {
     min_transfer_rate: u64,
     limit: LimitSetting,
     share_link: ShareLinkFields,
+    blob_id_source: BlobIdSource,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -69,6 +70,7 @@ impl fmt::Debug for ClientBuilder {
             .field("min_transfer_rate", &self.min_transfer_rate)
             .field("limit", &self.limit)
             .field("share_link", &self.share_link)
+            .field("blob_id_source", &self.blob_id_source)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +89,7 @@ impl Default for ClientBuilder {
             min_transfer_rate: DEFAULT_MIN_TRANSFER_RATE,
             limit: LimitSetting::PerSecond(DEFAULT_REQUESTS_PER_SECOND),
             share_link: ShareLinkFields::default(),
+            blob_id_source: BlobIdSource::default(),
         }
     }
 }
@@ -210,6 +213,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Which id of a CSS upload answer goes into a rendition's `blob_id` (used by
+    /// [`DocumentSink`](crate::DocumentSink) and available as [`Client::blob_id_source`]).
+    /// Default [`BlobIdSource::Id`], as OpenText's contract-approval sample does (see
+    /// [`BlobIdSource`]).
+    pub fn blob_id_source(mut self, source: BlobIdSource) -> Self {
+        self.blob_id_source = source;
+        self
+    }
+
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.settings.http = Some(client);
@@ -289,6 +301,7 @@ impl ClientBuilder {
                 auth: TokenSource::new(token_url, grant, self.encoding, self.settings.lifetime),
                 limiter,
                 share_link: self.share_link,
+                blob_id_source: self.blob_id_source,
             }),
         })
     }
@@ -371,6 +384,7 @@ pub(crate) struct Inner {
     pub(crate) auth: TokenSource,
     pub(crate) limiter: Option<RateLimit>,
     pub(crate) share_link: ShareLinkFields,
+    pub(crate) blob_id_source: BlobIdSource,
 }
 
 /// Default of [`ClientBuilder::min_transfer_rate`]: 100,000 bytes per second.
@@ -414,6 +428,12 @@ impl Client {
     /// A new [`ClientBuilder`].
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// Which upload answer id goes into a rendition's `blob_id`
+    /// ([`ClientBuilder::blob_id_source`]).
+    pub fn blob_id_source(&self) -> BlobIdSource {
+        self.inner.blob_id_source
     }
 
     /// The tenant id.
@@ -609,6 +629,9 @@ pub(crate) fn cms_operation(method: &Method, cms_base: &Url, url: &Url) -> &'sta
         ("instances", "PATCH") => "instances_patch",
         ("instances", "DELETE") => "instances_delete",
         (_, "GET") if definitions => "definitions_get",
+        ("permissions", "GET") => "permissions_get",
+        ("deleted", "GET") => "deleted_get",
+        ("deleted", "PUT") => "deleted_put",
         (_, "GET") => "other_get",
         (_, "POST") => "other_post",
         (_, "PUT") => "other_put",
