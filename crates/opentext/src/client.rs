@@ -54,6 +54,7 @@ pub struct ClientBuilder {
     limit: LimitSetting,
     share_link: ShareLinkFields,
     blob_id_source: BlobIdSource,
+    v3_tenant_query: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -71,6 +72,7 @@ impl fmt::Debug for ClientBuilder {
             .field("limit", &self.limit)
             .field("share_link", &self.share_link)
             .field("blob_id_source", &self.blob_id_source)
+            .field("v3_tenant_query", &self.v3_tenant_query)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +92,7 @@ impl Default for ClientBuilder {
             limit: LimitSetting::PerSecond(DEFAULT_REQUESTS_PER_SECOND),
             share_link: ShareLinkFields::default(),
             blob_id_source: BlobIdSource::default(),
+            v3_tenant_query: false,
         }
     }
 }
@@ -222,6 +225,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether a CSS v3 upload (`POST {css}/v3/files/fromStream`) carries `?tenant={tenant_id}`.
+    /// Default `false`: OpenText's contract-approval sample (HEAD) sends none; some public
+    /// samples send it (notes §1.6 writes it as optional).
+    pub fn css_v3_tenant_query(mut self, yes: bool) -> Self {
+        self.v3_tenant_query = yes;
+        self
+    }
+
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.settings.http = Some(client);
@@ -302,6 +313,7 @@ impl ClientBuilder {
                 limiter,
                 share_link: self.share_link,
                 blob_id_source: self.blob_id_source,
+                v3_tenant_query: self.v3_tenant_query,
             }),
         })
     }
@@ -385,6 +397,7 @@ pub(crate) struct Inner {
     pub(crate) limiter: Option<RateLimit>,
     pub(crate) share_link: ShareLinkFields,
     pub(crate) blob_id_source: BlobIdSource,
+    pub(crate) v3_tenant_query: bool,
 }
 
 /// Default of [`ClientBuilder::min_transfer_rate`]: 100,000 bytes per second.

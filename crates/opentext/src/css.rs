@@ -483,7 +483,8 @@ impl Client {
 
     /// Uploads with the v3 API: `POST {css}/v3/files/fromStream` as multipart field `file`,
     /// **without** a tenant query (the token names the tenant; OpenText's contract-approval sample
-    /// HEAD sends none). The answer `{"id","originalFileName","mimeType","size"}` is returned with
+    /// HEAD sends none; [`ClientBuilder::css_v3_tenant_query`](crate::ClientBuilder::css_v3_tenant_query)
+    /// adds `?tenant={tenant_id}` as other samples do). The answer `{"id","originalFileName","mimeType","size"}` is returned with
     /// [`CssContent::api`] = [`CssApi::V3`]: build its rendition with
     /// [`CssContent::primary_rendition`] (`"source": "FILE_ID"`).
     ///
@@ -537,6 +538,9 @@ impl Client {
             Endpoint::V3FromStream => self.css_url(&["v3", "files", "fromStream"])?,
         };
         let mut pairs = Vec::new();
+        if matches!(endpoint, Endpoint::V3FromStream) && self.inner.v3_tenant_query {
+            pairs.push(("tenant", tenant.clone()));
+        }
         if let Some(scan) = options.avs_scan {
             pairs.push(("avs-scan", scan.to_string()));
         }

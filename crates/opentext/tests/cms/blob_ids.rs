@@ -175,3 +175,29 @@ async fn v3_download_streams_the_file() {
         .unwrap_err();
     assert_eq!(err.status(), Some(404), "{err:?}");
 }
+
+#[tokio::test]
+async fn the_v3_tenant_query_can_be_turned_on() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    Mock::given(method("POST"))
+        .and(path("/v3/files/fromStream"))
+        .and(wiremock::matchers::query_param("tenant", TENANT))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "v3-file-1", "originalFileName": "a.txt", "mimeType": "text/plain", "size": 1
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = builder(&server)
+        .css_base(&server.uri())
+        .css_v3_tenant_query(true)
+        .build()
+        .expect("client");
+    let data: &'static [u8] = b"x";
+    let content = client
+        .upload_content_v3(data, &chatport_opentext::UploadOptions::new("a.txt"))
+        .await
+        .unwrap();
+    assert_eq!(content.api, CssApi::V3);
+}
