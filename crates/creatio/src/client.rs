@@ -446,6 +446,8 @@ pub(crate) struct Req {
     pub(crate) headers: Vec<(&'static str, String)>,
     /// An HTML answer means "expired session" (true for every OData/JSON call).
     pub(crate) expect_json: bool,
+    /// `Accept` (default `application/json`).
+    pub(crate) accept: Option<&'static str>,
 }
 
 impl Req {
@@ -457,6 +459,7 @@ impl Req {
             content_type: None,
             headers: Vec::new(),
             expect_json: true,
+            accept: None,
         }
     }
 
@@ -598,7 +601,7 @@ impl Client {
             .inner
             .http
             .request(req.method.clone(), req.url.clone())
-            .header(ACCEPT, "application/json");
+            .header(ACCEPT, req.accept.unwrap_or("application/json"));
         match creds {
             Credentials::Session { cookie, csrf } => {
                 rb = rb

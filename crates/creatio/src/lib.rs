@@ -66,6 +66,7 @@
 mod auth;
 mod batch;
 mod client;
+mod download;
 mod error;
 pub mod filter;
 mod http;
@@ -82,6 +83,7 @@ pub use batch::{
     BATCH_CONTENT_TYPE, Batch, BatchOp, BatchOutcome, BatchResult, MAX_BATCH_OPERATIONS,
 };
 pub use client::{Client, ClientBuilder, DEFAULT_CHUNK_SIZE, DEFAULT_ROW_CAP, Platform};
+pub use download::{DATA_COLUMN, FileDownload, SpooledFile};
 pub use error::Error;
 pub use filter::Filter;
 pub use model::{

@@ -296,6 +296,43 @@ async fn chunked_upload_is_assembled_into_a_case_file() {
     assert_eq!(files.value.len(), 1);
     assert_eq!(files.value[0].name.as_deref(), Some("voice.ogg"));
     assert_eq!(files.value[0].size(), Some(3500));
+
+    // Download: the OData `Data` stream gives back the bytes the upload stored.
+    let download = client.download_case_file(file_id).await.unwrap();
+    assert_eq!(download.content_type.as_deref(), Some("audio/ogg"));
+    assert_eq!(download.length, Some(3500));
+    assert_eq!(download.file_name.as_deref(), Some("voice.ogg"));
+    let mut out = Vec::new();
+    assert_eq!(download.write_to(&mut out).await.unwrap(), 3500);
+    assert_eq!(out, data);
+    let spooled = client
+        .download_file(CaseFile::SET, file_id)
+        .await
+        .unwrap()
+        .spool()
+        .await
+        .unwrap();
+    assert_eq!(spooled.length, 3500);
+    assert_eq!(std::fs::read(spooled.path()).unwrap(), data);
+    let path = spooled.path().to_owned();
+    drop(spooled);
+    assert!(!path.exists(), "the temporary file is deleted on drop");
+
+    // A record without stored content is an empty download; a missing record is a 404.
+    let empty: CaseFile = client
+        .create(
+            CaseFile::SET,
+            &serde_json::json!({"Name": "empty.txt", "CaseId": case_id}),
+        )
+        .await
+        .unwrap();
+    let mut none = Vec::new();
+    let d = client.download_case_file(empty.id.unwrap()).await.unwrap();
+    assert_eq!(d.length, Some(0));
+    assert_eq!(d.write_to(&mut none).await.unwrap(), 0);
+    client.delete(CaseFile::SET, file_id).await.unwrap();
+    let err = client.download_case_file(file_id).await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::auth::{Grant, TokenSource};
-use crate::css::ShareLinkFields;
+use crate::css::{BlobIdSource, ShareLinkFields};
 use crate::http::{error_from_body, join_segments};
 use crate::limit::DEFAULT_REQUESTS_PER_SECOND;
 use crate::{Error, RateLimit, RetryPolicy, TokenEncoding};
@@ -53,6 +53,8 @@ pub struct ClientBuilder {
     min_transfer_rate: u64,
     limit: LimitSetting,
     share_link: ShareLinkFields,
+    blob_id_source: BlobIdSource,
+    v3_tenant_query: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -69,6 +71,8 @@ impl fmt::Debug for ClientBuilder {
             .field("min_transfer_rate", &self.min_transfer_rate)
             .field("limit", &self.limit)
             .field("share_link", &self.share_link)
+            .field("blob_id_source", &self.blob_id_source)
+            .field("v3_tenant_query", &self.v3_tenant_query)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +91,8 @@ impl Default for ClientBuilder {
             min_transfer_rate: DEFAULT_MIN_TRANSFER_RATE,
             limit: LimitSetting::PerSecond(DEFAULT_REQUESTS_PER_SECOND),
             share_link: ShareLinkFields::default(),
+            blob_id_source: BlobIdSource::default(),
+            v3_tenant_query: false,
         }
     }
 }
@@ -210,6 +216,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Which id of a CSS upload answer goes into a rendition's `blob_id` (used by
+    /// [`DocumentSink`](crate::DocumentSink) and available as [`Client::blob_id_source`]).
+    /// Default [`BlobIdSource::Id`], as OpenText's contract-approval sample does (see
+    /// [`BlobIdSource`]).
+    pub fn blob_id_source(mut self, source: BlobIdSource) -> Self {
+        self.blob_id_source = source;
+        self
+    }
+
+    /// Whether a CSS v3 upload (`POST {css}/v3/files/fromStream`) carries `?tenant={tenant_id}`.
+    /// Default `false`: OpenText's contract-approval sample (HEAD) sends none; some public
+    /// samples send it (notes §1.6 writes it as optional).
+    pub fn css_v3_tenant_query(mut self, yes: bool) -> Self {
+        self.v3_tenant_query = yes;
+        self
+    }
+
     /// Uses this `reqwest` client (proxies, custom TLS roots). Its own timeouts then apply.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.settings.http = Some(client);
@@ -289,6 +312,8 @@ impl ClientBuilder {
                 auth: TokenSource::new(token_url, grant, self.encoding, self.settings.lifetime),
                 limiter,
                 share_link: self.share_link,
+                blob_id_source: self.blob_id_source,
+                v3_tenant_query: self.v3_tenant_query,
             }),
         })
     }
@@ -371,6 +396,8 @@ pub(crate) struct Inner {
     pub(crate) auth: TokenSource,
     pub(crate) limiter: Option<RateLimit>,
     pub(crate) share_link: ShareLinkFields,
+    pub(crate) blob_id_source: BlobIdSource,
+    pub(crate) v3_tenant_query: bool,
 }
 
 /// Default of [`ClientBuilder::min_transfer_rate`]: 100,000 bytes per second.
@@ -414,6 +441,12 @@ impl Client {
     /// A new [`ClientBuilder`].
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// Which upload answer id goes into a rendition's `blob_id`
+    /// ([`ClientBuilder::blob_id_source`]).
+    pub fn blob_id_source(&self) -> BlobIdSource {
+        self.inner.blob_id_source
     }
 
     /// The tenant id.
@@ -609,6 +642,9 @@ pub(crate) fn cms_operation(method: &Method, cms_base: &Url, url: &Url) -> &'sta
         ("instances", "PATCH") => "instances_patch",
         ("instances", "DELETE") => "instances_delete",
         (_, "GET") if definitions => "definitions_get",
+        ("permissions", "GET") => "permissions_get",
+        ("deleted", "GET") => "deleted_get",
+        ("deleted", "PUT") => "deleted_put",
         (_, "GET") => "other_get",
         (_, "POST") => "other_post",
         (_, "PUT") => "other_put",

@@ -25,21 +25,61 @@ use url::Url;
 
 use crate::http::{error_from_body, join_segments, set_query};
 use crate::model::href;
-use crate::{Client, Error};
+use crate::{Client, Error, RenditionDraft};
 use tracing::Instrument;
 
 /// Size of the chunks an upload reads from its source.
 const CHUNK: usize = 64 * 1024;
+
+/// The `source` a rendition carries when its `blob_id` is a CSS **v3** file id:
+/// `"FILE_ID"` (OpenText's contract-approval sample, HEAD `a6d7e977`, `AddContract.jsx`:
+/// `{name, rendition_type: "primary", source: "FILE_ID", blob_id: <v3 answer id>}`).
+pub const FILE_ID_SOURCE: &str = "FILE_ID";
+
+/// Which id of a CSS upload answer goes into a rendition's `blob_id`.
+///
+/// OpenText's own samples differ: the contract-approval sample (S1, both its v2 version
+/// `1ffe50de`… `44c91893` and its v3 HEAD `a6d7e977`, `src/components/AddContract.jsx`) puts the
+/// answer's **`id`** there (`entries[0].id` for v2, `id` for v3); other samples read
+/// `entries[0].blobId`. Which one the CMS wants when the two differ is not documented, so this is
+/// a setting ([`ClientBuilder::blob_id_source`](crate::ClientBuilder::blob_id_source)), defaulting
+/// to the contract-approval sample. Deserialises from `"id"` / `"blob_id"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BlobIdSource {
+    /// `entries[0].id` (v2) or `id` (v3): the contract-approval sample. The default.
+    #[default]
+    Id,
+    /// `entries[0].blobId`; the answer's `id` when it has no `blobId` (a v3 answer never has
+    /// one).
+    BlobId,
+}
+
+/// Which CSS upload API a content record came from (not part of the JSON: set by the upload call).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CssApi {
+    /// `POST {css}/v2/tenant/{tenant}/content` (and records read with `GET /v2/content/{id}`).
+    /// The default.
+    #[default]
+    V2,
+    /// `POST {css}/v3/files/fromStream`: its id is a *file id*, and a rendition built from it
+    /// carries `"source": "FILE_ID"` ([`FILE_ID_SOURCE`]).
+    V3,
+}
 
 /// A CSS content record: an upload's answer (`entries[0]` of the v2 answer, or the v3 answer)
 /// and `GET /v2/content/{id}`.
 ///
 /// v2: `{"id","blobId","fileName","mimeType","size","_links":{"download":{"href"}}}`;
 /// v3: `{"id","originalFileName","mimeType","size"}`. Unknown fields are kept in `extra`.
+/// [`api`](Self::api) records which upload API answered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CssContent {
-    /// The content id.
+    /// The content id (a v3 answer's file id).
     #[serde(default)]
     pub id: String,
     /// `blobId`, when sent (v2).
@@ -65,14 +105,41 @@ pub struct CssContent {
     /// Every other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The upload API that answered ([`CssApi::V2`] for a deserialised record). Not serialised.
+    #[serde(skip)]
+    pub api: CssApi,
 }
 
 impl CssContent {
-    /// The id to put in a rendition's `blob_id`: `blobId` when the service sent one, else `id`.
-    /// (The samples read both; which one the CMS wants when they differ is not documented — the
-    /// vendor's create sample puts "the CSS id" there.)
+    /// `blobId` when the service sent one, else `id` (the same as
+    /// [`rendition_blob_id`](Self::rendition_blob_id) with [`BlobIdSource::BlobId`]).
     pub fn blob_id(&self) -> &str {
         self.blob_id.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The id to put in a rendition's `blob_id` under `source`: [`BlobIdSource::Id`] → `id`;
+    /// [`BlobIdSource::BlobId`] → `blobId`, else `id`. A v3 answer has only `id`.
+    pub fn rendition_blob_id(&self, source: BlobIdSource) -> &str {
+        match (source, self.api) {
+            (BlobIdSource::BlobId, CssApi::V2) => self.blob_id(),
+            _ => &self.id,
+        }
+    }
+
+    /// A primary rendition of this content, as OpenText's contract-approval sample builds it:
+    /// `{name, blob_id, rendition_type: "primary", mime_type?}`, with `blob_id` chosen by
+    /// `source` ([`rendition_blob_id`](Self::rendition_blob_id)) and, for a v3 file id,
+    /// `"source": "FILE_ID"`. `name` is the answer's file name, else `fallback_name`.
+    pub fn primary_rendition(&self, source: BlobIdSource, fallback_name: &str) -> RenditionDraft {
+        let name = self.file_name.as_deref().unwrap_or(fallback_name);
+        let mut draft = RenditionDraft::primary(name, self.rendition_blob_id(source));
+        if let Some(mime) = &self.mime_type {
+            draft = draft.mime_type(mime.clone());
+        }
+        if self.api == CssApi::V3 {
+            draft = draft.source(FILE_ID_SOURCE);
+        }
+        draft
     }
 
     /// `_links.download.href`, when sent.
@@ -414,8 +481,12 @@ impl Client {
         self.upload(Endpoint::V2Raw, reader, options).await
     }
 
-    /// Uploads with the v3 API: `POST {css}/v3/files/fromStream?tenant={tenant}` as multipart
-    /// field `file`; the answer `{"id","originalFileName","mimeType","size"}` is returned.
+    /// Uploads with the v3 API: `POST {css}/v3/files/fromStream` as multipart field `file`,
+    /// **without** a tenant query (the token names the tenant; OpenText's contract-approval sample
+    /// HEAD sends none; [`ClientBuilder::css_v3_tenant_query`](crate::ClientBuilder::css_v3_tenant_query)
+    /// adds `?tenant={tenant_id}` as other samples do). The answer `{"id","originalFileName","mimeType","size"}` is returned with
+    /// [`CssContent::api`] = [`CssApi::V3`]: build its rendition with
+    /// [`CssContent::primary_rendition`] (`"source": "FILE_ID"`).
     ///
     /// # Errors
     ///
@@ -467,7 +538,7 @@ impl Client {
             Endpoint::V3FromStream => self.css_url(&["v3", "files", "fromStream"])?,
         };
         let mut pairs = Vec::new();
-        if matches!(endpoint, Endpoint::V3FromStream) {
+        if matches!(endpoint, Endpoint::V3FromStream) && self.inner.v3_tenant_query {
             pairs.push(("tenant", tenant.clone()));
         }
         if let Some(scan) = options.avs_scan {
@@ -532,7 +603,32 @@ impl Client {
                     decode(serde::de::Error::custom("the upload answer has no entries"))
                 })
             }
-            Endpoint::V3FromStream => serde_json::from_slice(&bytes).map_err(decode),
+            Endpoint::V3FromStream => {
+                let mut content: CssContent = serde_json::from_slice(&bytes).map_err(decode)?;
+                content.api = CssApi::V3;
+                Ok(content)
+            }
+        }
+    }
+
+    /// Uploads through the API `api` selects: [`Client::upload_content`] (v2 multipart) or
+    /// [`Client::upload_content_v3`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::upload_content`].
+    pub async fn upload_content_with<R>(
+        &self,
+        api: CssApi,
+        reader: R,
+        options: &UploadOptions,
+    ) -> Result<CssContent, Error>
+    where
+        R: AsyncRead + Send + 'static,
+    {
+        match api {
+            CssApi::V2 => self.upload_content(reader, options).await,
+            CssApi::V3 => self.upload_content_v3(reader, options).await,
         }
     }
 
@@ -573,6 +669,23 @@ impl Client {
     {
         let mut url = self.css_url(&["v2", "content", id, "download"])?;
         set_query(&mut url, &options.pairs());
+        let response = self.css_get(url, "application/octet-stream").await?;
+        write_body(response, writer).await
+    }
+
+    /// Downloads a v3 file into `writer`: `GET {css}/v3/files/{id}/stream` (`id` = the v3 upload
+    /// answer's id; S6 in the notes §1.6), streamed chunk by chunk as
+    /// [`Client::download_content`] does. Returns the number of bytes written. `writer` is
+    /// flushed, not shut down.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::download_content`].
+    pub async fn download_file_v3<W>(&self, id: &str, writer: &mut W) -> Result<u64, Error>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let url = self.css_url(&["v3", "files", id, "stream"])?;
         let response = self.css_get(url, "application/octet-stream").await?;
         write_body(response, writer).await
     }
@@ -722,6 +835,38 @@ mod tests {
         .unwrap();
         assert_eq!(v3.blob_id(), "c2");
         assert_eq!(v3.file_name.as_deref(), Some("b.jpg"));
+    }
+
+    #[test]
+    fn blob_id_source_picks_the_id() {
+        let v2: CssContent = serde_json::from_value(json!({
+            "id": "c1", "blobId": "b1", "fileName": "a.pdf", "mimeType": "application/pdf"
+        }))
+        .unwrap();
+        assert_eq!(BlobIdSource::default(), BlobIdSource::Id);
+        assert_eq!(v2.rendition_blob_id(BlobIdSource::Id), "c1");
+        assert_eq!(v2.rendition_blob_id(BlobIdSource::BlobId), "b1");
+        let only_id = CssContent {
+            id: "c3".into(),
+            ..CssContent::default()
+        };
+        assert_eq!(only_id.rendition_blob_id(BlobIdSource::BlobId), "c3");
+        assert_eq!(
+            v2.primary_rendition(BlobIdSource::Id, "x").to_value(),
+            json!({"name": "a.pdf", "blob_id": "c1", "rendition_type": "primary",
+                   "mime_type": "application/pdf"})
+        );
+        let mut v3 = v2.clone();
+        v3.api = CssApi::V3;
+        assert_eq!(
+            v3.primary_rendition(BlobIdSource::BlobId, "x").to_value(),
+            json!({"name": "a.pdf", "blob_id": "c1", "rendition_type": "primary",
+                   "mime_type": "application/pdf", "source": "FILE_ID"})
+        );
+        let parsed: BlobIdSource = serde_json::from_value(json!("blob_id")).unwrap();
+        assert_eq!(parsed, BlobIdSource::BlobId);
+        let parsed: CssApi = serde_json::from_value(json!("v3")).unwrap();
+        assert_eq!(parsed, CssApi::V3);
     }
 
     #[test]

@@ -223,14 +223,7 @@ impl Client {
         options: DeleteOptions,
     ) -> Result<(), Error> {
         let mut url = self.instance_url(&category, type_name, id, &["delete"])?;
-        let mut pairs = Vec::new();
-        if options.all_versions {
-            pairs.push(("all-version", "true".to_owned()));
-        }
-        if options.recursive {
-            pairs.push(("recursive", "true".to_owned()));
-        }
-        set_query(&mut url, &pairs);
+        set_query(&mut url, &options.pairs());
         self.cms_no_content(Method::PUT, url, None, Repeat::Once)
             .await
     }

@@ -20,9 +20,10 @@
 //! | [`Category`], [`Instance`], [`InstanceDraft`], [`InstancePatch`], [`DeleteOptions`] | The instance model: `/instances/{category}/{type}` |
 //! | [`TypeDefinition`], [`TraitDefinition`], [`AttributeDefinition`] | Type and trait definitions |
 //! | [`Rendition`], [`RenditionDraft`], [`HistoryEntry`] | Instance sub-resources |
+//! | [`Acl`], [`Permit`], [`IdentityType`], [`Permission`], [`AclOptions`] | ACLs (`/permissions`, `…/{id}/acl`); the recycle bin is [`Client::list_deleted`], [`Client::restore_deleted`] |
 //! | [`ListQuery`], [`HalPage`], [`paging`], [`FtQuery`] | Collection queries, pages, streams, full-text search |
 //! | [`filter`] | The filter and sort builder |
-//! | [`CssContent`], [`UploadOptions`], [`DownloadOptions`], [`ShareLinkRequest`], [`ShareLinkFields`] | The Content Storage Service |
+//! | [`CssContent`], [`BlobIdSource`], [`CssApi`], [`UploadOptions`], [`DownloadOptions`], [`ShareLinkRequest`], [`ShareLinkFields`] | The Content Storage Service |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
 //! | [`RetryPolicy`], [`RateLimit`], [`TokenEncoding`] | In-client retry, the limiter, token request encoding |
 //! | [`InstanceSink`], [`DocumentSink`], [`sink`] | [`chatport_core::Sink`]s: find-or-create an instance, store a document, once per idempotency key |
@@ -62,6 +63,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod acl;
 mod auth;
 mod client;
 mod css;
@@ -78,11 +80,12 @@ mod retry;
 pub mod sink;
 pub mod source;
 
+pub use acl::{Acl, AclOptions, IdentityType, Permission, Permit};
 pub use auth::TokenEncoding;
 pub use client::{Client, ClientBuilder, DEFAULT_MIN_TRANSFER_RATE, UNKNOWN_LENGTH_TRANSFER};
 pub use css::{
-    CssContent, DownloadOptions, ExpiryFormat, ShareLink, ShareLinkFields, ShareLinkRequest,
-    UploadOptions,
+    BlobIdSource, CssApi, CssContent, DownloadOptions, ExpiryFormat, FILE_ID_SOURCE, ShareLink,
+    ShareLinkFields, ShareLinkRequest, UploadOptions,
 };
 pub use definitions::{
     AttributeDefinition, DataType, TraitDefinition, TypeDefinition, TypeDefinitionQuery,

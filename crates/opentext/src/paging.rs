@@ -217,6 +217,25 @@ impl Client {
         Ok(url)
     }
 
+    /// Every item of the collection at `segments` (after the CMS base), page after page.
+    pub(crate) fn stream_collection<T>(
+        &self,
+        segments: &[&str],
+        query: &ListQuery,
+        what: &'static str,
+    ) -> ItemStream<T>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        match self.list_url(segments, query) {
+            Ok(url) => {
+                let request = self.get_paged(query, what);
+                self.item_stream(request, url)
+            }
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
     /// Every instance of a type matching `query`, page after page, as a stream
     /// (`GET {cms}/instances/{category}/{type_name}?…`; see the [module docs](crate::paging) for
     /// how the next page is found). Set `query.items_per_page` to choose the page size.

@@ -133,6 +133,18 @@ impl DeleteOptions {
         self.recursive = yes;
         self
     }
+
+    /// `all-version=true` / `recursive=true` for the options set (soft delete and restore).
+    pub(crate) fn pairs(self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if self.all_versions {
+            pairs.push(("all-version", "true".to_owned()));
+        }
+        if self.recursive {
+            pairs.push(("recursive", "true".to_owned()));
+        }
+        pairs
+    }
 }
 
 /// A rendition (content) of a file instance: an item of
@@ -188,12 +200,28 @@ pub struct RenditionDraft {
     /// The MIME type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
+    /// `source`: what kind of id `blob_id` is; `"FILE_ID"` for a CSS v3 file id
+    /// ([`FILE_ID_SOURCE`](crate::FILE_ID_SOURCE)); not sent when `None` (a v2 blob id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl RenditionDraft {
+    /// A primary rendition of a CSS v3 file: `{name, blob_id: file_id, rendition_type:
+    /// "primary", source: "FILE_ID"}` (the contract-approval sample's shape).
+    pub fn primary_file_id(name: impl Into<String>, file_id: impl Into<String>) -> Self {
+        Self::primary(name, file_id).source(crate::FILE_ID_SOURCE)
+    }
+
+    /// Sets `source` (e.g. [`FILE_ID_SOURCE`](crate::FILE_ID_SOURCE)).
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
     /// A primary rendition.
     pub fn primary(name: impl Into<String>, blob_id: impl Into<String>) -> Self {
         Self {

@@ -42,7 +42,10 @@ use chatport_core::{IdempotencyKey, KvStore, Sink};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Category, Client, Error, Instance, InstanceDraft, RenditionDraft, UploadOptions};
+use crate::{
+    Category, Client, CssApi, Error, FILE_ID_SOURCE, Instance, InstanceDraft, RenditionDraft,
+    UploadOptions,
+};
 
 /// The key property used when none is configured: `chatport_key`.
 pub const DEFAULT_KEY_PROPERTY: &str = "chatport_key";
@@ -398,9 +401,13 @@ impl Eq for DocumentReceipt {}
 ///
 /// `write(&document, &key)`: look the key up among the file instances of the type; when found,
 /// nothing is uploaded and its id is the receipt. Otherwise `POST {css}/v2/tenant/{tenant}/content`
-/// (streamed, [`Client::upload_content`]), then `POST /cms/instances/{category}/{type}` with the
-/// draft, the key property and `renditions: [{name, blob_id, rendition_type: primary,
-/// mime_type}]`. A per-key lock makes concurrent writes of one key in one process upload and
+/// (streamed, [`Client::upload_content`]; or `POST {css}/v3/files/fromStream` with
+/// [`DocumentSinkBuilder::upload_api`]`(`[`CssApi::V3`]`)`), then
+/// `POST /cms/instances/{category}/{type}` with the draft, the key property and
+/// `renditions: [{name, blob_id, rendition_type: primary, mime_type, source?}]`: `blob_id` is the
+/// answer's id chosen by the client's [`BlobIdSource`](crate::BlobIdSource)
+/// ([`ClientBuilder::blob_id_source`](crate::ClientBuilder::blob_id_source)), and a v3 file id
+/// carries `"source": "FILE_ID"`. A per-key lock makes concurrent writes of one key in one process upload and
 /// create once.
 ///
 /// **Where an upload can repeat:** the key lives on the file instance, so without more state,
@@ -419,6 +426,7 @@ pub struct DocumentSink {
     target: Target,
     locks: KeyLocks,
     blobs: Option<Blobs>,
+    api: CssApi,
 }
 
 /// The uploaded-but-not-yet-referenced blobs of a [`DocumentSink`], in a [`KvStore`].
@@ -466,6 +474,7 @@ impl Blobs {
 pub struct DocumentSinkBuilder {
     inner: InstanceSinkBuilder,
     blobs: Option<Blobs>,
+    api: CssApi,
 }
 
 impl DocumentSink {
@@ -475,6 +484,7 @@ impl DocumentSink {
         DocumentSinkBuilder {
             inner: InstanceSink::builder(client).category(Category::File),
             blobs: None,
+            api: CssApi::V2,
         }
     }
 
@@ -506,18 +516,20 @@ impl DocumentSink {
                 let length = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
                 let reader = std::io::Cursor::new(bytes.clone());
                 self.client
-                    .upload_content(reader, &options.length(length))
+                    .upload_content_with(self.api, reader, &options.length(length))
                     .await?
             }
             DocumentContent::Path(path) => {
                 let file = tokio::fs::File::open(path).await.map_err(Error::Io)?;
                 let length = file.metadata().await.map_err(Error::Io)?.len();
                 self.client
-                    .upload_content(file, &options.length(length))
+                    .upload_content_with(self.api, file, &options.length(length))
                     .await?
             }
         };
-        Ok(content.blob_id().to_owned())
+        Ok(content
+            .rendition_blob_id(self.client.blob_id_source())
+            .to_owned())
     }
 }
 
@@ -554,6 +566,14 @@ impl DocumentSinkBuilder {
         self
     }
 
+    /// The CSS upload API: [`CssApi::V2`] (`POST {css}/v2/tenant/{tenant}/content`, the
+    /// default) or [`CssApi::V3`] (`POST {css}/v3/files/fromStream`, renditions with
+    /// `"source": "FILE_ID"`).
+    pub fn upload_api(mut self, api: CssApi) -> Self {
+        self.api = api;
+        self
+    }
+
     /// The sink.
     ///
     /// # Errors
@@ -571,6 +591,7 @@ impl DocumentSinkBuilder {
             target: inner.target,
             locks: inner.locks,
             blobs: self.blobs,
+            api: self.api,
         })
     }
 }
@@ -619,6 +640,9 @@ impl Sink for DocumentSink {
         let mut rendition = RenditionDraft::primary(item.file_name.clone(), blob_id.clone());
         if let Some(mime) = &item.mime_type {
             rendition = rendition.mime_type(mime.clone());
+        }
+        if self.api == CssApi::V3 {
+            rendition = rendition.source(FILE_ID_SOURCE);
         }
         let draft = item
             .draft

@@ -7,7 +7,9 @@
 //!   form `grant_type=client_credentials&client_id=…&client_secret=…` → JSON with `access_token`
 //!   (and, per a secondary source, `token_type` and `expires_in`); sent as `Authorization: Bearer`;
 //! * non-expiring bearer token: configured, never fetched, sent as `Authorization: Bearer`;
-//! * user login: `POST {base}/API/Authentication/v1.0/Login`, form `Login`, `Password`,
+//! * user login: `POST {base}/api/Authentication/v2.0/Login` (the documented path,
+//!   developer.orangelogic.com/reference/user-login; `/API/Authentication/v1.0/Login`, which
+//!   public integrations use, through [`LOGIN_PATH_V1`]), form `Login`, `Password`,
 //!   `format=json` → `{"APIRequestInfo":{"TimeoutPeriodMinutes":n,…},"APIResponse":{"Token":"…"}}`;
 //!   sent as the `token` query parameter. The vendor warns the token is bound to the requesting IP.
 
@@ -28,9 +30,14 @@ use crate::{Error, RetryPolicy};
 /// Default path of the client-credentials endpoint.
 pub const CLIENT_CREDENTIALS_PATH: &str =
     "/webapi/security/clientcredentialsauthentication/authenticate_46H_v1";
-/// Default path of the legacy user login endpoint (v1.0, the one public integrations use; the
-/// vendor's current page names `/api/Authentication/v2.0/Login`).
-pub const LOGIN_PATH: &str = "/API/Authentication/v1.0/Login";
+/// Default path of the user login endpoint: `POST /api/Authentication/v2.0/Login` with the
+/// body parameters `Login`, `Password`, `format` (developer.orangelogic.com/reference/user-login).
+/// The answer is the legacy envelope (`APIRequestInfo`, `APIResponse.Token`).
+pub const LOGIN_PATH: &str = "/api/Authentication/v2.0/Login";
+/// Path of the older v1.0 user login (`/API/Authentication/v1.0/Login`), the one public
+/// integrations call (notes §2.2, O8–O10); select it with
+/// [`ClientBuilder::login_path`](crate::ClientBuilder::login_path).
+pub const LOGIN_PATH_V1: &str = "/API/Authentication/v1.0/Login";
 
 /// The credentials the client authenticates with.
 #[derive(Clone)]

@@ -29,6 +29,12 @@ pub const DATATABLE_VERSION: &str = "v2.2";
 /// notes GET URLs of DataTable calls are limited to about 260 characters (a 403 can mean "URL too
 /// long").
 pub const DEFAULT_MAX_GET_URL: usize = 260;
+/// Default field a folder named by [`AssetRef::Identifier`](crate::AssetRef::Identifier) is
+/// looked up by in a DataTable move: `CoreField.Unique-Identifier`, as the vendor's
+/// "Move one asset into another" page writes the sub-call
+/// (`…Documents.Folder.Default:Read?CoreField.Unique-Identifier=…`, developer.orangelogic.com
+/// /reference/move-one-asset-into-another; notes §2.6).
+pub const FOLDER_IDENTIFIER_FIELD: &str = "CoreField.Unique-Identifier";
 
 /// Configures a [`Client`]. Obtained from [`Client::builder`]; nothing is checked until
 /// [`ClientBuilder::build`].
@@ -48,6 +54,7 @@ pub struct ClientBuilder {
     links: LinkConfig,
     settings: HttpSettings,
     min_transfer_rate: u64,
+    folder_identifier_field: String,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -61,6 +68,7 @@ impl fmt::Debug for ClientBuilder {
             .field("upload", &self.upload)
             .field("links", &self.links)
             .field("settings", &self.settings)
+            .field("folder_identifier_field", &self.folder_identifier_field)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +87,7 @@ impl Default for ClientBuilder {
             links: LinkConfig::default(),
             settings: HttpSettings::new(Duration::from_secs(60)),
             min_transfer_rate: chatport_core::transfer::DEFAULT_MIN_RATE,
+            folder_identifier_field: FOLDER_IDENTIFIER_FIELD.to_owned(),
         }
     }
 }
@@ -126,8 +135,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Overrides the user login path (default [`LOGIN_PATH`]; the vendor's current page names
-    /// `/api/Authentication/v2.0/Login`).
+    /// Overrides the user login path (default [`LOGIN_PATH`], the documented
+    /// `/api/Authentication/v2.0/Login`; [`LOGIN_PATH_V1`] selects the older
+    /// `/API/Authentication/v1.0/Login`). Both take the form `Login`, `Password`, `format=json`
+    /// and answer the legacy envelope.
+    ///
+    /// [`LOGIN_PATH_V1`]: crate::LOGIN_PATH_V1
     pub fn login_path(mut self, path: &str) -> Self {
         self.login_path = path.to_owned();
         self
@@ -144,6 +157,16 @@ impl ClientBuilder {
     /// [`DATATABLE_VERSION`]). A [`crate::DataTableCall`] can set its own.
     pub fn datatable_version(mut self, version: &str) -> Self {
         self.datatable_version = version.to_owned();
+        self
+    }
+
+    /// The field a folder given as [`AssetRef::Identifier`](crate::AssetRef::Identifier) is
+    /// looked up by in [`Client::move_to_folder`]'s sub-call (default
+    /// [`FOLDER_IDENTIFIER_FIELD`], `CoreField.Unique-Identifier`, the documented form;
+    /// `CoreField.Identifier` is what chatport sent before). A folder given as
+    /// [`AssetRef::RecordId`](crate::AssetRef::RecordId) is always looked up by `RecordID`.
+    pub fn folder_identifier_field(mut self, field: &str) -> Self {
+        self.folder_identifier_field = field.to_owned();
         self
     }
 
@@ -224,6 +247,11 @@ impl ClientBuilder {
         ] {
             check_path(what, path)?;
         }
+        if self.folder_identifier_field.trim().is_empty() {
+            return Err(Error::Config(
+                "folder_identifier_field must not be blank".into(),
+            ));
+        }
         if self.datatable_version.trim().is_empty() || self.datatable_version.contains('/') {
             return Err(Error::Config(
                 "datatable_version must be a non-empty segment like `v2.2`".into(),
@@ -260,6 +288,7 @@ impl ClientBuilder {
                 retry: self.settings.retry,
                 timeout: self.settings.timeout,
                 min_transfer_rate: self.min_transfer_rate,
+                folder_identifier_field: self.folder_identifier_field,
                 auth: TokenSource::new(credentials, token_url, self.settings.lifetime),
             }),
         })
@@ -336,6 +365,7 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Duration,
     pub(crate) min_transfer_rate: u64,
+    pub(crate) folder_identifier_field: String,
     pub(crate) auth: TokenSource,
 }
 

@@ -511,7 +511,13 @@ impl Client {
         self.datatable(&call).await
     }
 
-    /// Moves an asset into a folder: `CoreField.Parent-folder:=[…Documents.Folder.Default:Read?{folder}]`.
+    /// Moves an asset into a folder:
+    /// `Documents.All:Update?{asset}&CoreField.Parent-folder:=[…Documents.Folder.Default:Read?{folder}]`,
+    /// the form of the vendor's "Move one asset into another" page (notes §2.6, O3). The folder
+    /// sub-call reads the folder by `CoreField.Unique-Identifier={id}` when `folder` is an
+    /// [`AssetRef::Identifier`] (the documented field; configurable with
+    /// [`ClientBuilder::folder_identifier_field`](crate::ClientBuilder::folder_identifier_field)),
+    /// and by `RecordID={id}` when it is an [`AssetRef::RecordId`].
     ///
     /// # Errors
     ///
@@ -524,7 +530,10 @@ impl Client {
         asset.check()?;
         folder.check()?;
         let (f, v) = asset.pair();
-        let (ff, fv) = folder.pair();
+        let (ff, fv) = match folder {
+            AssetRef::Identifier(id) => (self.inner.folder_identifier_field.as_str(), id.as_str()),
+            other => other.pair(),
+        };
         let read_folder = self
             .dt("Documents.Folder.Default", Action::Read)
             .filter(ff, fv);

@@ -103,6 +103,9 @@ pub(crate) enum Family {
     DataTable,
     /// `/webapi/...`: JSON as-is, success told by the HTTP status.
     WebApi,
+    /// `/webapi/...` calls documented with `accept: text/plain`: JSON when the body parses,
+    /// else the text as a JSON string.
+    WebApiText,
 }
 
 /// Decodes a 2xx body of `family`, turning a body-level failure into [`Error::Api`].
@@ -119,7 +122,7 @@ pub(crate) fn decode_success(
     what: &'static str,
 ) -> Result<Value, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return if family == Family::WebApi {
+        return if matches!(family, Family::WebApi | Family::WebApiText) {
             Ok(Value::Null)
         } else {
             Err(Error::Decode {
@@ -129,13 +132,17 @@ pub(crate) fn decode_success(
             })
         };
     }
+    if family == Family::WebApiText {
+        return Ok(serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned())));
+    }
     let value: Value = serde_json::from_slice(body).map_err(|_| Error::UnexpectedBody {
         status,
         snippet: snippet(body),
         retry_after: None,
     })?;
     match family {
-        Family::WebApi => Ok(value),
+        Family::WebApi | Family::WebApiText => Ok(value),
         Family::Legacy => {
             let Some(response) = value.get("APIResponse").and_then(Value::as_object) else {
                 return Err(Error::Decode {

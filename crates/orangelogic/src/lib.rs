@@ -25,6 +25,7 @@
 //! | [`DataTableCall`], [`Operator`], [`AssetRef`], [`Record`] | DataTable API |
 //! | [`UploadRequest`], [`UploadConfig`], [`UploadOutcome`] | Uploads |
 //! | [`LinkExpiry`], [`PresignedLinkRequest`], [`PublicShareRequest`] | Links |
+//! | [`EmbedLinksRequest`], [`EmbedLinkRecord`], [`EmbedLinksAnswer`] | Batch public embed links (`…/share/batchupsertassetlinkswithcustomroute_41FD_v1`) |
 //! | [`parse_events`], [`AssetEvent`], [`WebhookAuthenticator`] | Asset webhooks |
 //! | [`AssetSink`], [`MetadataSink`] | [`chatport_core::Sink`]s: upload once per idempotency key, set fields |
 //! | [`Error`] | One error enum implementing [`chatport_core::Classify`] |
@@ -66,6 +67,7 @@
 mod auth;
 mod client;
 pub mod datatable;
+pub mod embed;
 mod error;
 mod http;
 pub mod links;
@@ -77,10 +79,17 @@ pub mod upload;
 pub mod webhook;
 pub mod workflow;
 
-pub use auth::{CLIENT_CREDENTIALS_PATH, LOGIN_PATH};
-pub use client::{Client, ClientBuilder, DATATABLE_VERSION, DEFAULT_MAX_GET_URL, SEARCH_PATH};
+pub use auth::{CLIENT_CREDENTIALS_PATH, LOGIN_PATH, LOGIN_PATH_V1};
+pub use client::{
+    Client, ClientBuilder, DATATABLE_VERSION, DEFAULT_MAX_GET_URL, FOLDER_IDENTIFIER_FIELD,
+    SEARCH_PATH,
+};
 pub use datatable::{
     Action, AssetRef, DataTableCall, DataTableResponse, FieldValue, Operator, Record,
+};
+pub use embed::{
+    EMBED_LINKS_PATH, EmbedLinkRecord, EmbedLinkResult, EmbedLinksAnswer, EmbedLinksRequest,
+    ExecutionOptions, JSON_PATCH_CONTENT_TYPE, MAX_EMBED_LINKS,
 };
 pub use error::Error;
 pub use links::{
@@ -95,8 +104,8 @@ pub use sink::{
 pub use source::{AssetNotice, AssetSearchSource, AssetWebhook};
 pub use upload::{
     CHUNK_ALIGNMENT, CHUNK_PATH, ChunkedEndpoints, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKED_THRESHOLD,
-    UPLOAD_NEW_MEDIA_PATH, UploadConfig, UploadMode, UploadOutcome, UploadPath, UploadRequest,
-    chunk_ranges,
+    REGISTER_UPLOADER, REGISTER_UPLOADER_FIELD, UPLOAD_NEW_MEDIA_PATH, UploadConfig, UploadMode,
+    UploadOutcome, UploadPath, UploadRequest, chunk_ranges,
 };
 pub use webhook::{
     AssetEvent, AssetEventKind, RecentEvents, WebhookAuthError, WebhookAuthenticator,

@@ -142,6 +142,9 @@ pub struct LinkConfig {
     pub presigned_path: Option<String>,
     /// Path of the public-share-link call; `None` disables public share links.
     pub public_share_path: Option<String>,
+    /// Path of the batch embed-links call; `None` means the documented
+    /// [`EMBED_LINKS_PATH`](crate::EMBED_LINKS_PATH).
+    pub embed_links_path: Option<String>,
 }
 
 impl LinkConfig {
@@ -157,11 +160,22 @@ impl LinkConfig {
         self
     }
 
+    /// Overrides the batch embed-links path (default
+    /// [`EMBED_LINKS_PATH`](crate::EMBED_LINKS_PATH)).
+    pub fn embed_links_path(mut self, path: &str) -> Self {
+        self.embed_links_path = Some(path.to_owned());
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        let bad = [&self.presigned_path, &self.public_share_path]
-            .into_iter()
-            .flatten()
-            .any(|p| !p.starts_with('/'));
+        let bad = [
+            &self.presigned_path,
+            &self.public_share_path,
+            &self.embed_links_path,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|p| !p.starts_with('/'));
         if bad {
             return Err(Error::Config("link paths must start with `/`".into()));
         }

@@ -18,8 +18,11 @@
 //! material. They are [`ChunkedEndpoints`] settings with no default: a chunked upload without them
 //! fails with [`Error::NotConfigured`]. The client sends step 1 as a form
 //! (`folderRecordID`, `keepFolderStructure=true`, `clientUploader` (default `CortexTools`, the
-//! documented defaults of "Create upload transaction"), optional `metadata`), step 2
-//! as JSON `{"transactionID","files":[{"fileName","fileSize"}]}`, step 5 as a form
+//! documented defaults of "Create upload transaction"), optional `metadata`), step 2 as a form
+//! with `transactionID`, `files` = a **JSON-serialised array** `[{"fileName","fileSize"}]` in one
+//! form field (as developer.orangelogic.com/reference/register-upload-assets documents it) and
+//! the uploader name (value default `Cortex Uploader`, documented; field name
+//! [`REGISTER_UPLOADER_FIELD`], inferred and configurable), step 5 as a form
 //! (`transactionID`, `uploadItemID`), and finds `transactionID` / `uploadItemID` / `identifier`
 //! in the answers by case-insensitive key wherever they are nested. Check these against your
 //! tenant's API reference before relying on the chunked path.
@@ -58,6 +61,14 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 64 * CHUNK_ALIGNMENT;
 pub const UPLOAD_NEW_MEDIA_PATH: &str = "/API/UploadMedia/v3.0/UploadNewMedia";
 /// Default chunk path template; `{uploadItemId}` is replaced.
 pub const CHUNK_PATH: &str = "/webapi/mediafile/import/upload/item/26_v1/{uploadItemId}";
+/// Default form field of the uploader name in "Register upload assets": `uploaderName`.
+/// **Inferred**: the vendor's page documents the parameter ("Name of the upload method you're
+/// using", default `Cortex Uploader`) but its field name is not in the public material; set the
+/// real one with [`UploadConfig::register_uploader_field`].
+pub const REGISTER_UPLOADER_FIELD: &str = "uploaderName";
+/// Default uploader name sent to "Register upload assets": `Cortex Uploader` (the documented
+/// default value).
+pub const REGISTER_UPLOADER: &str = "Cortex Uploader";
 
 /// `UploadMode` / `importMode`, slowest to fastest return.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -139,6 +150,11 @@ pub struct UploadConfig {
     pub client_uploader: String,
     /// Steps 1, 2 and 5 of the chunked upload.
     pub chunked: ChunkedEndpoints,
+    /// The form field of the uploader name in step 2, "Register upload assets" (default
+    /// [`REGISTER_UPLOADER_FIELD`], inferred: the page does not show the field's name).
+    pub register_uploader_field: String,
+    /// The uploader name sent in step 2 (default [`REGISTER_UPLOADER`], the documented default).
+    pub register_uploader: String,
 }
 
 impl Default for UploadConfig {
@@ -151,6 +167,8 @@ impl Default for UploadConfig {
             chunk_path: CHUNK_PATH.to_owned(),
             client_uploader: "CortexTools".to_owned(),
             chunked: ChunkedEndpoints::default(),
+            register_uploader_field: REGISTER_UPLOADER_FIELD.to_owned(),
+            register_uploader: REGISTER_UPLOADER.to_owned(),
         }
     }
 }
@@ -180,6 +198,14 @@ impl UploadConfig {
         self
     }
 
+    /// Sets the form field name and the value of the uploader name sent to "Register upload
+    /// assets" (defaults [`REGISTER_UPLOADER_FIELD`] and [`REGISTER_UPLOADER`]).
+    pub fn register_uploader(mut self, field: &str, name: &str) -> Self {
+        self.register_uploader_field = field.to_owned();
+        self.register_uploader = name.to_owned();
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.chunk_size == 0 || !self.chunk_size.is_multiple_of(CHUNK_ALIGNMENT) {
             return Err(Error::Config(format!(
@@ -203,6 +229,11 @@ impl UploadConfig {
         }
         if self.file_field.trim().is_empty() {
             return Err(Error::Config("upload file field must not be empty".into()));
+        }
+        if self.register_uploader_field.trim().is_empty() {
+            return Err(Error::Config(
+                "the register uploader field must not be empty".into(),
+            ));
         }
         Ok(())
     }
@@ -496,23 +527,28 @@ impl Client {
                 reason: "no transactionID".into(),
             })?;
 
-        // 2. Register.
-        let body = json!({
-            "transactionID": transaction_id,
-            "files": [{ "fileName": request.file_name, "fileSize": request.length }],
-        });
-        let register_url = self.url(register)?;
+        // 2. Register: a form with `files` as a JSON-serialised array (the documented shape)
+        // and the uploader name.
+        let files = serde_json::to_string(&json!([
+            { "fileName": request.file_name, "fileSize": request.length }
+        ]))
+        .map_err(|e| Error::InvalidInput(format!("could not serialise the file list: {e}")))?;
         let registered = self
-            .send(
-                Family::WebApi,
-                "upload register",
-                Repeat::Once,
-                |http, token| {
-                    let mut u = register_url.clone();
-                    u.set_query(Some("format=json"));
-                    Ok(Client::authorize(http.post(u).json(&body), token))
-                },
-            )
+            .call(Call {
+                path: register,
+                params: vec![
+                    ("transactionID".into(), transaction_id.clone()),
+                    ("files".into(), files),
+                    (
+                        config.register_uploader_field.clone(),
+                        config.register_uploader.clone(),
+                    ),
+                ],
+                family: Family::WebApi,
+                repeat: Repeat::Once,
+                transport: Transport::PostForm,
+                what: "upload register",
+            })
             .await?;
         let item =
             find_object_with(&registered, &["uploadItemID"]).ok_or_else(|| Error::Decode {

@@ -49,8 +49,13 @@
 //!   unseeded types (404).
 //! - The Content Storage Service on the same server ([`CmsEmulator::css_base`]): v2 tenant upload
 //!   (multipart field `file` or raw body), v3 `fromStream`, content records, downloads, expiring
-//!   public share links (`publicShareUrl`, public `GET /public/{token}` → 410 once expired). Not
-//!   emulated: `ft-query`, ACLs, locks, copy, multi-filing, namespaces, the recycle-bin restore.
+//!   public share links (`publicShareUrl`, public `GET /public/{token}` → 410 once expired). A
+//!   rendition whose draft has `"source": "FILE_ID"` (a v3 file id) links to
+//!   `/v3/files/{id}/stream`.
+//! - ACLs (`GET /cms/permissions[/{id}]`, `GET`/`PUT …/{id}/acl`) and the recycle bin
+//!   (`GET /cms/deleted[/{id}]`, `PUT /cms/deleted/{id}/restore[?all-version=true][&recursive=true]`); an unknown ACL → 400.
+//!   Not emulated:
+//!   `ft-query`, locks, copy, multi-filing, namespaces, effective permissions.
 //! - Optional rate limit ([`CmsEmulatorBuilder::rate_limit_per_sec`]; the real service allows 5
 //!   requests per second) → 429 with the Apigee spike-arrest fault and no `Retry-After` (none is
 //!   documented).
@@ -72,6 +77,7 @@
 //! 'true'`); `eq` never matches a repeating (array) attribute. Anything else answers **400** with
 //! a message naming the position: the emulator never silently matches all instances.
 
+mod acl;
 mod css;
 mod definitions;
 mod filter;
@@ -132,6 +138,8 @@ struct CmsState {
     instances: Vec<Value>,
     /// Soft-deleted instances (the recycle bin).
     recycle_bin: Vec<Value>,
+    /// Seeded ACLs (`/cms/permissions`).
+    acls: Vec<Value>,
     /// Instance id → version series id (files; the first version's id).
     series: HashMap<String, String>,
     /// Instance id → renditions.
@@ -316,6 +324,14 @@ impl CmsEmulatorBuilder {
             .route(
                 "/cms/instances/{category}/{type_name}/{id}/contents/{rendition}",
                 axum::routing::delete(ops::delete_content),
+            )
+            .route("/cms/permissions", get(acl::list_acls))
+            .route("/cms/permissions/{id}", get(acl::get_acl))
+            .route("/cms/deleted", get(acl::list_deleted))
+            .route("/cms/deleted/{id}", get(acl::get_deleted))
+            .route(
+                "/cms/deleted/{id}/{action}",
+                axum::routing::put(acl::deleted_action),
             )
             .route("/cms/type-definitions", get(definitions::list_types))
             .route("/cms/type-definitions/{name}", get(definitions::get_type))
@@ -503,6 +519,17 @@ impl CmsEmulator {
     /// `GET /cms/trait-definitions…`. A definition with the same `name` is replaced.
     pub fn seed_trait_definition(&self, definition: Value) {
         definitions::seed(&self.shared, definitions::Kind::Trait, definition);
+    }
+
+    /// Declares an ACL (`{name, description?, named?, permits?: [{identity, identity_type,
+    /// permissions[]}]}`), served by `GET /cms/permissions…` and assignable with
+    /// `PUT …/{id}/acl`. Returns its id.
+    pub fn seed_acl(&self, acl: Value) -> String {
+        let acl = match acl {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        acl::seed(&self.shared, acl)
     }
 
     /// The soft-deleted instances (the recycle bin), in deletion order.

@@ -38,6 +38,11 @@
 //!   arrived, the file record is created (`Id` = `fileId`, `Name`, `{Parent}Id`, `Size`) →
 //!   `{"success":true}`. A bad range → 400. [`CreatioEmulator::file_bytes`] gives the assembled
 //!   bytes.
+//! - `GET {odata}/{Set}({id})/Data` (the OData stream of a file record's `Data` column, e.g.
+//!   `CaseFile({id})/Data`): the bytes the upload stored, with its `mimeType` as `Content-Type`,
+//!   `Content-Length`, and `Content-Disposition: attachment; filename="…"`; **204** when the
+//!   record exists without stored content (e.g. created through OData); 404 when there is no
+//!   such record (deleted records included).
 //! - [`CreatioEmulator::post_agent_reply`] plays an agent answering in Creatio plus the business
 //!   process of `shared/api/creatio.md` §4.2/§4.3: it creates an `Activity` on the case (authored by
 //!   the agent contact) and then, like a "Call web service" element, POSTs
@@ -156,6 +161,7 @@ struct Upload {
     parent_column: String,
     parent_id: String,
     name: String,
+    mime: String,
     total: usize,
     data: Vec<u8>,
     received: Vec<bool>,
@@ -740,6 +746,9 @@ async fn handle(
         return r;
     }
     let response = match api {
+        Api::OData(rest) if method == Method::GET && data_stream_target(&rest).is_some() => {
+            download(&shared, &rest)
+        }
         Api::OData(rest) => odata(&shared, &method, &rest, &query, &headers, &body),
         Api::Upload => upload(&shared, &query, &headers, &body),
     };
@@ -1209,6 +1218,71 @@ fn parse_range(headers: &HeaderMap) -> Option<(usize, usize, usize)> {
     Some((s.parse().ok()?, e.parse().ok()?, total.parse().ok()?))
 }
 
+/// `{Set}({id})/Data` (case-insensitive column name): the target of a stream read.
+fn data_stream_target(rest: &str) -> Option<&str> {
+    let (target, column) = rest.rsplit_once('/')?;
+    column.eq_ignore_ascii_case("Data").then_some(target)
+}
+
+/// `GET {odata}/{Set}({id})/Data`: the bytes `FileApiService/UploadFile` stored for that record,
+/// with the upload's `Content-Type`, `Content-Length` and `Content-Disposition`; **204** for a
+/// record that exists without stored content; 404 (OData error) for no such record.
+fn download(shared: &Shared, rest: &str) -> Response {
+    let Some(target) = data_stream_target(rest) else {
+        return odata_error(StatusCode::NOT_FOUND, "resource not found");
+    };
+    let (set, id) = match parse_target(target) {
+        Ok((set, Some(id))) => (set, id),
+        Ok((_, None)) => return odata_error(StatusCode::BAD_REQUEST, "a key is required"),
+        Err(m) => return odata_error(StatusCode::NOT_FOUND, &m),
+    };
+    let state = lock(&shared.state);
+    let id_text = id.to_string();
+    let exists = state.sets.get(&set).is_some_and(|rows| {
+        rows.iter().any(|r| {
+            r.get("Id")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(&id_text))
+        })
+    });
+    if !exists {
+        return odata_error(
+            StatusCode::NOT_FOUND,
+            &format!("no {set} record with Id {id_text}"),
+        );
+    }
+    match state
+        .uploads
+        .get(&id)
+        .filter(|u| u.complete && u.schema.eq_ignore_ascii_case(&set))
+    {
+        Some(up) => {
+            let mime = if up.mime.is_empty() {
+                "application/octet-stream"
+            } else {
+                up.mime.as_str()
+            };
+            let mut response = (StatusCode::OK, up.data.clone()).into_response();
+            let headers = response.headers_mut();
+            if let Ok(v) = header::HeaderValue::from_str(mime) {
+                headers.insert(header::CONTENT_TYPE, v);
+            }
+            let name: String = up
+                .name
+                .chars()
+                .filter(|c| *c != '"' && !c.is_control())
+                .collect();
+            if let Ok(v) =
+                header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            {
+                headers.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
 fn upload(shared: &Shared, query: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     let q = parse_query(query);
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
@@ -1234,6 +1308,7 @@ fn upload(shared: &Shared, query: &str, headers: &HeaderMap, body: &[u8]) -> Res
         parent_column: get("parentColumnName"),
         parent_id: get("parentColumnValue"),
         name: get("fileName"),
+        mime: get("mimeType"),
         total,
         data: vec![0; total],
         received: vec![false; total],

@@ -7,9 +7,12 @@
 //!   `grant_type=client_credentials`, `client_id`, `client_secret`) →
 //!   `{"access_token","token_type":"Bearer","expires_in"}`; wrong client → 401
 //!   `{"error":"invalid_client"}`.
-//! - `GET|POST /API/Authentication/v1.0/Login` (`Login`, `Password`) → the legacy envelope with
-//!   `APIResponse.Token` and `APIRequestInfo.TimeoutPeriodMinutes`; wrong credentials → HTTP 200
-//!   with `APIResponse.Code = "LOGIN_FAILED"`.
+//! - `POST /api/Authentication/v2.0/Login` (the documented user login; also under `/API/…`) and
+//!   `GET|POST /API/Authentication/v1.0/Login` (`Login`, `Password`, `format`) → the legacy
+//!   envelope with `APIResponse.Token` and `APIRequestInfo.TimeoutPeriodMinutes` (v1.0 answers
+//!   HTTP 202, as Kaltura's integration expects; v2.0 answers 200 and refuses a GET with 405);
+//!   wrong credentials → HTTP 200 with `APIResponse.Code = "LOGIN_FAILED"`. Each login is counted
+//!   per version ([`OrangeLogicEmulator::logins`]).
 //! - Static bearer tokens ([`OrangeLogicEmulatorBuilder::static_token`]).
 //! - Every API call needs `Authorization: Bearer <token>` or a `token` parameter, else **401**
 //!   with `{"APIResponse":{"Code":"NOT_AUTHENTICATED"}}`.
@@ -47,6 +50,15 @@
 //!   `{"expiration":"1d2h3m","assets":[{"recordID","format"}]}` → `[{"RecordID","Format","URL","error"}]`;
 //!   the URL serves the bytes until it expires, then 403) and [`PUBLIC_SHARE_PATH`] (JSON
 //!   `{"recordID","expirationDate"?}` → `{"url"}`; 410 after expiry).
+//! - Batch public embed links at the documented
+//!   `POST /webapi/objectmanagement/share/batchupsertassetlinkswithcustomroute_41FD_v1`: the body
+//!   must be `application/json-patch+json` (else 415), `{"records":[{"customRoute","assetID",
+//!   "format","expirationDate"?,…}],"executionOptions":{"executeAsynchronously"}}` (1 to 10,000
+//!   records; `assetID` a `RecordID` or an identifier). A synchronous call answers the emulator's
+//!   own per-record list `[{"customRoute","assetID","url"|"error"}]` (the real answer is not
+//!   documented); an asynchronous one answers `text/plain` `Queued`. Routes under `/public/` then
+//!   serve the asset's bytes (`GET /public/…`, 410 after `expirationDate`);
+//!   [`OrangeLogicEmulator::embed_routes`] lists them.
 //! - Webhooks: [`OrangeLogicEmulator::subscribe_webhooks`] makes every create / edit / delete
 //!   `POST` `{"eventId","eventType":"Asset.Created|Asset.Edited|Asset.Deleted","occurredAt","recordId","identifier","title"}`
 //!   to a URL (the payload schema is the emulator's; the real one is not public). There is no
@@ -187,6 +199,12 @@ struct OlState {
     next_identifier: u64,
     subscribers: Vec<String>,
     deliveries: Vec<WebhookDelivery>,
+    /// Successful-or-not user logins per API version (`v1.0`, `v2.0`).
+    logins: HashMap<&'static str, usize>,
+    /// Custom routes of the embed links created, in order.
+    embed_routes: Vec<String>,
+    /// The uploader name of each form-encoded "register" call (`uploaderName` or `uploader`).
+    register_uploaders: Vec<Option<String>>,
 }
 
 struct Shared {
@@ -314,7 +332,8 @@ impl OrangeLogicEmulatorBuilder {
                 "/webapi/security/clientcredentialsauthentication/authenticate_46H_v1",
                 post(client_credentials),
             )
-            .route("/API/Authentication/v1.0/Login", any(login))
+            .route("/API/Authentication/{version}/Login", any(login))
+            .route("/api/Authentication/{version}/Login", any(login))
             .route("/API/Search/{version}/Search", any(search))
             .route("/API/DataTable/{version}/{call}", any(datatable))
             .route(
@@ -332,6 +351,11 @@ impl OrangeLogicEmulatorBuilder {
             .route(PUBLIC_SHARE_PATH, post(public_share))
             .route("/presigned/{token}", get(serve_presigned))
             .route("/share/{token}", get(serve_share))
+            .route(
+                "/webapi/objectmanagement/share/batchupsertassetlinkswithcustomroute_41FD_v1",
+                post(embed_links),
+            )
+            .route("/public/{*route}", get(serve_embed))
             .with_state(shared.clone());
         let server = bound.serve("orangelogic", router);
         Ok(OrangeLogicEmulator { shared, server })
@@ -420,6 +444,26 @@ impl OrangeLogicEmulator {
     /// The accepted client secret.
     pub fn client_secret(&self) -> &str {
         &self.shared.client_secret
+    }
+
+    /// The uploader name sent with each form-encoded "register" call of the chunked upload
+    /// (`uploaderName` or `uploader`; `None` when absent), in order.
+    pub fn register_uploaders(&self) -> Vec<Option<String>> {
+        lock(&self.shared.state).register_uploaders.clone()
+    }
+
+    /// The custom routes of every embed link created (batch embed-links call), in order.
+    pub fn embed_routes(&self) -> Vec<String> {
+        lock(&self.shared.state).embed_routes.clone()
+    }
+
+    /// User login requests per API version (`"v1.0"`, `"v2.0"`), failed ones included.
+    pub fn logins(&self, version: &str) -> usize {
+        lock(&self.shared.state)
+            .logins
+            .get(version)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Requests that reached the token or login endpoints.
@@ -733,6 +777,13 @@ fn envelope_err(code: &str, message: &str) -> Response {
     envelope(json!({ "Code": code, "Message": message }))
 }
 
+fn envelope_err_status(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        json!({ "APIRequestInfo": {"IsLoggedIn": false}, "APIResponse": {"Code": code, "Message": message} }),
+    )
+}
+
 fn dt_error(code: &str, message: &str) -> Response {
     json_response(
         StatusCode::OK,
@@ -845,14 +896,31 @@ async fn client_credentials(
 
 async fn login(
     State(shared): State<Arc<Shared>>,
+    Path(version): Path<String>,
+    method: axum::http::Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let v2 = version.eq_ignore_ascii_case("v2.0");
+    if !v2 && !version.eq_ignore_ascii_case("v1.0") {
+        return envelope_err_status(StatusCode::NOT_FOUND, "NOT_FOUND", "unknown login version");
+    }
+    if v2 && method != axum::http::Method::POST {
+        return envelope_err_status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "the v2.0 login is a POST",
+        );
+    }
     let delay = match token_gate(&shared) {
         Ok(d) => d,
         Err(r) => return *r,
     };
+    *lock(&shared.state)
+        .logins
+        .entry(if v2 { "v2.0" } else { "v1.0" })
+        .or_default() += 1;
     let p = params(&uri, &headers, &body);
     let (login, password) = (param(&p, "Login"), param(&p, "Password"));
     let known = shared
@@ -865,9 +933,14 @@ async fn login(
             .tokens
             .insert(token.clone(), Instant::now() + shared.token_ttl);
         json_response(
-            StatusCode::ACCEPTED,
+            if v2 {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            },
             json!({
-                "APIRequestInfo": {"Module": "Authentication", "APIVersion": "v1.0", "IsLoggedIn": true,
+                "APIRequestInfo": {"Module": "Authentication",
+                    "APIVersion": if v2 { "v2.0" } else { "v1.0" }, "IsLoggedIn": true,
                     "TimeoutPeriodMinutes": shared.token_ttl.as_secs().div_ceil(60)},
                 "APIResponse": {"Code": "SUCCESS", "Token": token}
             }),
@@ -1629,11 +1702,37 @@ async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let p = params(&uri, &headers, &[]);
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let p = params(&uri, &headers, if is_form { &body[..] } else { &[] });
     let delay = admitted!(shared, uri, headers, p);
     let response = (|| {
-        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-            return json_response(StatusCode::BAD_REQUEST, json!({"error": "expected JSON"}));
+        // The documented shape: a form whose `files` field is a JSON-serialised array (plus the
+        // uploader name); a JSON body `{"transactionID","files":[…]}` is still accepted.
+        let req = if is_form {
+            let Some(files) =
+                param(&p, "files").and_then(|f| serde_json::from_str::<Value>(f).ok())
+            else {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "files must be a JSON-serialised array"}),
+                );
+            };
+            let uploader = p
+                .iter()
+                .find(|(k, _)| {
+                    k.eq_ignore_ascii_case("uploaderName") || k.eq_ignore_ascii_case("uploader")
+                })
+                .map(|(_, v)| v.clone());
+            lock(&shared.state).register_uploaders.push(uploader);
+            json!({"transactionID": param(&p, "transactionID").unwrap_or_default(), "files": files})
+        } else {
+            let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+                return json_response(StatusCode::BAD_REQUEST, json!({"error": "expected JSON"}));
+            };
+            req
         };
         let mut state = lock(&shared.state);
         let tx = req["transactionID"].as_str().unwrap_or_default();
@@ -1925,6 +2024,100 @@ fn serve_link(shared: &Shared, token: &str, expired: StatusCode) -> Response {
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// The documented batch public embed links call (`application/json-patch+json`,
+/// `{"records":[{"customRoute","assetID","format",…}],"executionOptions":{"executeAsynchronously"}}`).
+async fn embed_links(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = params(&uri, &headers, &[]);
+    let delay = admitted!(shared, uri, headers, p);
+    let response = (|| {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !content_type.starts_with("application/json-patch+json") {
+            return json_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"error": "expected application/json-patch+json"}),
+            );
+        }
+        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+            return json_response(StatusCode::BAD_REQUEST, json!({"error": "expected JSON"}));
+        };
+        let Some(records) = req["records"].as_array().filter(|r| !r.is_empty()) else {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "records is required"}),
+            );
+        };
+        if records.len() > 10_000 {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "at most 10000 records"}),
+            );
+        }
+        let asynchronous = req["executionOptions"]["executeAsynchronously"]
+            .as_bool()
+            .unwrap_or(false);
+        let mut state = lock(&shared.state);
+        let mut results = Vec::new();
+        for record in records {
+            let route = record["customRoute"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let asset_id = record["assetID"].as_str().unwrap_or_default().to_owned();
+            let found = state
+                .assets
+                .iter()
+                .find(|a| a.record_id == asset_id || a.identifier == asset_id)
+                .map(|a| a.record_id.clone());
+            let result = match found {
+                _ if !route.starts_with('/') || record["format"].as_str().is_none() => json!({
+                    "customRoute": route, "assetID": asset_id,
+                    "error": "customRoute (with a leading /) and format are required"
+                }),
+                None => {
+                    json!({"customRoute": route, "assetID": asset_id, "error": "asset not found"})
+                }
+                Some(rid) => {
+                    let ttl = record["expirationDate"]
+                        .as_str()
+                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                        .map(|at| {
+                            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                                .to_std()
+                                .unwrap_or(Duration::ZERO)
+                        })
+                        .unwrap_or(Duration::from_secs(3650 * 86_400));
+                    state
+                        .links
+                        .insert(format!("route:{route}"), (rid, Instant::now() + ttl));
+                    state.embed_routes.push(route.clone());
+                    json!({"customRoute": route, "assetID": asset_id,
+                           "url": format!("{}{route}", shared.base_url)})
+                }
+            };
+            results.push(result);
+        }
+        if asynchronous {
+            ([(header::CONTENT_TYPE, "text/plain")], "Queued").into_response()
+        } else {
+            json_response(StatusCode::OK, Value::Array(results))
+        }
+    })();
+    finish(response, delay).await
+}
+
+/// `GET /public/{route}`: the bytes behind an embed link's custom route (410 once expired).
+async fn serve_embed(State(shared): State<Arc<Shared>>, Path(route): Path<String>) -> Response {
+    serve_link(&shared, &format!("route:/public/{route}"), StatusCode::GONE)
 }
 
 async fn serve_presigned(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {

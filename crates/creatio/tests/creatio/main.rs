@@ -6,6 +6,7 @@
 mod auth;
 mod batch;
 mod common;
+mod download;
 mod metrics;
 mod odata;
 mod upload;

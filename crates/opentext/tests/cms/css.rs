@@ -81,7 +81,7 @@ async fn raw_and_v3_uploads() {
         .await;
     Mock::given(method("POST"))
         .and(path("/v3/files/fromStream"))
-        .and(query_param("tenant", TENANT))
+        .and(query_param_is_missing("tenant"))
         .and(header_regex("content-type", "^multipart/form-data"))
         .and(body_string_contains("name=\"file\"; filename=\"v.mp4\""))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
@@ -109,6 +109,7 @@ async fn raw_and_v3_uploads() {
         .unwrap();
     assert_eq!(blob.blob_id(), "f-3");
     assert_eq!(blob.file_name.as_deref(), Some("v.mp4"));
+    assert_eq!(blob.api, chatport_opentext::CssApi::V3);
 }
 
 #[tokio::test]

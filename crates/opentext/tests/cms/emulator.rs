@@ -362,3 +362,139 @@ async fn the_limiter_keeps_the_client_under_the_emulated_5_per_second() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn acls_and_the_recycle_bin_against_the_emulator() {
+    let cms = CmsEmulator::start().await.unwrap();
+    let acl_id = cms.seed_acl(json!({
+        "name": "created", "description": "new contracts",
+        "permits": [{"identity": "owner", "identity_type": "user_alias",
+                     "permissions": ["browse", "read_content", "write"]}]
+    }));
+    cms.seed_acl(json!({"name": "approved"}));
+    let c = client_for(&cms);
+
+    let acl = c.find_acl("created").await.unwrap().expect("seeded");
+    assert_eq!(acl.id, acl_id);
+    assert_eq!(
+        acl.permits[0].identity_type,
+        chatport_opentext::IdentityType::UserAlias
+    );
+    assert_eq!(c.get_acl(&acl_id).await.unwrap().name, "created");
+    let all: Vec<_> = c
+        .stream_acls(&ListQuery::new())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+
+    let folder = c
+        .create_instance(
+            Category::Folder,
+            "cms_folder",
+            &InstanceDraft::new("Contracts"),
+        )
+        .await
+        .unwrap();
+    let doc = c
+        .create_instance(
+            Category::Object,
+            "ca_case",
+            &InstanceDraft::new("Case 1").extra("parent_folder_id", folder.id.clone()),
+        )
+        .await
+        .unwrap();
+    c.set_instance_acl(
+        Category::Folder,
+        "cms_folder",
+        &folder.id,
+        &acl_id,
+        chatport_opentext::AclOptions::new().recursive(true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(cms.instance(&doc.id).unwrap()["acl_id"], acl_id.as_str());
+    let on_doc = c
+        .get_instance_acl(Category::Object, "ca_case", &doc.id)
+        .await
+        .unwrap();
+    assert_eq!(on_doc.id, acl_id);
+    let err = c
+        .set_instance_acl(
+            Category::Object,
+            "ca_case",
+            &doc.id,
+            "no-such-acl",
+            chatport_opentext::AclOptions::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+
+    c.soft_delete_instance(
+        Category::Folder,
+        "cms_folder",
+        &folder.id,
+        DeleteOptions::new().recursive(true),
+    )
+    .await
+    .unwrap();
+    assert!(cms.instance(&doc.id).is_none());
+    let bin: Vec<_> = c
+        .stream_deleted(&ListQuery::new().items_per_page(1))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(bin.len(), 2);
+    assert_eq!(c.get_deleted(&doc.id).await.unwrap().name, "Case 1");
+    c.restore_deleted(&folder.id, DeleteOptions::new().recursive(true))
+        .await
+        .unwrap();
+    assert!(cms.instance(&doc.id).is_some());
+    assert!(cms.deleted_instances().is_empty());
+    let err = c
+        .restore_deleted(&folder.id, DeleteOptions::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+}
+
+#[tokio::test]
+async fn v3_documents_round_trip_through_the_emulator() {
+    let cms = CmsEmulator::start().await.unwrap();
+    let c = client_for(&cms);
+    let sink = chatport_opentext::DocumentSink::builder(c.clone())
+        .type_name("ca_invoice")
+        .upload_api(chatport_opentext::CssApi::V3)
+        .build()
+        .unwrap();
+    let key = chatport_core::IdempotencyKey::derive(
+        "test",
+        "doc",
+        &chatport_core::EventId::new("wamid.v3"),
+    );
+    let bytes = b"%PDF-1.7 v3 body".to_vec();
+    let doc = chatport_opentext::Document::from_bytes(
+        InstanceDraft::new("Invoice v3"),
+        "inv.pdf",
+        bytes.clone(),
+    )
+    .mime_type("application/pdf");
+    let receipt = chatport_core::Sink::write(&sink, &doc, &key).await.unwrap();
+    let file_id = receipt.blob_id.clone().unwrap();
+    let renditions = cms.renditions(&receipt.id);
+    assert_eq!(renditions[0]["source"], "FILE_ID");
+    assert_eq!(renditions[0]["blob_id"], file_id.as_str());
+    let mut out = Vec::new();
+    c.download_file_v3(&file_id, &mut out).await.unwrap();
+    assert_eq!(out, bytes);
+    let contents = c
+        .list_contents("ca_invoice", &receipt.id, &ListQuery::new())
+        .await
+        .unwrap();
+    let href = contents.items[0].download_href().unwrap();
+    assert!(href.contains("/v3/files/"), "{href}");
+    let mut again = Vec::new();
+    c.download_href(&href, &mut again).await.unwrap();
+    assert_eq!(again, bytes);
+}

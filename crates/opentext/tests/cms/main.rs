@@ -2,7 +2,9 @@
 //! family, paging streams, the limiter, and a 200 MB streaming upload to a local server.
 //! Fixtures in `tests/fixtures/` are modelled on the shapes in `shared/api/opentext-orangelogic.md` §1.
 
+mod acl;
 mod auth;
+mod blob_ids;
 mod common;
 mod css;
 mod definitions;

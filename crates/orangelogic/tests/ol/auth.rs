@@ -181,14 +181,20 @@ async fn static_bearer_token_is_never_fetched_nor_refreshed() {
 }
 
 #[tokio::test]
-async fn user_login_token_goes_in_the_token_parameter() {
+async fn user_login_defaults_to_v2_and_the_token_goes_in_the_token_parameter() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(path("/API/Authentication/v1.0/Login"))
+        .and(path("/api/Authentication/v2.0/Login"))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
         .and(body_string(
             "Login=robot%40example.com&Password=pw%26more&format=json",
         ))
-        .respond_with(ResponseTemplate::new(202).set_body_json(fixture("login.json")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "APIRequestInfo": {"Module": "Authentication", "APIVersion": "v2.0",
+                               "IsLoggedIn": true, "TimeoutPeriodMinutes": 20},
+            "APIResponse": {"Code": "SUCCESS", "Token": "lt-1",
+                            "Login": "robot@example.com"}
+        })))
         .expect(1)
         .mount(&server)
         .await;
@@ -209,6 +215,35 @@ async fn user_login_token_goes_in_the_token_parameter() {
     let requests = server.received_requests().await.unwrap();
     let search = requests.iter().find(|r| r.url.path() == SEARCH).unwrap();
     assert!(search.headers.get("authorization").is_none());
+    assert!(!requests.iter().any(|r| r.url.path().contains("v1.0/Login")));
+}
+
+#[tokio::test]
+async fn user_login_v1_stays_selectable() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/API/Authentication/v1.0/Login"))
+        .and(body_string(
+            "Login=robot%40example.com&Password=pw%26more&format=json",
+        ))
+        .respond_with(ResponseTemplate::new(202).set_body_json(fixture("login.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(SEARCH))
+        .and(query_param("token", "lt-1"))
+        .respond_with(ok("search_page3.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .base_url(&server.uri())
+        .user_login("robot@example.com", SecretString::from("pw&more"))
+        .login_path(chatport_orangelogic::LOGIN_PATH_V1)
+        .build()
+        .unwrap();
+    client.search_page(&one_page(), 1).await.unwrap();
 }
 
 #[tokio::test]

@@ -100,7 +100,46 @@ async fn add_keywords_uses_plus_and_plus_plus_with_pipes() {
 }
 
 #[tokio::test]
-async fn move_to_folder_sends_a_nested_sub_call() {
+async fn move_to_folder_reads_the_folder_by_unique_identifier() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    // the documented form: …Documents.Folder.Default:Read?CoreField.Unique-Identifier=…
+    Mock::given(method("POST"))
+        .and(path(UPDATE))
+        .and(body_string(
+            "CoreField.Identifier=CTL1&CoreField.Parent-folder%3A=%5B%2FAPI%2FDataTable%2Fv2.2%2FDocuments.Folder.Default%3ARead%3FCoreField.Unique-Identifier%3D2QDTWAW79R4%5D&format=json",
+        ))
+        .respond_with(ok("datatable_updated.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // a folder named by its RecordID keeps the RecordID lookup
+    Mock::given(method("POST"))
+        .and(path(UPDATE))
+        .and(body_string(
+            "RecordID=R1&CoreField.Parent-folder%3A=%5B%2FAPI%2FDataTable%2Fv2.2%2FDocuments.Folder.Default%3ARead%3FRecordID%3DFREC1%5D&format=json",
+        ))
+        .respond_with(ok("datatable_updated.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    c.move_to_folder(
+        &AssetRef::Identifier("CTL1".into()),
+        &AssetRef::Identifier("2QDTWAW79R4".into()),
+    )
+    .await
+    .unwrap();
+    c.move_to_folder(
+        &AssetRef::RecordId("R1".into()),
+        &AssetRef::RecordId("FREC1".into()),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_folder_identifier_field_is_configurable() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     Mock::given(method("POST"))
@@ -112,7 +151,10 @@ async fn move_to_folder_sends_a_nested_sub_call() {
         .expect(1)
         .mount(&server)
         .await;
-    client(&server)
+    builder(&server)
+        .folder_identifier_field("CoreField.Identifier")
+        .build()
+        .unwrap()
         .move_to_folder(
             &AssetRef::Identifier("CTL1".into()),
             &AssetRef::Identifier("FLD1".into()),

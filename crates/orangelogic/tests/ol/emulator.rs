@@ -176,6 +176,20 @@ async fn datatable_updates_keywords_moves_and_folders() {
         json!(["approved", "brand-new"])
     );
     assert_eq!(stored.fields["CoreField.Parent-folder"], json!(project));
+    // back to the root, the folder named by its unique identifier (CoreField.Unique-Identifier)
+    let root_identifier = emu.asset(ROOT_FOLDER).unwrap().identifier;
+    client
+        .move_to_folder(&by_id, &AssetRef::Identifier(root_identifier))
+        .await
+        .unwrap();
+    assert_eq!(
+        emu.asset(&asset.record_id).unwrap().fields["CoreField.Parent-folder"],
+        json!(ROOT_FOLDER)
+    );
+    client
+        .move_to_folder(&by_id, &AssetRef::RecordId(project.clone()))
+        .await
+        .unwrap();
 
     let read = client.read_asset(&by_id).await.unwrap().unwrap();
     assert_eq!(read.record_id().as_deref(), Some(asset.record_id.as_str()));
@@ -231,6 +245,11 @@ async fn both_upload_paths_store_the_exact_bytes() {
         "chunks assembled in order"
     );
     assert_eq!(out.record_id.unwrap(), emu.asset(&id).unwrap().record_id);
+    // Register went as a form with `files` JSON-serialised and the uploader name.
+    assert_eq!(
+        emu.register_uploaders(),
+        [Some("Cortex Uploader".to_owned())]
+    );
     let chunks = emu.chunks();
     assert_eq!(chunks.len(), 6);
     let mut expected_start = 0;
@@ -301,9 +320,33 @@ async fn links_expire() {
         .unwrap();
     assert_eq!(http.get(&share.url).send().await.unwrap().status(), 200);
 
+    // batch public embed links: the asset named by its identifier, one missing asset
+    let answer = client
+        .upsert_embed_links(&chatport_orangelogic::EmbedLinksRequest::new(vec![
+            chatport_orangelogic::EmbedLinkRecord::new(
+                "/public/Hero-TR1.auto",
+                &asset.identifier,
+                "TR1",
+            )
+            .title("Instagram")
+            .file_extension(".auto"),
+            chatport_orangelogic::EmbedLinkRecord::new("/public/None-TR1.auto", "MISSING", "TR1"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(answer.results.len(), 2);
+    assert_eq!(answer.results[1].error.as_deref(), Some("asset not found"));
+    let embed = client.embed_link_url("/public/Hero-TR1.auto").unwrap();
+    assert_eq!(answer.results[0].url.as_deref(), Some(embed.as_str()));
+    let got = http.get(embed.clone()).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"jpeg-bytes");
+    assert_eq!(emu.embed_routes(), ["/public/Hero-TR1.auto"]);
+
     emu.expire_links();
     assert_eq!(http.get(&url).send().await.unwrap().status(), 403);
     assert_eq!(http.get(&share.url).send().await.unwrap().status(), 410);
+    assert_eq!(http.get(embed).send().await.unwrap().status(), 410);
 }
 
 #[tokio::test]
@@ -377,6 +420,17 @@ async fn login_and_static_tokens_against_the_emulator() {
     let err = bad.authenticate().await.unwrap_err();
     assert!(matches!(err, Error::Token(_)));
     assert_eq!(err.class(), ErrorClass::Auth);
+    // both logins went to the documented v2.0 path
+    assert_eq!(emu.logins("v2.0"), 2);
+    assert_eq!(emu.logins("v1.0"), 0);
+    let v1 = Client::builder()
+        .base_url(&emu.base_url())
+        .user_login("robot@example.com", SecretString::from("pw"))
+        .login_path(chatport_orangelogic::LOGIN_PATH_V1)
+        .build()
+        .unwrap();
+    v1.authenticate().await.unwrap();
+    assert_eq!(emu.logins("v1.0"), 1);
     let bearer = Client::builder()
         .base_url(&emu.base_url())
         .bearer_token(SecretString::from("static-123"))
@@ -389,7 +443,7 @@ async fn login_and_static_tokens_against_the_emulator() {
             .unwrap()
             .is_some()
     );
-    assert_eq!(emu.token_requests(), 2);
+    assert_eq!(emu.token_requests(), 3);
 }
 
 #[derive(Clone)]

@@ -86,6 +86,35 @@ async fn a_short_reader_fails_the_single_upload() {
     );
 }
 
+#[tokio::test]
+async fn the_register_uploader_field_is_configurable() {
+    let server = MockServer::start().await;
+    mount_token(&server, 1).await;
+    mount_chunked(&server).await;
+    let bytes = content(300_000);
+    let client = builder(&server)
+        .upload_config(chunked_config(200_000).register_uploader("uploader", "chatport"))
+        .build()
+        .unwrap();
+    client
+        .upload(
+            &UploadRequest::new("FLD1", "big.mov", bytes.len() as u64),
+            std::io::Cursor::new(bytes),
+        )
+        .await
+        .unwrap();
+    let received = server.received_requests().await.unwrap();
+    let body = &received
+        .iter()
+        .find(|r| r.url.path() == REGISTER)
+        .unwrap()
+        .body;
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body).into_owned().collect();
+    assert_eq!(form["uploader"], "chatport");
+    assert!(!form.contains_key("uploaderName"));
+}
+
 fn chunked_config(threshold: u64) -> UploadConfig {
     UploadConfig::default()
         .chunked_threshold(threshold)
@@ -166,16 +195,23 @@ async fn large_files_use_the_chunked_upload_with_aligned_ordered_chunks() {
     )
     .unwrap();
     assert!(tx_body.contains("folderRecordID=FLD1"));
-    let register: serde_json::Value = serde_json::from_slice(
-        &received
-            .iter()
-            .find(|r| r.url.path() == REGISTER)
-            .unwrap()
-            .body,
-    )
-    .unwrap();
-    assert_eq!(register["transactionID"], "TX-1");
-    assert_eq!(register["files"][0]["fileSize"], 300_000);
+    // Register: a form whose `files` field is a JSON-serialised array, plus the uploader name.
+    let register_request = received.iter().find(|r| r.url.path() == REGISTER).unwrap();
+    assert_eq!(
+        register_request
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-www-form-urlencoded")
+    );
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&register_request.body)
+            .into_owned()
+            .collect();
+    assert_eq!(form["transactionID"], "TX-1");
+    assert_eq!(form["uploaderName"], "Cortex Uploader");
+    let files: serde_json::Value = serde_json::from_str(&form["files"]).unwrap();
+    assert_eq!(files, json!([{"fileName": "big.mov", "fileSize": 300_000}]));
     let complete = String::from_utf8(
         received
             .iter()

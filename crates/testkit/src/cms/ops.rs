@@ -99,11 +99,15 @@ fn rendition(shared: &Shared, state: &super::CmsState, mut draft: Map<String, Va
             .or_insert_with(|| json!(blob.mime_type));
         draft.insert("content_size".to_owned(), json!(blob.data.len()));
     }
+    // A v3 file id (`"source": "FILE_ID"`) downloads through the v3 stream endpoint.
+    let href = if draft.get("source").and_then(Value::as_str) == Some("FILE_ID") {
+        format!("{}/v3/files/{blob_id}/stream", shared.base_url)
+    } else {
+        format!("{}/v2/content/{blob_id}/download", shared.base_url)
+    };
     draft.insert(
         "_links".to_owned(),
-        json!({ "urn:eim:linkrel:download-media": {
-            "href": format!("{}/v2/content/{blob_id}/download", shared.base_url)
-        } }),
+        json!({ "urn:eim:linkrel:download-media": { "href": href } }),
     );
     Value::Object(draft)
 }
@@ -115,7 +119,7 @@ fn str_field(v: &Value, key: &str) -> String {
         .to_owned()
 }
 
-fn record(state: &mut super::CmsState, id: &str, event: &str, subject: &str) {
+pub(super) fn record(state: &mut super::CmsState, id: &str, event: &str, subject: &str) {
     let entries = state.history.entry(id.to_owned()).or_default();
     let n = entries.len() + 1;
     entries.push(json!({
@@ -451,7 +455,8 @@ pub(super) async fn delete_content(
 }
 
 /// `…/{id}/{action}`: `parent` (GET, PUT), `delete` (PUT, soft), `all` (DELETE), `versions`
-/// (GET), `nextVersion` (POST), `contents` (GET, POST), `history` (GET), `items` (GET).
+/// (GET), `nextVersion` (POST), `contents` (GET, POST), `history` (GET), `items` (GET), `acl`
+/// (GET, PUT; [`super::acl`]).
 pub(super) async fn instance_action(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -492,6 +497,21 @@ pub(super) async fn instance_action(
         ("POST", "contents") => add_content(&shared, target, &body, subject),
         ("GET", "history") => list_side(&shared, target, raw, Side::History),
         ("GET", "items") => items(&shared, target, raw),
+        ("GET", "acl") => {
+            let at = position(&lock(&shared.state), &category, &type_name, &id);
+            match at {
+                Some(at) => super::acl::instance_acl(&shared, at),
+                None => not_found(&category, &type_name, &id),
+            }
+        }
+        ("PUT", "acl") => {
+            let known = position(&lock(&shared.state), &category, &type_name, &id).is_some();
+            if known {
+                super::acl::set_instance_acl(&shared, &id, raw, &body)
+            } else {
+                not_found(&category, &type_name, &id)
+            }
+        }
         _ => service_error(
             StatusCode::NOT_FOUND,
             "NotFoundException",
