@@ -63,6 +63,13 @@ pub struct OpenTextConfig {
     /// Default 100,000.
     #[serde(default = "default_min_transfer_rate")]
     pub min_transfer_rate: u64,
+    /// Which id of a CSS upload answer goes into a rendition's `blob_id`: `"id"`
+    /// (`entries[0].id`, as OpenText's contract-approval sample does; the default) or
+    /// `"blob_id"` (`entries[0].blobId`, else `id`). OpenText's samples differ and the CMS
+    /// documentation does not say which it wants (see `docs/vendors/opentext.md`).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
+    pub blob_id_source: chatport_opentext::BlobIdSource,
 }
 
 fn default_min_transfer_rate() -> u64 {
@@ -100,7 +107,8 @@ pub fn client(
         .auth_base(&ot.auth_base.resolve("opentext.auth_base", vars)?)
         .cms_base(&ot.cms_base.resolve("opentext.cms_base", vars)?)
         .timeout(Duration::from_secs(ot.timeout_secs))
-        .min_transfer_rate(ot.min_transfer_rate);
+        .min_transfer_rate(ot.min_transfer_rate)
+        .blob_id_source(ot.blob_id_source);
     builder = match (ot.requests_per_second, budget) {
         (0, _) => builder.no_rate_limit(),
         (n, Some(budget)) => builder.rate_limit(

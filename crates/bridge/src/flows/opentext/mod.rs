@@ -191,7 +191,7 @@ pub async fn store_media(
         )
         .await?;
     let stored = StoredMedia {
-        blob_id: content.blob_id().to_owned(),
+        blob_id: content.rendition_blob_id(cms.blob_id_source()).to_owned(),
         file_name,
         mime_type: spooled.mime_type.clone(),
         bytes: spooled.bytes,

@@ -414,7 +414,7 @@ impl ComplianceArchive {
             .await?;
         let snapshot = ArchiveSnapshot {
             transcript: StoredMedia {
-                blob_id: content.blob_id().to_owned(),
+                blob_id: content.rendition_blob_id(self.cms.blob_id_source()).to_owned(),
                 file_name,
                 mime_type: mime_type.to_owned(),
                 bytes,
