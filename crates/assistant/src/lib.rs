@@ -27,8 +27,10 @@
 //! "#,
 //! )?;
 //! let classifier = RuleClassifier::new(config);
-//! let c = classifier.classify(&MessageFacts::new(Some("4915112345678"), "My invoice is wrong"));
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let c = classifier.classify(&MessageFacts::new(Some("4915112345678"), "My invoice is wrong")).await;
 //! assert_eq!((c.issue_type.as_str(), c.region.as_str()), ("billing", "EMEA"));
+//! # });
 //! # Ok::<(), toml::de::Error>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -36,6 +38,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod classify;
+pub mod provenance;
 pub mod summary;
 
 /// `text` on one line (runs of whitespace, line breaks included, become one space) and at most
