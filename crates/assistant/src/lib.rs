@@ -38,8 +38,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod classify;
+mod error;
+pub mod extract;
+pub mod fields;
+#[cfg(feature = "llm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "llm")))]
+pub mod llm;
 pub mod provenance;
 pub mod summary;
+
+pub use error::Error;
 
 /// `text` on one line (runs of whitespace, line breaks included, become one space) and at most
 /// `max` characters (Unicode scalar values, as Meta and Creatio count), ending in `…` when cut.
