@@ -138,6 +138,7 @@ impl Classifier for LlmClassifier {
         let request = Request {
             task: "classify",
             prompt,
+            instructions: String::new(),
             user: format!("Message:\n{}", head(&text, max)),
             schema: self.schema(),
         };

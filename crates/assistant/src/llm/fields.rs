@@ -48,7 +48,7 @@ fn schema(specs: &[FieldSpec], lookups: &LookupValues) -> Value {
     object_schema(p)
 }
 
-/// The field list for the user message: `- name (title, kind): instruction [allowed: a, b]`.
+/// The field list appended to the system prompt: `- name (title, kind): instruction [allowed: a, b]`.
 fn field_list(specs: &[FieldSpec], lookups: &LookupValues) -> String {
     let mut out = String::from("Fields:\n");
     for spec in specs {
@@ -142,8 +142,7 @@ impl FieldFiller for LlmFieldFiller {
             return FilledFields::empty();
         }
         let prompt = &self.assistant.prompts().fields;
-        let fields = field_list(specs, lookups);
-        let header = format!("{fields}\nConversation (oldest first):\n");
+        let header = "Conversation (oldest first):\n";
         let budget = self
             .assistant
             .max_prompt_chars()
@@ -153,6 +152,7 @@ impl FieldFiller for LlmFieldFiller {
         let request = Request {
             task: "fields",
             prompt,
+            instructions: field_list(specs, lookups),
             user: format!("{header}{}", fit_newest(&lines, budget)),
             schema: schema(specs, lookups),
         };
@@ -206,15 +206,9 @@ impl LlmExtractor {
         }
     }
 
-    fn user_content(
-        &self,
-        specs: &[FieldSpec],
-        lookups: &LookupValues,
-        doc: &DocumentFacts<'_>,
-    ) -> String {
+    fn user_content(&self, doc: &DocumentFacts<'_>) -> String {
         let a = &self.assistant;
-        let mut header = field_list(specs, lookups);
-        header.push_str("\nDocument:\n");
+        let mut header = String::from("Document:\n");
         if let Some(name) = doc.file_name {
             header.push_str(&format!("File name: {}\n", a.redact(head(name, 300))));
         }
@@ -260,7 +254,8 @@ impl Extractor for LlmExtractor {
         let request = Request {
             task: "extract",
             prompt,
-            user: self.user_content(specs, lookups, doc),
+            instructions: field_list(specs, lookups),
+            user: self.user_content(doc),
             schema: schema(specs, lookups),
         };
         match self

@@ -335,6 +335,8 @@ struct ErrorDetail {
 pub(crate) struct Request<'a> {
     pub(crate) task: &'static str,
     pub(crate) prompt: &'a Prompt,
+    /// Task instructions appended to the prompt in the system message (the field list).
+    pub(crate) instructions: String,
     pub(crate) user: String,
     pub(crate) schema: Value,
 }
@@ -458,10 +460,15 @@ impl Assistant {
     /// Sends `request` (retried per the policy) and returns the parsed JSON content and usage.
     async fn call(&self, request: &Request<'_>) -> Result<(Value, Usage), Error> {
         let inner = &self.inner;
+        let system = if request.instructions.is_empty() {
+            request.prompt.text.clone()
+        } else {
+            format!("{}\n{}", request.prompt.text, request.instructions)
+        };
         let mut body = json!({
             "model": inner.model,
             "messages": [
-                {"role": "system", "content": request.prompt.text},
+                {"role": "system", "content": system},
                 {"role": "user", "content": request.user},
             ],
             "response_format": {

@@ -96,6 +96,13 @@ impl Redaction {
 /// line break), oldest first, preceded by `[… n earlier message(s) left out]` when some were
 /// left out. A newest line longer than the budget is cut at the end.
 pub(crate) fn fit_newest(lines: &[String], budget: usize) -> String {
+    let total: usize = lines.iter().map(|l| l.chars().count() + 1).sum();
+    // Room for the "left out" notice when not everything fits.
+    let budget = if total > budget {
+        budget.saturating_sub(48).max(budget / 2)
+    } else {
+        budget
+    };
     let mut kept: Vec<&str> = Vec::new();
     let mut used = 0usize;
     for line in lines.iter().rev() {
@@ -161,11 +168,17 @@ mod tests {
             .map(|s| (*s).to_owned())
             .collect();
         assert_eq!(fit_newest(&lines, 100), "first line\nsecond line\nthird\n");
+        let long: Vec<String> = (0..4)
+            .map(|i| format!("line {i} {}", "x".repeat(23)))
+            .collect();
+        let fitted = fit_newest(&long, 100);
+        assert!(fitted.chars().count() <= 100, "{fitted}");
+        assert!(fitted.starts_with("[… 3 earlier message(s) left out]\nline 3 "));
         assert_eq!(
-            fit_newest(&lines, 20),
-            "[… 1 earlier message(s) left out]\nsecond line\nthird\n"
+            fit_newest(&lines, 8),
+            "thi",
+            "budget 8 → 4 for the lines, the newest cut"
         );
-        assert_eq!(fit_newest(&lines, 4), "thi");
         assert_eq!(head("äöü", 2), "äö");
     }
 }

@@ -191,6 +191,7 @@ impl Summariser for LlmSummariser {
         let request = Request {
             task: "summary",
             prompt,
+            instructions: String::new(),
             user: self.user_content(input),
             schema: Self::schema(),
         };
