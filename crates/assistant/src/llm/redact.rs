@@ -13,8 +13,11 @@ use regex::Regex;
 ///   the same and are replaced too: turn `phone_numbers` off when the model must read them.
 /// - e-mail addresses (`[email]`).
 ///
-/// Default: both on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Default: both on. Deserialises from TOML (`phone_numbers = true`, `emails = false`; a missing
+/// key keeps its default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Redaction {
     /// Replace phone numbers with `[phone]`.
@@ -153,6 +156,8 @@ mod tests {
             "Call me on [phone] or [phone], mail [email]; order of 2026-03-04, 12.50 EUR, room 42"
         );
         assert_eq!(Redaction::none().apply(text), text);
+        let r: Redaction = toml::from_str("emails = false").unwrap();
+        assert_eq!(r, Redaction::default().with_emails(false));
         assert_eq!(
             Redaction::default()
                 .with_phone_numbers(false)
