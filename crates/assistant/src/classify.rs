@@ -10,7 +10,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+use crate::provenance::Provenance;
 
 /// `[classifier]`: keyword and number rules for the rule-based classifier.
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +101,14 @@ pub struct Classification {
     pub region: String,
     /// Product line (or the configured default).
     pub product_line: String,
+    /// Which model and prompt chose the values; `None` from the rules (and from an LLM
+    /// implementation that answered with its rule fallback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// `true` when an LLM implementation could not use the model's answer (timeout, error,
+    /// refusal, off-schema answer) and answered with its rule-based fallback.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
 }
 
 impl Classification {
@@ -115,15 +126,29 @@ impl Classification {
             priority: priority.into(),
             region: region.into(),
             product_line: product_line.into(),
+            provenance: None,
+            fallback: false,
         }
     }
 }
 
-/// Classifies inbound messages. Implementations must be deterministic for the same input, so that a
-/// retried event is classified the same way.
+/// Classifies inbound messages.
+///
+/// The rule-based [`RuleClassifier`] is deterministic for the same input. A model-backed one
+/// (`LlmClassifier`, feature `llm`) may answer a retried event differently; the bridge writes a
+/// record once per idempotency key, so the first answer wins.
+///
+/// Infallible: an implementation that cannot reach its model answers with its fallback.
+#[async_trait]
 pub trait Classifier: Send + Sync {
     /// Classifies one message.
-    fn classify(&self, facts: &MessageFacts<'_>) -> Classification;
+    async fn classify(&self, facts: &MessageFacts<'_>) -> Classification;
+
+    /// Classifies one message **without waiting** for anything (no model call): the rules'
+    /// answer. Used for decisions that must be taken synchronously and the same way on every
+    /// retry, such as which flow claims a message (the C1 escalation by issue type or priority).
+    /// An LLM implementation answers with its fallback's `classify_rules`.
+    fn classify_rules(&self, facts: &MessageFacts<'_>) -> Classification;
 }
 
 /// What a directory knows about a sender.
@@ -252,8 +277,13 @@ fn first_match(rules: &[(String, Vec<String>)], text: &str) -> Option<String> {
         .map(|(name, _)| name.clone())
 }
 
+#[async_trait]
 impl Classifier for RuleClassifier {
-    fn classify(&self, facts: &MessageFacts<'_>) -> Classification {
+    async fn classify(&self, facts: &MessageFacts<'_>) -> Classification {
+        self.classify_rules(facts)
+    }
+
+    fn classify_rules(&self, facts: &MessageFacts<'_>) -> Classification {
         let text = facts.text.to_lowercase();
         // A business-scoped user id ("US.1349…") is not a phone number: no calling code, no lookup.
         let digits = facts
@@ -280,6 +310,8 @@ impl Classifier for RuleClassifier {
             region,
             product_line: first_match(&self.product_lines, &text)
                 .unwrap_or_else(|| self.config.default_product_line.clone()),
+            provenance: None,
+            fallback: false,
         }
     }
 }
@@ -328,7 +360,7 @@ keywords = ["router"]
 
     #[test]
     fn keywords_choose_values_case_insensitively() {
-        let c = classifier().classify(&MessageFacts::new(
+        let c = classifier().classify_rules(&MessageFacts::new(
             Some("16505551234"),
             "URGENT: my Invoice is wrong",
         ));
@@ -341,7 +373,7 @@ keywords = ["router"]
 
     #[test]
     fn whole_words_only_and_non_ascii() {
-        let c = classifier().classify(&MessageFacts::new(
+        let c = classifier().classify_rules(&MessageFacts::new(
             None,
             "Meine Rechnung ist falsch – dringend!",
         ));
@@ -350,10 +382,10 @@ keywords = ["router"]
             ("billing", "high")
         );
         // "routers" contains "router" but "invoices2" must not match "invoice"
-        let c = classifier().classify(&MessageFacts::new(None, "invoices2 routerx"));
+        let c = classifier().classify_rules(&MessageFacts::new(None, "invoices2 routerx"));
         assert_eq!(c.issue_type, "general");
         assert_eq!(c.product_line, "unspecified");
-        let c = classifier().classify(&MessageFacts::new(
+        let c = classifier().classify_rules(&MessageFacts::new(
             None,
             "注文した商品が壊れていました 😢 返金をお願いします",
         ));
@@ -361,7 +393,7 @@ keywords = ["router"]
             c.issue_type, "billing",
             "unspaced scripts match inside runs of text"
         );
-        let c = classifier().classify(&MessageFacts::new(
+        let c = classifier().classify_rules(&MessageFacts::new(
             None,
             "I was charged twice for the router",
         ));
@@ -373,15 +405,16 @@ keywords = ["router"]
 
     #[test]
     fn directory_and_longest_calling_code() {
-        let c = classifier().classify(&MessageFacts::new(Some("4915112345678"), "hello"));
+        let c = classifier().classify_rules(&MessageFacts::new(Some("4915112345678"), "hello"));
         assert_eq!(c.customer_id.as_deref(), Some("CUST-1"));
         assert_eq!(c.customer_name.as_deref(), Some("Anna"));
         assert_eq!(c.region, "DACH", "directory region overrides calling code");
-        let c = classifier().classify(&MessageFacts::new(Some("4917000000"), "hello"));
+        let c = classifier().classify_rules(&MessageFacts::new(Some("4917000000"), "hello"));
         assert_eq!(c.region, "EMEA-DE-MOBILE");
-        let c = classifier().classify(&MessageFacts::new(Some("4930000000"), "hello"));
+        let c = classifier().classify_rules(&MessageFacts::new(Some("4930000000"), "hello"));
         assert_eq!(c.region, "EMEA");
-        let c = classifier().classify(&MessageFacts::new(Some("US.13491208655302741918"), "hello"));
+        let c = classifier()
+            .classify_rules(&MessageFacts::new(Some("US.13491208655302741918"), "hello"));
         assert_eq!(
             c.region, "unknown",
             "a BSUID has no calling code; its digits are not a phone number"

@@ -2,12 +2,14 @@
 //! writes them into the Creatio case's `Subject` and `Symptoms`), and why it was handed off. A
 //! trait, so a model-backed summariser can plug in; [`RuleSummariser`] is the default.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use chatport_whatsapp::conversation::{Direction, LoggedMessage};
 
 use crate::classify::Classification;
 use crate::clip;
+use crate::provenance::Provenance;
 
 /// Why a conversation was handed off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +33,20 @@ pub enum HandoffReason {
         /// The note given with the request.
         note: Option<String>,
     },
+    /// The customer asked for a person in their own words (a model's reading of the
+    /// conversation; an escalation phrase is [`HandoffReason::Phrase`]).
+    CustomerAsked,
+    /// The assistant lacked the knowledge to answer (a model's reading of the conversation).
+    MissingKnowledge {
+        /// What was missing, in a few words, if known.
+        topic: Option<String>,
+    },
+    /// The conversation touches a topic that policy reserves to people (legal, complaints,
+    /// refunds above a limit, ...; a model's reading of the conversation).
+    PolicyTopic {
+        /// The topic, in a few words, if known.
+        topic: Option<String>,
+    },
 }
 
 impl HandoffReason {
@@ -46,11 +62,84 @@ impl HandoffReason {
             } => format!("classified as {issue_type}, priority {priority}"),
             HandoffReason::Manual { note: Some(note) } => format!("handed off by hand: {note}"),
             HandoffReason::Manual { note: None } => "handed off by hand".into(),
+            HandoffReason::CustomerAsked => "the customer asked for a person".into(),
+            HandoffReason::MissingKnowledge { topic: Some(topic) } => {
+                format!("the assistant lacked the knowledge to answer ({topic})")
+            }
+            HandoffReason::MissingKnowledge { topic: None } => {
+                "the assistant lacked the knowledge to answer".into()
+            }
+            HandoffReason::PolicyTopic { topic: Some(topic) } => {
+                format!("a topic reserved to people ({topic})")
+            }
+            HandoffReason::PolicyTopic { topic: None } => "a topic reserved to people".into(),
         }
     }
 }
 
+/// The customer's sentiment, as a model read it. Open: a value this version does not know is
+/// kept in [`Sentiment::Unknown`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Sentiment {
+    /// Satisfied, friendly.
+    Positive,
+    /// Neither.
+    Neutral,
+    /// Upset, angry, disappointed.
+    Negative,
+    /// Another value (kept as given, lower case).
+    Unknown(String),
+}
+
+impl Sentiment {
+    /// `positive`, `neutral`, `negative` (any case, surrounding spaces ignored) or
+    /// [`Sentiment::Unknown`] with the lower-cased value.
+    pub fn parse(value: &str) -> Self {
+        let v = value.trim().to_lowercase();
+        match v.as_str() {
+            "positive" => Sentiment::Positive,
+            "neutral" => Sentiment::Neutral,
+            "negative" => Sentiment::Negative,
+            _ => Sentiment::Unknown(v),
+        }
+    }
+
+    /// The value as written: `positive`, `neutral`, `negative` or the unknown value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Sentiment::Positive => "positive",
+            Sentiment::Neutral => "neutral",
+            Sentiment::Negative => "negative",
+            Sentiment::Unknown(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Display for Sentiment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Sentiment {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Sentiment {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(Sentiment::parse(&s))
+    }
+}
+
 /// A case summary.
+///
+/// The rule-based [`RuleSummariser`] fills `subject` and `description` only; a model-backed one
+/// (`LlmSummariser`, feature `llm`) also fills the intent, the action items, the language, the
+/// sentiment and its reading of the handoff reason, and names itself in `provenance`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
@@ -58,6 +147,38 @@ pub struct Summary {
     pub subject: String,
     /// The long description (plain text).
     pub description: String,
+    /// What the customer wants, in one sentence.
+    pub intent: Option<String>,
+    /// What the person taking over should do, in order.
+    pub action_items: Vec<String>,
+    /// The customer's language (a BCP 47 tag such as `de` or `pt-BR`).
+    pub language: Option<String>,
+    /// The customer's sentiment.
+    pub sentiment: Option<Sentiment>,
+    /// The model's reading of why the conversation needs a person (the flow's own
+    /// [`SummaryInput::reason`] stays what triggered the handoff).
+    pub handoff_reason: Option<HandoffReason>,
+    /// Which model and prompt wrote it; `None` from the rules.
+    pub provenance: Option<Provenance>,
+    /// `true` when an LLM implementation answered with its rule-based fallback.
+    pub fallback: bool,
+}
+
+impl Summary {
+    /// A summary with this subject and description and nothing else.
+    pub fn new(subject: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            description: description.into(),
+            intent: None,
+            action_items: Vec::new(),
+            language: None,
+            sentiment: None,
+            handoff_reason: None,
+            provenance: None,
+            fallback: false,
+        }
+    }
 }
 
 /// What a summariser sees.
@@ -98,11 +219,16 @@ impl<'a> SummaryInput<'a> {
     }
 }
 
-/// Summarises a conversation for the agent. Must be deterministic for the same input (a retried
-/// handoff writes the same case).
+/// Summarises a conversation for the agent.
+///
+/// [`RuleSummariser`] is deterministic for the same input. A model-backed summariser may answer a
+/// retried handoff differently; the bridge writes the case once per idempotency key, so the first
+/// answer wins. Infallible: an implementation that cannot reach its model answers with its
+/// fallback.
+#[async_trait]
 pub trait Summariser: Send + Sync {
     /// The summary.
-    fn summarise(&self, input: &SummaryInput<'_>) -> Summary;
+    async fn summarise(&self, input: &SummaryInput<'_>) -> Summary;
 }
 
 /// The rule-based summariser: the subject is the classification and the customer's first request;
@@ -120,8 +246,9 @@ pub fn message_gist(m: &LoggedMessage) -> String {
     }
 }
 
-impl Summariser for RuleSummariser {
-    fn summarise(&self, input: &SummaryInput<'_>) -> Summary {
+impl RuleSummariser {
+    /// The rule-based summary (what [`Summariser::summarise`] returns), without an `.await`.
+    pub fn summary(&self, input: &SummaryInput<'_>) -> Summary {
         let customer: Vec<&LoggedMessage> = input
             .messages
             .iter()
@@ -162,10 +289,14 @@ impl Summariser for RuleSummariser {
                 d.push_str(&format!("- {}\n", clip(&message_gist(m), 300)));
             }
         }
-        Summary {
-            subject,
-            description: d,
-        }
+        Summary::new(subject, d)
+    }
+}
+
+#[async_trait]
+impl Summariser for RuleSummariser {
+    async fn summarise(&self, input: &SummaryInput<'_>) -> Summary {
+        self.summary(input)
     }
 }
 
@@ -183,18 +314,11 @@ mod tests {
         b.text = Some("Sorry to hear that".into());
         let mut c = LoggedMessage::new(Direction::Inbound, "3", now, "image");
         c.media = Some(Default::default());
-        let classification = Classification {
-            customer_id: None,
-            customer_name: None,
-            issue_type: "delivery".into(),
-            priority: "high".into(),
-            region: "EMEA".into(),
-            product_line: "unspecified".into(),
-        };
+        let classification = Classification::new("delivery", "high", "EMEA", "unspecified");
         let reason = HandoffReason::Phrase {
             phrase: "talk to a person".into(),
         };
-        let s = RuleSummariser.summarise(&SummaryInput {
+        let s = RuleSummariser.summary(&SummaryInput {
             messages: &[a, b, c],
             reason: &reason,
             classification: &classification,

@@ -14,6 +14,7 @@
 //! | [`cms`] | OpenText tenant OAuth, CMS definitions and instances of every category, CSS content and share links |
 //! | [`orangelogic`] | Orange Logic OrangeDAM: auth, search, DataTable, both upload paths, links, asset webhooks |
 //! | [`creatio`] | Creatio: forms and OAuth auth, OData 4 CRUD, `$batch`, file upload, business-process calls |
+//! | [`chat`] | OpenAI Chat Completions (and compatible servers): schema-driven deterministic answers, bearer or `api-key` auth; 429, 5xx, slow, malformed, off-schema and refusal answers |
 //! | [`chaos`] | Seeded failures for every emulator: 429 + `Retry-After`, 503, dropped connections, slow answers |
 //! | [`webhook`] | Meta-style signed webhook deliveries: payload builders, [`webhook::meta_json`], [`webhook::sign`] |
 //!
@@ -46,6 +47,7 @@
 #![deny(missing_docs)]
 
 pub mod chaos;
+pub mod chat;
 pub mod cms;
 pub mod creatio;
 mod error;

@@ -222,7 +222,11 @@ impl Shared {
         }
     }
 
-    fn classification(&self, conv: &ConversationKey, messages: &[LoggedMessage]) -> Classification {
+    async fn classification(
+        &self,
+        conv: &ConversationKey,
+        messages: &[LoggedMessage],
+    ) -> Classification {
         let text: Vec<&str> = messages
             .iter()
             .filter(|m| m.direction == Direction::Inbound)
@@ -231,6 +235,7 @@ impl Shared {
         let joined = text.join("\n");
         self.classifier
             .classify(&MessageFacts::new(conv.phone(), &joined))
+            .await
     }
 
     fn field_value(
@@ -298,11 +303,14 @@ impl Shared {
                     .filter(|m| transcript_from.is_none_or(|from| m.at > from))
                     .cloned()
                     .collect();
-                let classification = self.classification(conv, &scope);
-                let summary = self.summariser.summarise(
-                    &SummaryInput::new(&scope, &trigger.reason, &classification)
-                        .customer_name(name.as_deref()),
-                );
+                let classification = self.classification(conv, &scope).await;
+                let summary = self
+                    .summariser
+                    .summarise(
+                        &SummaryInput::new(&scope, &trigger.reason, &classification)
+                            .customer_name(name.as_deref()),
+                    )
+                    .await;
                 let case = Case {
                     subject: Some(clip(
                         &format!("{}{}", self.c1.subject_prefix, summary.subject),
@@ -693,7 +701,7 @@ impl HandoffFlow {
         let c = self
             .shared
             .classifier
-            .classify(&MessageFacts::new(inbound.sender.phone(), text));
+            .classify_rules(&MessageFacts::new(inbound.sender.phone(), text));
         let hit = |list: &[String], v: &str| list.iter().any(|x| x.eq_ignore_ascii_case(v));
         (hit(&c1.escalate_issue_types, &c.issue_type) || hit(&c1.escalate_priorities, &c.priority))
             .then_some(HandoffReason::Classifier {

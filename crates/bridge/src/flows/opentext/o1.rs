@@ -215,7 +215,8 @@ impl CaseIntake {
 
         let classification = self
             .classifier
-            .classify(&MessageFacts::new(message.from.as_deref(), &text));
+            .classify(&MessageFacts::new(message.from.as_deref(), &text))
+            .await;
         let queue = route_queue(
             &self.config.queues,
             &self.config.default_queue,
