@@ -133,6 +133,10 @@ pub struct Config {
     /// `[classifier]`: rule-based classification of inbound messages.
     #[serde(default)]
     pub classifier: chatport_assistant::classify::ClassifierConfig,
+    /// `[assistant]`: the model (an OpenAI-compatible Chat Completions endpoint) behind the
+    /// steps a flow sets to `"model"`; see [`crate::assistant`].
+    #[serde(default)]
+    pub assistant: Option<crate::assistant::AssistantConfig>,
     /// `[[directory]]`: known people and customers by phone number.
     #[serde(default)]
     pub directory: Vec<DirectoryEntry>,

@@ -98,6 +98,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod assistant;
 pub mod config;
 pub mod directory;
 mod error;

@@ -280,6 +280,7 @@ pub fn context<'a>(
             RuleClassifier::new(config.classifier.clone()).directory(Arc::new(directory.clone())),
         ),
         directory,
+        assistant: crate::assistant::build(config.assistant.as_ref(), vars)?,
         cms: crate::flows::opentext::client(config, vars, budget)?,
         creatio: crate::flows::creatio::client(config, vars)?,
         orangelogic: crate::flows::orangelogic::client(config, vars)?,

@@ -75,8 +75,10 @@ pub struct FlowContext<'a> {
     pub conversations: Conversations,
     /// The directory of known people.
     pub directory: Directory,
-    /// The configured classifier.
+    /// The configured rule-based classifier.
     pub classifier: Arc<RuleClassifier>,
+    /// The `[assistant]` model, when configured.
+    pub assistant: Option<chatport_assistant::llm::Assistant>,
     /// The OpenText CMS client, when `[opentext]` is configured.
     pub cms: Option<chatport_opentext::Client>,
     /// The Creatio client, when `[creatio]` is configured.

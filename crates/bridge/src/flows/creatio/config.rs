@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use chatport_assistant::fields::{FieldKind, FieldSpec};
 use chatport_creatio::Lookups;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::assistant::Engine;
 use crate::settings::{SecretSetting, Setting};
 use crate::templates::TemplateConfig;
 
@@ -149,6 +151,59 @@ pub struct C1Config {
     pub match_digits: usize,
     /// Seconds before a send whose outcome is unknown is checked again. Default 60.
     pub in_doubt_recheck_secs: u64,
+    /// Who classifies the handed-off conversation: `"rules"` (the default) or `"model"` (the
+    /// `[assistant]` model, constrained to the `[classifier]` lists, falling back to the rules).
+    pub classifier: Engine,
+    /// Who writes the handoff summary (`Subject`, `Symptoms`): `"rules"` (the default: the
+    /// latest customer messages) or `"model"` (intent, summary, action items, language,
+    /// sentiment and the handoff reason, falling back to the rules).
+    pub summariser: Engine,
+    /// `[[flows.c1.ai_fields]]`: case columns the `[assistant]` model fills when the case is
+    /// created (needs `[assistant]`). Default none.
+    pub ai_fields: Vec<AiField>,
+}
+
+/// One `[[flows.c1.ai_fields]]`: a case column the model fills, as OpenCX's AI fields (a name,
+/// a kind and an instruction). A lookup is answered only with one of the lookup's real values,
+/// read from Creatio (`Id`, `Name` of the `lookup` entity set) at each new case.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AiField {
+    /// The case column written (`PriorityId`, `UsrProductModel`).
+    pub column: String,
+    /// The field's name as the model sees it (`priority`). Default: the column.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A human title (`Priority`).
+    #[serde(default)]
+    pub title: String,
+    /// `text`, `number`, `date` (written as midnight UTC) or `lookup` (its `Id` is written).
+    pub kind: FieldKind,
+    /// What the model should put there.
+    #[serde(default)]
+    pub instruction: String,
+    /// For `kind = "lookup"`: the lookup's entity set (`CasePriority`).
+    #[serde(default)]
+    pub lookup: Option<String>,
+}
+
+impl AiField {
+    /// The name the model answers under.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.column)
+    }
+
+    /// The field as the assistant crate describes it.
+    pub fn spec(&self) -> FieldSpec {
+        FieldSpec::new(
+            self.name(),
+            self.title.clone(),
+            self.kind,
+            self.instruction.clone(),
+        )
+    }
 }
 
 impl Default for C1Config {
@@ -209,6 +264,9 @@ impl Default for C1Config {
             max_attachment_bytes: 10 * 1024 * 1024,
             match_digits: 9,
             in_doubt_recheck_secs: 60,
+            classifier: Engine::Rules,
+            summariser: Engine::Rules,
+            ai_fields: Vec::new(),
         }
     }
 }

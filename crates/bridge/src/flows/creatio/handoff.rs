@@ -41,12 +41,15 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::Shared;
 use super::contact::{ContactMatch, match_contact};
 use super::state::CaseLink;
+use super::{AiField, Shared};
 use crate::Error;
 use chatport_assistant::classify::{Classification, MessageFacts};
-use chatport_assistant::summary::{HandoffReason, SummaryInput, message_gist};
+use chatport_assistant::fields::{
+    FieldKind, FieldSpec, FieldValue, FilledFields, LookupValue, LookupValues,
+};
+use chatport_assistant::summary::{HandoffReason, Summary, SummaryInput, message_gist};
 
 use crate::directory::DirectoryEntry;
 use crate::routing::{Inbound, MessageFlow};
@@ -238,6 +241,41 @@ impl Shared {
             .await
     }
 
+    /// Fills `[[flows.c1.ai_fields]]` for a new case; a lookup's allowed values are read from
+    /// Creatio first (`Id`, `Name` of its entity set, at most 500).
+    async fn ai_fields(&self, input: &SummaryInput<'_>) -> Result<FilledFields, Error> {
+        if self.c1.ai_fields.is_empty() {
+            return Ok(FilledFields::empty());
+        }
+        let mut lookups = LookupValues::new();
+        for field in &self.c1.ai_fields {
+            let Some(set) = field
+                .lookup
+                .as_deref()
+                .filter(|_| field.kind == FieldKind::Lookup)
+            else {
+                continue;
+            };
+            let page: chatport_creatio::Page<Value> = self
+                .creatio
+                .list(set, &Query::new().select(["Id", "Name"]).top(500))
+                .await?;
+            let values = page
+                .value
+                .iter()
+                .filter_map(|row| {
+                    Some(LookupValue::new(
+                        row.get("Id")?.as_str()?,
+                        row.get("Name")?.as_str()?,
+                    ))
+                })
+                .collect();
+            lookups.insert(field.name().to_owned(), values);
+        }
+        let specs: Vec<FieldSpec> = self.c1.ai_fields.iter().map(AiField::spec).collect();
+        Ok(self.filler.fill(&specs, &lookups, input).await)
+    }
+
     fn field_value(
         field: &str,
         c: &Classification,
@@ -270,7 +308,8 @@ impl Shared {
             .profile_name
             .clone()
             .or_else(|| messages.iter().rev().find_map(|m| m.author.clone()));
-        let (mut link, new_case, contact, description) = match self.open_link(conv).await? {
+        let (mut link, new_case, contact, description, ai_note) = match self.open_link(conv).await?
+        {
             // A retry of the event that opened the case carries on as that handoff.
             Some(link) if link.opened_by.as_deref() == Some(trigger.event_id.as_str()) => {
                 let case: Option<Case> = self
@@ -281,11 +320,12 @@ impl Shared {
                         &Query::new().select(["Id", "Symptoms"]),
                     )
                     .await?;
-                (link, true, None, case.and_then(|c| c.symptoms))
+                let ai_note = link.ai_note.clone();
+                (link, true, None, case.and_then(|c| c.symptoms), ai_note)
             }
             Some(mut link) => {
                 link.handoffs += 1;
-                (link, false, None, None)
+                (link, false, None, None, None)
             }
             None => {
                 let previous = self.state.link(conv).await?;
@@ -304,13 +344,10 @@ impl Shared {
                     .cloned()
                     .collect();
                 let classification = self.classification(conv, &scope).await;
-                let summary = self
-                    .summariser
-                    .summarise(
-                        &SummaryInput::new(&scope, &trigger.reason, &classification)
-                            .customer_name(name.as_deref()),
-                    )
-                    .await;
+                let input = SummaryInput::new(&scope, &trigger.reason, &classification)
+                    .customer_name(name.as_deref());
+                let summary = self.summariser.summarise(&input).await;
+                let filled = self.ai_fields(&input).await?;
                 let case = Case {
                     subject: Some(clip(
                         &format!("{}{}", self.c1.subject_prefix, summary.subject),
@@ -345,6 +382,12 @@ impl Shared {
                         body.insert(mapping.column.clone(), Value::String(id.clone()));
                     }
                 }
+                for field in &self.c1.ai_fields {
+                    if let Some(value) = filled.get(field.name()) {
+                        body.insert(field.column.clone(), column_value(value));
+                    }
+                }
+                let ai_note = ai_note(&classification, &summary, &filled, &self.c1.ai_fields);
                 let key = IdempotencyKey::derive(FLOW, "case", &trigger.event_id);
                 let created = self.cases.create(&case, &key).await?;
                 let link = CaseLink {
@@ -357,9 +400,16 @@ impl Shared {
                     opened_by: Some(trigger.event_id.as_str().to_owned()),
                     last_synced_at: None,
                     transcript_from,
+                    ai_note: ai_note.clone(),
                 };
                 self.state.save_link(conv, &link).await?;
-                (link, true, Some(contact), Some(summary.description))
+                (
+                    link,
+                    true,
+                    Some(contact),
+                    Some(summary.description),
+                    ai_note,
+                )
             }
         };
         self.state.save_link(conv, &link).await?;
@@ -371,6 +421,10 @@ impl Shared {
         if let Some(d) = &description {
             notes.push('\n');
             notes.push_str(d);
+        }
+        if let Some(ai) = &ai_note {
+            notes.push('\n');
+            notes.push_str(ai);
         }
         if let Some(url) = &url {
             let days = self.c1.transcript_link_ttl_hours.max(1).div_ceil(24);
@@ -762,6 +816,64 @@ impl MessageFlow for HandoffFlow {
             }
         }
     }
+}
+
+/// A filled AI field as the value of its case column: text as a string, a number as a JSON
+/// number, a date as midnight UTC in Creatio's date-time form, a lookup as its `Id`.
+fn column_value(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Number(n) => json!(n),
+        FieldValue::Date(d) => d.and_hms_opt(0, 0, 0).map_or(Value::Null, |t| {
+            Value::String(chatport_creatio::odata_datetime(&t.and_utc()))
+        }),
+        FieldValue::Lookup(l) => Value::String(l.id.clone()),
+        other => Value::String(other.to_plain()),
+    }
+}
+
+/// The line of the first activity that says what a model wrote (model and prompt version) and
+/// where the rules stood in for it; `None` when no model was involved.
+fn ai_note(
+    classification: &Classification,
+    summary: &Summary,
+    filled: &FilledFields,
+    fields: &[AiField],
+) -> Option<String> {
+    let mut lines = Vec::new();
+    if let Some(p) = &classification.provenance {
+        lines.push(format!("Classification: {p}."));
+    } else if classification.fallback {
+        lines.push("Classification: rules (the model did not answer).".to_owned());
+    }
+    if let Some(p) = &summary.provenance {
+        lines.push(format!("Summary: {p}."));
+    } else if summary.fallback {
+        lines.push("Summary: rules (the model did not answer).".to_owned());
+    }
+    if !fields.is_empty() {
+        let written: Vec<String> = fields
+            .iter()
+            .filter_map(|f| {
+                filled.get(f.name()).map(|v| {
+                    let shown = match v {
+                        FieldValue::Lookup(l) => l.name.clone(),
+                        other => other.to_plain(),
+                    };
+                    format!("{} = {}", f.column, clip(&shown, 80))
+                })
+            })
+            .collect();
+        let by = filled.provenance.as_ref().map_or_else(
+            || "the model did not answer".to_owned(),
+            ToString::to_string,
+        );
+        lines.push(if written.is_empty() {
+            format!("AI-filled fields ({by}): none.")
+        } else {
+            format!("AI-filled fields ({by}): {}.", written.join("; "))
+        });
+    }
+    (!lines.is_empty()).then(|| format!("Assistant: {}\n", lines.join(" ")))
 }
 
 #[cfg(test)]

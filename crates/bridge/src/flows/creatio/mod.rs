@@ -33,7 +33,9 @@ use chatport_runtime::poller::{Poller, PollerConfig};
 use chatport_whatsapp::{Recipient, WindowTracker};
 use uuid::Uuid;
 
-pub use config::{C1Config, C2Config, CreatioAuth, CreatioConfig, CreatioPlatform, FieldMapping};
+pub use config::{
+    AiField, C1Config, C2Config, CreatioAuth, CreatioConfig, CreatioPlatform, FieldMapping,
+};
 
 use crate::Error;
 use crate::config::Config;
@@ -46,7 +48,8 @@ use chatport_whatsapp::conversation::{ConversationKey, ConversationStore};
 use self::state::CreatioState;
 use self::transcript::TranscriptLinks;
 use crate::settings::Vars;
-use chatport_assistant::summary::{RuleSummariser, Summariser};
+use chatport_assistant::fields::FieldFiller;
+use chatport_assistant::summary::Summariser;
 
 pub use chatport_creatio::webhook::SOURCE;
 
@@ -122,6 +125,8 @@ pub(crate) struct Shared {
     pub(crate) window: WindowTracker,
     pub(crate) classifier: Arc<dyn Classifier>,
     pub(crate) summariser: Arc<dyn Summariser>,
+    /// Fills `[[flows.c1.ai_fields]]` (nothing without them).
+    pub(crate) filler: Arc<dyn FieldFiller>,
     pub(crate) links: Option<TranscriptLinks>,
 }
 
@@ -170,6 +175,16 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             t.check("flows.c2.close_template", &["case_number"])?;
         }
     }
+    for (i, field) in c1.ai_fields.iter().enumerate() {
+        if field.kind == chatport_assistant::fields::FieldKind::Lookup
+            && field.lookup.as_deref().is_none_or(|l| l.trim().is_empty())
+        {
+            return Err(Error::Config(format!(
+                "flows.c1.ai_fields[{i}] ({}) is a lookup without `lookup` (its entity set, e.g. \"CasePriority\")",
+                field.column
+            )));
+        }
+    }
     let creatio = ctx.creatio.clone().ok_or_else(|| {
         Error::Config("flows.c1 is enabled but there is no [creatio] section".into())
     })?;
@@ -204,8 +219,23 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         window: WindowTracker::new(Arc::new(store.clone())),
         store: store.clone(),
         state: CreatioState::new(ctx.kv.clone()),
-        classifier: ctx.classifier.clone(),
-        summariser: Arc::new(RuleSummariser),
+        classifier: crate::assistant::classifier(
+            c1.classifier,
+            "flows.c1.classifier",
+            ctx.assistant.as_ref(),
+            &ctx.config.classifier,
+            &ctx.classifier,
+        )?,
+        summariser: crate::assistant::summariser(
+            c1.summariser,
+            "flows.c1.summariser",
+            ctx.assistant.as_ref(),
+        )?,
+        filler: crate::assistant::field_filler(
+            !c1.ai_fields.is_empty(),
+            "flows.c1.ai_fields",
+            ctx.assistant.as_ref(),
+        )?,
         links: links.clone(),
     });
 

@@ -51,6 +51,10 @@ pub struct CaseLink {
     /// after the previous case's last message).
     #[serde(default)]
     pub transcript_from: Option<DateTime<Utc>>,
+    /// What the assistant wrote at the case's creation (model and prompt version), for the
+    /// first activity; kept so that a retry writes the same note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_note: Option<String>,
 }
 
 /// An agent reply not delivered yet because the 24-hour window was closed.

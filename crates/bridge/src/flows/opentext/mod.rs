@@ -150,14 +150,32 @@ pub struct StoredMedia {
     pub sha256_hex: String,
     /// Whether the hash was checked against the webhook's digest.
     pub verified: bool,
+    /// The document's text (the beginning of a PDF's text), when the flow asked for it (metadata
+    /// extraction by the `[assistant]` model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// KV namespace: idempotency key of a media upload → [`StoredMedia`] JSON.
 pub const KV_MEDIA: &str = "opentext.media";
 
+/// How [`store_media`] takes in a media.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaLimits<'a> {
+    /// The file name when WhatsApp gives none.
+    pub default_name: &'a str,
+    /// Largest media accepted, bytes.
+    pub max_bytes: u64,
+    /// Characters of a PDF's text kept in [`StoredMedia::text`]; `0`: none read.
+    pub text_chars: usize,
+}
+
 /// Spools a WhatsApp media into a temporary file ([`chatport_whatsapp::SpooledMedia`]: SHA-256
 /// checked, at most `max_bytes`), then streams that file into the CSS — the media is never
 /// held whole in memory. The result is remembered under `key`, so a retry does not upload twice.
+/// With `text_chars > 0` the text of a PDF (its first `text_chars` characters) is read from the
+/// temporary file too, for metadata extraction ([`StoredMedia::text`]; none for other types or a
+/// PDF without a text layer).
 ///
 /// # Errors
 /// WhatsApp download errors (a hash mismatch is [`chatport_whatsapp::Error::MediaHashMismatch`],
@@ -168,9 +186,13 @@ pub async fn store_media(
     kv: &Arc<dyn KvStore>,
     key: &IdempotencyKey,
     media: &chatport_whatsapp::webhook::Media,
-    default_name: &str,
-    max_bytes: u64,
+    limits: MediaLimits<'_>,
 ) -> Result<StoredMedia, Error> {
+    let MediaLimits {
+        default_name,
+        max_bytes,
+        text_chars,
+    } = limits;
     if let Some(bytes) = kv.get(KV_MEDIA, key.as_str()).await?
         && let Ok(stored) = serde_json::from_slice::<StoredMedia>(&bytes)
     {
@@ -190,6 +212,11 @@ pub async fn store_media(
                 .length(spooled.bytes),
         )
         .await?;
+    let text = if text_chars > 0 && spooled.mime_type == "application/pdf" {
+        pdf_text_of(spooled.path(), text_chars).await
+    } else {
+        None
+    };
     let stored = StoredMedia {
         blob_id: content.rendition_blob_id(cms.blob_id_source()).to_owned(),
         file_name,
@@ -197,10 +224,22 @@ pub async fn store_media(
         bytes: spooled.bytes,
         sha256_hex: spooled.sha256_hex.clone(),
         verified: spooled.verified,
+        text,
     };
     let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Payload(e.to_string()))?;
     kv.put(KV_MEDIA, key.as_str(), &bytes).await?;
     Ok(stored)
+}
+
+/// The first `max_chars` characters of the text of the PDF at `path`, parsed off the async
+/// runtime; `None` when it cannot be read or has no text layer (extraction then works from the
+/// caption and the conversation alone).
+async fn pdf_text_of(path: &std::path::Path, max_chars: usize) -> Option<String> {
+    let bytes = tokio::fs::read(path).await.ok()?;
+    tokio::task::spawn_blocking(move || chatport_assistant::extract::pdf_text(&bytes, max_chars))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// A rendition entry for a create body: `[{name, blob_id, rendition_type: primary, mime_type}]`.

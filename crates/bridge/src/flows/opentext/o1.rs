@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::Error;
+use crate::assistant::Engine;
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
 use crate::routing::{Inbound, MessageFlow};
@@ -65,6 +66,10 @@ pub struct O1Config {
     pub reply_no_text: String,
     /// Seconds to wait for a status webhook before an in-doubt reply is checked again. Default 60.
     pub in_doubt_recheck_secs: u64,
+    /// Who classifies the message: `"rules"` (the `[classifier]` keywords and the directory; the
+    /// default) or `"model"` (the `[assistant]` model, constrained to the `[classifier]` lists,
+    /// falling back to the rules).
+    pub classifier: Engine,
 }
 
 impl Default for O1Config {
@@ -98,6 +103,7 @@ impl Default for O1Config {
             reply: "Thank you{name}. We have opened case {reference} for you; our {queue} team will get back to you (priority: {priority}).".into(),
             reply_no_text: "Thank you for your message. We could not read this type of message: please describe your request in a text message.".into(),
             in_doubt_recheck_secs: 60,
+            classifier: Engine::Rules,
         }
     }
 }
@@ -344,9 +350,16 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         return Ok(());
     }
     let cms = ctx.require_cms(FLOW)?;
+    let classifier = crate::assistant::classifier(
+        ctx.config.flows.o1.classifier,
+        "flows.o1.classifier",
+        ctx.assistant.as_ref(),
+        &ctx.config.classifier,
+        &ctx.classifier,
+    )?;
     registry.message_flows.push(Arc::new(CaseIntake::new(
         ctx.config.flows.o1.clone(),
-        ctx.classifier.clone(),
+        classifier,
         cms,
         ctx.sender.clone(),
     )?));

@@ -28,9 +28,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, send_once, store_media,
+    MediaLimits, StoredMedia, category_of, in_doubt, instance_sink, primary_rendition, send_once,
+    store_media,
 };
 use crate::Error;
+use crate::assistant::Engine;
+use chatport_assistant::extract::{DocumentFacts, Extractor};
+use chatport_assistant::fields::{FieldKind, FieldSpec, FieldValue, LookupValue, LookupValues};
+use chatport_whatsapp::conversation::ConversationKey;
 
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
@@ -127,6 +132,14 @@ pub struct O2Config {
     pub reply_done: String,
     /// Seconds before an in-doubt send is checked again. Default 60.
     pub in_doubt_recheck_secs: u64,
+    /// Who reads the document type and key fields: `"rules"` (caption keywords; the default) or
+    /// `"model"` (the `[assistant]` model reads the caption, the conversation and a PDF's text,
+    /// choosing the type only from `document_types`; the sender is asked only for what is still
+    /// missing). The model and prompt version are written to the `ai_provenance` context
+    /// property.
+    pub extractor: Engine,
+    /// Characters of a PDF's text given to the model with `extractor = "model"`. Default 8000.
+    pub document_text_chars: usize,
 }
 
 impl Default for O2Config {
@@ -181,6 +194,7 @@ impl Default for O2Config {
                 ("channel", "channel"),
                 ("sha256", "content_sha256"),
                 ("reference", "document_reference"),
+                ("ai_provenance", "ai_provenance"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -195,6 +209,8 @@ impl Default for O2Config {
             reply_done: "Thank you. Your {document_type} is filed as {reference} ({fields})."
                 .into(),
             in_doubt_recheck_secs: 60,
+            extractor: Engine::Rules,
+            document_text_chars: 8000,
         }
     }
 }
@@ -292,6 +308,9 @@ pub struct Capture {
     pub customer_id: Option<String>,
     /// When the file was received (RFC 3339).
     pub received_at: String,
+    /// Which model and prompt extracted metadata (`model …, prompt extract@…`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_provenance: Option<String>,
 }
 
 /// The O2 handler.
@@ -304,6 +323,8 @@ pub struct DocumentCapture {
     conversations: Conversations,
     kv: Arc<dyn KvStore>,
     directory: crate::directory::Directory,
+    /// The metadata extractor, when `extractor = "model"`.
+    extractor: Option<Arc<dyn Extractor>>,
 }
 
 impl std::fmt::Debug for DocumentCapture {
@@ -347,6 +368,14 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         conversations: ctx.conversations.clone(),
         kv: ctx.kv.clone(),
         directory: ctx.directory.clone(),
+        extractor: match config.extractor {
+            Engine::Rules => None,
+            engine => Some(crate::assistant::extractor(
+                engine,
+                "flows.o2.extractor",
+                ctx.assistant.as_ref(),
+            )?),
+        },
     }));
     Ok(())
 }
@@ -400,8 +429,15 @@ impl DocumentCapture {
             &self.kv,
             &key,
             media,
-            &default_name,
-            self.config.max_bytes,
+            MediaLimits {
+                default_name: &default_name,
+                max_bytes: self.config.max_bytes,
+                text_chars: if self.extractor.is_some() {
+                    self.config.document_text_chars
+                } else {
+                    0
+                },
+            },
         )
         .await?;
         let caption = inbound.text().unwrap_or_default().to_owned();
@@ -410,7 +446,7 @@ impl DocumentCapture {
             .sender
             .phone()
             .and_then(|p| self.directory.lookup(p));
-        let capture = Capture {
+        let mut capture = Capture {
             origin_wamid: message.id.clone(),
             media,
             caption,
@@ -429,8 +465,102 @@ impl DocumentCapture {
                 .timestamp()
                 .unwrap_or(stored.received_at)
                 .to_rfc3339(),
+            ai_provenance: None,
         };
+        if let Some(extractor) = &self.extractor {
+            self.extract(extractor.as_ref(), inbound, &mut capture)
+                .await?;
+        }
         self.advance(stored, inbound, capture).await
+    }
+
+    /// Asks the model for what the caption did not give: the document type (only one of the
+    /// configured types) and the key fields still missing. What it fills is kept in the capture
+    /// (the sender is asked only for the rest), with the model and prompt version.
+    async fn extract(
+        &self,
+        extractor: &dyn Extractor,
+        inbound: &Inbound,
+        capture: &mut Capture,
+    ) -> Result<(), Error> {
+        let types = &self.config.document_types;
+        let mut specs = Vec::new();
+        let mut lookups = LookupValues::new();
+        let known = capture
+            .document_type
+            .as_deref()
+            .and_then(|n| self.type_by_name(n));
+        if known.is_none() {
+            specs.push(FieldSpec::new(
+                "document_type",
+                "Document type",
+                FieldKind::Lookup,
+                "What kind of document this is.",
+            ));
+            lookups.insert(
+                "document_type".to_owned(),
+                types
+                    .iter()
+                    .map(|t| LookupValue::new(t.name.clone(), t.title.clone()))
+                    .collect(),
+            );
+        }
+        let mut wanted: Vec<&String> = Vec::new();
+        for t in types
+            .iter()
+            .filter(|t| known.is_none_or(|k| k.name == t.name))
+        {
+            for field in &t.required_fields {
+                if !capture.fields.contains_key(field) && !wanted.contains(&field) {
+                    wanted.push(field);
+                }
+            }
+        }
+        for field in wanted {
+            specs.push(FieldSpec::new(
+                field.clone(),
+                field.replace('_', " "),
+                FieldKind::Text,
+                format!(
+                    "The {} exactly as written on the document; leave it out when it is not there.",
+                    field.replace('_', " ")
+                ),
+            ));
+        }
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let conversation = self
+            .conversations
+            .log()
+            .messages(&ConversationKey::new(
+                &inbound.phone_number_id,
+                inbound.sender.as_str(),
+            ))
+            .await?;
+        let facts = DocumentFacts::new()
+            .caption(Some(capture.caption.as_str()).filter(|c| !c.is_empty()))
+            .conversation(&conversation)
+            .file_name(Some(capture.media.file_name.as_str()))
+            .mime(Some(capture.media.mime_type.as_str()))
+            .text(capture.media.text.as_deref());
+        let filled = extractor.extract(&specs, &lookups, &facts).await;
+        if capture.document_type.is_none()
+            && let Some(FieldValue::Lookup(v)) = filled.get("document_type")
+            && self.type_by_name(&v.id).is_some()
+        {
+            capture.document_type = Some(v.id.clone());
+        }
+        for f in &filled.values {
+            if f.name != "document_type" {
+                capture
+                    .fields
+                    .entry(f.name.clone())
+                    .or_insert_with(|| f.value.to_plain());
+            }
+        }
+        capture.ai_provenance = filled.provenance.as_ref().map(ToString::to_string);
+        Ok(())
     }
 
     async fn answer(
@@ -612,7 +742,7 @@ impl DocumentCapture {
         for (k, v) in &capture.fields {
             p.insert(k.clone(), json!(v));
         }
-        let context: [(&str, Option<Value>); 7] = [
+        let context: [(&str, Option<Value>); 8] = [
             ("sender_name", capture.sender_name.clone().map(Value::from)),
             ("customer_id", capture.customer_id.clone().map(Value::from)),
             ("wamid", Some(json!(capture.origin_wamid))),
@@ -620,6 +750,10 @@ impl DocumentCapture {
             ("channel", Some(json!("whatsapp"))),
             ("sha256", Some(json!(capture.media.sha256_hex))),
             ("reference", Some(json!(reference))),
+            (
+                "ai_provenance",
+                capture.ai_provenance.clone().map(Value::from),
+            ),
         ];
         for (field, value) in context {
             if let (Some(property), Some(value)) = (cfg.context_properties.get(field), value) {

@@ -24,7 +24,9 @@ use chatport_whatsapp::webhook::{Message, MessageType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{category_of, in_doubt, instance_sink, primary_rendition, send_once, store_media};
+use super::{
+    MediaLimits, category_of, in_doubt, instance_sink, primary_rendition, send_once, store_media,
+};
 use crate::Error;
 
 use crate::directory::DirectoryEntry;
@@ -274,8 +276,11 @@ impl FieldEvidence {
                 &self.kv,
                 &IdempotencyKey::derive(FLOW, "blob", &event),
                 media,
-                &format!("{kind}-{}", message.id.replace(['.', '='], "_")),
-                cfg.max_bytes,
+                MediaLimits {
+                    default_name: &format!("{kind}-{}", message.id.replace(['.', '='], "_")),
+                    max_bytes: cfg.max_bytes,
+                    text_chars: 0,
+                },
             )
             .await?;
             values.push(("sha256", json!(stored.sha256_hex)));

@@ -414,12 +414,15 @@ impl ComplianceArchive {
             .await?;
         let snapshot = ArchiveSnapshot {
             transcript: StoredMedia {
-                blob_id: content.rendition_blob_id(self.cms.blob_id_source()).to_owned(),
+                blob_id: content
+                    .rendition_blob_id(self.cms.blob_id_source())
+                    .to_owned(),
                 file_name,
                 mime_type: mime_type.to_owned(),
                 bytes,
                 sha256_hex,
                 verified: true,
+                text: None,
             },
             message_count: messages.len(),
             first_message_at: messages.first().map(|m| rfc3339(m.at)),

@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    WatchConfig, category_of, in_doubt, instance_sink, poller_start, primary_rendition,
-    property_text, require, send_once, status_event, status_source, store_media,
+    MediaLimits, WatchConfig, category_of, in_doubt, instance_sink, poller_start,
+    primary_rendition, property_text, require, send_once, status_event, status_source, store_media,
 };
 use crate::Error;
 
@@ -338,8 +338,11 @@ impl SupplierExchange {
             &self.kv,
             &IdempotencyKey::derive(FLOW, "blob", &stored.event_id),
             media,
-            &format!("{}.bin", message.id.replace(['.', '='], "_")),
-            cfg.max_bytes,
+            MediaLimits {
+                default_name: &format!("{}.bin", message.id.replace(['.', '='], "_")),
+                max_bytes: cfg.max_bytes,
+                text_chars: 0,
+            },
         )
         .await?;
         let reference = find_reference(&caption, &cfg.objects);
