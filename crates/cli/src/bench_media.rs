@@ -19,7 +19,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatport_bridge::flows::opentext::store_media;
+use chatport_bridge::flows::opentext::{MediaLimits, store_media};
 use chatport_core::{EventId, IdempotencyKey};
 use chatport_runtime::{KvStore, SqliteStore};
 use chatport_testkit::cms::{CmsEmulator, MAX_UPLOAD_BYTES};
@@ -413,8 +413,11 @@ async fn relay(args: &MediaRelayArgs) -> Result<RelayResult, String> {
         &kv,
         &key,
         &media,
-        FILE_NAME,
-        args.max_bytes,
+        MediaLimits {
+            default_name: FILE_NAME,
+            max_bytes: args.max_bytes,
+            text_chars: 0,
+        },
     )
     .await
     .map_err(|e| format!("relay: {e}"))?;

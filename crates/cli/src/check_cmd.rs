@@ -10,6 +10,7 @@
 //! | Creatio | the login ([`chatport_creatio::Client::authenticate`]) |
 //! | Store, PostgreSQL | connect, create or migrate the schema (as `serve` does at start; idempotent), then one query |
 //! | Store, SQLite | the database file's directory exists (the file is created by `serve` when missing); an existing file is opened and queried |
+//! | Assistant | one tiny Chat Completions request ([`chatport_assistant::llm::Assistant::probe`]): URL, key and model |
 //!
 //! Each probe is reported `OK` or `FAILED` with its error class (`auth`, `throttled`, `server`,
 //! `transient`, `permanent`) and a short reason free of secrets.
@@ -113,6 +114,9 @@ async fn probe_all(config: &Config, vars: &dyn Vars, phone_number_id: Option<&st
     }
     if config.creatio.is_some() {
         probes.push(probe_creatio(config, vars).await);
+    }
+    if config.assistant.is_some() {
+        probes.push(probe_assistant(config, vars).await);
     }
     probes
 }
@@ -331,6 +335,31 @@ async fn probe_creatio(config: &Config, vars: &dyn Vars) -> Probe {
     Probe {
         connector: "creatio",
         target: "login".into(),
+        result,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+/// One tiny Chat Completions request to the `[assistant]` endpoint (its key, URL and model).
+async fn probe_assistant(config: &Config, vars: &dyn Vars) -> Probe {
+    let started = Instant::now();
+    let model = config
+        .assistant
+        .as_ref()
+        .map_or_else(String::new, |a| a.model.clone());
+    let result = async {
+        let assistant = chatport_bridge::assistant::build(config.assistant.as_ref(), vars)
+            .map_err(|e| (e.class(), e.to_string()))?
+            .ok_or_else(|| (ErrorClass::Permanent, "no [assistant] section".to_owned()))?;
+        assistant
+            .probe()
+            .await
+            .map_err(|e| (e.class(), e.to_string()))
+    }
+    .await;
+    Probe {
+        connector: "assistant",
+        target: format!("POST /chat/completions (model {model})"),
         result,
         millis: started.elapsed().as_millis(),
     }

@@ -457,6 +457,11 @@ async fn check_probe_reports_each_connector_without_secrets() {
     let cms = CmsEmulator::start().await.unwrap();
     let dam = OrangeLogicEmulator::start().await.unwrap();
     let crm = CreatioEmulator::start().await.unwrap();
+    let chat = chatport_testkit::chat::ChatEmulator::builder()
+        .api_key("sk-good-chat-key")
+        .start()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("probe.sqlite");
     let config = dir.path().join("chatport.toml");
@@ -489,9 +494,15 @@ client_id = "{crm_client}"
 client_secret = "${{CRM_SECRET}}"
 token_url = "{crm}/connect/token"
 
+[assistant]
+base_url = "{chat}"
+model = "probe-model"
+api_key = "${{CHAT_KEY}}"
+
 [store]
 path = "{db}"
 "#,
+            chat = chat.base_url(),
             cms = cms.base_url(),
             tenant = cms.tenant_id(),
             client = cms.client_id(),
@@ -507,8 +518,9 @@ path = "{db}"
     let good_cms = cms.client_secret().to_owned();
     let good_dam = dam.client_secret().to_owned();
     let good_crm = crm.client_secret().to_owned();
-    let env = |wa: &'static str, cms_secret: String| {
+    let env = |wa: &'static str, cms_secret: String, chat_key: &'static str| {
         vec![
+            ("CHAT_KEY", chat_key.to_owned()),
             ("WA_TOKEN", wa.to_owned()),
             ("WA_SECRET", "app-secret".to_owned()),
             ("WA_VERIFY", "verify".to_owned()),
@@ -533,7 +545,11 @@ path = "{db}"
         }
     };
 
-    let out = run(env("good-token", good_cms.clone()), true).await;
+    let out = run(
+        env("good-token", good_cms.clone(), "sk-good-chat-key"),
+        true,
+    )
+    .await;
     assert!(out.status.success(), "{out:?}");
     let report = json_out(&out);
     assert_eq!(report["config"], "OK");
@@ -544,7 +560,14 @@ path = "{db}"
         .collect();
     assert_eq!(
         connectors,
-        ["store", "whatsapp", "opentext", "orangelogic", "creatio"]
+        [
+            "store",
+            "whatsapp",
+            "opentext",
+            "orangelogic",
+            "creatio",
+            "assistant"
+        ]
     );
     for probe in probes {
         assert_eq!(probe["status"], "OK", "{report}");
@@ -555,9 +578,19 @@ path = "{db}"
         dam.token_requests() > 0,
         "the Orange Logic probe asked for a token"
     );
+    assert_eq!(chat.requests().len(), 1, "one tiny request to the model");
+    assert_eq!(chat.requests()[0]["model"], "probe-model");
 
     let bad_secret = "wrong-cms-secret-7f3a";
-    let out = run(env("expired-token-9c2e", bad_secret.to_owned()), false).await;
+    let out = run(
+        env(
+            "expired-token-9c2e",
+            bad_secret.to_owned(),
+            "sk-revoked-chat-key",
+        ),
+        false,
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("configuration OK"), "{text}");
@@ -572,6 +605,12 @@ path = "{db}"
         ot_line.contains("FAILED") && ot_line.contains("(auth)"),
         "{text}"
     );
+    let ai_line = text.lines().find(|l| l.starts_with("assistant")).unwrap();
+    assert!(
+        ai_line.contains("FAILED") && ai_line.contains("(auth)"),
+        "{text}"
+    );
+    assert!(!text.contains("sk-revoked-chat-key"), "{text}");
     assert!(!text.contains("expired-token-9c2e"), "{text}");
     assert!(!text.contains(bad_secret), "{text}");
     for connector in ["store", "orangelogic", "creatio"] {
