@@ -14,6 +14,7 @@ use chatport_bridge::config::Config;
 use chatport_bridge::service::Service;
 use chatport_core::redact;
 use chatport_runtime::{EventFilter, EventStatus, Outbox, SqliteStore};
+use chatport_testkit::chat::ChatEmulator;
 use chatport_testkit::cms::CmsEmulator;
 use chatport_testkit::graph::GraphEmulator;
 use chatport_testkit::webhook::{Delivery, MessageSpec, StatusSpec, WebhookSimulator};
@@ -62,8 +63,8 @@ pub(crate) fn emulator_vars(
     .collect()
 }
 
-pub(crate) async fn run(json_output: bool) -> ExitCode {
-    match run_demo().await {
+pub(crate) async fn run(json_output: bool, assistant: bool) -> ExitCode {
+    match run_demo(assistant).await {
         Ok(report) => {
             let ok = report.problems.is_empty();
             if json_output {
@@ -94,7 +95,47 @@ fn ts(offset: i64) -> i64 {
     chrono::Utc::now().timestamp() - 600 + offset
 }
 
-async fn run_demo() -> Result<Report, String> {
+/// The Chat Completions emulator's key in `chatport demo --assistant`.
+const ASSISTANT_KEY: &str = "demo-assistant-key";
+
+/// What `--assistant` changes in the demo configuration: the `[assistant]` section, the model
+/// behind O1's and C1's classification and C1's summary, and two AI-filled case columns (a lookup
+/// answered from Creatio's CasePriority values, and a text column).
+fn with_assistant(config: &str) -> String {
+    let mut out = config
+        .replacen("[flows.o1]\n", "[flows.o1]\nclassifier = \"model\"\n", 1)
+        .replacen(
+            "[flows.c1]\n",
+            "[flows.c1]\nclassifier = \"model\"\nsummariser = \"model\"\n",
+            1,
+        );
+    out.push_str(
+        r#"
+[assistant]
+base_url = "${ASSISTANT_URL}"
+model = "demo-model"
+api_key = "${ASSISTANT_API_KEY}"
+
+[[flows.c1.ai_fields]]
+column = "PriorityId"
+name = "priority"
+title = "Priority"
+kind = "lookup"
+lookup = "CasePriority"
+instruction = "How urgent the customer's problem is."
+
+[[flows.c1.ai_fields]]
+column = "UsrProduct"
+name = "product"
+title = "Product"
+kind = "text"
+instruction = "The product the customer writes about."
+"#,
+    );
+    out
+}
+
+async fn run_demo(with_model: bool) -> Result<Report, String> {
     let graph = GraphEmulator::start()
         .await
         .map_err(|e| format!("Graph emulator: {e}"))?;
@@ -117,7 +158,33 @@ async fn run_demo() -> Result<Report, String> {
     let mut vars = emulator_vars(&graph, &cms, APP_SECRET, "demo-verify-token");
     vars.extend(orangelogic.vars());
     vars.extend(crate::demo_creatio::vars(&creatio, &base));
-    let config = Config::from_toml_str(DEMO_CONFIG).map_err(|e| e.to_string())?;
+    let chat = if with_model {
+        let chat = ChatEmulator::builder()
+            .api_key(ASSISTANT_KEY)
+            .start()
+            .await
+            .map_err(|e| format!("Chat Completions emulator: {e}"))?;
+        vars.insert("ASSISTANT_URL".into(), chat.base_url());
+        vars.insert("ASSISTANT_API_KEY".into(), ASSISTANT_KEY.into());
+        for (id, name) in [
+            ("d9bd322c-f46b-1410-ee8c-0050ba5d6c38", "Low"),
+            ("d9bd322c-f46b-1410-ed8c-0050ba5d6c38", "Medium"),
+            ("8b700f24-f46b-1410-ee8c-0050ba5d6c38", "High"),
+        ] {
+            creatio
+                .seed("CasePriority", json!({ "Id": id, "Name": name }))
+                .map_err(|e| format!("Creatio emulator: {e}"))?;
+        }
+        Some(chat)
+    } else {
+        None
+    };
+    let config_text = if with_model {
+        with_assistant(DEMO_CONFIG)
+    } else {
+        DEMO_CONFIG.to_owned()
+    };
+    let config = Config::from_toml_str(&config_text).map_err(|e| e.to_string())?;
     let service = Service::start(&config, &vars, store.clone(), listener)
         .await
         .map_err(|e| e.to_string())?;
@@ -438,6 +505,26 @@ async fn run_demo() -> Result<Report, String> {
 
     service.stop().await;
 
+    // With --assistant: what the model was asked, by task.
+    let assistant_tasks: Option<BTreeMap<String, u64>> = chat.as_ref().map(|chat| {
+        let mut by_task = BTreeMap::new();
+        for request in chat.requests() {
+            let task = request["response_format"]["json_schema"]["name"]
+                .as_str()
+                .unwrap_or("other")
+                .to_owned();
+            *by_task.entry(task).or_insert(0) += 1;
+        }
+        by_task
+    });
+    if let Some(by_task) = &assistant_tasks {
+        for task in ["classify", "summary", "fields"] {
+            if !by_task.contains_key(task) {
+                problems.push(format!("--assistant: the model was never asked to {task}"));
+            }
+        }
+    }
+
     let flows_json: serde_json::Map<String, Value> = flows
         .iter()
         .map(|(flow, (events, delivered, dead))| {
@@ -458,6 +545,7 @@ async fn run_demo() -> Result<Report, String> {
         "creatio": c.json,
         "orangelogic": ol.json,
         "opentext_documents": o.summary,
+        "assistant": assistant_tasks,
         "problems": problems,
     });
 
@@ -524,6 +612,15 @@ async fn run_demo() -> Result<Report, String> {
         text.push_str(&format!("  to {to:<8} {body}\n"));
     }
     text.push_str(&ol.text);
+    if let (Some(chat), Some(by_task)) = (&chat, &assistant_tasks) {
+        let tasks: Vec<String> = by_task.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        text.push_str(&format!(
+            "\nAssistant (Chat Completions emulator {}): {} request(s): {}\n",
+            chat.base_url(),
+            by_task.values().sum::<u64>(),
+            tasks.join(", ")
+        ));
+    }
     text.push_str(&format!(
         "\nEvents accepted: {accepted}; duplicates dropped: {duplicates}; lost: {lost}\n"
     ));

@@ -90,6 +90,10 @@ enum Command {
         /// Print one JSON object with the results instead of the report.
         #[arg(long)]
         json: bool,
+        /// Put the model behind the assistant steps (O1 and C1 classification, the C1 summary
+        /// and AI-filled case fields), served by the testkit's Chat Completions emulator.
+        #[arg(long)]
+        assistant: bool,
     },
     /// Hand a WhatsApp conversation to a person in Creatio (flow C1).
     Handoff(handoff_cmd::HandoffArgs),
@@ -192,9 +196,9 @@ fn main() -> ExitCode {
             init_tracing("warn");
             run_async(templates_cmd::run(command))
         }
-        Command::Demo { json } => {
+        Command::Demo { json, assistant } => {
             init_tracing("warn");
-            run_async(demo::run(json))
+            run_async(demo::run(json, assistant))
         }
     }
 }

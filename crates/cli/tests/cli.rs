@@ -364,6 +364,37 @@ fn demo_json_reports_no_loss() {
     assert_eq!(report["creatio"]["agent_replies_delivered"], 1);
     assert_eq!(report["creatio"]["window_templates_sent"], 1);
     assert_eq!(report["creatio"]["closures_notified"], 1);
+    assert!(
+        report["assistant"].is_null(),
+        "the rules, without --assistant"
+    );
+}
+
+#[test]
+fn demo_with_the_assistant_asks_the_model_and_loses_nothing() {
+    let out = chatport(&["demo", "--json", "--assistant"], None, None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["lost"], 0);
+    assert!(
+        report["problems"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    // The same events and records as on the rules: the model changes what is written, not how
+    // much.
+    assert_eq!(report["flows"]["O1"]["delivered"], 6);
+    assert_eq!(report["cms_cases"], 5);
+    assert_eq!(report["creatio"]["cases"], 2);
+    let tasks = &report["assistant"];
+    assert_eq!(tasks["summary"], 2, "{tasks}");
+    assert_eq!(tasks["fields"], 2, "{tasks}");
+    assert!(tasks["classify"].as_u64().unwrap() >= 6, "{tasks}");
 }
 
 #[test]
