@@ -874,3 +874,24 @@ fn pdf_text_reads_a_generated_pdf() {
     assert_eq!(pdf_text(b"%PDF-1.5 not really", 100), None);
     assert_eq!(pdf_text(b"hello", 100), None);
 }
+
+#[tokio::test]
+async fn a_request_limit_holds_the_next_request_back() {
+    let chat = emulator().await;
+    let limited = Assistant::builder(chat.base_url(), "gpt-4o-mini")
+        .api_key(KEY)
+        .requests_per_minute(1)
+        .build()
+        .unwrap();
+    limited.probe().await.unwrap();
+    // The bucket refills one request per minute: the second waits (far longer than this).
+    let second = tokio::time::timeout(Duration::from_millis(300), limited.clone().probe()).await;
+    assert!(second.is_err(), "the second request was not held back");
+    assert_eq!(chat.requests().len(), 1);
+    // Without a limit the same two requests go straight out.
+    let free = assistant(&chat);
+    free.probe().await.unwrap();
+    free.probe().await.unwrap();
+    assert_eq!(chat.requests().len(), 3);
+    chat.shutdown().await;
+}

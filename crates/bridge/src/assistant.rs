@@ -76,6 +76,10 @@ pub struct AssistantConfig {
     /// e-mail addresses.
     #[serde(default)]
     pub redaction: Redaction,
+    /// At most this many requests per minute (per process); a request waits for its turn.
+    /// `0` (the default): no client-side limit (the endpoint's 429s are still retried).
+    #[serde(default)]
+    pub requests_per_minute: u32,
 }
 
 fn default_timeout_secs() -> u64 {
@@ -115,7 +119,8 @@ pub fn build(
     let mut builder = Assistant::builder(base_url, c.model.clone())
         .timeout(Duration::from_secs(c.timeout_secs.max(1)))
         .redaction(c.redaction)
-        .max_prompt_chars(c.max_prompt_chars);
+        .max_prompt_chars(c.max_prompt_chars)
+        .requests_per_minute(c.requests_per_minute);
     if let Some(key) = &c.api_key {
         builder = builder.api_key(key.resolve("assistant.api_key", vars)?);
     }

@@ -105,6 +105,7 @@ struct Inner {
     max_prompt_chars: usize,
     prompts: Prompts,
     retry: RetryPolicy,
+    limiter: Option<governor::DefaultDirectRateLimiter>,
 }
 
 impl std::fmt::Debug for Assistant {
@@ -134,6 +135,7 @@ pub struct AssistantBuilder {
     prompts: Prompts,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
+    requests_per_minute: u32,
 }
 
 impl std::fmt::Debug for AssistantBuilder {
@@ -205,6 +207,16 @@ impl AssistantBuilder {
     #[must_use]
     pub fn prompts(mut self, prompts: Prompts) -> Self {
         self.prompts = prompts;
+        self
+    }
+
+    /// At most `n` requests per minute from this assistant and its clones (a token bucket that
+    /// refills evenly, burst `n`); a request waits for its turn. `0` (the default): no limit.
+    /// Hosted endpoints limit requests per minute per key; a limit here keeps chatport under
+    /// it instead of collecting 429s.
+    #[must_use]
+    pub fn requests_per_minute(mut self, n: u32) -> Self {
+        self.requests_per_minute = n;
         self
     }
 
@@ -284,6 +296,8 @@ impl AssistantBuilder {
                 max_prompt_chars: self.max_prompt_chars,
                 prompts: self.prompts,
                 retry: self.retry,
+                limiter: std::num::NonZeroU32::new(self.requests_per_minute)
+                    .map(|n| governor::RateLimiter::direct(governor::Quota::per_minute(n))),
             }),
         })
     }
@@ -364,6 +378,7 @@ impl Assistant {
             prompts: Prompts::shipped(),
             retry: RetryPolicy::default(),
             http: None,
+            requests_per_minute: 0,
         }
     }
 
@@ -416,6 +431,9 @@ impl Assistant {
 
     async fn send(&self, body: &Value) -> Result<Completion, Error> {
         let inner = &self.inner;
+        if let Some(limiter) = &inner.limiter {
+            limiter.until_ready().await;
+        }
         let response = inner
             .http
             .post(inner.url.clone())
