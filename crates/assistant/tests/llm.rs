@@ -829,45 +829,8 @@ async fn probe_checks_url_key_and_azure_style_auth() {
 #[test]
 fn pdf_text_reads_a_generated_pdf() {
     use chatport_assistant::extract::pdf_text;
-    use lopdf::content::{Content, Operation};
-    use lopdf::{Document, Object, Stream, dictionary};
 
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Courier",
-    });
-    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
-    let content = Content {
-        operations: vec![
-            Operation::new("BT", vec![]),
-            Operation::new("Tf", vec!["F1".into(), 12.into()]),
-            Operation::new("Td", vec![72.into(), 700.into()]),
-            Operation::new(
-                "Tj",
-                vec![Object::string_literal("Invoice 0423 total 120.00")],
-            ),
-            Operation::new("ET", vec![]),
-        ],
-    };
-    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
-    let page_id = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
-            "Resources" => resources_id,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        }),
-    );
-    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog_id);
-    doc.compress();
-    let mut bytes = Vec::new();
-    doc.save_to(&mut bytes).unwrap();
-
+    let bytes = chatport_testkit::documents::pdf_with_text("Invoice 0423 total 120.00").unwrap();
     let text = pdf_text(&bytes, 1000).unwrap();
     assert!(text.contains("Invoice 0423 total 120.00"), "{text:?}");
     assert_eq!(pdf_text(&bytes, 7).unwrap(), "Invoice");

@@ -223,44 +223,6 @@ fn seed_priorities(creatio: &CreatioEmulator) -> String {
     high
 }
 
-/// A one-page PDF whose text layer says `text`.
-fn pdf(text: &str) -> Vec<u8> {
-    use lopdf::content::{Content, Operation};
-    use lopdf::{Document, Object, Stream, dictionary};
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Courier",
-    });
-    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
-    let content = Content {
-        operations: vec![
-            Operation::new("BT", vec![]),
-            Operation::new("Tf", vec!["F1".into(), 12.into()]),
-            Operation::new("Td", vec![72.into(), 700.into()]),
-            Operation::new("Tj", vec![Object::string_literal(text)]),
-            Operation::new("ET", vec![]),
-        ],
-    };
-    let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
-    let page_id = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
-            "Resources" => resources_id,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        }),
-    );
-    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog_id);
-    let mut bytes = Vec::new();
-    doc.save_to(&mut bytes).unwrap();
-    bytes
-}
-
 #[tokio::test]
 async fn o1_routes_by_the_model_and_o2_files_what_the_model_extracted_without_asking() {
     let h = Harness::start().await;
@@ -283,9 +245,10 @@ async fn o1_routes_by_the_model_and_o2_files_what_the_model_extracted_without_as
 
     // O2: a PDF without a caption. The rules would ask for the type; the model reads the
     // document's text, chooses "Invoice" from the configured types and fills the invoice number.
-    let media = h
-        .graph
-        .add_media("application/pdf", pdf("Invoice INV-0042 total 120.00 EUR"));
+    let media = h.graph.add_media(
+        "application/pdf",
+        chatport_testkit::documents::pdf_with_text("Invoice INV-0042 total 120.00 EUR").unwrap(),
+    );
     let sha = h.graph.media(&media).unwrap().sha256_hex();
     h.send(
         MessageSpec::document(

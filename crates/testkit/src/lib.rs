@@ -15,6 +15,7 @@
 //! | [`orangelogic`] | Orange Logic OrangeDAM: auth, search, DataTable, both upload paths, links, asset webhooks |
 //! | [`creatio`] | Creatio: forms and OAuth auth, OData 4 CRUD, `$batch`, file upload, business-process calls |
 //! | [`chat`] | OpenAI Chat Completions (and compatible servers): schema-driven deterministic answers, bearer or `api-key` auth; 429, 5xx, slow, malformed, off-schema and refusal answers |
+//! | [`documents`] | Test documents: a one-page PDF with a chosen text layer |
 //! | [`chaos`] | Seeded failures for every emulator: 429 + `Retry-After`, 503, dropped connections, slow answers |
 //! | [`webhook`] | Meta-style signed webhook deliveries: payload builders, [`webhook::meta_json`], [`webhook::sign`] |
 //!
@@ -50,6 +51,7 @@ pub mod chaos;
 pub mod chat;
 pub mod cms;
 pub mod creatio;
+pub mod documents;
 mod error;
 pub mod failure;
 pub mod graph;
