@@ -19,268 +19,22 @@
 //! customer's ordering key.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chatport_core::Outcome;
-use chatport_runtime::{KvStore, Outbox, StoredEvent};
-use chatport_whatsapp::Recipient;
+use chatport_runtime::{Outbox, StoredEvent};
 use chatport_whatsapp::control::ControlStore;
 use chatport_whatsapp::conversation::{ConversationKey, LoggedMessage};
-use chatport_whatsapp::webhook::{self, EventKind, Message};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use chatport_whatsapp::webhook;
+use serde_json::json;
 
 use crate::Error;
 use crate::directory::{Directory, DirectoryEntry};
 
 /// Flow name under which ingress stores inbound messages until the dispatcher routes them.
 pub const FLOW_INBOUND: &str = "whatsapp.inbound";
-/// KV namespace of active conversations: `{phone_number_id}:{sender}` → [`Session`].
-pub const KV_SESSION: &str = "wa.session";
-/// KV namespace of reply contexts: sent wamid → [`ReplyContext`].
-pub const KV_CONTEXT: &str = "wa.context";
 
-/// Who sent a message: a phone number (`wa_id`) or, for users who hide it, a business-scoped user id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Sender {
-    /// The sender's WhatsApp id (a phone number in digits).
-    Phone(String),
-    /// The sender's business-scoped user id (`US.1349…`).
-    UserId(String),
-}
-
-impl Sender {
-    /// The id as a string (for keys; never log it unredacted).
-    pub fn as_str(&self) -> &str {
-        match self {
-            Sender::Phone(s) | Sender::UserId(s) => s,
-        }
-    }
-
-    /// The phone number, when the sender shared one.
-    pub fn phone(&self) -> Option<&str> {
-        match self {
-            Sender::Phone(s) => Some(s),
-            Sender::UserId(_) => None,
-        }
-    }
-
-    /// The recipient to answer: `to` for a phone number, `recipient` for a user id.
-    pub fn recipient(&self) -> Recipient {
-        match self {
-            Sender::Phone(s) => Recipient::phone(s.clone()),
-            Sender::UserId(s) => Recipient::user_id(s.clone()),
-        }
-    }
-}
-
-/// An inbound message with what every flow needs around it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Inbound {
-    /// The webhook event (metadata, contacts, the message).
-    pub event: webhook::Event,
-    /// The message.
-    pub message: Message,
-    /// The business phone number id that received it (and answers from).
-    pub phone_number_id: String,
-    /// Who sent it.
-    pub sender: Sender,
-}
-
-impl Inbound {
-    /// Builds the inbound view of a stored webhook event. `Ok(None)` when the event is not a message.
-    ///
-    /// # Errors
-    /// [`Error::Payload`] when the payload is not a WhatsApp event, or a message lacks its business
-    /// phone number id or a sender.
-    pub fn from_stored(stored: &StoredEvent) -> Result<Option<Self>, Error> {
-        let event: webhook::Event =
-            serde_json::from_slice(&stored.payload).map_err(|e| Error::Payload(e.to_string()))?;
-        let EventKind::Message(message) = &event.kind else {
-            return Ok(None);
-        };
-        let message = (**message).clone();
-        let phone_number_id = event
-            .phone_number_id()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| Error::Payload("message without metadata.phone_number_id".into()))?
-            .to_owned();
-        let sender = match (&message.from, &message.from_user_id) {
-            (Some(from), _) if !from.is_empty() => Sender::Phone(from.clone()),
-            (_, Some(user)) if !user.is_empty() => Sender::UserId(user.clone()),
-            _ => {
-                return Err(Error::Payload(
-                    "message without a sender (no from, no from_user_id)".into(),
-                ));
-            }
-        };
-        Ok(Some(Self {
-            event,
-            message,
-            phone_number_id,
-            sender,
-        }))
-    }
-
-    /// The message's text: body, media caption, or interactive reply title.
-    pub fn text(&self) -> Option<&str> {
-        self.message.text_body()
-    }
-
-    /// The id of the message this one quotes or answers (`context.id`), if any.
-    pub fn context_id(&self) -> Option<&str> {
-        self.message.context.as_ref().and_then(|c| c.id.as_deref())
-    }
-
-    /// The sender's profile name from the webhook's contacts.
-    pub fn profile_name(&self) -> Option<&str> {
-        self.event.sender_name()
-    }
-}
-
-/// A flow's active conversation with one sender.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Session {
-    /// The flow that owns the conversation.
-    pub flow: String,
-    /// The flow's own state (what it asked, what it has collected).
-    pub state: Value,
-    /// When the session ends by itself.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// A message a flow sent and wants the answers to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ReplyContext {
-    /// The flow that sent it.
-    pub flow: String,
-    /// The flow's own data (which record the message was about, ...).
-    pub data: Value,
-}
-
-/// Durable conversation state over the key-value store: sessions and reply contexts.
-#[derive(Clone)]
-pub struct Conversations {
-    kv: Arc<dyn KvStore>,
-}
-
-impl std::fmt::Debug for Conversations {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conversations").finish_non_exhaustive()
-    }
-}
-
-fn session_key(phone_number_id: &str, sender: &Sender) -> String {
-    format!("{phone_number_id}:{}", sender.as_str())
-}
-
-impl Conversations {
-    /// Conversation state kept in `kv`.
-    pub fn new(kv: Arc<dyn KvStore>) -> Self {
-        Self { kv }
-    }
-
-    /// The sender's active session, if one exists and has not expired.
-    ///
-    /// # Errors
-    /// Store errors; a stored session that no longer decodes is treated as absent.
-    pub async fn session(
-        &self,
-        phone_number_id: &str,
-        sender: &Sender,
-    ) -> Result<Option<Session>, Error> {
-        let Some(bytes) = self
-            .kv
-            .get(KV_SESSION, &session_key(phone_number_id, sender))
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(serde_json::from_slice::<Session>(&bytes)
-            .ok()
-            .filter(|s| s.expires_at > Utc::now()))
-    }
-
-    /// Starts (or replaces) the sender's session with `flow`, lasting `ttl`.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn start(
-        &self,
-        phone_number_id: &str,
-        sender: &Sender,
-        flow: &str,
-        state: Value,
-        ttl: Duration,
-    ) -> Result<(), Error> {
-        let expires_at =
-            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(24));
-        let session = Session {
-            flow: flow.to_owned(),
-            state,
-            expires_at,
-        };
-        let bytes = serde_json::to_vec(&session).map_err(|e| Error::Payload(e.to_string()))?;
-        self.kv
-            .put(KV_SESSION, &session_key(phone_number_id, sender), &bytes)
-            .await?;
-        Ok(())
-    }
-
-    /// Ends the sender's session.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn end(&self, phone_number_id: &str, sender: &Sender) -> Result<(), Error> {
-        self.kv
-            .delete(KV_SESSION, &session_key(phone_number_id, sender))
-            .await?;
-        Ok(())
-    }
-
-    /// Records that answers to the message `wamid` belong to `flow`, with the flow's `data`.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn remember_context(
-        &self,
-        wamid: &str,
-        flow: &str,
-        data: Value,
-    ) -> Result<(), Error> {
-        let context = ReplyContext {
-            flow: flow.to_owned(),
-            data,
-        };
-        let bytes = serde_json::to_vec(&context).map_err(|e| Error::Payload(e.to_string()))?;
-        self.kv.put(KV_CONTEXT, wamid, &bytes).await?;
-        Ok(())
-    }
-
-    /// The conversation store over the same key-value store (every message of every
-    /// conversation; see [`chatport_whatsapp::conversation`]).
-    pub fn log(&self) -> chatport_whatsapp::conversation::ConversationStore {
-        chatport_whatsapp::conversation::ConversationStore::new(self.kv.clone())
-    }
-
-    /// The flow and data recorded for answers to `wamid`.
-    ///
-    /// # Errors
-    /// Store errors; an undecodable record is treated as absent.
-    pub async fn context(&self, wamid: &str) -> Result<Option<ReplyContext>, Error> {
-        let Some(bytes) = self.kv.get(KV_CONTEXT, wamid).await? else {
-            return Ok(None);
-        };
-        Ok(serde_json::from_slice(&bytes).ok())
-    }
-}
-
+pub use chatport_whatsapp::inbound::{Conversations, Inbound, ReplyContext, Sender, Session};
 /// A flow that handles inbound WhatsApp messages.
 #[async_trait]
 pub trait MessageFlow: Send + Sync {
@@ -341,7 +95,7 @@ impl Dispatcher {
     pub async fn observe_other(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
         let event: webhook::Event =
             serde_json::from_slice(&stored.payload).map_err(|e| Error::Payload(e.to_string()))?;
-        let changed = ControlStore::new(self.conversations.kv.clone())
+        let changed = ControlStore::new(self.conversations.store().clone())
             .observe(&event)
             .await?;
         Ok(match changed {
@@ -382,7 +136,7 @@ impl Dispatcher {
     pub async fn route(&self, inbound: &Inbound) -> Result<Option<Arc<dyn MessageFlow>>, Error> {
         if let Some(id) = inbound.context_id()
             && let Some(context) = self.conversations.context(id).await?
-            && let Some(flow) = self.by_name(&context.flow)
+            && let Some(flow) = self.by_name(&context.handler)
         {
             return Ok(Some(flow.clone()));
         }
@@ -390,7 +144,7 @@ impl Dispatcher {
             .conversations
             .session(&inbound.phone_number_id, &inbound.sender)
             .await?
-            && let Some(flow) = self.by_name(&session.flow)
+            && let Some(flow) = self.by_name(&session.handler)
         {
             return Ok(Some(flow.clone()));
         }
@@ -415,14 +169,16 @@ impl Dispatcher {
     /// # Errors
     /// Store errors while routing; the flow's own errors.
     pub async fn dispatch(&self, stored: &StoredEvent) -> Result<Outcome, Error> {
-        let Some(inbound) = Inbound::from_stored(stored)? else {
+        let Some(inbound) =
+            Inbound::from_json(&stored.payload).map_err(|e| Error::Payload(e.to_string()))?
+        else {
             return Ok(Outcome::delivered_with(
                 json!({ "skipped": "not a message" }),
             ));
         };
         // Who holds the conversation (Conversation Routing): a customer message on `messages`
         // means this app answers it.
-        ControlStore::new(self.conversations.kv.clone())
+        ControlStore::new(self.conversations.store().clone())
             .observe(&inbound.event)
             .await?;
         // A number or user-id change is a system message for the stores, not for a flow: the
@@ -482,6 +238,9 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::time::Duration;
+
+    use chrono::Utc;
 
     use chatport_runtime::{EventFilter, SqliteStore};
     use chatport_testkit::webhook::{Delivery, MessageSpec, meta_json};

@@ -24,12 +24,12 @@ use crate::directory::Directory;
 use crate::flows::{EventFlow, FlowContext, Registry, register_all};
 use crate::routing::{Conversations, Dispatcher};
 use crate::settings::Vars;
-use crate::whatsapp::{
-    FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, OnceSender, StatusRecorder, WhatsAppWebhook,
-};
+use crate::whatsapp::{FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, StatusRecorder, WhatsAppWebhook};
 use chatport_assistant::classify::RuleClassifier;
 use chatport_core::Classify;
 use chatport_whatsapp::control::ControlStore;
+use chatport_whatsapp::conversation::ConversationStore;
+use chatport_whatsapp::sink::MessageSink;
 
 /// The stores a service runs on: the outbox, durable key-value state and the idempotency ledger,
 /// each behind its trait so that the flows do not know the backend.
@@ -268,12 +268,14 @@ pub fn context<'a>(
                     retry_after: Duration::from_secs(config.whatsapp.held_elsewhere_retry_secs),
                 },
             };
-            let sender = OnceSender::new(whatsapp.clone(), ledger.clone(), kv.clone())
-                .control(ControlStore::new(kv.clone()), when);
+            let sender = MessageSink::builder(whatsapp.clone(), ledger.clone(), kv.clone())
+                .control(ControlStore::new(kv.clone()), when)
+                .conversations(ConversationStore::new(kv.clone()));
             match config.whatsapp.resend_in_doubt_after_secs {
                 Some(secs) => sender.resend_in_doubt_after(Duration::from_secs(secs)),
                 None => sender,
             }
+            .build()
         },
         conversations: Conversations::new(kv.clone()),
         classifier: Arc::new(

@@ -1,17 +1,15 @@
-//! The WhatsApp side of the bridge: the flows of the webhook's envelopes, the once-only sender, and the status recorder.
+//! The WhatsApp side of the bridge: the flows of the webhook's envelopes and the status recorder.
 
 use std::sync::Arc;
 
-use chatport_core::{IdempotencyKey, IdempotencyLedger, Outcome, Sink};
+use chatport_core::Outcome;
 use chatport_runtime::ingress::Flows;
 use chatport_runtime::{KvStore, StoredEvent};
-use chatport_whatsapp::sink::{MessageSink, Outbound, settle_from_status};
+use chatport_whatsapp::sink::{MessageSink, settle_from_status};
 use chatport_whatsapp::webhook::{self, EventKind};
-use chatport_whatsapp::{Client, OutgoingMessage};
 
 use crate::Error;
 use crate::routing::FLOW_INBOUND;
-use chatport_whatsapp::conversation::ConversationStore;
 
 pub use chatport_whatsapp::webhook::{SOURCE, WhatsAppWebhook};
 /// Flow name of status updates (recorded; they settle in-doubt sends).
@@ -38,83 +36,10 @@ pub fn flows() -> Flows {
 
 pub use chatport_whatsapp::sink::{KV_CALLBACK, KV_IN_DOUBT_SINCE, SendOnce};
 
-/// The flows' once-only sender: [`MessageSink`] (at most once per idempotency key, never a blind
-/// resend after an ambiguous failure unless `[whatsapp] resend_in_doubt_after_secs` is set), plus
-/// the record of every message sent (or found sent) in the [`ConversationStore`] of its
-/// conversation, so a handoff carries what the flows answered.
-#[derive(Clone)]
-pub struct OnceSender {
-    sink: MessageSink,
-    kv: Arc<dyn KvStore>,
-}
-
-impl std::fmt::Debug for OnceSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OnceSender")
-            .field("sink", &self.sink)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OnceSender {
-    /// Builds a sender over a client, the ledger and the key-value store.
-    pub fn new(client: Client, ledger: Arc<dyn IdempotencyLedger>, kv: Arc<dyn KvStore>) -> Self {
-        Self {
-            sink: MessageSink::builder(client, ledger, Arc::clone(&kv)).build(),
-            kv,
-        }
-    }
-
-    /// Resends a send that is in doubt once `after` has passed without a status webhook settling
-    /// it ([`MessageSinkBuilder::resend_in_doubt_after`](chatport_whatsapp::sink::MessageSinkBuilder::resend_in_doubt_after)).
-    pub fn resend_in_doubt_after(self, after: std::time::Duration) -> Self {
-        Self {
-            sink: self.sink.with_resend_in_doubt_after(after),
-            kv: self.kv,
-        }
-    }
-
-    /// Asks `control` before each send whether another app holds the conversation and follows
-    /// `when` ([`MessageSinkBuilder::control`](chatport_whatsapp::sink::MessageSinkBuilder::control);
-    /// `[whatsapp] when_held_elsewhere`).
-    pub fn control(
-        self,
-        control: chatport_whatsapp::control::ControlStore,
-        when: chatport_whatsapp::sink::WhenHeldElsewhere,
-    ) -> Self {
-        Self {
-            sink: self.sink.with_control(control, when),
-            kv: self.kv,
-        }
-    }
-
-    /// Sends `message` from `phone_number_id` unless it was already sent under `key`, and records
-    /// it in its conversation.
-    ///
-    /// # Errors
-    /// The [`MessageSink`]'s errors.
-    pub async fn send(
-        &self,
-        key: &IdempotencyKey,
-        phone_number_id: &str,
-        message: OutgoingMessage,
-    ) -> Result<SendOnce, Error> {
-        let item = Outbound::new(phone_number_id, message);
-        let receipt = self.sink.write(&item, key).await?;
-        if let SendOnce::Sent(wamid) = &receipt {
-            // Idempotent by wamid; the key stands in when Meta returned no wamid.
-            let id = if wamid.is_empty() {
-                key.as_str()
-            } else {
-                wamid
-            };
-            ConversationStore::new(self.kv.clone())
-                .record_outbound(phone_number_id, &item.message, id)
-                .await?;
-        }
-        Ok(receipt)
-    }
-}
+/// The flows' once-only sender: a [`MessageSink`] built with
+/// [`conversations`](chatport_whatsapp::sink::MessageSinkBuilder::conversations), so what the
+/// flows answer joins each conversation's log.
+pub type OnceSender = MessageSink;
 
 /// Records status updates: the last status per wamid, and the wamid of each send that carried
 /// chatport's idempotency key as `biz_opaque_callback_data` (this settles sends in doubt).

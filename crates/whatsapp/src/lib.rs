@@ -18,6 +18,7 @@
 //! | [`webhook::WhatsAppWebhook`] | The webhook as a [`WebhookAdapter`](chatport_core::webhook::WebhookAdapter) for chatport's ingress (or yours) |
 //! | [`sink::MessageSink`] | A [`Sink`](chatport_core::Sink): at most once per idempotency key over a durable ledger, in-doubt sends never resent blindly |
 //! | [`webhook::Notification`] | The POST body; [`webhook::Notification::events`] gives one [`webhook::Event`] per message, status, error, standby item and handover |
+//! | [`inbound::Inbound`], [`inbound::Conversations`] | An inbound message with its sender and business number; durable sessions and reply contexts, so answers reach the logic that asked |
 //! | [`conversation::ConversationStore`] | The durable conversation log; follows a customer whose number or BSUID changed ([`conversation::ConversationStore::follow`]) |
 //! | [`control::ControlStore`], [`Client::thread_control`] | Who holds a conversation under Conversation Routing (standby / handover webhooks); take, pass or release it |
 //! | [`NewTemplate`], [`Client::templates`] | Template management: list as a stream, create, edit, delete |
@@ -99,6 +100,7 @@ pub mod control;
 pub mod conversation;
 mod delivery;
 mod error;
+pub mod inbound;
 mod interactive;
 mod kind;
 pub mod limits;

@@ -29,6 +29,11 @@
 //! ([`Error::HeldElsewhere`], retried later), or take the conversation with the Thread control API
 //! first. Without it, the sink sends whoever holds the conversation.
 //!
+//! Conversation log: with [`MessageSinkBuilder::conversations`] every message the sink sent (or
+//! found sent) is recorded in its thread of a [`ConversationStore`], beside the inbound messages,
+//! so a handoff to an agent carries what the business answered. [`MessageSink::send`] is the
+//! shorthand for a write of an [`Outbound`].
+//!
 //! Concurrency: within one process, writes of one key wait for each other ([`KeyLocks`]), so the
 //! second finds the first's wamid. Across replicas sharing one ledger, its atomic `begin` still
 //! sends once; a replica that loses that race sees the key in doubt until the winner completes it
@@ -45,7 +50,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::control::{ControlStore, ThreadAction};
-use crate::conversation::ConversationKey;
+use crate::conversation::{ConversationKey, ConversationStore};
 use crate::webhook::Status;
 use crate::{Client, Error, OutgoingMessage};
 
@@ -149,6 +154,7 @@ pub struct MessageSink {
     kv: Arc<dyn KvStore>,
     resend_in_doubt_after: Option<chrono::Duration>,
     control: Option<(ControlStore, WhenHeldElsewhere)>,
+    conversations: Option<ConversationStore>,
     locks: KeyLocks,
 }
 
@@ -161,6 +167,7 @@ impl std::fmt::Debug for MessageSink {
                 "when_held_elsewhere",
                 &self.control.as_ref().map(|(_, w)| w),
             )
+            .field("records_conversations", &self.conversations.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -197,6 +204,15 @@ impl MessageSinkBuilder {
         self
     }
 
+    /// Records every message the sink sent (or found sent under its key) in its conversation
+    /// of `store`, so the thread a handoff carries holds what the business answered, not only
+    /// what the customer wrote ([`ConversationStore::record_outbound`]: idempotent by wamid;
+    /// the idempotency key stands in when Meta returned no wamid). Off by default.
+    pub fn conversations(mut self, store: ConversationStore) -> Self {
+        self.sink.conversations = Some(store);
+        self
+    }
+
     /// The sink.
     pub fn build(self) -> MessageSink {
         self.sink
@@ -218,6 +234,7 @@ impl MessageSink {
                 kv,
                 resend_in_doubt_after: None,
                 control: None,
+                conversations: None,
                 locks: KeyLocks::new(),
             },
         }
@@ -240,6 +257,41 @@ impl MessageSink {
     pub fn with_control(mut self, control: ControlStore, when: WhenHeldElsewhere) -> Self {
         self.control = Some((control, when));
         self
+    }
+
+    /// Sends `message` from the business number `phone_number_id` unless it was already sent
+    /// under `key`: [`Sink::write`] of an [`Outbound`].
+    ///
+    /// # Errors
+    /// As [`Sink::write`].
+    pub async fn send(
+        &self,
+        key: &IdempotencyKey,
+        phone_number_id: &str,
+        message: OutgoingMessage,
+    ) -> Result<SendOnce, Error> {
+        self.write(&Outbound::new(phone_number_id, message), key)
+            .await
+    }
+
+    /// Records a sent message in its conversation ([`MessageSinkBuilder::conversations`]).
+    async fn record(
+        &self,
+        item: &Outbound,
+        key: &IdempotencyKey,
+        receipt: &SendOnce,
+    ) -> Result<(), Error> {
+        if let (Some(store), SendOnce::Sent(wamid)) = (&self.conversations, receipt) {
+            let id = if wamid.is_empty() {
+                key.as_str()
+            } else {
+                wamid
+            };
+            store
+                .record_outbound(&item.phone_number_id, &item.message, id)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether `key` has been in doubt for longer than the resend period (never when resending
@@ -347,6 +399,15 @@ impl Sink for MessageSink {
     /// or store fails.
     async fn write(&self, item: &Outbound, key: &IdempotencyKey) -> Result<SendOnce, Error> {
         let _one_at_a_time = self.locks.lock(key.as_str()).await;
+        let receipt = self.write_locked(item, key).await?;
+        self.record(item, key, &receipt).await?;
+        Ok(receipt)
+    }
+}
+
+impl MessageSink {
+    /// [`Sink::write`] under the key's lock: the ledger protocol of the module docs.
+    async fn write_locked(&self, item: &Outbound, key: &IdempotencyKey) -> Result<SendOnce, Error> {
         match self.ledger.begin(key).await? {
             LedgerEntry::Completed(receipt) => Ok(SendOnce::Sent(
                 receipt

@@ -128,3 +128,58 @@ async fn with_a_resend_period_a_send_in_doubt_is_sent_again_once_it_passed() {
     assert_eq!(h.sink.write(&reply(2), &key).await.unwrap(), receipt);
     assert_eq!(h.graph.sent().len(), count);
 }
+
+#[tokio::test]
+async fn with_conversations_every_sent_message_joins_its_thread_once() {
+    use chatport_whatsapp::conversation::{ConversationKey, ConversationStore, Direction};
+    let graph = GraphEmulator::start().await.unwrap();
+    let client = Client::builder()
+        .access_token(SecretString::from(graph.access_token().to_owned()))
+        .base_url(&graph.base_url())
+        .build()
+        .unwrap();
+    let store = SqliteStore::open_in_memory().unwrap();
+    let log = ConversationStore::new(Arc::new(store.clone()));
+    let sink = MessageSink::builder(client, Arc::new(store.clone()), Arc::new(store.clone()))
+        .conversations(log.clone())
+        .build();
+    let to = Recipient::phone("16505551234");
+    let first = sink
+        .send(
+            &key("thread"),
+            PHONE_NUMBER_ID,
+            OutgoingMessage::text(to.clone(), "Case C-1 opened"),
+        )
+        .await
+        .unwrap();
+    // A redelivery: nothing is sent, and the thread does not get the message twice.
+    let again = sink
+        .send(
+            &key("thread"),
+            PHONE_NUMBER_ID,
+            OutgoingMessage::text(to, "Case C-1 opened"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(graph.sent().len(), 1);
+    let thread = log
+        .messages(&ConversationKey::new(PHONE_NUMBER_ID, "16505551234"))
+        .await
+        .unwrap();
+    assert_eq!(thread.len(), 1, "{thread:?}");
+    assert_eq!(thread[0].direction, Direction::Outbound);
+    assert_eq!(Some(thread[0].id.as_str()), first.wamid());
+    assert_eq!(thread[0].text.as_deref(), Some("Case C-1 opened"));
+
+    // Without `conversations`, the sink keeps no thread.
+    let (h, store) = harness(None).await;
+    h.sink.write(&reply(3), &key("no-thread")).await.unwrap();
+    let log = ConversationStore::new(Arc::new(store));
+    assert!(
+        log.messages(&ConversationKey::new(PHONE_NUMBER_ID, "16505551234"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -28,7 +28,7 @@ mod adapter;
 mod event;
 mod handover;
 pub(crate) mod model;
-mod notification;
+pub(crate) mod notification;
 mod signature;
 
 pub use adapter::{SIGNATURE_HEADER, SOURCE, WhatsAppWebhook};

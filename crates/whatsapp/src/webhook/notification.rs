@@ -138,17 +138,7 @@ impl Notification {
     /// missing or mistyped envelope field. The message has string values and long digit runs
     /// masked.
     pub fn parse(body: &[u8]) -> Result<Notification, Error> {
-        serde_json::from_slice(body).map_err(|e| Error::Parse {
-            line: e.line(),
-            column: e.column(),
-            category: match e.classify() {
-                serde_json::error::Category::Io => "io",
-                serde_json::error::Category::Syntax => "syntax",
-                serde_json::error::Category::Data => "data",
-                serde_json::error::Category::Eof => "eof",
-            },
-            message: mask(&strip_position(&e.to_string())),
-        })
+        serde_json::from_slice(body).map_err(parse_error)
     }
 
     /// Whether `object` is [`OBJECT`]. A signed body about another object (`page`, `instagram`)
@@ -218,6 +208,22 @@ impl Notification {
 }
 
 /// serde_json appends " at line L column C" to its messages; the variant carries both separately.
+/// [`Error::Parse`] of a serde_json error: 1-based position, category, and the message with
+/// string values and long digit runs masked.
+pub(crate) fn parse_error(e: serde_json::Error) -> Error {
+    Error::Parse {
+        line: e.line(),
+        column: e.column(),
+        category: match e.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax",
+            serde_json::error::Category::Data => "data",
+            serde_json::error::Category::Eof => "eof",
+        },
+        message: mask(&strip_position(&e.to_string())),
+    }
+}
+
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),

@@ -655,12 +655,10 @@ impl Shared {
         let message = OutgoingMessage::text(Shared::recipient(conv), text);
         match self.sender.send(key, &conv.phone_number_id, message).await {
             Ok(sent) => Ok(Some(sent)),
-            Err(Error::WhatsApp(e))
-                if e.kind() == Some(chatport_whatsapp::ErrorKind::ReEngagementRequired) =>
-            {
+            Err(e) if e.kind() == Some(chatport_whatsapp::ErrorKind::ReEngagementRequired) => {
                 Ok(None)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -678,7 +676,8 @@ impl Shared {
                 json!({ "case_id": link.case_id }),
                 Duration::from_secs(self.c1.session_ttl_hours.max(1) * 3600),
             )
-            .await
+            .await?;
+        Ok(())
     }
 
     /// Handoff, confirmation, session: what both triggers do.

@@ -820,7 +820,7 @@ impl MessageFlow for DocumentCapture {
             .session(&inbound.phone_number_id, &inbound.sender)
             .await?
         {
-            Some(session) if session.flow == FLOW => {
+            Some(session) if session.handler == FLOW => {
                 let capture: Capture = serde_json::from_value(session.state)
                     .map_err(|e| Error::Payload(e.to_string()))?;
                 self.answer(stored, inbound, capture).await

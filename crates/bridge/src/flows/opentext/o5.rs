@@ -326,7 +326,7 @@ impl FieldEvidence {
             .session(&inbound.phone_number_id, &inbound.sender)
             .await?
         {
-            Some(s) if s.flow == FLOW => serde_json::from_value(s.state).unwrap_or_default(),
+            Some(s) if s.handler == FLOW => serde_json::from_value(s.state).unwrap_or_default(),
             _ => FieldSession::default(),
         };
         let (job, asset) = read_refs(message.text_body().unwrap_or_default(), &cfg.job_prefix);

@@ -325,7 +325,7 @@ impl RolloutAnswers {
             Some(id) => self.conversations.context(id).await?,
             None => None,
         };
-        let Some(context) = context.filter(|c| c.flow == ANSWER_FLOW) else {
+        let Some(context) = context.filter(|c| c.handler == ANSWER_FLOW) else {
             return Ok(Outcome::delivered_with(
                 json!({ "skipped": "not an answer to a rollout message" }),
             ));

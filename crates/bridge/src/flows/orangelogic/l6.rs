@@ -317,7 +317,7 @@ impl UserContent {
         let mut id = None;
         if let Some(ctx_id) = inbound.context_id()
             && let Some(c) = self.conversations.context(ctx_id).await?
-            && c.flow == FLOW
+            && c.handler == FLOW
         {
             id = c
                 .data
@@ -330,7 +330,7 @@ impl UserContent {
                 .conversations
                 .session(&inbound.phone_number_id, &inbound.sender)
                 .await?
-            && s.flow == FLOW
+            && s.handler == FLOW
         {
             id = s
                 .state

@@ -246,7 +246,7 @@ impl Shared {
         phone_number_id: &str,
         message: OutgoingMessage,
     ) -> Result<SendOnce, Error> {
-        self.sender.send(key, phone_number_id, message).await
+        Ok(self.sender.send(key, phone_number_id, message).await?)
     }
 
     /// A marker of flow state per asset (namespace `ol.{flow}`).
