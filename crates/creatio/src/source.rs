@@ -17,13 +17,18 @@
 //!    CreatedBy/Id ne <integration contact>]&$select=Id,CaseId,CreatedOn,CreatedById&$orderby=
 //!    CreatedOn asc` (every page) → an [`CreatioEvent::ActivityAdded`] per activity the provider
 //!    does not call its own ([`OpenCases::is_own`]);
-//! 2. `GET /0/odata/Case?$filter=Id eq … or …&$select=Id,StatusId` → a
+//! 2. with [`ActivitySourceBuilder::files`]: `GET /0/odata/CaseFile?$filter=(Case/Id eq … or …)
+//!    and CreatedOn ge <since>[ and CreatedBy/Id ne <integration contact>]&$select=Id,CaseId,
+//!    CreatedOn&$orderby=CreatedOn asc` (every page) → a [`CreatioEvent::FileAdded`] per file the
+//!    provider does not call its own ([`OpenCases::is_own_file`]): an agent attaching a document
+//!    or a picture to the case;
+//! 3. `GET /0/odata/Case?$filter=Id eq … or …&$select=Id,StatusId` → a
 //!    [`CreatioEvent::CaseStatus`] per case whose status is a closed one (by default the
 //!    [`Lookups`](crate::Lookups)' Closed and Canceled, plus any configured).
 //!
 //! # The checkpoint
 //!
-//! `{"since": "<RFC 3339>"}`: the latest `CreatedOn` of the activities read (own ones included),
+//! `{"since": "<RFC 3339>"}`: the latest `CreatedOn` of the activities (and files) read (own ones included),
 //! carried by the round's **last** event, so it is committed only once every event of the round
 //! was stored. Without a checkpoint (first start) the round looks back
 //! [`ActivitySourceBuilder::lookback`] (default 24 hours). `ge` re-reads activities created in the
@@ -41,7 +46,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::webhook::CreatioEvent;
-use crate::{Activity, Case, Client, Entity, Error, Order, Query, filter};
+use crate::{Activity, Case, CaseFile, Client, Entity, Error, Order, Query, filter};
 
 /// Cases per `$filter` (each adds two filter nodes; Creatio allows about 100).
 pub const CASES_PER_QUERY: usize = 40;
@@ -85,6 +90,12 @@ pub trait OpenCases: Send + Sync {
 
     /// Whether the activity was written by the caller itself (an echo, not a reply).
     async fn is_own(&self, activity_id: Uuid) -> Result<bool, Self::Error>;
+
+    /// Whether the caller attached the `CaseFile` `file_id` itself (asked only with
+    /// [`ActivitySourceBuilder::files`]). Default: no file is the caller's own.
+    async fn is_own_file(&self, _file_id: Uuid) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
 }
 
 fn provider<E: std::error::Error + Classify + Send + Sync + 'static>(e: E) -> Error {
@@ -150,6 +161,7 @@ pub struct ActivitySource<C> {
     closed: BTreeSet<Uuid>,
     lookback: Duration,
     page_size: u32,
+    files: bool,
 }
 
 impl<C> std::fmt::Debug for ActivitySource<C> {
@@ -159,6 +171,7 @@ impl<C> std::fmt::Debug for ActivitySource<C> {
             .field("closed", &self.closed)
             .field("lookback", &self.lookback)
             .field("page_size", &self.page_size)
+            .field("files", &self.files)
             .finish_non_exhaustive()
     }
 }
@@ -180,7 +193,7 @@ impl<C> std::fmt::Debug for ActivitySourceBuilder<C> {
 impl<C: OpenCases> ActivitySource<C> {
     /// A builder over `client` and the `cases` provider: no integration contact, the closed
     /// statuses of `client`'s [`Lookups`](crate::Lookups) (Closed, Canceled), look-back
-    /// [`DEFAULT_LOOKBACK`], page size [`DEFAULT_PAGE_SIZE`].
+    /// [`DEFAULT_LOOKBACK`], page size [`DEFAULT_PAGE_SIZE`], no files.
     pub fn builder(client: Client, cases: C) -> ActivitySourceBuilder<C> {
         let lookups = client.lookups();
         let closed = BTreeSet::from([lookups.case_status_closed, lookups.case_status_canceled]);
@@ -192,6 +205,7 @@ impl<C: OpenCases> ActivitySource<C> {
                 closed,
                 lookback: DEFAULT_LOOKBACK,
                 page_size: DEFAULT_PAGE_SIZE,
+                files: false,
             },
         }
     }
@@ -239,6 +253,10 @@ impl<C: OpenCases> ActivitySource<C> {
                     case_id: activity.case_id,
                 });
             }
+            if self.files {
+                self.collect_files(chunk, since, &mut events, &mut latest)
+                    .await?;
+            }
             let Some(by_id) = filter::any_of("Id", chunk.iter().copied()) else {
                 continue;
             };
@@ -264,7 +282,57 @@ impl<C: OpenCases> ActivitySource<C> {
     }
 }
 
+impl<C: OpenCases> ActivitySource<C> {
+    /// The files attached to `cases` since `since` (step 2 of a round).
+    async fn collect_files(
+        &self,
+        cases: &[Uuid],
+        since: DateTime<Utc>,
+        events: &mut Vec<CreatioEvent>,
+        latest: &mut Option<DateTime<Utc>>,
+    ) -> Result<(), Error> {
+        let Some(of_cases) = filter::any_of("Case/Id", cases.iter().copied()) else {
+            return Ok(());
+        };
+        let mut f = of_cases.and(filter::ge("CreatedOn", since));
+        if let Some(me) = self.integration_contact {
+            f = f.and(filter::ne("CreatedBy/Id", me));
+        }
+        let query = Query::new()
+            .filter(f)
+            .select(["Id", "CaseId", "CreatedOn"])
+            .order_by("CreatedOn", Order::Asc);
+        let mut stream = self
+            .client
+            .stream::<CaseFile>(CaseFile::SET, query, self.page_size);
+        while let Some(file) = stream.next().await {
+            let file = file?;
+            let Some(id) = file.id else { continue };
+            if let Some(at) = file.created_on
+                && latest.is_none_or(|l| at > l)
+            {
+                *latest = Some(at);
+            }
+            if self.cases.is_own_file(id).await.map_err(provider)? {
+                continue;
+            }
+            events.push(CreatioEvent::FileAdded {
+                file_id: id,
+                case_id: file.case_id,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl<C: OpenCases> ActivitySourceBuilder<C> {
+    /// Also reports the files attached to the watched cases ([`CreatioEvent::FileAdded`], step 2
+    /// of a round): one more query per chunk of cases. Off by default.
+    pub fn files(mut self, files: bool) -> Self {
+        self.source.files = files;
+        self
+    }
+
     /// The integration's own Creatio contact: activities it created are left out by the query
     /// (`CreatedBy/Id ne <id>`). `None` (the default) leaves them to [`OpenCases::is_own`].
     pub fn integration_contact(mut self, contact: Option<Uuid>) -> Self {

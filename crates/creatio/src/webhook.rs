@@ -15,6 +15,7 @@
 //! | `new_activity` (also `activity_added`) | `activityId` (GUID), `caseId`? | `activity:{activityId}` |
 //! | `new_activity` without `activityId` | `caseId` | `case:{caseId}:activities:{received ms}` (the case's new activities are looked up) |
 //! | `case_closed`, `case_resolved`, `case_status_changed`, `case_modified` | `caseId`, `statusId`? | `case:{caseId}:status:{statusId}` |
+//! | `new_file` (also `file_added`, `case_file_added`) | `fileId` (GUID, the `CaseFile` record), `caseId`? | `file:{fileId}` |
 //! | anything else | — | kept, delivered as skipped |
 //!
 //! Field names are also accepted in `snake_case` and `PascalCase` (`activity_id`, `ActivityId`).
@@ -55,6 +56,15 @@ pub enum CreatioEvent {
         /// The case.
         case_id: Uuid,
     },
+    /// A file was attached to a case (a `CaseFile` record: an agent sending the customer a
+    /// document or a picture, or anything else: the flow decides).
+    FileAdded {
+        /// The `CaseFile` record.
+        file_id: Uuid,
+        /// Its case, as the notification said (a hint; the record is read from Creatio).
+        #[serde(default)]
+        case_id: Option<Uuid>,
+    },
     /// A case's status changed (closure).
     CaseStatus {
         /// The case.
@@ -78,6 +88,7 @@ impl CreatioEvent {
             CreatioEvent::ActivityAdded { activity_id, .. } => {
                 EventId::new(format!("activity:{activity_id}"))
             }
+            CreatioEvent::FileAdded { file_id, .. } => EventId::new(format!("file:{file_id}")),
             CreatioEvent::CaseActivities { case_id } => EventId::new(format!(
                 "case:{case_id}:activities:{}",
                 received_at.timestamp_millis()
@@ -93,10 +104,12 @@ impl CreatioEvent {
         }
     }
 
-    /// The envelope `kind`: `activity.added`, `case.activities`, `case.status` or `other`.
+    /// The envelope `kind`: `activity.added`, `file.added`, `case.activities`, `case.status` or
+    /// `other`.
     pub fn kind(&self) -> &'static str {
         match self {
             CreatioEvent::ActivityAdded { .. } => "activity.added",
+            CreatioEvent::FileAdded { .. } => "file.added",
             CreatioEvent::CaseActivities { .. } => "case.activities",
             CreatioEvent::CaseStatus { .. } => "case.status",
             CreatioEvent::Other { .. } => "other",
@@ -106,7 +119,8 @@ impl CreatioEvent {
     /// The case the event is about, when known.
     pub fn case_id(&self) -> Option<Uuid> {
         match self {
-            CreatioEvent::ActivityAdded { case_id, .. } => *case_id,
+            CreatioEvent::ActivityAdded { case_id, .. }
+            | CreatioEvent::FileAdded { case_id, .. } => *case_id,
             CreatioEvent::CaseActivities { case_id } | CreatioEvent::CaseStatus { case_id, .. } => {
                 Some(*case_id)
             }
@@ -161,6 +175,7 @@ pub fn parse_notification(body: &[u8]) -> Result<CreatioEvent, ParseFailure> {
     let activity = guid(&value, &["activityId", "activity_id", "ActivityId"])?;
     let case = guid(&value, &["caseId", "case_id", "CaseId"])?;
     let status = guid(&value, &["statusId", "status_id", "StatusId"])?;
+    let file = guid(&value, &["fileId", "file_id", "FileId"])?;
     match event_type.as_str() {
         "new_activity" | "activity_added" => match (activity, case) {
             (Some(activity_id), case_id) => Ok(CreatioEvent::ActivityAdded {
@@ -169,6 +184,13 @@ pub fn parse_notification(body: &[u8]) -> Result<CreatioEvent, ParseFailure> {
             }),
             (None, Some(case_id)) => Ok(CreatioEvent::CaseActivities { case_id }),
             (None, None) => Err(ParseFailure::new("new_activity needs activityId or caseId")),
+        },
+        "new_file" | "file_added" | "case_file_added" => match file {
+            Some(file_id) => Ok(CreatioEvent::FileAdded {
+                file_id,
+                case_id: case,
+            }),
+            None => Err(ParseFailure::new("new_file needs fileId")),
         },
         "case_closed" | "case_resolved" | "case_status_changed" | "case_modified" => match case {
             Some(case_id) => Ok(CreatioEvent::CaseStatus {
@@ -328,6 +350,40 @@ mod tests {
         );
         assert!(parse_notification(br#"[1]"#).is_err());
         assert!(parse_notification(br#"{"event_type":"new_activity"}"#).is_err());
+    }
+
+    #[test]
+    fn a_new_file_names_its_case_file_record() {
+        let f = Uuid::new_v4();
+        let c = Uuid::new_v4();
+        for event_type in ["new_file", "file_added", "CASE_FILE_ADDED"] {
+            let body =
+                json!({"event_type": event_type, "fileId": f.to_string(), "CaseId": c.to_string()})
+                    .to_string();
+            let e = parse_notification(body.as_bytes()).unwrap();
+            assert_eq!(
+                e,
+                CreatioEvent::FileAdded {
+                    file_id: f,
+                    case_id: Some(c)
+                }
+            );
+            assert_eq!(e.event_id(Utc::now(), b"").as_str(), format!("file:{f}"));
+            assert_eq!(e.kind(), "file.added");
+            assert_eq!(e.case_id(), Some(c));
+        }
+        let e = parse_notification(
+            format!(r#"{{"event_type":"new_file","file_id":"{f}"}}"#).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(e.case_id(), None);
+        assert!(
+            parse_notification(
+                br#"{"event_type":"new_file","caseId":"5f0c1f6e-9b1a-4f53-9d43-3a1c2a8e7b10"}"#
+            )
+            .is_err()
+        );
+        assert!(parse_notification(br#"{"event_type":"new_file","fileId":"x"}"#).is_err());
     }
 
     #[test]

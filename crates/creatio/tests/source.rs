@@ -36,6 +36,7 @@ fn client(crm: &CreatioEmulator) -> Client {
 struct Cases {
     open: Vec<Uuid>,
     own: Mutex<BTreeSet<Uuid>>,
+    own_files: Mutex<BTreeSet<Uuid>>,
     fail: Option<ErrorClass>,
 }
 
@@ -63,6 +64,10 @@ impl OpenCases for Cases {
     async fn is_own(&self, activity_id: Uuid) -> Result<bool, StoreDown> {
         Ok(self.own.lock().unwrap().contains(&activity_id))
     }
+
+    async fn is_own_file(&self, file_id: Uuid) -> Result<bool, StoreDown> {
+        Ok(self.own_files.lock().unwrap().contains(&file_id))
+    }
 }
 
 fn case(crm: &CreatioEmulator, subject: &str) -> Uuid {
@@ -73,6 +78,14 @@ fn case(crm: &CreatioEmulator, subject: &str) -> Uuid {
 async fn reply(crm: &CreatioEmulator, case_id: Uuid, text: &str) -> Uuid {
     let (activity, _) = crm.post_agent_reply(case_id, text).await.unwrap();
     activity["Id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn attach(crm: &CreatioEmulator, case_id: Uuid, name: &str) -> Uuid {
+    let (record, _) = crm
+        .post_agent_file(case_id, name, "application/pdf", b"%PDF-1.4 test")
+        .await
+        .unwrap();
+    record["Id"].as_str().unwrap().parse().unwrap()
 }
 
 type Found = Vec<(Envelope<CreatioEvent>, Option<Checkpoint>)>;
@@ -158,6 +171,50 @@ async fn finds_agent_activities_skips_own_ones_and_reports_closed_cases() {
     );
     assert!(first_cp.is_none(), "only the round's last event carries it");
     assert!(found[1].1.is_some());
+}
+
+#[tokio::test]
+async fn with_files_an_agents_attachment_is_found_and_own_files_are_skipped() {
+    let crm = CreatioEmulator::start().await.unwrap();
+    let (watched, other) = (case(&crm, "watched"), case(&crm, "not watched"));
+    let sent = attach(&crm, watched, "offer.pdf").await;
+    let mine = attach(&crm, watched, "transcript.pdf").await;
+    attach(&crm, other, "elsewhere.pdf").await;
+    let cases = Cases {
+        open: vec![watched],
+        ..Cases::default()
+    };
+    cases.own_files.lock().unwrap().insert(mine);
+    let without = ActivitySource::builder(
+        client(&crm),
+        Cases {
+            open: vec![watched],
+            ..Cases::default()
+        },
+    )
+    .build()
+    .unwrap();
+    assert!(poll(&without, None).await.is_empty(), "files are opt-in");
+    let source = ActivitySource::builder(client(&crm), cases)
+        .files(true)
+        .build()
+        .unwrap();
+    let found = poll(&source, None).await;
+    assert_eq!(ids(&found), [format!("file:{sent}")]);
+    let (event, checkpoint) = &found[0];
+    assert_eq!(event.kind, "file.added");
+    assert_eq!(
+        event.payload,
+        CreatioEvent::FileAdded {
+            file_id: sent,
+            case_id: Some(watched)
+        }
+    );
+    assert_eq!(
+        event.ordering_key.as_deref(),
+        Some(format!("creatio:{watched}").as_str())
+    );
+    assert!(checkpoint.is_some());
 }
 
 #[tokio::test]

@@ -43,6 +43,8 @@
 //!   `Content-Length`, and `Content-Disposition: attachment; filename="…"`; **204** when the
 //!   record exists without stored content (e.g. created through OData); 404 when there is no
 //!   such record (deleted records included).
+//! - [`CreatioEmulator::post_agent_file`] plays an agent attaching a file to a case (a `CaseFile`
+//!   record with content, then a `new_file` call of the webhook, inferred like the next one).
 //! - [`CreatioEmulator::post_agent_reply`] plays an agent answering in Creatio plus the business
 //!   process of `shared/api/creatio.md` §4.2/§4.3: it creates an `Activity` on the case (authored by
 //!   the agent contact) and then, like a "Call web service" element, POSTs
@@ -109,6 +111,8 @@ pub const INTEGRATION_CONTACT_ID: &str = "410006e1-ca4e-4502-a9ec-e54d922d2c00";
 pub const AGENT_CONTACT_ID: &str = "7d8a0c6e-4b1f-4c3a-9e2d-5f6a7b8c9d01";
 
 const TASK_TYPE: &str = "fbe0acdc-cfc0-df11-b00f-001d60e938c6";
+/// `FileType` "File" (the default lookups' `file_type_file`).
+const FILE_TYPE_FILE: &str = "529bc2f8-0ee0-df11-971b-001d60e938c6";
 
 /// Which CSRF cookie(s) the login sets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -579,6 +583,69 @@ impl CreatioEmulator {
         });
         let call = self.call_webhook(url, body).await;
         Ok((Value::Object(activity), Some(call)))
+    }
+
+    /// An agent attaches a file to case `case_id` (what the case page's "Attachments" tab does):
+    /// stores the bytes and creates a `CaseFile` record (`Name` = `file_name`, `CaseId`, `Size`,
+    /// `TypeId` = file, `CreatedById` = [`AGENT_CONTACT_ID`]) whose `Data` stream serves them with
+    /// `mime_type`; then, when a webhook URL is configured, calls it with
+    /// `{"event_type":"new_file","caseId","fileId","fileName","authorContactId"}` (chatport's
+    /// inferred contract, like [`CreatioEmulator::post_agent_reply`]'s). Returns the record and
+    /// the call.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the case does not exist or `bytes` is empty.
+    pub async fn post_agent_file(
+        &self,
+        case_id: Uuid,
+        file_name: &str,
+        mime_type: &str,
+        bytes: &[u8],
+    ) -> Result<(Value, Option<WebhookCall>), Error> {
+        if self.record("Case", case_id).is_none() {
+            return Err(Error::Config(format!("no case {case_id}")));
+        }
+        if bytes.is_empty() {
+            return Err(Error::Config("an attachment needs content".into()));
+        }
+        let file_id = Uuid::new_v4();
+        let mut record = Map::new();
+        record.insert("Id".into(), Value::from(file_id.to_string()));
+        record.insert("Name".into(), Value::from(file_name));
+        record.insert("CaseId".into(), Value::from(case_id.to_string()));
+        record.insert("Size".into(), Value::from(bytes.len()));
+        record.insert("TypeId".into(), Value::from(FILE_TYPE_FILE));
+        let record = {
+            let mut state = lock(&self.shared.state);
+            state.uploads.insert(
+                file_id,
+                Upload {
+                    schema: "CaseFile".into(),
+                    parent_column: "Case".into(),
+                    parent_id: case_id.to_string(),
+                    name: file_name.to_owned(),
+                    mime: mime_type.to_owned(),
+                    total: bytes.len(),
+                    data: bytes.to_vec(),
+                    received: vec![true; bytes.len()],
+                    complete: true,
+                },
+            );
+            insert(&mut state, "CaseFile", record, AGENT_CONTACT_ID)
+                .map_err(|_| Error::Config("file id collision".into()))?
+        };
+        let Some(url) = lock(&self.shared.webhook_url).clone() else {
+            return Ok((Value::Object(record), None));
+        };
+        let body = json!({
+            "event_type": "new_file",
+            "caseId": case_id.to_string(),
+            "fileId": file_id.to_string(),
+            "fileName": file_name,
+            "authorContactId": AGENT_CONTACT_ID,
+        });
+        let call = self.call_webhook(url, body).await;
+        Ok((Value::Object(record), Some(call)))
     }
 
     /// Sets a case's `StatusId` (e.g. to "Resolved") as an agent would and, when a webhook URL is
@@ -1334,10 +1401,7 @@ fn upload(shared: &Shared, query: &str, headers: &HeaderMap, body: &[u8]) -> Res
             Value::from(up.parent_id.clone()),
         );
         record.insert("Size".into(), Value::from(up.total));
-        record.insert(
-            "TypeId".into(),
-            Value::from("529bc2f8-0ee0-df11-971b-001d60e938c6"),
-        );
+        record.insert("TypeId".into(), Value::from(FILE_TYPE_FILE));
         let schema = up.schema.clone();
         if insert(&mut state, &schema, record, INTEGRATION_CONTACT_ID).is_err() {
             return odata_error(
