@@ -725,3 +725,137 @@ async fn manual_handoff_by_http_and_the_poller_catches_a_missed_notification() {
     );
     h.service.stop().await;
 }
+
+/// C4, agent to customer: files an agent attaches to the case reach the customer as WhatsApp
+/// media inside the window (once, whatever the notification and the poller repeat), a type
+/// WhatsApp does not take is refused with a note to the agent, and outside the window a file
+/// waits with the replies for the customer's next message.
+#[tokio::test]
+async fn an_agents_file_reaches_the_customer_as_media_and_waits_for_a_closed_window() {
+    let h = Harness::start(0).await;
+    h.say(
+        "16505551234",
+        "wamid.F1",
+        now(),
+        "I need to speak to a person about my invoice",
+    )
+    .await;
+    let case_id: Uuid = h.cases()[0]["Id"].as_str().unwrap().parse().unwrap();
+    let before = h.graph.sent_to("16505551234").len();
+
+    let pdf = b"%PDF-1.4 the offer".to_vec();
+    let (record, call) = h
+        .creatio
+        .post_agent_file(case_id, "offer.pdf", "application/pdf", &pdf)
+        .await
+        .unwrap();
+    assert_eq!(call.unwrap().status, Some(200));
+    h.drain().await;
+    let (photo, _) = h
+        .creatio
+        .post_agent_file(case_id, "photo.jpg", "image/jpeg", b"\xff\xd8\xff jpeg")
+        .await
+        .unwrap();
+    h.drain().await;
+    let sent = h.graph.sent_to("16505551234");
+    let media: Vec<_> = sent[before..].iter().collect();
+    assert_eq!(media.len(), 2, "{media:#?}");
+    assert_eq!(media[0].message_type, "document");
+    assert_eq!(media[0].body["document"]["filename"], "offer.pdf");
+    let uploaded = h
+        .graph
+        .media(media[0].body["document"]["id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        uploaded.bytes.as_ref(),
+        pdf.as_slice(),
+        "the file's own bytes"
+    );
+    assert_eq!(uploaded.mime_type, "application/pdf");
+    assert_eq!(media[1].message_type, "image");
+
+    // A repeated notification (or the poller finding the same file) sends nothing more.
+    let file_id = record["Id"].as_str().unwrap();
+    let rows = h.rows("C2").await;
+    let row = rows
+        .iter()
+        .find(|r| r.event_id.as_str() == format!("file:{file_id}"))
+        .unwrap();
+    assert_eq!(row.status, EventStatus::Done);
+    assert_eq!(
+        h.store
+            .replay(&EventFilter::default().ids([row.id]))
+            .await
+            .unwrap(),
+        1
+    );
+    h.drain().await;
+    assert_eq!(h.graph.sent_to("16505551234").len(), before + 2);
+    assert_ne!(photo["Id"], record["Id"]);
+
+    // A file WhatsApp does not carry: not sent, and the agent is told why.
+    h.creatio
+        .post_agent_file(case_id, "export.bin", "application/x-custom", b"\x00\x01")
+        .await
+        .unwrap();
+    h.drain().await;
+    assert_eq!(h.graph.sent_to("16505551234").len(), before + 2);
+    let refused: Vec<Value> = h
+        .activities_of(&case_id.to_string())
+        .into_iter()
+        .filter(|a| a["Title"].as_str().unwrap().contains("File not sent"))
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0]["Notes"].as_str().unwrap().contains("export.bin"));
+    h.service.stop().await;
+
+    // Outside the window: the template once, the file held, then delivered when the customer
+    // writes again.
+    let h = Harness::start(0).await;
+    h.say(
+        "16505551234",
+        "wamid.G1",
+        now() - 25 * 3600,
+        "I need to speak to a person about my order",
+    )
+    .await;
+    let case_id: Uuid = h.cases()[0]["Id"].as_str().unwrap().parse().unwrap();
+    h.creatio
+        .post_agent_file(case_id, "label.pdf", "application/pdf", b"%PDF-1.4 label")
+        .await
+        .unwrap();
+    h.drain().await;
+    let sent = h.graph.sent_to("16505551234");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].template_name(), Some("reopen_conversation"));
+    let held_note = h
+        .activities_of(&case_id.to_string())
+        .into_iter()
+        .find(|a| {
+            a["Title"]
+                .as_str()
+                .unwrap()
+                .contains("24-hour window closed")
+        })
+        .unwrap();
+    assert!(held_note["Notes"].as_str().unwrap().contains("label.pdf"));
+    h.say("16505551234", "wamid.G2", now(), "Hi, I'm back")
+        .await;
+    let sent = h.graph.sent_to("16505551234");
+    let documents: Vec<_> = sent
+        .iter()
+        .filter(|m| m.message_type == "document")
+        .collect();
+    assert_eq!(documents.len(), 1, "{sent:#?}");
+    assert_eq!(documents[0].body["document"]["filename"], "label.pdf");
+    h.say("16505551234", "wamid.G3", now(), "thanks").await;
+    assert_eq!(
+        h.graph
+            .sent_to("16505551234")
+            .iter()
+            .filter(|m| m.message_type == "document")
+            .count(),
+        1
+    );
+    h.service.stop().await;
+}

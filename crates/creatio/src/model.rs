@@ -319,6 +319,8 @@ entity! {
         notes: String,
         /// Created (UTC).
         created_on: DateTime<Utc>,
+        /// Creator (`Contact`).
+        created_by_id: Uuid,
     }
 }
 

@@ -310,6 +310,11 @@ pub struct C2Config {
     pub close_template: Option<TemplateConfig>,
     /// Seconds before a send whose outcome is unknown is checked again. Default 60.
     pub in_doubt_recheck_secs: u64,
+    /// Send the files agents attach to a handed-off case (`CaseFile`, the `new_file`
+    /// notification or the poller) to the customer as WhatsApp media: images, videos and audio
+    /// as such, anything else as a document with its name; at most
+    /// `flows.c1.max_attachment_bytes`. A closed window holds them like replies. Default `true`.
+    pub agent_files: bool,
 }
 
 impl Default for C2Config {
@@ -329,6 +334,7 @@ impl Default for C2Config {
             close_message: String::new(),
             close_template: None,
             in_doubt_recheck_secs: 60,
+            agent_files: true,
         }
     }
 }

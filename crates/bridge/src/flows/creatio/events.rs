@@ -16,8 +16,8 @@ use super::Shared;
 use super::state::CreatioState;
 use crate::Error;
 
-/// C2's cases for the poller: the conversations with an open case, and the activities chatport
-/// wrote itself (never echoed back).
+/// C2's cases for the poller: the conversations with an open case, and the activities and case
+/// files chatport wrote itself (never echoed back).
 #[derive(Clone, Debug)]
 pub struct C2Cases {
     state: CreatioState,
@@ -40,10 +40,15 @@ impl OpenCases for C2Cases {
     async fn is_own(&self, activity_id: Uuid) -> Result<bool, Error> {
         self.state.is_own(activity_id).await
     }
+
+    async fn is_own_file(&self, file_id: Uuid) -> Result<bool, Error> {
+        self.state.is_own(file_id).await
+    }
 }
 
-/// The C2 poller: every round, for the conversations with an open case, the activities created
-/// since the checkpoint (not by `integration_contact_id`, not chatport's own) and the cases
+/// The C2 poller: every round, for the conversations with an open case, the activities (and,
+/// with `agent_files`, the case files) created since the checkpoint (not by
+/// `integration_contact_id`, not chatport's own) and the cases
 /// closed by `closed_status_ids` or the lookups' Closed/Canceled; the first round looks back
 /// `poll_lookback_hours`.
 ///
@@ -58,6 +63,7 @@ pub(crate) fn reply_source(shared: &Shared) -> Result<ActivitySource<C2Cases>, E
         },
     )
     .integration_contact(c2.integration_contact_id)
+    .files(c2.agent_files)
     .closed_statuses(c2.closed_status_ids.iter().copied())
     .lookback(Duration::from_secs(
         c2.poll_lookback_hours.saturating_mul(3600),

@@ -635,6 +635,9 @@ impl Shared {
             IdempotencyKey::derive("C4", "file", &EventId::new(format!("{case_id}:{}", m.id)));
         let upload = Upload::case_file(case_id, &name, &spooled.mime_type, spooled.bytes)
             .file_id(key.uuid());
+        // Before the upload: its `new_file` notification may arrive before this returns, and
+        // C2 must not send the customer's own file back.
+        self.state.mark_own(key.uuid()).await?;
         self.creatio
             .upload_file(&upload, spooled.open().await?)
             .await?;

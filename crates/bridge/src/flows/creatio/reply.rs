@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
-use chatport_creatio::{Activity, Case, Entity, Query};
+use chatport_creatio::{Activity, Case, CaseFile, Entity, Query};
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::OutgoingMessage;
 
@@ -101,12 +101,92 @@ fn reply_text(a: &Activity) -> Option<String> {
         .or_else(|| nonblank(&a.title))
 }
 
+/// What an agent sent to a handed-off conversation: a reply's text, or a file attached to the
+/// case (C4, agent to customer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AgentItem {
+    Reply { activity_id: Uuid, text: String },
+    File { file_id: Uuid, name: String },
+}
+
+impl AgentItem {
+    fn from_held(held: &HeldReply) -> Self {
+        if held.file {
+            AgentItem::File {
+                file_id: held.activity_id,
+                name: held.text.clone(),
+            }
+        } else {
+            AgentItem::Reply {
+                activity_id: held.activity_id,
+                text: held.text.clone(),
+            }
+        }
+    }
+
+    /// `activity:{id}` or `file:{id}`: the event id the webhook and the poller give it.
+    fn event(&self) -> EventId {
+        match self {
+            AgentItem::Reply { activity_id, .. } => EventId::new(format!("activity:{activity_id}")),
+            AgentItem::File { file_id, .. } => EventId::new(format!("file:{file_id}")),
+        }
+    }
+
+    /// The send's idempotency key: once per activity or file.
+    fn key(&self) -> IdempotencyKey {
+        let step = match self {
+            AgentItem::Reply { .. } => "reply",
+            AgentItem::File { .. } => "file",
+        };
+        IdempotencyKey::derive(FLOW, step, &self.event())
+    }
+
+    fn held(&self) -> HeldReply {
+        let (activity_id, text, file) = match self {
+            AgentItem::Reply { activity_id, text } => (*activity_id, text.clone(), false),
+            AgentItem::File { file_id, name } => (*file_id, name.clone(), true),
+        };
+        HeldReply {
+            activity_id,
+            text,
+            file,
+            held_at: Utc::now(),
+        }
+    }
+
+    /// What the window template's `agent_message` and the agent's note call it.
+    fn summary(&self) -> String {
+        match self {
+            AgentItem::Reply { text, .. } => text.chars().take(900).collect(),
+            AgentItem::File { name, .. } => format!("[file] {name}"),
+        }
+    }
+}
+
+/// One attempt to send an [`AgentItem`] inside the window.
+enum Attempt {
+    Sent(SendOnce),
+    WindowClosed,
+    /// WhatsApp cannot carry it (type or size); the agent is told.
+    Refused(String),
+}
+
 /// How a reply ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Delivery {
     Sent(String),
     InDoubt,
     Held { template: Option<String> },
+    NotSent(String),
+}
+
+/// The MIME type without parameters, lower case.
+fn mime_essence(mime: &str) -> String {
+    mime.split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 impl Shared {
@@ -117,21 +197,146 @@ impl Shared {
         }
     }
 
-    /// Delivers an agent reply (C2) or, outside the window, the template + hold + note (C3).
-    async fn deliver_reply(
+    /// Sends `item` if the 24-hour window is open.
+    async fn send_item(&self, conv: &ConversationKey, item: &AgentItem) -> Result<Attempt, Error> {
+        let key = item.key();
+        match item {
+            AgentItem::Reply { text, .. } => {
+                Ok(match self.send_in_window(conv, &key, text.clone()).await? {
+                    Some(sent) => Attempt::Sent(sent),
+                    None => Attempt::WindowClosed,
+                })
+            }
+            AgentItem::File { file_id, name } => {
+                self.send_file_in_window(conv, &key, *file_id, name).await
+            }
+        }
+    }
+
+    /// C4, agent to customer: downloads the `CaseFile`'s content from Creatio (spooled to a
+    /// temporary file, at most `flows.c1.max_attachment_bytes`), uploads it to WhatsApp and
+    /// sends it as an image, video or audio, or as a document with its name — if the window is
+    /// open. A retry after a successful send finds the key sent and sends nothing, but downloads
+    /// and uploads again (the extra media expires unused after 30 days).
+    async fn send_file_in_window(
+        &self,
+        conv: &ConversationKey,
+        key: &IdempotencyKey,
+        file_id: Uuid,
+        name: &str,
+    ) -> Result<Attempt, Error> {
+        use chatport_whatsapp::{MediaKind, MediaSource};
+        if !self.window.is_open(&conv.phone_number_id, &conv.user).await {
+            return Ok(Attempt::WindowClosed);
+        }
+        let cap = self.c1.max_attachment_bytes;
+        let too_large = || {
+            Attempt::Refused(format!(
+                "it is larger than {cap} bytes (flows.c1.max_attachment_bytes)"
+            ))
+        };
+        let download = self.creatio.download_case_file(file_id).await?;
+        if download.length.is_some_and(|l| l > cap) {
+            return Ok(too_large());
+        }
+        let mime = mime_essence(
+            download
+                .content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream"),
+        );
+        let Some(kind) = MediaKind::for_mime(&mime) else {
+            return Ok(Attempt::Refused(format!(
+                "WhatsApp does not accept files of type {mime}"
+            )));
+        };
+        let spooled = download.spool().await?;
+        if spooled.length > cap {
+            return Ok(too_large());
+        }
+        let uploaded = match self
+            .whatsapp
+            .upload_media(
+                &conv.phone_number_id,
+                spooled.open().await?,
+                spooled.length,
+                &mime,
+                name,
+            )
+            .await
+        {
+            Ok(uploaded) => uploaded,
+            Err(
+                e @ (chatport_whatsapp::Error::UnsupportedMediaType { .. }
+                | chatport_whatsapp::Error::MediaTooLarge { .. }),
+            ) => return Ok(Attempt::Refused(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        let to = Shared::recipient(conv);
+        let source = MediaSource::id(uploaded.id);
+        let message = match kind {
+            MediaKind::Image => OutgoingMessage::image(to, source),
+            MediaKind::Video => OutgoingMessage::video(to, source),
+            MediaKind::Audio => OutgoingMessage::audio(to, source),
+            _ => OutgoingMessage::document(to, source).filename(name),
+        };
+        match self.sender.send(key, &conv.phone_number_id, message).await {
+            Ok(sent) => Ok(Attempt::Sent(sent)),
+            Err(e) if e.kind() == Some(chatport_whatsapp::ErrorKind::ReEngagementRequired) => {
+                Ok(Attempt::WindowClosed)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Tells the agent, in an activity on the case, why a file was not sent.
+    async fn note_refused(
+        &self,
+        link: &CaseLink,
+        item: &AgentItem,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let note = Activity {
+            title: Some(format!(
+                "{} File not sent to WhatsApp",
+                self.c1.activity_prefix
+            )),
+            notes: Some(format!(
+                "The file \"{}\" was not sent to the customer: {reason}.\n",
+                item.summary().trim_start_matches("[file] ")
+            )),
+            start_date: Some(Utc::now()),
+            due_date: Some(Utc::now()),
+            type_id: Some(self.lookups.activity_type_task),
+            activity_category_id: Some(self.lookups.activity_category_todo),
+            status_id: Some(self.lookups.activity_status_not_started),
+            case_id: Some(link.case_id),
+            contact_id: link.contact_id,
+            ..Activity::new()
+        };
+        let key = IdempotencyKey::derive("C4", "refused", &item.event());
+        self.state.mark_own(key.uuid()).await?;
+        self.activities.write(&note, &key).await?;
+        Ok(())
+    }
+
+    /// Delivers an agent's reply or file (C2, C4) or, outside the window, the template + hold +
+    /// note (C3).
+    async fn deliver(
         &self,
         conv: &ConversationKey,
         link: &CaseLink,
-        activity_id: Uuid,
-        text: &str,
+        item: &AgentItem,
     ) -> Result<Delivery, Error> {
-        let event = EventId::new(format!("activity:{activity_id}"));
-        let key = IdempotencyKey::derive(FLOW, "reply", &event);
-        if let Some(sent) = self.send_in_window(conv, &key, text.to_owned()).await? {
-            return Ok(match sent {
-                SendOnce::Sent(w) => Delivery::Sent(w),
-                _ => Delivery::InDoubt,
-            });
+        let event = item.event();
+        match self.send_item(conv, item).await? {
+            Attempt::Sent(SendOnce::Sent(w)) => return Ok(Delivery::Sent(w)),
+            Attempt::Sent(_) => return Ok(Delivery::InDoubt),
+            Attempt::Refused(reason) => {
+                self.note_refused(link, item, &reason).await?;
+                return Ok(Delivery::NotSent(reason));
+            }
+            Attempt::WindowClosed => {}
         }
         // C3: the window is closed.
         let last = self.store.last_inbound(conv).await?;
@@ -151,11 +356,10 @@ impl Shared {
                 .rev()
                 .find_map(|m| m.author.clone())
                 .unwrap_or_default();
-            let agent: String = text.chars().take(900).collect();
             let template = t.build([
                 ("customer_name", name),
                 ("case_number", link.case_number.clone().unwrap_or_default()),
-                ("agent_message", agent),
+                ("agent_message", item.summary()),
             ]);
             let message = OutgoingMessage::template(Shared::recipient(conv), template);
             match self
@@ -168,23 +372,20 @@ impl Shared {
             }
         }
         if self.c2.deliver_held_replies {
-            self.state
-                .hold(
-                    conv,
-                    &HeldReply {
-                        activity_id,
-                        text: text.to_owned(),
-                        held_at: Utc::now(),
-                    },
-                )
-                .await?;
+            self.state.hold(conv, &item.held()).await?;
         }
         let last_text = last.map_or_else(
             || "never".to_owned(),
             |l| l.format("%Y-%m-%d %H:%M UTC").to_string(),
         );
+        let what = match item {
+            AgentItem::Reply { .. } => "Your reply was not sent as a WhatsApp message".to_owned(),
+            AgentItem::File { name, .. } => {
+                format!("Your file \"{name}\" was not sent to WhatsApp")
+            }
+        };
         let mut notes = format!(
-            "Your reply was not sent as a WhatsApp message: the customer last wrote {last_text}, more than 24 hours ago, and WhatsApp allows free-text messages only within 24 hours of the customer's last message.\n"
+            "{what}: the customer last wrote {last_text}, more than 24 hours ago, and WhatsApp allows free-form messages only within 24 hours of the customer's last message.\n"
         );
         match &template_sent {
             Some(name) => notes.push_str(&format!(
@@ -196,7 +397,7 @@ impl Shared {
         }
         if self.c2.deliver_held_replies {
             notes.push_str(
-                "Your reply is held and will be delivered automatically as soon as the customer writes again.\n",
+                "It is held and will be delivered automatically as soon as the customer writes again.\n",
             );
         }
         let note = Activity {
@@ -220,6 +421,85 @@ impl Shared {
         Ok(Delivery::Held {
             template: template_sent,
         })
+    }
+
+    /// The conversation and link of `case_id` when it is the current case of a handed-off
+    /// conversation; otherwise why not.
+    async fn handed_off(
+        &self,
+        case_id: Uuid,
+    ) -> Result<Result<(ConversationKey, CaseLink), &'static str>, Error> {
+        let Some(conv) = self.state.conversation_of(case_id).await? else {
+            return Ok(Err("the case is not a WhatsApp conversation"));
+        };
+        let Some(link) = self.state.link(&conv).await? else {
+            return Ok(Err("the case is not a WhatsApp conversation"));
+        };
+        if link.case_id != case_id {
+            return Ok(Err("the case is not the conversation's current case"));
+        }
+        Ok(Ok((conv, link)))
+    }
+
+    async fn on_file(&self, file_id: Uuid) -> Result<Outcome, Error> {
+        let skipped = |why: &str| {
+            Ok(Outcome::delivered_with(
+                json!({ "skipped": why, "file_id": file_id }),
+            ))
+        };
+        if !self.c2.agent_files {
+            return skipped("flows.c2.agent_files is off");
+        }
+        if self.state.is_own(file_id).await? {
+            return skipped("attached by chatport");
+        }
+        let file: Option<CaseFile> = self
+            .creatio
+            .find(
+                CaseFile::SET,
+                file_id,
+                &Query::new().select(["Id", "Name", "CaseId", "TypeId", "CreatedById"]),
+            )
+            .await?;
+        let Some(file) = file else {
+            return skipped("the file does not exist (deleted?)");
+        };
+        if self.c2.integration_contact_id.is_some()
+            && file.created_by_id == self.c2.integration_contact_id
+        {
+            return skipped("attached by the integration user");
+        }
+        if file.type_id == Some(self.lookups.file_type_link) {
+            return skipped("a link, not a file");
+        }
+        let Some(case_id) = file.case_id.filter(|c| !c.is_nil()) else {
+            return skipped("the file has no case");
+        };
+        let (conv, link) = match self.handed_off(case_id).await? {
+            Ok(found) => found,
+            Err(why) => return skipped(why),
+        };
+        let name = file
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("attachment")
+            .to_owned();
+        let item = AgentItem::File { file_id, name };
+        match self.deliver(&conv, &link, &item).await? {
+            Delivery::Sent(wamid) => Ok(Outcome::delivered_with(json!({
+                "file_id": file_id, "case_id": case_id, "sent": true, "wamid": wamid,
+            }))),
+            Delivery::InDoubt => Ok(self.in_doubt("agent file")),
+            Delivery::Held { template } => Ok(Outcome::delivered_with(json!({
+                "file_id": file_id, "case_id": case_id, "sent": false,
+                "window": "closed", "template": template, "held": self.c2.deliver_held_replies,
+            }))),
+            Delivery::NotSent(reason) => Ok(Outcome::delivered_with(json!({
+                "file_id": file_id, "case_id": case_id, "sent": false, "reason": reason,
+            }))),
+        }
     }
 
     async fn on_activity(&self, activity_id: Uuid) -> Result<Outcome, Error> {
@@ -268,19 +548,15 @@ impl Shared {
         let Some(case_id) = activity.case_id.filter(|c| !c.is_nil()) else {
             return skipped("the activity has no case");
         };
-        let Some(conv) = self.state.conversation_of(case_id).await? else {
-            return skipped("the case is not a WhatsApp conversation");
+        let (conv, link) = match self.handed_off(case_id).await? {
+            Ok(found) => found,
+            Err(why) => return skipped(why),
         };
-        let Some(link) = self.state.link(&conv).await? else {
-            return skipped("the case is not a WhatsApp conversation");
-        };
-        if link.case_id != case_id {
-            return skipped("the case is not the conversation's current case");
-        }
         let Some(text) = reply_text(&activity) else {
             return skipped("the activity has no text");
         };
-        match self.deliver_reply(&conv, &link, activity_id, &text).await? {
+        let item = AgentItem::Reply { activity_id, text };
+        match self.deliver(&conv, &link, &item).await? {
             Delivery::Sent(wamid) => Ok(Outcome::delivered_with(json!({
                 "activity_id": activity_id, "case_id": case_id, "sent": true, "wamid": wamid,
             }))),
@@ -288,6 +564,9 @@ impl Shared {
             Delivery::Held { template } => Ok(Outcome::delivered_with(json!({
                 "activity_id": activity_id, "case_id": case_id, "sent": false,
                 "window": "closed", "template": template, "held": self.c2.deliver_held_replies,
+            }))),
+            Delivery::NotSent(reason) => Ok(Outcome::delivered_with(json!({
+                "activity_id": activity_id, "case_id": case_id, "sent": false, "reason": reason,
             }))),
         }
     }
@@ -410,20 +689,26 @@ impl Shared {
     }
 }
 
-/// Delivers the replies held for a conversation (the customer just wrote, so the window is
-/// open). Returns how many went out.
+/// Delivers the replies and files held for a conversation (the customer just wrote, so the
+/// window is open). Returns how many went out; a file WhatsApp cannot carry is dropped from the
+/// hold, and the agent is told why in a note on the case.
 ///
 /// # Errors
-/// WhatsApp and store errors.
+/// WhatsApp, Creatio and store errors.
 pub(crate) async fn deliver_held(s: &Shared, conv: &ConversationKey) -> Result<usize, Error> {
     let mut sent = 0;
     for held in s.state.held(conv).await? {
-        let event = EventId::new(format!("activity:{}", held.activity_id));
-        let key = IdempotencyKey::derive(FLOW, "reply", &event);
-        match s.send_in_window(conv, &key, held.text.clone()).await? {
-            Some(SendOnce::Sent(_)) => {
+        let item = AgentItem::from_held(&held);
+        match s.send_item(conv, &item).await? {
+            Attempt::Sent(SendOnce::Sent(_)) => {
                 s.state.release(conv, held.activity_id).await?;
                 sent += 1;
+            }
+            Attempt::Refused(reason) => {
+                if let Some(link) = s.state.link(conv).await? {
+                    s.note_refused(&link, &item, &reason).await?;
+                }
+                s.state.release(conv, held.activity_id).await?;
             }
             _ => break,
         }
@@ -465,6 +750,7 @@ impl EventFlow for AgentReplies {
                 self.shared.on_case_activities(case_id).await
             }
             CreatioEvent::CaseStatus { case_id, .. } => self.shared.on_case_status(case_id).await,
+            CreatioEvent::FileAdded { file_id, .. } => self.shared.on_file(file_id).await,
             CreatioEvent::Other { event_type } => Ok(Outcome::delivered_with(
                 json!({ "skipped": "unknown event_type", "event_type": event_type }),
             )),

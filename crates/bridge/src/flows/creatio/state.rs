@@ -16,7 +16,7 @@ use chatport_whatsapp::conversation::ConversationKey;
 pub const KV_LINK: &str = "creatio.conversation";
 /// `{case id}` → `{conversation}`.
 pub const KV_CASE: &str = "creatio.case";
-/// `{activity id}` → `1`: activities chatport wrote (never sent back to WhatsApp).
+/// `{activity id}` → `1`: activities and case files chatport wrote (never sent back to WhatsApp).
 pub const KV_OWN: &str = "creatio.own";
 /// `{case id}/{message id}` → the activity id of that message on that case.
 pub const KV_SYNCED: &str = "creatio.synced";
@@ -61,10 +61,14 @@ pub struct CaseLink {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct HeldReply {
-    /// The activity the reply came from.
+    /// The activity the reply came from (or the `CaseFile`, see `file`).
     pub activity_id: Uuid,
-    /// The reply text.
+    /// The reply text (for a file: its name).
     pub text: String,
+    /// Whether `activity_id` is a `CaseFile` the agent attached (C4, agent to customer) rather
+    /// than an activity.
+    #[serde(default)]
+    pub file: bool,
     /// When it was held.
     pub held_at: DateTime<Utc>,
 }
