@@ -51,6 +51,21 @@ pub trait MessageFlow: Send + Sync {
     /// # Errors
     /// Connector and store errors; the dispatcher maps them to an [`Outcome`].
     async fn handle(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error>;
+
+    /// Follows a customer whose phone number or business-scoped user id changed on
+    /// `phone_number_id` (`moves`: old → new identifier), for state the flow keeps by
+    /// conversation. Called once per `system` message, after the sessions and the conversation
+    /// log moved ([`Conversations::follow`]). Default: nothing to move.
+    ///
+    /// # Errors
+    /// Connector and store errors (the system message is retried).
+    async fn follow(
+        &self,
+        _phone_number_id: &str,
+        _moves: &[(String, String)],
+    ) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Routes inbound messages to the registered [`MessageFlow`]s and runs them.
@@ -148,10 +163,20 @@ impl Dispatcher {
         {
             return Ok(Some(flow.clone()));
         }
+        // A person whose number changed is still found under the number the directory has.
+        let previous = match inbound.sender.phone() {
+            Some(p) if self.directory.lookup(p).is_none() => {
+                self.conversations
+                    .previous(&inbound.phone_number_id, p)
+                    .await?
+            }
+            _ => None,
+        };
         let person = inbound
             .sender
             .phone()
-            .and_then(|p| self.directory.lookup(p));
+            .and_then(|p| self.directory.lookup(p))
+            .or_else(|| previous.as_deref().and_then(|p| self.directory.lookup(p)));
         let mut best: Option<(u8, &Arc<dyn MessageFlow>)> = None;
         for flow in &self.flows {
             if let Some(priority) = flow.claim(inbound, person)
@@ -181,13 +206,17 @@ impl Dispatcher {
         ControlStore::new(self.conversations.store().clone())
             .observe(&inbound.event)
             .await?;
-        // A number or user-id change is a system message for the stores, not for a flow: the
-        // conversation (and with it the 24-hour window) follows the customer to the new
-        // identifier; nothing is answered.
+        // A number or user-id change is a system message for the stores, not for a flow to
+        // answer: the sessions, the conversation log and its 24-hour window follow the customer
+        // to the new identifier, and so does every flow's own state (C1's case link, C5's
+        // contact); nothing is answered.
         if inbound.message.identity_change().is_some() {
-            let moved = self.conversations.log().follow(&inbound.event).await?;
+            let moves = self.conversations.follow(&inbound.event).await?;
+            for flow in &self.flows {
+                flow.follow(&inbound.phone_number_id, &moves).await?;
+            }
             return Ok(Outcome::delivered_with(
-                json!({ "skipped": "identity change followed", "moved": moved }),
+                json!({ "skipped": "identity change followed", "moved": moves.len() }),
             ));
         }
         // Every inbound message joins its conversation's log, whichever flow handles it.
@@ -416,6 +445,79 @@ mod tests {
             "the thread follows the new number: {moved:?}"
         );
         assert_eq!(moved[0].id, "wamid.old");
+    }
+
+    /// Claims by directory role: a technician whose number changed is still a technician.
+    struct ByRole {
+        seen: Mutex<Vec<Option<String>>>,
+    }
+
+    #[async_trait]
+    impl MessageFlow for ByRole {
+        fn name(&self) -> &'static str {
+            "ROLE"
+        }
+        fn claim(&self, _: &Inbound, person: Option<&DirectoryEntry>) -> Option<u8> {
+            self.seen
+                .lock()
+                .unwrap()
+                .push(person.and_then(|p| p.role.clone()));
+            Some(1)
+        }
+        async fn handle(&self, _: &StoredEvent, _: &Inbound) -> Result<Outcome, Error> {
+            Ok(Outcome::delivered())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_directory_still_knows_a_person_after_a_number_change() {
+        use chatport_testkit::graph::shapes::{self, Business};
+        let flow = Arc::new(ByRole {
+            seen: Mutex::new(Vec::new()),
+        });
+        let store = SqliteStore::open_in_memory().unwrap();
+        let directory: Directory = toml::from_str::<DirectoryFile>(
+            "[[entry]]\nphone = \"+1 650 555 1234\"\nrole = \"technician\"\n",
+        )
+        .map(|f| Directory::new(&f.entry))
+        .unwrap();
+        let s = Setup {
+            dispatcher: Dispatcher::new(
+                vec![flow.clone()],
+                Conversations::new(Arc::new(store.clone())),
+                directory,
+                Arc::new(store.clone()),
+            ),
+            conversations: Conversations::new(Arc::new(store.clone())),
+            store,
+        };
+        let business = Business::new("1", "106540352242922", "15550783881");
+        let change = shapes::user_changed_number(
+            &business,
+            "16505551234",
+            "16505559999",
+            None,
+            "wamid.sys",
+            1_751_247_600,
+        );
+        run(&s, &arrive_body(&s.store, &change).await).await;
+        let body = Delivery::new("1")
+            .message(
+                "106540352242922",
+                "15550783881",
+                MessageSpec::text("16505559999", "wamid.new", 1_751_247_700, "on site"),
+            )
+            .build();
+        run(&s, &arrive_body(&s.store, &body).await).await;
+        assert_eq!(
+            flow.seen.lock().unwrap().as_slice(),
+            [Some("technician".to_owned())]
+        );
+    }
+
+    #[derive(serde::Deserialize)]
+    struct DirectoryFile {
+        entry: Vec<DirectoryEntry>,
     }
 
     #[tokio::test]

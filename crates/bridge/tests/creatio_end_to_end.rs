@@ -859,3 +859,88 @@ async fn an_agents_file_reaches_the_customer_as_media_and_waits_for_a_closed_win
     );
     h.service.stop().await;
 }
+
+/// A customer who changes their number mid-handoff stays on their case: the next message from
+/// the new number is mirrored onto it, the agent's reply goes to the new number, and after the
+/// case is closed a new handoff from the new number finds the same contact (C5).
+#[tokio::test]
+async fn a_number_change_keeps_the_case_the_replies_and_the_contact() {
+    use chatport_testkit::graph::shapes::{self, Business};
+    const OLD: &str = "16505551234";
+    const NEW: &str = "16505559999";
+    let h = Harness::start(0).await;
+    h.say(
+        OLD,
+        "wamid.N1",
+        now(),
+        "I need to speak to a person about my invoice",
+    )
+    .await;
+    let cases = h.cases();
+    assert_eq!(cases.len(), 1);
+    let case_id: Uuid = cases[0]["Id"].as_str().unwrap().parse().unwrap();
+    let contact = cases[0]["ContactId"].clone();
+
+    let change = shapes::user_changed_number(
+        &Business::new(WABA, PNID, DISPLAY),
+        OLD,
+        NEW,
+        None,
+        "wamid.N-sys",
+        now(),
+    );
+    let r = h.simulator.deliver(&change).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.drain().await;
+
+    h.say(NEW, "wamid.N2", now(), "this is my new phone").await;
+    assert_eq!(h.cases().len(), 1, "no second case for the new number");
+    assert!(
+        h.activities_of(&case_id.to_string())
+            .iter()
+            .any(|a| a["Notes"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("this is my new phone")
+                || a["Title"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("this is my new phone")),
+        "the new number's message is on the case"
+    );
+    h.creatio
+        .post_agent_reply(case_id, "Noted, we will call you there.")
+        .await
+        .unwrap();
+    h.drain().await;
+    assert_eq!(
+        h.texts_to(NEW).last().map(String::as_str),
+        Some("Noted, we will call you there.")
+    );
+    assert!(!h.texts_to(OLD).iter().any(|t| t.contains("call you there")));
+
+    // The contact knows the new number now; after closure a new handoff finds the contact.
+    let options: Vec<Value> = h
+        .creatio
+        .records("ContactCommunication")
+        .into_iter()
+        .filter(|o| o["ContactId"] == contact)
+        .collect();
+    assert_eq!(options.len(), 1, "{options:#?}");
+    assert_eq!(options[0]["Number"], format!("+{NEW}"));
+    h.creatio
+        .set_case_status(case_id, RESOLVED.parse().unwrap())
+        .await
+        .unwrap();
+    h.drain().await;
+    h.say(NEW, "wamid.N3", now(), "I need to speak to a person again")
+        .await;
+    let cases = h.cases();
+    assert_eq!(cases.len(), 2);
+    assert_eq!(
+        cases[1]["ContactId"], contact,
+        "C5 matched the contact by its new number"
+    );
+    assert_eq!(h.creatio.records("Contact").len(), 1);
+    h.service.stop().await;
+}

@@ -24,7 +24,8 @@
 //!   (never more than the row cap, default 20 000); `GET {Set}({id})` (+ `$select`) → the record
 //!   or 404; `POST {Set}` → 201 with the record (an `Id` in the body is used, else a new one;
 //!   `CreatedOn`/`ModifiedOn` set, `CreatedById` = the integration user's contact; `Case` gets a
-//!   `Number` `SR0000000n`); a POST with an existing `Id` → **500** with a SQL Server
+//!   `Number` `SR0000000n`; a `ContactCommunication` without `SearchNumber` gets its `Number`'s
+//!   digits reversed, as Creatio maintains it); a POST with an existing `Id` → **500** with a SQL Server
 //!   duplicate-key message in the OData error shape (Creatio's exact answer is not documented;
 //!   inferred); `PATCH {Set}({id})` → 204 (merge); `DELETE` → 204; 404 when missing. Entity sets are
 //!   generic: any schema code works (`Case`, `Contact`, `ContactCommunication`, `Activity`,
@@ -1004,6 +1005,14 @@ fn insert(
     record
         .entry("CreatedById")
         .or_insert_with(|| Value::from(creator));
+    // Creatio maintains `SearchNumber` (the number's digits reversed) itself.
+    if set == "ContactCommunication"
+        && record.get("SearchNumber").is_none_or(Value::is_null)
+        && let Some(number) = record.get("Number").and_then(Value::as_str)
+    {
+        let reversed: String = number.chars().filter(char::is_ascii_digit).rev().collect();
+        record.insert("SearchNumber".into(), Value::from(reversed));
+    }
     if set == "Case" && record.get("Number").is_none_or(Value::is_null) {
         state.case_numbers += 1;
         record.insert(

@@ -65,6 +65,9 @@ use crate::webhook::{Event, EventKind, Message};
 pub const KV_SESSION: &str = "wa.session";
 /// [`KvStore`] namespace of reply contexts: sent wamid → [`ReplyContext`] JSON.
 pub const KV_CONTEXT: &str = "wa.context";
+/// [`KvStore`] namespace of earlier identifiers: `{phone_number_id}:{new}` → the phone number or
+/// business-scoped user id the customer had before ([`Conversations::follow`]).
+pub const KV_PREVIOUS: &str = "wa.previous";
 
 /// Who sent a message: a phone number (`wa_id`) or, for users who hide it, a business-scoped
 /// user id (Meta: business-scoped-user-ids).
@@ -333,6 +336,56 @@ impl Conversations {
         Ok(serde_json::from_slice(&bytes).ok())
     }
 
+    /// Follows a customer whose number or business-scoped user id changed (a `system` message
+    /// with an [`IdentityChange`](crate::webhook::IdentityChange)): moves the session of each old
+    /// identifier to the new one, remembers the old identifier ([`Conversations::previous`]), and
+    /// moves the conversation log and its 24-hour window ([`ConversationStore::follow`]). Returns
+    /// the identifier moves (old, new) that were followed; none for any other event.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the store fails.
+    pub async fn follow(&self, event: &Event) -> Result<Vec<(String, String)>, Error> {
+        let (Some(message), Some(phone_number_id)) = (event.message(), event.phone_number_id())
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(change) = message.identity_change() else {
+            return Ok(Vec::new());
+        };
+        let mut moves = Vec::new();
+        for (old, new) in change.moves() {
+            let from = format!("{phone_number_id}:{old}");
+            if let Some(session) = self.kv.get(KV_SESSION, &from).await? {
+                let to = format!("{phone_number_id}:{new}");
+                self.kv.put(KV_SESSION, &to, &session).await?;
+                self.kv.delete(KV_SESSION, &from).await?;
+            }
+            self.kv
+                .put(
+                    KV_PREVIOUS,
+                    &format!("{phone_number_id}:{new}"),
+                    old.as_bytes(),
+                )
+                .await?;
+            moves.push((old.to_owned(), new.to_owned()));
+        }
+        self.log().follow(event).await?;
+        Ok(moves)
+    }
+
+    /// The identifier (phone number or business-scoped user id) a customer had on
+    /// `phone_number_id` before changing to `id`, when [`Conversations::follow`] saw the change.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the store fails.
+    pub async fn previous(&self, phone_number_id: &str, id: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .kv
+            .get(KV_PREVIOUS, &format!("{phone_number_id}:{id}"))
+            .await?
+            .and_then(|b| String::from_utf8(b).ok()))
+    }
+
     /// The conversation log over the same store (every message of every conversation; see
     /// [`crate::conversation`]).
     pub fn log(&self) -> ConversationStore {
@@ -481,6 +534,57 @@ mod tests {
         assert_eq!(context.handler, "notify");
         assert_eq!(context.data, json!({"record": "r1"}));
         assert!(c.context("wamid.other").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_number_change_moves_the_session_and_remembers_the_old_number() {
+        use chatport_testkit::graph::shapes::{self, Business};
+        let c = conversations();
+        let old = Sender::Phone("16505551234".into());
+        c.start(
+            "106540352242922",
+            &old,
+            "C1",
+            json!({"case": 1}),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+        let business = Business::new("1", "106540352242922", "15550783881");
+        let body = shapes::user_changed_number(
+            &business,
+            "16505551234",
+            "16505559999",
+            None,
+            "wamid.sys",
+            1_751_247_600,
+        );
+        let event = events(&body).remove(0);
+        let moves = c.follow(&event).await.unwrap();
+        assert_eq!(
+            moves,
+            [("16505551234".to_owned(), "16505559999".to_owned())]
+        );
+        let new = Sender::Phone("16505559999".into());
+        let session = c.session("106540352242922", &new).await.unwrap().unwrap();
+        assert_eq!(session.handler, "C1");
+        assert!(c.session("106540352242922", &old).await.unwrap().is_none());
+        assert_eq!(
+            c.previous("106540352242922", "16505559999")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("16505551234")
+        );
+        // Any other event follows nothing.
+        let text = Delivery::new("1")
+            .message(
+                "106540352242922",
+                "15550783881",
+                MessageSpec::text("16505559999", "wamid.t", 1_751_247_700, "hi"),
+            )
+            .build();
+        assert!(c.follow(&events(&text).remove(0)).await.unwrap().is_empty());
     }
 
     #[tokio::test]

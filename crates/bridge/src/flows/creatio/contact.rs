@@ -143,3 +143,32 @@ pub async fn match_contact(
         ambiguous: false,
     })
 }
+
+/// Adds `+{digits}` as a mobile communication option of `contact_id`: the customer of
+/// conversation `from` changed to this number (C5 then matches the contact by it). Once per
+/// change: the option's `Id` is derived from the old conversation and the new number.
+///
+/// # Errors
+/// Creatio errors.
+pub async fn add_mobile(
+    client: &Client,
+    lookups: &Lookups,
+    contact_id: Uuid,
+    from: &ConversationKey,
+    digits: &str,
+) -> Result<Uuid, Error> {
+    let key = IdempotencyKey::derive(
+        "C5",
+        "number",
+        &EventId::new(format!("{}>{digits}", from.as_key())),
+    );
+    let option = ContactCommunication {
+        contact_id: Some(contact_id),
+        communication_type_id: Some(lookups.communication_type_mobile),
+        number: Some(format!("+{digits}")),
+        ..ContactCommunication::new()
+    };
+    Ok(EntitySink::<ContactCommunication>::new(client.clone())
+        .write(&option, &key)
+        .await?)
+}

@@ -780,6 +780,25 @@ impl MessageFlow for HandoffFlow {
         }
     }
 
+    /// The case link and held replies follow the customer; with a new phone number the
+    /// customer's contact gets it as a mobile communication option (C5 finds the contact by it
+    /// next time).
+    async fn follow(&self, phone_number_id: &str, moves: &[(String, String)]) -> Result<(), Error> {
+        let s = &self.shared;
+        for (old, new) in moves {
+            let from = ConversationKey::new(phone_number_id, old);
+            let to = ConversationKey::new(phone_number_id, new);
+            let Some(link) = s.state.rekey(&from, &to).await? else {
+                continue;
+            };
+            if let (Some(contact_id), Some(digits)) = (link.contact_id, to.phone()) {
+                super::contact::add_mobile(&s.creatio, &s.lookups, contact_id, &from, digits)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
         let s = &self.shared;
         let conv = ConversationKey::new(&inbound.phone_number_id, inbound.sender.as_str());

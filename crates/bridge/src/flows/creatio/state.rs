@@ -236,6 +236,29 @@ impl CreatioState {
         Ok(())
     }
 
+    /// Moves what is kept for conversation `from` (its case link, the case's reverse index, the
+    /// held replies) to `to`: the customer's number or user id changed. Returns the link, if
+    /// there was one.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn rekey(
+        &self,
+        from: &ConversationKey,
+        to: &ConversationKey,
+    ) -> Result<Option<CaseLink>, Error> {
+        let Some(link) = self.link(from).await? else {
+            return Ok(None);
+        };
+        for held in self.held(from).await? {
+            self.hold(to, &held).await?;
+            self.release(from, held.activity_id).await?;
+        }
+        self.save_link(to, &link).await?;
+        self.kv.delete(KV_LINK, &from.as_key()).await?;
+        Ok(Some(link))
+    }
+
     /// Holds a reply until the window reopens.
     ///
     /// # Errors
