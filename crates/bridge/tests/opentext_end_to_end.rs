@@ -125,7 +125,7 @@ impl Harness {
             .auth_base(&cms.base_url())
             .cms_base(&format!("{}/cms", cms.base_url()))
             .css_base(&cms.base_url())
-            .client_credentials(cms.client_id(), cms.client_secret().to_owned().into())
+            .client_credentials(cms.client_id(), cms.client_secret().to_owned())
             .build()
             .unwrap();
         let config = Config::from_toml_str(CONFIG).unwrap();

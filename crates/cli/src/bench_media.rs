@@ -376,7 +376,7 @@ async fn relay(args: &MediaRelayArgs) -> Result<RelayResult, String> {
         .and_then(|u| u.host_str().map(str::to_owned))
         .ok_or_else(|| "--graph-url has no host".to_owned())?;
     let whatsapp = chatport_whatsapp::Client::builder()
-        .access_token(env(ENV_GRAPH_TOKEN)?.into())
+        .access_token(env(ENV_GRAPH_TOKEN)?)
         .base_url(&args.graph_url)
         .timeout(CLIENT_TIMEOUT)
         .allow_media_host(graph_host)
@@ -388,7 +388,7 @@ async fn relay(args: &MediaRelayArgs) -> Result<RelayResult, String> {
         .cms_base(&args.cms_url)
         .css_base(&args.css_url)
         .timeout(CLIENT_TIMEOUT)
-        .client_credentials(&env(ENV_CMS_CLIENT_ID)?, env(ENV_CMS_CLIENT_SECRET)?.into())
+        .client_credentials(&env(ENV_CMS_CLIENT_ID)?, env(ENV_CMS_CLIENT_SECRET)?)
         .build()
         .map_err(|e| format!("OpenText client: {e}"))?;
     let store = SqliteStore::open_in_memory().map_err(|e| format!("store: {e}"))?;

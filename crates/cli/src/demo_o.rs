@@ -454,7 +454,7 @@ async fn graph_free_upload(cms: &CmsEmulator) -> Result<String, String> {
         .auth_base(&cms.base_url())
         .cms_base(&cms.cms_base())
         .css_base(&cms.css_base())
-        .client_credentials(cms.client_id(), cms.client_secret().to_owned().into())
+        .client_credentials(cms.client_id(), cms.client_secret().to_owned())
         .build()
         .map_err(|e| e.to_string())?;
     let bytes = b"%PDF-1.7 invoice 12345".to_vec();

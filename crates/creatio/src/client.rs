@@ -148,10 +148,14 @@ impl ClientBuilder {
 
     /// Forms (cookie) authentication with a Creatio user (`AuthService.svc/Login`). Use when the
     /// instance has no Identity Service.
-    pub fn forms_auth(mut self, username: &str, password: SecretString) -> Self {
+    pub fn forms_auth(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<SecretString>,
+    ) -> Self {
         self.auth = Some(AuthConfig::Forms {
-            username: username.to_owned(),
-            password,
+            username: username.into(),
+            password: password.into(),
         });
         self
     }
@@ -162,12 +166,12 @@ impl ClientBuilder {
     /// cloud convention `https://{tenant}.creatio.com` → `https://{tenant}-is.creatio.com`.
     pub fn oauth_client_credentials(
         mut self,
-        client_id: &str,
-        client_secret: SecretString,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
     ) -> Self {
         self.auth = Some(AuthConfig::OAuth {
-            client_id: client_id.to_owned(),
-            client_secret,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
         });
         self
     }

@@ -135,10 +135,14 @@ impl ClientBuilder {
 
     /// Authenticates with the `client_credentials` grant (the app's confidential client; the
     /// vendor's recommendation for back-end services).
-    pub fn client_credentials(mut self, client_id: &str, client_secret: SecretString) -> Self {
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+    ) -> Self {
         self.grant = Some(Grant::ClientCredentials {
-            client_id: client_id.to_owned(),
-            client_secret,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
         });
         self
     }
@@ -147,16 +151,16 @@ impl ClientBuilder {
     /// older back-end sample and the qibb connector do.
     pub fn password_grant(
         mut self,
-        client_id: &str,
-        client_secret: SecretString,
-        username: &str,
-        password: SecretString,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+        username: impl Into<String>,
+        password: impl Into<SecretString>,
     ) -> Self {
         self.grant = Some(Grant::Password {
-            client_id: client_id.to_owned(),
-            client_secret,
-            username: username.to_owned(),
-            password,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            username: username.into(),
+            password: password.into(),
         });
         self
     }

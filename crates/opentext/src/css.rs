@@ -356,8 +356,8 @@ impl ShareLinkRequest {
     }
 
     /// Sets the password.
-    pub fn password(mut self, password: SecretString) -> Self {
-        self.password = Some(password);
+    pub fn password(mut self, password: impl Into<SecretString>) -> Self {
+        self.password = Some(password.into());
         self
     }
 

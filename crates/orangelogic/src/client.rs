@@ -103,10 +103,14 @@ impl ClientBuilder {
     /// Authenticates with OAuth 2.0 client credentials (the vendor's recommendation), at
     /// [`client_credentials_path`](Self::client_credentials_path). The account must be a non-SSO
     /// "OAuth Client Application" account with bearer authentication allowed.
-    pub fn client_credentials(mut self, client_id: &str, client_secret: SecretString) -> Self {
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretString>,
+    ) -> Self {
         self.credentials = Some(Credentials::OAuthClient {
-            client_id: client_id.to_owned(),
-            client_secret,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
         });
         self
     }
@@ -114,17 +118,21 @@ impl ClientBuilder {
     /// Authenticates with a static, non-expiring bearer token (Admin › Contacts › Accounts ›
     /// "Non-expiring Bearer Token"). Never fetched or refreshed: a 401 is returned as
     /// [`ErrorClass::Auth`].
-    pub fn bearer_token(mut self, token: SecretString) -> Self {
-        self.credentials = Some(Credentials::Bearer(token));
+    pub fn bearer_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.credentials = Some(Credentials::Bearer(token.into()));
         self
     }
 
     /// Authenticates with the legacy user login (least secure; the token is bound to the
     /// requesting IP and sent as the `token` parameter), at [`login_path`](Self::login_path).
-    pub fn user_login(mut self, login: &str, password: SecretString) -> Self {
+    pub fn user_login(
+        mut self,
+        login: impl Into<String>,
+        password: impl Into<SecretString>,
+    ) -> Self {
         self.credentials = Some(Credentials::UserLogin {
-            login: login.to_owned(),
-            password,
+            login: login.into(),
+            password: password.into(),
         });
         self
     }

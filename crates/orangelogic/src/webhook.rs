@@ -418,9 +418,9 @@ impl fmt::Debug for WebhookAuthenticator {
 impl WebhookAuthenticator {
     /// Accepts deliveries presenting `token` (use at least 32 random characters), from any
     /// address until [`allow`](Self::allow) is called.
-    pub fn new(token: SecretString) -> Self {
+    pub fn new(token: impl Into<SecretString>) -> Self {
         Self {
-            token,
+            token: token.into(),
             allow: Vec::new(),
         }
     }

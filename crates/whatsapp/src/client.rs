@@ -141,9 +141,18 @@ impl Default for ClientBuilder {
 
 impl ClientBuilder {
     /// The system-user or business access token (needs `whatsapp_business_messaging` to send).
-    /// Required.
-    pub fn access_token(mut self, token: SecretString) -> Self {
-        self.token = Some(token);
+    /// Required. Anything that becomes a [`SecretString`] will do: a `String` read from the
+    /// environment, a `&str`, or a `SecretString` itself.
+    ///
+    /// ```
+    /// let client = chatport_whatsapp::Client::builder()
+    ///     .access_token(std::env::var("WHATSAPP_TOKEN").unwrap_or_else(|_| "EAAG-example".into()))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), chatport_whatsapp::Error>(())
+    /// ```
+    pub fn access_token(mut self, token: impl Into<SecretString>) -> Self {
+        self.token = Some(token.into());
         self
     }
 

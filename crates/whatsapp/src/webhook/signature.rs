@@ -109,8 +109,8 @@ impl SignatureVerifier {
     /// # Errors
     /// [`Error::Config`] when the list is empty or a secret is blank (empty or whitespace only): a
     /// blank secret would let anyone sign.
-    pub fn new(secrets: impl IntoIterator<Item = SecretString>) -> Result<Self, Error> {
-        let secrets: Vec<SecretString> = secrets.into_iter().collect();
+    pub fn new(secrets: impl IntoIterator<Item = impl Into<SecretString>>) -> Result<Self, Error> {
+        let secrets: Vec<SecretString> = secrets.into_iter().map(Into::into).collect();
         if secrets.is_empty() {
             return Err(Error::Config("no webhook app secret configured".into()));
         }
