@@ -7,8 +7,11 @@
 //! before any job is known is kept in the session and filed once the job number arrives.
 //!
 //! Effectively once: each item is keyed by `derive("O5", "evidence", wamid)` in
-//! `idempotency_property`; media uploads by `derive("O5", "blob", wamid)`; acknowledgements by the
-//! message they answer.
+//! `idempotency_property`. Media evidence is one `chatport_opentext::DocumentSink` write (CSS
+//! upload + file instance with the media as primary rendition): the record is looked up by that
+//! key before anything is downloaded, and the uploaded blob is remembered under the same key
+//! until the record exists (there is no separate upload key). Notes and locations go through an
+//! `InstanceSink`; acknowledgements are keyed by the message they answer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,16 +20,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatport_core::sink::KeyLocks;
 use chatport_core::{EventId, IdempotencyKey, Outcome, Sink};
-use chatport_opentext::{Client as CmsClient, InstanceDraft, InstanceSink};
-use chatport_runtime::{KvStore, StoredEvent};
+use chatport_opentext::{Client as CmsClient, Document, DocumentSink, InstanceDraft, InstanceSink};
+use chatport_runtime::StoredEvent;
 use chatport_whatsapp::OutgoingMessage;
 use chatport_whatsapp::webhook::{Message, MessageType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
-    MediaLimits, category_of, in_doubt, instance_sink, primary_rendition, send_once, store_media,
-};
+use super::{category_of, document_sink, in_doubt, instance_sink, send_once, spool_media};
 use crate::Error;
 
 use crate::directory::DirectoryEntry;
@@ -166,14 +167,13 @@ pub struct FieldSession {
 pub struct FieldEvidence {
     config: O5Config,
     cms: CmsClient,
-    /// Media evidence (`category`).
-    files: InstanceSink,
+    /// Media evidence (`category`): CSS upload + file instance.
+    files: DocumentSink,
     /// Notes and locations (`note_category`).
     notes: InstanceSink,
     whatsapp: chatport_whatsapp::Client,
     sender: OnceSender,
     conversations: Conversations,
-    kv: Arc<dyn KvStore>,
     directory: crate::directory::Directory,
 }
 
@@ -194,18 +194,23 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
     }
     let cms = ctx.require_cms(FLOW)?;
     let locks = KeyLocks::new();
-    let sink = |category: &str| {
-        instance_sink(
-            &cms,
-            "flows.o5",
-            category_of(category),
-            &config.type_name,
-            &config.idempotency_property,
-            &locks,
-        )
-    };
-    let files = sink(&config.category)?;
-    let notes = sink(&config.note_category)?;
+    let files = document_sink(
+        &cms,
+        &ctx.kv,
+        "flows.o5",
+        category_of(&config.category),
+        &config.type_name,
+        &config.idempotency_property,
+        &locks,
+    )?;
+    let notes = instance_sink(
+        &cms,
+        "flows.o5",
+        category_of(&config.note_category),
+        &config.type_name,
+        &config.idempotency_property,
+        &locks,
+    )?;
     registry.message_flows.push(Arc::new(FieldEvidence {
         config: config.clone(),
         cms,
@@ -214,7 +219,6 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),
         conversations: ctx.conversations.clone(),
-        kv: ctx.kv.clone(),
         directory: ctx.directory.clone(),
     }));
     Ok(())
@@ -265,30 +269,24 @@ impl FieldEvidence {
                 values.push(("location_name", json!(name)));
             }
         }
+        // A replay finds the record before anything is downloaded.
+        let media = message.media();
+        if media.is_some()
+            && let Some(found) = self.files.find(&key).await?
+        {
+            return Ok(found.id);
+        }
+        let spooled = match media {
+            Some(media) => Some(spool_media(&self.whatsapp, media, cfg.max_bytes).await?),
+            None => None,
+        };
+        if let Some(spooled) = &spooled {
+            values.push(("sha256", json!(spooled.sha256_hex)));
+        }
         let mut draft = InstanceDraft::new(format!(
             "{job} {kind} {}",
             captured_at.as_deref().unwrap_or(&message.id)
         ));
-        let sink = if let Some(media) = message.media() {
-            let stored = store_media(
-                &self.whatsapp,
-                &self.cms,
-                &self.kv,
-                &IdempotencyKey::derive(FLOW, "blob", &event),
-                media,
-                MediaLimits {
-                    default_name: &format!("{kind}-{}", message.id.replace(['.', '='], "_")),
-                    max_bytes: cfg.max_bytes,
-                    text_chars: 0,
-                },
-            )
-            .await?;
-            values.push(("sha256", json!(stored.sha256_hex)));
-            draft = draft.extra("renditions", primary_rendition(&stored));
-            &self.files
-        } else {
-            &self.notes
-        };
         for (field, value) in values {
             if let Some(p) = cfg.properties.get(field) {
                 draft.properties.insert(p.clone(), value);
@@ -307,8 +305,16 @@ impl FieldEvidence {
         {
             draft = draft.parent_folder_id(folder.id);
         }
-        let instance = sink.write(&draft, &key).await?;
-        Ok(instance.id)
+        let Some(spooled) = spooled else {
+            return Ok(self.notes.write(&draft, &key).await?.id);
+        };
+        let file_name = spooled
+            .file_name
+            .clone()
+            .unwrap_or_else(|| format!("{kind}-{}", message.id.replace(['.', '='], "_")));
+        let document = Document::from_path(draft, file_name, spooled.path())
+            .mime_type(spooled.mime_type.clone());
+        Ok(self.files.write(&document, &key).await?.id)
     }
 
     async fn run(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
