@@ -3,8 +3,12 @@
 //! reference in the caption; status changes on those objects notify the vendor with a template (a
 //! checkpointed poller like O3, once per object and status).
 //!
-//! Effectively once: documents are keyed by `derive("O8", "document", wamid)`, uploads by
-//! `derive("O8", "blob", wamid)`; notifications by the poller row `{object id}:{status}`.
+//! Effectively once: a document is one `chatport_opentext::DocumentSink` write (CSS upload + file
+//! instance with the media as primary rendition) keyed by `derive("O8", "document", wamid)` in
+//! `idempotency_property`; the record is looked up by that key before anything is downloaded (a
+//! replay answers from the filed record), and the uploaded blob is remembered under the same key
+//! until the record exists (there is no separate upload key). Notifications are keyed by the
+//! poller row `{object id}:{status}`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,15 +16,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chatport_core::sink::KeyLocks;
 use chatport_core::{IdempotencyKey, Outcome, Sink};
-use chatport_opentext::{Client as CmsClient, InstanceDraft, InstanceSink};
-use chatport_runtime::{KvStore, StoredEvent};
+use chatport_opentext::{Client as CmsClient, Document, DocumentSink, Instance, InstanceDraft};
+use chatport_runtime::StoredEvent;
 use chatport_whatsapp::{OutgoingMessage, Recipient};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    MediaLimits, WatchConfig, category_of, in_doubt, instance_sink, poller_start,
-    primary_rendition, property_text, require, send_once, status_event, status_source, store_media,
+    WatchConfig, category_of, document_sink, in_doubt, poller_start, property_text, require,
+    send_once, spool_media, status_event, status_source,
 };
 use crate::Error;
 
@@ -210,10 +214,9 @@ pub fn find_reference(caption: &str, objects: &[LinkedObject]) -> Option<(usize,
 pub struct SupplierExchange {
     config: O8Config,
     cms: CmsClient,
-    documents: InstanceSink,
+    documents: DocumentSink,
     whatsapp: chatport_whatsapp::Client,
     sender: OnceSender,
-    kv: Arc<dyn KvStore>,
     directory: Vec<DirectoryEntry>,
 }
 
@@ -256,8 +259,9 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         source,
         config.poll_interval_secs,
     ));
-    let documents = instance_sink(
+    let documents = document_sink(
         &cms,
+        &ctx.kv,
         "flows.o8",
         category_of(&config.category),
         &config.type_name,
@@ -270,7 +274,6 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         documents,
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),
-        kv: ctx.kv.clone(),
         directory: ctx.config.directory.clone(),
     });
     registry.event_flows.push(flow.clone());
@@ -327,24 +330,66 @@ impl SupplierExchange {
                 reason: "O8 got a message without media".into(),
             });
         };
+        let key = IdempotencyKey::derive(FLOW, "document", &stored.event_id);
+        // A replay answers from the record an earlier attempt filed, downloading nothing.
+        let filed = match self.documents.find(&key).await? {
+            Some(found) => Filed::of(&found),
+            None => self.file(inbound, media, &key).await?,
+        };
+        let mut values = BTreeMap::new();
+        values.insert(
+            "reference".to_owned(),
+            filed
+                .reference
+                .clone()
+                .unwrap_or_else(|| "the reference".into()),
+        );
+        values.insert(
+            "kind".to_owned(),
+            filed
+                .linked
+                .as_ref()
+                .map(|(kind, _)| kind.replace('_', " "))
+                .unwrap_or_default(),
+        );
+        let text = if filed.linked.is_some() {
+            render(&cfg.reply_linked, &values)
+        } else {
+            render(&cfg.reply_unlinked, &values)
+        };
+        let reply =
+            OutgoingMessage::text(inbound.sender.recipient(), text).reply_to(message.id.clone());
+        let reply_key = IdempotencyKey::derive(FLOW, "reply", &stored.event_id);
+        match send_once(&self.sender, &reply_key, &inbound.phone_number_id, reply).await? {
+            Some(wamid) => Ok(Outcome::delivered_with(json!({
+                "document_id": filed.id,
+                "linked_object_id": filed.linked.as_ref().map(|(_, id)| id.clone()),
+                "reply_wamid": wamid,
+            }))),
+            None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+        }
+    }
+
+    /// Spools the media, finds the linked object and files the document (one
+    /// [`DocumentSink`] write).
+    async fn file(
+        &self,
+        inbound: &Inbound,
+        media: &chatport_whatsapp::webhook::Media,
+        key: &IdempotencyKey,
+    ) -> Result<Filed, Error> {
+        let cfg = &self.config;
+        let message = &inbound.message;
         let caption = inbound.text().unwrap_or_default().to_owned();
         let vendor = inbound
             .sender
             .phone()
             .and_then(|p| find_person(&self.directory, p));
-        let stored_media = store_media(
-            &self.whatsapp,
-            &self.cms,
-            &self.kv,
-            &IdempotencyKey::derive(FLOW, "blob", &stored.event_id),
-            media,
-            MediaLimits {
-                default_name: &format!("{}.bin", message.id.replace(['.', '='], "_")),
-                max_bytes: cfg.max_bytes,
-                text_chars: 0,
-            },
-        )
-        .await?;
+        let spooled = spool_media(&self.whatsapp, media, cfg.max_bytes).await?;
+        let file_name = spooled
+            .file_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.bin", message.id.replace(['.', '='], "_")));
         let reference = find_reference(&caption, &cfg.objects);
         let mut target = None;
         if let Some((index, reference)) = &reference {
@@ -367,7 +412,7 @@ impl SupplierExchange {
             vendor
                 .and_then(|v| v.name.clone())
                 .unwrap_or_else(|| "Vendor".into()),
-            stored_media.file_name
+            file_name
         ))
         .property(
             "vendor_id",
@@ -377,7 +422,7 @@ impl SupplierExchange {
         )
         .property("caption", caption.clone())
         .property("source_message_id", message.id.clone())
-        .property("content_sha256", stored_media.sha256_hex.clone())
+        .property("content_sha256", spooled.sha256_hex.clone())
         .property(
             "link_status",
             if target.is_some() {
@@ -395,39 +440,33 @@ impl SupplierExchange {
                 .property("linked_object_type", object.type_name.clone())
                 .property("linked_object_kind", object.kind.clone());
         }
-        draft = draft.extra("renditions", primary_rendition(&stored_media));
-        let key = IdempotencyKey::derive(FLOW, "document", &stored.event_id);
-        let instance = self.documents.write(&draft, &key).await?;
-        let mut values = BTreeMap::new();
-        values.insert(
-            "reference".to_owned(),
-            reference
-                .as_ref()
-                .map(|(_, r)| r.clone())
-                .unwrap_or_else(|| "the reference".into()),
-        );
-        values.insert(
-            "kind".to_owned(),
-            target
-                .as_ref()
-                .map(|(o, _)| o.kind.replace('_', " "))
-                .unwrap_or_default(),
-        );
-        let text = if target.is_some() {
-            render(&cfg.reply_linked, &values)
-        } else {
-            render(&cfg.reply_unlinked, &values)
-        };
-        let reply =
-            OutgoingMessage::text(inbound.sender.recipient(), text).reply_to(message.id.clone());
-        let reply_key = IdempotencyKey::derive(FLOW, "reply", &stored.event_id);
-        match send_once(&self.sender, &reply_key, &inbound.phone_number_id, reply).await? {
-            Some(wamid) => Ok(Outcome::delivered_with(json!({
-                "document_id": instance.id,
-                "linked_object_id": target.as_ref().map(|(_, f)| f.id.clone()),
-                "reply_wamid": wamid,
-            }))),
-            None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+        let document = Document::from_path(draft, file_name, spooled.path())
+            .mime_type(spooled.mime_type.clone());
+        let receipt = self.documents.write(&document, key).await?;
+        Ok(Filed {
+            id: receipt.id,
+            reference: reference.map(|(_, r)| r),
+            linked: target.map(|(object, found)| (object.kind, found.id)),
+        })
+    }
+}
+
+/// A filed vendor document: its id, the reference read, and the linked object (kind, id).
+#[derive(Debug)]
+struct Filed {
+    id: String,
+    reference: Option<String>,
+    linked: Option<(String, String)>,
+}
+
+impl Filed {
+    /// What an earlier attempt filed, read back from the record's properties.
+    fn of(instance: &Instance) -> Self {
+        Self {
+            id: instance.id.clone(),
+            reference: property_text(instance, "reference"),
+            linked: property_text(instance, "linked_object_kind")
+                .zip(property_text(instance, "linked_object_id")),
         }
     }
 }
