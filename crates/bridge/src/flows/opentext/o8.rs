@@ -3,6 +3,13 @@
 //! reference in the caption; status changes on those objects notify the vendor with a template (a
 //! checkpointed poller like O3, once per object and status).
 //!
+//! **Extraction** (`extractor = "model"`, `docs/flows/O8.md`): when the caption names no reference,
+//! the `[assistant]` model reads the caption, the conversation and a PDF's text for the reference
+//! and the kind of object it names (one of `objects`); the reference is then looked up as if the
+//! caption had named it, and the model and prompt version are written to `provenance_property`.
+//! O8 has no question to the vendor: what the model does not find stays unresolved, as before.
+//! On any model failure the rules' result stands.
+//!
 //! Effectively once: a document is one `chatport_opentext::DocumentSink` write (CSS upload + file
 //! instance with the media as primary rendition) keyed by `derive("O8", "document", wamid)` in
 //! `idempotency_property`; the record is looked up by that key before anything is downloaded (a
@@ -14,6 +21,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chatport_assistant::extract::{DocumentFacts, Extractor};
+use chatport_assistant::fields::{FieldKind, FieldSpec, FieldValue, LookupValue, LookupValues};
 use chatport_core::sink::KeyLocks;
 use chatport_core::{IdempotencyKey, Outcome, Sink};
 use chatport_opentext::{Client as CmsClient, Document, DocumentSink, Instance, InstanceDraft};
@@ -23,14 +32,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    WatchConfig, category_of, document_sink, in_doubt, poller_start, property_text, require,
-    send_once, spool_media, status_event, status_source,
+    WatchConfig, category_of, document_sink, in_doubt, pdf_text_of, poller_start, property_text,
+    require, send_once, spool_media, status_event, status_source,
 };
 use crate::Error;
+use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::{DirectoryEntry, find_person, phone_digits};
 use crate::flows::{EventFlow, FlowContext, Registry};
-use crate::routing::{Inbound, MessageFlow};
+use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::{TemplateConfig, render};
 use crate::whatsapp::OnceSender;
 
@@ -122,6 +132,16 @@ pub struct O8Config {
     pub reply_unlinked: String,
     /// Seconds before an in-doubt send is checked again. Default 60.
     pub in_doubt_recheck_secs: u64,
+    /// Who reads the reference when the caption names none: `"rules"` (the default: only the
+    /// caption's prefixes and keywords) or `"model"` (the `[assistant]` model reads the caption,
+    /// the conversation and a PDF's text for the reference and the kind of object, one of
+    /// `objects`).
+    pub extractor: Engine,
+    /// Characters of a PDF's text given to the model with `extractor = "model"`. Default 8000.
+    pub document_text_chars: usize,
+    /// Property receiving the model and prompt version when the model found the reference.
+    /// Default `ai_provenance`; empty: not written.
+    pub provenance_property: String,
 }
 
 impl Default for O8Config {
@@ -180,6 +200,9 @@ impl Default for O8Config {
                 "Thank you. We could not find {reference}; your document is filed for review."
                     .into(),
             in_doubt_recheck_secs: 60,
+            extractor: Engine::Rules,
+            document_text_chars: 8000,
+            provenance_property: "ai_provenance".into(),
         }
     }
 }
@@ -218,6 +241,9 @@ pub struct SupplierExchange {
     whatsapp: chatport_whatsapp::Client,
     sender: OnceSender,
     directory: Vec<DirectoryEntry>,
+    conversations: Conversations,
+    /// The metadata extractor, when `extractor = "model"`.
+    extractor: Option<Arc<dyn Extractor>>,
 }
 
 impl std::fmt::Debug for SupplierExchange {
@@ -275,6 +301,15 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),
         directory: ctx.config.directory.clone(),
+        conversations: ctx.conversations.clone(),
+        extractor: match config.extractor {
+            Engine::Rules => None,
+            engine => Some(crate::assistant::extractor(
+                engine,
+                "flows.o8.extractor",
+                ctx.assistant.as_ref(),
+            )?),
+        },
     });
     registry.event_flows.push(flow.clone());
     registry.message_flows.push(flow);
@@ -390,7 +425,15 @@ impl SupplierExchange {
             .file_name
             .clone()
             .unwrap_or_else(|| format!("{}.bin", message.id.replace(['.', '='], "_")));
-        let reference = find_reference(&caption, &cfg.objects);
+        let mut reference = find_reference(&caption, &cfg.objects);
+        let mut provenance = None;
+        if reference.is_none()
+            && let Some(extractor) = &self.extractor
+        {
+            (reference, provenance) = self
+                .extract(extractor.as_ref(), inbound, &caption, &spooled)
+                .await?;
+        }
         let mut target = None;
         if let Some((index, reference)) = &reference {
             let object = &cfg.objects[*index];
@@ -434,6 +477,9 @@ impl SupplierExchange {
         if let Some((_, r)) = &reference {
             draft = draft.property("reference", r.clone());
         }
+        if let Some(p) = provenance.filter(|_| !cfg.provenance_property.trim().is_empty()) {
+            draft = draft.property(cfg.provenance_property.clone(), p);
+        }
         if let Some((object, found)) = &target {
             draft = draft
                 .property("linked_object_id", found.id.clone())
@@ -448,6 +494,77 @@ impl SupplierExchange {
             reference: reference.map(|(_, r)| r),
             linked: target.map(|(object, found)| (object.kind, found.id)),
         })
+    }
+}
+
+impl SupplierExchange {
+    /// Asks the model for the reference the caption did not name, and the kind of object it
+    /// names (one of `objects`): `(object index, reference)` in the rules' form when the
+    /// reference carries a configured prefix or keyword, else with the model's kind; and the
+    /// model and prompt version when a reference came from the model.
+    async fn extract(
+        &self,
+        extractor: &dyn Extractor,
+        inbound: &Inbound,
+        caption: &str,
+        spooled: &chatport_whatsapp::SpooledMedia,
+    ) -> Result<(Option<(usize, String)>, Option<String>), Error> {
+        let cfg = &self.config;
+        let objects = &cfg.objects;
+        let specs = [
+            FieldSpec::new(
+                "reference",
+                "Reference",
+                FieldKind::Text,
+                "The number of the purchase order, contract or shipment this document belongs to, exactly as written (e.g. PO-4711); leave it out when none is named.",
+            ),
+            FieldSpec::new(
+                "reference_kind",
+                "Reference kind",
+                FieldKind::Lookup,
+                "What kind of business object the reference names.",
+            ),
+        ];
+        let mut lookups = LookupValues::new();
+        lookups.insert(
+            "reference_kind".to_owned(),
+            objects
+                .iter()
+                .map(|o| LookupValue::new(o.kind.clone(), o.kind.replace('_', " ")))
+                .collect(),
+        );
+        let text = if spooled.mime_type == "application/pdf" && cfg.document_text_chars > 0 {
+            pdf_text_of(spooled.path(), cfg.document_text_chars).await
+        } else {
+            None
+        };
+        let conversation = conversation_of(&self.conversations, inbound).await?;
+        let facts = DocumentFacts::new()
+            .caption(Some(caption).filter(|c| !c.trim().is_empty()))
+            .conversation(&conversation)
+            .file_name(spooled.file_name.as_deref())
+            .mime(Some(spooled.mime_type.as_str()))
+            .text(text.as_deref());
+        let filled = extractor.extract(&specs, &lookups, &facts).await;
+        let Some(answer) = filled
+            .get("reference")
+            .map(FieldValue::to_plain)
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty() && r.chars().count() <= 100 && !r.contains('\n'))
+        else {
+            return Ok((None, None));
+        };
+        let kind = match filled.get("reference_kind") {
+            Some(FieldValue::Lookup(v)) => objects.iter().position(|o| o.kind == v.id),
+            _ => None,
+        };
+        let reference =
+            find_reference(&answer, objects).or_else(|| kind.map(|i| (i, answer.clone())));
+        let provenance = reference
+            .is_some()
+            .then(|| filled.provenance.as_ref().map(ToString::to_string))
+            .flatten();
+        Ok((reference, provenance))
     }
 }
 
