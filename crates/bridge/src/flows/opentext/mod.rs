@@ -171,7 +171,8 @@ pub fn document_sink(
 
 /// Spools a WhatsApp media into a temporary file (SHA-256 checked against WhatsApp's digest, at
 /// most `max_bytes`), for a [`DocumentSink`] write (`DocumentContent::Path`) and, for a PDF, its
-/// text ([`pdf_text_of`]). The file is deleted when the returned value is dropped.
+/// text (`chatport_assistant::extract::pdf_text`). The file is deleted when the returned value is
+/// dropped.
 ///
 /// # Errors
 /// As [`chatport_whatsapp::Client::spool_inbound_media`] (a hash mismatch is
