@@ -410,11 +410,16 @@ impl FieldEvidence {
         if let Some(at) = &captured_at {
             values.push(("captured_at", json!(at)));
         }
-        // A replay finds the record before anything is downloaded or asked.
-        let media = message.media();
-        if media.is_some()
-            && let Some(found) = self.files.find(&key).await?
-        {
+        // A replay finds the record before anything is downloaded or asked (a note's record is
+        // looked up first only when the model would be asked; its sink looks it up anyway).
+        let found = if message.media().is_some() {
+            self.files.find(&key).await?
+        } else if self.extractor.is_some() {
+            self.notes.find(&key).await?
+        } else {
+            None
+        };
+        if let Some(found) = found {
             return Ok(found.id);
         }
         let prepared = match prepared {
