@@ -726,4 +726,46 @@ mod tests {
         c.fields.insert("nope".into(), "X".into());
         assert!(c.check().is_err());
     }
+
+    fn ai_field(field: &str, kind: FieldKind, values: &[&str]) -> AssetAiField {
+        AssetAiField {
+            field: field.into(),
+            name: None,
+            title: String::new(),
+            kind,
+            instruction: String::new(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn ai_fields_are_checked_and_never_replace_the_flows_own_values() {
+        let damage = ai_field("Field.Damage", FieldKind::Lookup, &["crack"]);
+        let caption = ai_field("CoreField.CaptionLong", FieldKind::Text, &[]);
+        assert!(AssetAiField::check_all(&[damage.clone(), caption.clone()], "k").is_ok());
+        let no_values = ai_field("Field.Damage", FieldKind::Lookup, &[]);
+        assert!(AssetAiField::check_all(&[no_values], "k").is_err());
+        assert!(AssetAiField::check_all(&[damage.clone(), damage.clone()], "k").is_err());
+        assert!(AssetAiField::check_all(&[ai_field(" ", FieldKind::Text, &[])], "k").is_err());
+
+        let mut filled = FilledFields::empty();
+        filled.values = vec![
+            chatport_assistant::fields::FilledField::new(
+                "Field.Damage",
+                FieldValue::Lookup(LookupValue::new("crack", "crack")),
+            ),
+            chatport_assistant::fields::FilledField::new(
+                "CoreField.CaptionLong",
+                FieldValue::Text("the model's caption".into()),
+            ),
+        ];
+        let taken = vec![(
+            "CoreField.CaptionLong".to_owned(),
+            "the sender's".to_owned(),
+        )];
+        assert_eq!(
+            AssetAiField::pairs(&[damage, caption], &filled, &taken),
+            vec![("Field.Damage".to_owned(), "crack".to_owned())]
+        );
+    }
 }
