@@ -237,3 +237,22 @@ pub fn extractor(
         _ => Arc::new(NoExtraction),
     })
 }
+
+/// The logged conversation of an inbound message's sender, oldest first, for an extractor's
+/// [`DocumentFacts`](chatport_assistant::extract::DocumentFacts): the router logs every inbound
+/// message (and the flows' replies) whichever flow handles it, so every flow can read it.
+///
+/// # Errors
+/// Store errors.
+pub async fn conversation_of(
+    conversations: &crate::routing::Conversations,
+    inbound: &crate::routing::Inbound,
+) -> Result<Vec<chatport_whatsapp::conversation::LoggedMessage>, Error> {
+    Ok(conversations
+        .log()
+        .messages(&chatport_whatsapp::conversation::ConversationKey::new(
+            &inbound.phone_number_id,
+            inbound.sender.as_str(),
+        ))
+        .await?)
+}

@@ -18,8 +18,11 @@
 //! Shared pieces live here ([`TemplateConfig`](crate::templates::TemplateConfig), the one template
 //! configuration of every flow, is in [`crate::templates`]): [`StatusSource`] (the
 //! checkpointed CMS poller of O3, O7 and O8), effectively-once CMS creates through
-//! `chatport_opentext::InstanceSink` ([`instance_sink`]), the streamed media path WhatsApp → temporary file (SHA-256 verified) →
-//! CSS ([`store_media`]), and directory look-ups by id, name or number ([`find_person`](crate::directory::find_person)).
+//! `chatport_opentext::InstanceSink` ([`instance_sink`]), effectively-once documents (the CSS
+//! upload and the file instance in one write, O5 and O8) through `chatport_opentext::DocumentSink`
+//! ([`document_sink`], fed by [`spool_media`]), O2's two-step media path WhatsApp → temporary file
+//! (SHA-256 verified) → CSS ([`store_media`]), and directory look-ups by id, name or number
+//! ([`find_person`](crate::directory::find_person)).
 
 mod config;
 pub mod o1;
@@ -38,7 +41,8 @@ use chatport_core::IdempotencyKey;
 use chatport_core::Outcome;
 use chatport_core::sink::KeyLocks;
 use chatport_opentext::{
-    Category, Client as CmsClient, Instance, InstanceSink, UploadOptions, Watch,
+    Category, Client as CmsClient, CssApi, DocumentSink, Instance, InstanceSink, UploadOptions,
+    Watch,
 };
 use chatport_runtime::KvStore;
 use chatport_runtime::poller::{Poller, PollerConfig};
@@ -132,6 +136,54 @@ pub fn instance_sink(
         .locks(locks.clone())
         .build()
         .map_err(|e| Error::Config(format!("{setting}: {e}")))
+}
+
+/// The [`DocumentSink`] a flow files media through (O5, O8): file instances of `category` and
+/// `type_name`, keyed like [`instance_sink`]; the CSS upload and the create happen in one
+/// `write`, and the uploaded blob is remembered in `kv`
+/// (`chatport_opentext::sink::BLOB_NAMESPACE`, by the record's idempotency key) until the
+/// instance exists, so a retry after a failed create does not upload again. Uploads use the CSS
+/// v2 API (`POST {css}/v2/tenant/{tenant}/content`, as [`store_media`] does); the rendition's
+/// `blob_id` follows `[opentext] blob_id_source`.
+///
+/// # Errors
+/// [`Error::Config`] (naming `setting`) when the type or the key property is empty, or
+/// `[opentext]` has no `css_base`.
+pub fn document_sink(
+    cms: &CmsClient,
+    kv: &Arc<dyn KvStore>,
+    setting: &str,
+    category: Category,
+    type_name: &str,
+    key_property: &str,
+    locks: &KeyLocks,
+) -> Result<DocumentSink, Error> {
+    DocumentSink::builder(cms.clone())
+        .category(category)
+        .type_name(type_name)
+        .key_property(key_property)
+        .locks(locks.clone())
+        .blobs(kv.clone())
+        .upload_api(CssApi::V2)
+        .build()
+        .map_err(|e| Error::Config(format!("{setting}: {e}")))
+}
+
+/// Spools a WhatsApp media into a temporary file (SHA-256 checked against WhatsApp's digest, at
+/// most `max_bytes`), for a [`DocumentSink`] write (`DocumentContent::Path`) and, for a PDF, its
+/// text (`chatport_assistant::extract::pdf_text`). The file is deleted when the returned value is
+/// dropped.
+///
+/// # Errors
+/// As [`chatport_whatsapp::Client::spool_inbound_media`] (a hash mismatch is
+/// [`chatport_whatsapp::Error::MediaHashMismatch`], permanent).
+pub async fn spool_media(
+    whatsapp: &chatport_whatsapp::Client,
+    media: &chatport_whatsapp::webhook::Media,
+    max_bytes: u64,
+) -> Result<chatport_whatsapp::SpooledMedia, Error> {
+    let options = chatport_whatsapp::DownloadOptions::new().max_bytes(max_bytes);
+    Ok(whatsapp.spool_inbound_media(media, &options).await?)
 }
 
 /// Where a media file went: the CSS blob and what was verified.
@@ -234,7 +286,7 @@ pub async fn store_media(
 /// The first `max_chars` characters of the text of the PDF at `path`, parsed off the async
 /// runtime; `None` when it cannot be read or has no text layer (extraction then works from the
 /// caption and the conversation alone).
-async fn pdf_text_of(path: &std::path::Path, max_chars: usize) -> Option<String> {
+pub(crate) async fn pdf_text_of(path: &std::path::Path, max_chars: usize) -> Option<String> {
     let bytes = tokio::fs::read(path).await.ok()?;
     tokio::task::spawn_blocking(move || chatport_assistant::extract::pdf_text(&bytes, max_chars))
         .await

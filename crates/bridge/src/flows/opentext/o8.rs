@@ -3,30 +3,44 @@
 //! reference in the caption; status changes on those objects notify the vendor with a template (a
 //! checkpointed poller like O3, once per object and status).
 //!
-//! Effectively once: documents are keyed by `derive("O8", "document", wamid)`, uploads by
-//! `derive("O8", "blob", wamid)`; notifications by the poller row `{object id}:{status}`.
+//! **Extraction** (`extractor = "model"`, `docs/flows/O8.md`): when the caption names no reference,
+//! the `[assistant]` model reads the caption, the conversation and a PDF's text for the reference
+//! and the kind of object it names (one of `objects`); the reference is then looked up as if the
+//! caption had named it, and the model and prompt version are written to `provenance_property`.
+//! O8 has no question to the vendor: what the model does not find stays unresolved, as before.
+//! On any model failure the rules' result stands.
+//!
+//! Effectively once: a document is one `chatport_opentext::DocumentSink` write (CSS upload + file
+//! instance with the media as primary rendition) keyed by `derive("O8", "document", wamid)` in
+//! `idempotency_property`; the record is looked up by that key before anything is downloaded (a
+//! replay answers from the filed record), and the uploaded blob is remembered under the same key
+//! until the record exists (there is no separate upload key). Notifications are keyed by the
+//! poller row `{object id}:{status}`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chatport_assistant::extract::{DocumentFacts, Extractor};
+use chatport_assistant::fields::{FieldKind, FieldSpec, FieldValue, LookupValue, LookupValues};
 use chatport_core::sink::KeyLocks;
 use chatport_core::{IdempotencyKey, Outcome, Sink};
-use chatport_opentext::{Client as CmsClient, InstanceDraft, InstanceSink};
-use chatport_runtime::{KvStore, StoredEvent};
+use chatport_opentext::{Client as CmsClient, Document, DocumentSink, Instance, InstanceDraft};
+use chatport_runtime::StoredEvent;
 use chatport_whatsapp::{OutgoingMessage, Recipient};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    MediaLimits, WatchConfig, category_of, in_doubt, instance_sink, poller_start,
-    primary_rendition, property_text, require, send_once, status_event, status_source, store_media,
+    WatchConfig, category_of, document_sink, in_doubt, pdf_text_of, poller_start, property_text,
+    require, send_once, spool_media, status_event, status_source,
 };
 use crate::Error;
+use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::{DirectoryEntry, find_person, phone_digits};
 use crate::flows::{EventFlow, FlowContext, Registry};
-use crate::routing::{Inbound, MessageFlow};
+use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::{TemplateConfig, render};
 use crate::whatsapp::OnceSender;
 
@@ -118,6 +132,16 @@ pub struct O8Config {
     pub reply_unlinked: String,
     /// Seconds before an in-doubt send is checked again. Default 60.
     pub in_doubt_recheck_secs: u64,
+    /// Who reads the reference when the caption names none: `"rules"` (the default: only the
+    /// caption's prefixes and keywords) or `"model"` (the `[assistant]` model reads the caption,
+    /// the conversation and a PDF's text for the reference and the kind of object, one of
+    /// `objects`).
+    pub extractor: Engine,
+    /// Characters of a PDF's text given to the model with `extractor = "model"`. Default 8000.
+    pub document_text_chars: usize,
+    /// Property receiving the model and prompt version when the model found the reference.
+    /// Default `ai_provenance`; empty: not written.
+    pub provenance_property: String,
 }
 
 impl Default for O8Config {
@@ -176,6 +200,9 @@ impl Default for O8Config {
                 "Thank you. We could not find {reference}; your document is filed for review."
                     .into(),
             in_doubt_recheck_secs: 60,
+            extractor: Engine::Rules,
+            document_text_chars: 8000,
+            provenance_property: "ai_provenance".into(),
         }
     }
 }
@@ -210,11 +237,13 @@ pub fn find_reference(caption: &str, objects: &[LinkedObject]) -> Option<(usize,
 pub struct SupplierExchange {
     config: O8Config,
     cms: CmsClient,
-    documents: InstanceSink,
+    documents: DocumentSink,
     whatsapp: chatport_whatsapp::Client,
     sender: OnceSender,
-    kv: Arc<dyn KvStore>,
     directory: Vec<DirectoryEntry>,
+    conversations: Conversations,
+    /// The metadata extractor, when `extractor = "model"`.
+    extractor: Option<Arc<dyn Extractor>>,
 }
 
 impl std::fmt::Debug for SupplierExchange {
@@ -256,8 +285,9 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         source,
         config.poll_interval_secs,
     ));
-    let documents = instance_sink(
+    let documents = document_sink(
         &cms,
+        &ctx.kv,
         "flows.o8",
         category_of(&config.category),
         &config.type_name,
@@ -270,8 +300,16 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
         documents,
         whatsapp: ctx.whatsapp.clone(),
         sender: ctx.sender.clone(),
-        kv: ctx.kv.clone(),
         directory: ctx.config.directory.clone(),
+        conversations: ctx.conversations.clone(),
+        extractor: match config.extractor {
+            Engine::Rules => None,
+            engine => Some(crate::assistant::extractor(
+                engine,
+                "flows.o8.extractor",
+                ctx.assistant.as_ref(),
+            )?),
+        },
     });
     registry.event_flows.push(flow.clone());
     registry.message_flows.push(flow);
@@ -327,25 +365,75 @@ impl SupplierExchange {
                 reason: "O8 got a message without media".into(),
             });
         };
+        let key = IdempotencyKey::derive(FLOW, "document", &stored.event_id);
+        // A replay answers from the record an earlier attempt filed, downloading nothing.
+        let filed = match self.documents.find(&key).await? {
+            Some(found) => Filed::of(&found),
+            None => self.file(inbound, media, &key).await?,
+        };
+        let mut values = BTreeMap::new();
+        values.insert(
+            "reference".to_owned(),
+            filed
+                .reference
+                .clone()
+                .unwrap_or_else(|| "the reference".into()),
+        );
+        values.insert(
+            "kind".to_owned(),
+            filed
+                .linked
+                .as_ref()
+                .map(|(kind, _)| kind.replace('_', " "))
+                .unwrap_or_default(),
+        );
+        let text = if filed.linked.is_some() {
+            render(&cfg.reply_linked, &values)
+        } else {
+            render(&cfg.reply_unlinked, &values)
+        };
+        let reply =
+            OutgoingMessage::text(inbound.sender.recipient(), text).reply_to(message.id.clone());
+        let reply_key = IdempotencyKey::derive(FLOW, "reply", &stored.event_id);
+        match send_once(&self.sender, &reply_key, &inbound.phone_number_id, reply).await? {
+            Some(wamid) => Ok(Outcome::delivered_with(json!({
+                "document_id": filed.id,
+                "linked_object_id": filed.linked.as_ref().map(|(_, id)| id.clone()),
+                "reply_wamid": wamid,
+            }))),
+            None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+        }
+    }
+
+    /// Spools the media, finds the linked object and files the document (one
+    /// [`DocumentSink`] write).
+    async fn file(
+        &self,
+        inbound: &Inbound,
+        media: &chatport_whatsapp::webhook::Media,
+        key: &IdempotencyKey,
+    ) -> Result<Filed, Error> {
+        let cfg = &self.config;
+        let message = &inbound.message;
         let caption = inbound.text().unwrap_or_default().to_owned();
         let vendor = inbound
             .sender
             .phone()
             .and_then(|p| find_person(&self.directory, p));
-        let stored_media = store_media(
-            &self.whatsapp,
-            &self.cms,
-            &self.kv,
-            &IdempotencyKey::derive(FLOW, "blob", &stored.event_id),
-            media,
-            MediaLimits {
-                default_name: &format!("{}.bin", message.id.replace(['.', '='], "_")),
-                max_bytes: cfg.max_bytes,
-                text_chars: 0,
-            },
-        )
-        .await?;
-        let reference = find_reference(&caption, &cfg.objects);
+        let spooled = spool_media(&self.whatsapp, media, cfg.max_bytes).await?;
+        let file_name = spooled
+            .file_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.bin", message.id.replace(['.', '='], "_")));
+        let mut reference = find_reference(&caption, &cfg.objects);
+        let mut provenance = None;
+        if reference.is_none()
+            && let Some(extractor) = &self.extractor
+        {
+            (reference, provenance) = self
+                .extract(extractor.as_ref(), inbound, &caption, &spooled)
+                .await?;
+        }
         let mut target = None;
         if let Some((index, reference)) = &reference {
             let object = &cfg.objects[*index];
@@ -367,7 +455,7 @@ impl SupplierExchange {
             vendor
                 .and_then(|v| v.name.clone())
                 .unwrap_or_else(|| "Vendor".into()),
-            stored_media.file_name
+            file_name
         ))
         .property(
             "vendor_id",
@@ -377,7 +465,7 @@ impl SupplierExchange {
         )
         .property("caption", caption.clone())
         .property("source_message_id", message.id.clone())
-        .property("content_sha256", stored_media.sha256_hex.clone())
+        .property("content_sha256", spooled.sha256_hex.clone())
         .property(
             "link_status",
             if target.is_some() {
@@ -389,45 +477,113 @@ impl SupplierExchange {
         if let Some((_, r)) = &reference {
             draft = draft.property("reference", r.clone());
         }
+        if let Some(p) = provenance.filter(|_| !cfg.provenance_property.trim().is_empty()) {
+            draft = draft.property(cfg.provenance_property.clone(), p);
+        }
         if let Some((object, found)) = &target {
             draft = draft
                 .property("linked_object_id", found.id.clone())
                 .property("linked_object_type", object.type_name.clone())
                 .property("linked_object_kind", object.kind.clone());
         }
-        draft = draft.extra("renditions", primary_rendition(&stored_media));
-        let key = IdempotencyKey::derive(FLOW, "document", &stored.event_id);
-        let instance = self.documents.write(&draft, &key).await?;
-        let mut values = BTreeMap::new();
-        values.insert(
-            "reference".to_owned(),
-            reference
-                .as_ref()
-                .map(|(_, r)| r.clone())
-                .unwrap_or_else(|| "the reference".into()),
+        let document = Document::from_path(draft, file_name, spooled.path())
+            .mime_type(spooled.mime_type.clone());
+        let receipt = self.documents.write(&document, key).await?;
+        Ok(Filed {
+            id: receipt.id,
+            reference: reference.map(|(_, r)| r),
+            linked: target.map(|(object, found)| (object.kind, found.id)),
+        })
+    }
+}
+
+impl SupplierExchange {
+    /// Asks the model for the reference the caption did not name, and the kind of object it
+    /// names (one of `objects`): `(object index, reference)` in the rules' form when the
+    /// reference carries a configured prefix or keyword, else with the model's kind; and the
+    /// model and prompt version when a reference came from the model.
+    async fn extract(
+        &self,
+        extractor: &dyn Extractor,
+        inbound: &Inbound,
+        caption: &str,
+        spooled: &chatport_whatsapp::SpooledMedia,
+    ) -> Result<(Option<(usize, String)>, Option<String>), Error> {
+        let cfg = &self.config;
+        let objects = &cfg.objects;
+        let specs = [
+            FieldSpec::new(
+                "reference",
+                "Reference",
+                FieldKind::Text,
+                "The number of the purchase order, contract or shipment this document belongs to, exactly as written (e.g. PO-4711); leave it out when none is named.",
+            ),
+            FieldSpec::new(
+                "reference_kind",
+                "Reference kind",
+                FieldKind::Lookup,
+                "What kind of business object the reference names.",
+            ),
+        ];
+        let mut lookups = LookupValues::new();
+        lookups.insert(
+            "reference_kind".to_owned(),
+            objects
+                .iter()
+                .map(|o| LookupValue::new(o.kind.clone(), o.kind.replace('_', " ")))
+                .collect(),
         );
-        values.insert(
-            "kind".to_owned(),
-            target
-                .as_ref()
-                .map(|(o, _)| o.kind.replace('_', " "))
-                .unwrap_or_default(),
-        );
-        let text = if target.is_some() {
-            render(&cfg.reply_linked, &values)
+        let text = if spooled.mime_type == "application/pdf" && cfg.document_text_chars > 0 {
+            pdf_text_of(spooled.path(), cfg.document_text_chars).await
         } else {
-            render(&cfg.reply_unlinked, &values)
+            None
         };
-        let reply =
-            OutgoingMessage::text(inbound.sender.recipient(), text).reply_to(message.id.clone());
-        let reply_key = IdempotencyKey::derive(FLOW, "reply", &stored.event_id);
-        match send_once(&self.sender, &reply_key, &inbound.phone_number_id, reply).await? {
-            Some(wamid) => Ok(Outcome::delivered_with(json!({
-                "document_id": instance.id,
-                "linked_object_id": target.as_ref().map(|(_, f)| f.id.clone()),
-                "reply_wamid": wamid,
-            }))),
-            None => Ok(in_doubt(cfg.in_doubt_recheck_secs)),
+        let conversation = conversation_of(&self.conversations, inbound).await?;
+        let facts = DocumentFacts::new()
+            .caption(Some(caption).filter(|c| !c.trim().is_empty()))
+            .conversation(&conversation)
+            .file_name(spooled.file_name.as_deref())
+            .mime(Some(spooled.mime_type.as_str()))
+            .text(text.as_deref());
+        let filled = extractor.extract(&specs, &lookups, &facts).await;
+        let Some(answer) = filled
+            .get("reference")
+            .map(FieldValue::to_plain)
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty() && r.chars().count() <= 100 && !r.contains('\n'))
+        else {
+            return Ok((None, None));
+        };
+        let kind = match filled.get("reference_kind") {
+            Some(FieldValue::Lookup(v)) => objects.iter().position(|o| o.kind == v.id),
+            _ => None,
+        };
+        let reference =
+            find_reference(&answer, objects).or_else(|| kind.map(|i| (i, answer.clone())));
+        let provenance = reference
+            .is_some()
+            .then(|| filled.provenance.as_ref().map(ToString::to_string))
+            .flatten();
+        Ok((reference, provenance))
+    }
+}
+
+/// A filed vendor document: its id, the reference read, and the linked object (kind, id).
+#[derive(Debug)]
+struct Filed {
+    id: String,
+    reference: Option<String>,
+    linked: Option<(String, String)>,
+}
+
+impl Filed {
+    /// What an earlier attempt filed, read back from the record's properties.
+    fn of(instance: &Instance) -> Self {
+        Self {
+            id: instance.id.clone(),
+            reference: property_text(instance, "reference"),
+            linked: property_text(instance, "linked_object_kind")
+                .zip(property_text(instance, "linked_object_id")),
         }
     }
 }

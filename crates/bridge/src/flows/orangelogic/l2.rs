@@ -14,6 +14,15 @@
 //! the review state (`[orangelogic] state_field := review_value`), and the project tag and
 //! `keywords` are added.
 //!
+//! **Extraction** (`extractor = "model"`, `docs/flows/L2.md`): what the rules leave empty — the
+//! project when the caption carries no configured tag (one of `projects`, so the model can only
+//! choose a configured folder), the location when none was shared — and the configured
+//! `ai_fields` are asked from the `[assistant]` model (from the caption, the conversation and a
+//! PDF's text) before the upload; the model and prompt version go to the DAM field mapped to
+//! `ai_provenance`. L2 asks the sender nothing: what the model does not find stays empty. The
+//! model's answer is remembered per upload (KV `ol.extracted`), so a retry writes the same values.
+//! On any model failure the rules' result stands.
+//!
 //! Effectively once: the file name carries a reference derived from the message, so a retry
 //! finds the asset an earlier attempt uploaded instead of uploading it again; the field update
 //! and keywords are idempotent; the reply is keyed by the message.
@@ -22,6 +31,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chatport_assistant::extract::{DocumentFacts, Extractor};
+use chatport_assistant::fields::{
+    FieldKind, FieldSpec, FieldValue, FilledFields, LookupValue, LookupValues,
+};
 use chatport_core::{IdempotencyKey, Outcome};
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::OutgoingMessage;
@@ -31,10 +44,11 @@ use serde_json::{Value, json};
 
 use super::{Shared, ingest_file_name, one_of};
 use crate::Error;
+use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::{Directory, DirectoryEntry};
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Inbound, MessageFlow};
+use crate::routing::{Conversations, Inbound, MessageFlow};
 use crate::templates::render;
 use crate::whatsapp::SendOnce;
 
@@ -50,7 +64,109 @@ pub const FIELDS: &[&str] = &[
     "captured_at",
     "caption",
     "source_message",
+    "ai_provenance",
 ];
+
+/// A DAM field the `[assistant]` model fills from the caption, the conversation and a PDF's text
+/// (`[[flows.l2.ai_fields]]`, `[[flows.l6.ai_fields]]`, with `extractor = "model"`). A field the
+/// flow's own mapping (`fields`) already writes keeps the flow's value.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AssetAiField {
+    /// The DAM field written (`Field.Damage-Type`; OrangeDAM field names are the tenant's own).
+    pub field: String,
+    /// The name the model answers under (`damage_type`). Default: the field.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A human title (`Damage type`).
+    #[serde(default)]
+    pub title: String,
+    /// `text`, `number`, `date` (written `YYYY-MM-DD`) or `lookup` (one of `values`).
+    pub kind: FieldKind,
+    /// What the model should put there.
+    #[serde(default)]
+    pub instruction: String,
+    /// For `kind = "lookup"`: the allowed values, written as they are (required).
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl AssetAiField {
+    /// The name the model answers under.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.field)
+    }
+
+    /// The field as the assistant crate describes it.
+    pub fn spec(&self) -> FieldSpec {
+        FieldSpec::new(
+            self.name(),
+            self.title.clone(),
+            self.kind,
+            self.instruction.clone(),
+        )
+    }
+
+    /// Adds the field's allowed values (lookups) to `lookups`.
+    pub fn add_lookups(&self, lookups: &mut LookupValues) {
+        if self.kind == FieldKind::Lookup {
+            lookups.insert(
+                self.name().to_owned(),
+                self.values
+                    .iter()
+                    .map(|v| LookupValue::new(v.clone(), v.clone()))
+                    .collect(),
+            );
+        }
+    }
+
+    /// Checks a list of fields (`setting` names it in errors): a field name, unique names, and
+    /// values for a lookup.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn check_all(fields: &[AssetAiField], setting: &str) -> Result<(), Error> {
+        let mut names = std::collections::BTreeSet::new();
+        for f in fields {
+            if f.field.trim().is_empty() {
+                return Err(Error::Config(format!("{setting}: `field` is required")));
+            }
+            if !names.insert(f.name()) {
+                return Err(Error::Config(format!(
+                    "{setting}: the name `{}` is used twice",
+                    f.name()
+                )));
+            }
+            if f.kind == FieldKind::Lookup && f.values.is_empty() {
+                return Err(Error::Config(format!(
+                    "{setting}: `{}` is a lookup without `values`",
+                    f.field
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `(DAM field, value)` of every field the model filled in `filled`, skipping fields already
+    /// in `taken` (written by the flow's own mapping).
+    pub fn pairs(
+        fields: &[AssetAiField],
+        filled: &FilledFields,
+        taken: &[(String, String)],
+    ) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .filter(|f| !taken.iter().any(|(k, _)| *k == f.field))
+            .filter_map(|f| {
+                let value = filled.get(f.name())?.to_plain();
+                let value = value.trim();
+                (!value.is_empty()).then(|| (f.field.clone(), value.to_owned()))
+            })
+            .collect()
+    }
+}
 
 /// A project tag and its folder.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -99,6 +215,15 @@ pub struct L2Config {
     pub max_bytes: u64,
     /// Reply. Placeholders `{name}`, `{identifier}`, `{project}`, `{file}`.
     pub reply: String,
+    /// Who fills what the rules leave empty: `"rules"` (the default: the caption's project tag
+    /// and a shared location only) or `"model"` (the `[assistant]` model picks the project from
+    /// `projects`, reads the location, and fills `ai_fields`; the model and prompt version go to
+    /// the field mapped to `ai_provenance`).
+    pub extractor: Engine,
+    /// Characters of a PDF's text given to the model with `extractor = "model"`. Default 8000.
+    pub document_text_chars: usize,
+    /// `[[flows.l2.ai_fields]]`: further DAM fields the model fills. Default: none.
+    pub ai_fields: Vec<AssetAiField>,
 }
 
 impl Default for L2Config {
@@ -111,6 +236,7 @@ impl Default for L2Config {
             ("captured_at", "Field.Captured-At"),
             ("caption", "CoreField.CaptionLong"),
             ("source_message", "Field.Source-Message"),
+            ("ai_provenance", "Field.AI-Provenance"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -128,6 +254,9 @@ impl Default for L2Config {
             location_ttl_secs: 3600,
             max_bytes: chatport_whatsapp::DEFAULT_MAX_DOWNLOAD_BYTES,
             reply: "Thank you{name}. {file} is stored as {identifier} in {project} and sent for review.".into(),
+            extractor: Engine::Rules,
+            document_text_chars: 8000,
+            ai_fields: Vec::new(),
         }
     }
 }
@@ -157,6 +286,7 @@ impl L2Config {
                 )));
             }
         }
+        AssetAiField::check_all(&self.ai_fields, "flows.l2.ai_fields")?;
         Ok(())
     }
 
@@ -181,11 +311,19 @@ impl L2Config {
 pub const KV_LOCATION: &str = "ol.L2.location";
 
 /// The L2 handler.
-#[derive(Debug)]
 pub struct FieldIngest {
     config: L2Config,
     shared: Shared,
     directory: Directory,
+    conversations: Conversations,
+    /// The metadata extractor, when `extractor = "model"`.
+    extractor: Option<Arc<dyn Extractor>>,
+}
+
+impl std::fmt::Debug for FieldIngest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldIngest").finish_non_exhaustive()
+    }
 }
 
 fn is_media(t: &MessageType) -> bool {
@@ -248,6 +386,87 @@ impl FieldIngest {
             .flatten())
     }
 
+    /// Asks the model (with `extractor = "model"`) for the project (`want_project`, one of the
+    /// configured tags), the location (`want_location`) and the `ai_fields`, from the caption,
+    /// the conversation and a PDF's text. Once per upload: a retry gets the remembered answer,
+    /// and when the asset was uploaded already (`spooled` is `None`) nothing new is asked.
+    async fn extract(
+        &self,
+        inbound: &Inbound,
+        key: &IdempotencyKey,
+        caption: Option<&str>,
+        spooled: Option<&chatport_whatsapp::SpooledMedia>,
+        want_project: bool,
+        want_location: bool,
+    ) -> Result<FilledFields, Error> {
+        let Some(extractor) = &self.extractor else {
+            return Ok(FilledFields::empty());
+        };
+        if let Some(remembered) = self.shared.recall_extraction(key).await? {
+            return Ok(remembered);
+        }
+        let Some(spooled) = spooled else {
+            return Ok(FilledFields::empty());
+        };
+        let mut specs = Vec::new();
+        let mut lookups = LookupValues::new();
+        if want_project && !self.config.projects.is_empty() {
+            specs.push(FieldSpec::new(
+                "project",
+                "Project",
+                FieldKind::Lookup,
+                "The project (site, construction job) the media was taken for; leave it out when the caption and the conversation do not say.",
+            ));
+            lookups.insert(
+                "project".to_owned(),
+                self.config
+                    .projects
+                    .iter()
+                    .map(|p| {
+                        LookupValue::new(
+                            p.tag.clone(),
+                            p.folder_title
+                                .clone()
+                                .unwrap_or_else(|| p.tag.trim_start_matches('#').to_owned()),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        if want_location {
+            specs.push(FieldSpec::new(
+                "location",
+                "Location",
+                FieldKind::Text,
+                "Where the media was taken (a place, an address or a position on the site) as the sender says it; leave it out when nobody says.",
+            ));
+        }
+        for field in &self.config.ai_fields {
+            specs.push(field.spec());
+            field.add_lookups(&mut lookups);
+        }
+        if specs.is_empty() {
+            return Ok(FilledFields::empty());
+        }
+        let text = if spooled.mime_type == "application/pdf" && self.config.document_text_chars > 0
+        {
+            crate::flows::opentext::pdf_text_of(spooled.path(), self.config.document_text_chars)
+                .await
+        } else {
+            None
+        };
+        let conversation = conversation_of(&self.conversations, inbound).await?;
+        let facts = DocumentFacts::new()
+            .caption(caption.filter(|c| !c.trim().is_empty()))
+            .conversation(&conversation)
+            .file_name(spooled.file_name.as_deref())
+            .mime(Some(spooled.mime_type.as_str()))
+            .text(text.as_deref());
+        let filled = extractor.extract(&specs, &lookups, &facts).await;
+        self.shared.remember_extraction(key, &filled).await?;
+        Ok(filled)
+    }
+
     async fn run(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
         let message = &inbound.message;
         if message.message_type == MessageType::Location {
@@ -257,7 +476,45 @@ impl FieldIngest {
             return Ok(Outcome::delivered_with(json!({ "skipped": "no media" })));
         };
         let caption = media.caption.as_deref();
-        let project = self.config.project_of(caption);
+        let kind = message.message_type.as_str();
+        let key = IdempotencyKey::derive(FLOW, "upload", &stored.event_id);
+        let file_name = ingest_file_name(&key, media, kind);
+        // Looked up before downloading, so a replay downloads nothing.
+        let uploaded = self.shared.uploaded(media, &key, kind).await?;
+        let spooled = match uploaded {
+            Some(_) => None,
+            None => Some(self.shared.spool(media, self.config.max_bytes).await?),
+        };
+        let rule_project = self.config.project_of(caption);
+        let mut location = self.location(inbound).await?;
+        let filled = self
+            .extract(
+                inbound,
+                &key,
+                caption,
+                spooled.as_ref(),
+                rule_project.is_none(),
+                location.is_none(),
+            )
+            .await?;
+        let mut by_model = false;
+        let project = rule_project.or_else(|| match filled.get("project") {
+            Some(FieldValue::Lookup(v)) => {
+                let found = self.config.projects.iter().find(|p| p.tag == v.id);
+                by_model = found.is_some();
+                found
+            }
+            _ => None,
+        });
+        if location.is_none()
+            && let Some(l) = filled
+                .get("location")
+                .map(FieldValue::to_plain)
+                .filter(|l| !l.trim().is_empty())
+        {
+            location = Some(l.trim().to_owned());
+            by_model = true;
+        }
         let (folder_id, project_title, tag) = match project {
             Some(p) => {
                 let tag = p.tag.trim_start_matches('#').to_owned();
@@ -275,18 +532,17 @@ impl FieldIngest {
                 &self.config.folder_subtype,
             )
             .await?;
-        let key = IdempotencyKey::derive(FLOW, "upload", &stored.event_id);
-        let file_name = ingest_file_name(&key, media, message.message_type.as_str());
-        let stored_media = self
-            .shared
-            .store_media(
-                media,
-                &folder,
-                &key,
-                message.message_type.as_str(),
-                self.config.max_bytes,
-            )
-            .await?;
+        let stored_media = match (uploaded, &spooled) {
+            (Some(uploaded), _) => uploaded,
+            (None, Some(spooled)) => {
+                self.shared
+                    .upload(media, spooled, &folder, &key, kind)
+                    .await?
+            }
+            (None, None) => {
+                return Err(Error::Payload("L2: the media was not downloaded".into()));
+            }
+        };
 
         let person = inbound
             .sender
@@ -315,13 +571,22 @@ impl FieldIngest {
         if let Some(c) = caption.filter(|c| !c.trim().is_empty()) {
             logical.push(("caption", c.to_owned()));
         }
-        if let Some(loc) = self.location(inbound).await? {
+        if let Some(loc) = location {
             logical.push(("location", loc));
         }
         let mut pairs: Vec<(String, String)> = logical
             .into_iter()
             .filter_map(|(k, v)| self.config.fields.get(k).map(|f| (f.clone(), v)))
             .collect();
+        let ai = AssetAiField::pairs(&self.config.ai_fields, &filled, &pairs);
+        by_model |= !ai.is_empty();
+        pairs.extend(ai);
+        if by_model
+            && let Some(p) = &filled.provenance
+            && let Some(field) = self.config.fields.get("ai_provenance")
+        {
+            pairs.push((field.clone(), p.to_string()));
+        }
         if !self.config.review_value.trim().is_empty() {
             pairs.push((
                 self.shared.config.state_field.clone(),
@@ -417,10 +682,20 @@ pub(crate) fn register(
 ) -> Result<(), Error> {
     let config = ctx.config.flows.l2.clone();
     config.check()?;
+    let extractor = match config.extractor {
+        Engine::Rules => None,
+        engine => Some(crate::assistant::extractor(
+            engine,
+            "flows.l2.extractor",
+            ctx.assistant.as_ref(),
+        )?),
+    };
     registry.message_flows.push(Arc::new(FieldIngest {
         config,
         shared: shared.clone(),
         directory: ctx.directory.clone(),
+        conversations: ctx.conversations.clone(),
+        extractor,
     }));
     Ok(())
 }
@@ -450,5 +725,47 @@ mod tests {
         assert!(c.project_of(None).is_none());
         c.fields.insert("nope".into(), "X".into());
         assert!(c.check().is_err());
+    }
+
+    fn ai_field(field: &str, kind: FieldKind, values: &[&str]) -> AssetAiField {
+        AssetAiField {
+            field: field.into(),
+            name: None,
+            title: String::new(),
+            kind,
+            instruction: String::new(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn ai_fields_are_checked_and_never_replace_the_flows_own_values() {
+        let damage = ai_field("Field.Damage", FieldKind::Lookup, &["crack"]);
+        let caption = ai_field("CoreField.CaptionLong", FieldKind::Text, &[]);
+        assert!(AssetAiField::check_all(&[damage.clone(), caption.clone()], "k").is_ok());
+        let no_values = ai_field("Field.Damage", FieldKind::Lookup, &[]);
+        assert!(AssetAiField::check_all(&[no_values], "k").is_err());
+        assert!(AssetAiField::check_all(&[damage.clone(), damage.clone()], "k").is_err());
+        assert!(AssetAiField::check_all(&[ai_field(" ", FieldKind::Text, &[])], "k").is_err());
+
+        let mut filled = FilledFields::empty();
+        filled.values = vec![
+            chatport_assistant::fields::FilledField::new(
+                "Field.Damage",
+                FieldValue::Lookup(LookupValue::new("crack", "crack")),
+            ),
+            chatport_assistant::fields::FilledField::new(
+                "CoreField.CaptionLong",
+                FieldValue::Text("the model's caption".into()),
+            ),
+        ];
+        let taken = vec![(
+            "CoreField.CaptionLong".to_owned(),
+            "the sender's".to_owned(),
+        )];
+        assert_eq!(
+            AssetAiField::pairs(&[damage, caption], &filled, &taken),
+            vec![("Field.Damage".to_owned(), "crack".to_owned())]
+        );
     }
 }

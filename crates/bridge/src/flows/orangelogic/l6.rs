@@ -20,6 +20,14 @@
 //!    - "no": the submission is dropped and the sender told nothing was stored;
 //!    - anything else: the question is asked again (as text).
 //!
+//! **Extraction** (`extractor = "model"`, `docs/flows/L6.md`): after the consent, before the
+//! upload, the `[assistant]` model fills the configured `ai_fields` from the caption, the
+//! conversation and a PDF's text; the model and prompt version go to the DAM field mapped to
+//! `ai_provenance`. The campaign, the source and the consent are never the model's. L6 asks
+//! nothing beyond the consent: what the model does not find stays empty. The answer is
+//! remembered per submission (KV `ol.extracted`), so a retry writes the same values. On any
+//! model failure the rules' result (no AI fields) stands.
+//!
 //! Effectively once: the upload's file name is derived from the submission, so a second tap or a
 //! retry finds the uploaded asset; every send is keyed by its message.
 
@@ -28,6 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chatport_assistant::extract::{DocumentFacts, Extractor};
+use chatport_assistant::fields::{FilledFields, LookupValues};
 use chatport_core::{IdempotencyKey, Outcome};
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::webhook::{Media, MessageType};
@@ -36,7 +46,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::l2::AssetAiField;
 use crate::Error;
+use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
@@ -65,6 +77,7 @@ pub const FIELDS: &[&str] = &[
     "submitter",
     "caption",
     "source_message",
+    "ai_provenance",
 ];
 
 /// A campaign tag and its folder.
@@ -121,6 +134,15 @@ pub struct L6Config {
     pub session_ttl_secs: u64,
     /// Largest media accepted, in bytes. Default 100 MB.
     pub max_bytes: u64,
+    /// Who fills `ai_fields`: `"rules"` (the default: nothing) or `"model"` (the `[assistant]`
+    /// model, from the caption, the conversation and a PDF's text; the model and prompt version
+    /// go to the field mapped to `ai_provenance`).
+    pub extractor: Engine,
+    /// Characters of a PDF's text given to the model with `extractor = "model"`. Default 8000.
+    pub document_text_chars: usize,
+    /// `[[flows.l6.ai_fields]]`: DAM fields the model fills (e.g. a description or the subject
+    /// of the submission). Default: none.
+    pub ai_fields: Vec<AssetAiField>,
 }
 
 impl Default for L6Config {
@@ -134,6 +156,7 @@ impl Default for L6Config {
             ("submitter", "UGC.Submitter"),
             ("caption", "CoreField.CaptionLong"),
             ("source_message", "UGC.Source-Message"),
+            ("ai_provenance", "UGC.AI-Provenance"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -154,6 +177,9 @@ impl Default for L6Config {
             moderation_value: "Pending Moderation".into(),
             session_ttl_secs: 86_400,
             max_bytes: chatport_whatsapp::DEFAULT_MAX_DOWNLOAD_BYTES,
+            extractor: Engine::Rules,
+            document_text_chars: 8000,
+            ai_fields: Vec::new(),
         }
     }
 }
@@ -188,6 +214,7 @@ impl L6Config {
                 )));
             }
         }
+        AssetAiField::check_all(&self.ai_fields, "flows.l6.ai_fields")?;
         Ok(())
     }
 
@@ -224,11 +251,18 @@ pub struct Submission {
 }
 
 /// The L6 handler.
-#[derive(Debug)]
 pub struct UserContent {
     config: L6Config,
     shared: Shared,
     conversations: Conversations,
+    /// The metadata extractor, when `extractor = "model"` and `ai_fields` are configured.
+    extractor: Option<Arc<dyn Extractor>>,
+}
+
+impl std::fmt::Debug for UserContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserContent").finish_non_exhaustive()
+    }
 }
 
 fn is_media(t: &MessageType) -> bool {
@@ -440,6 +474,7 @@ impl UserContent {
                 reason: "L6: campaign disappeared from the configuration".into(),
             });
         };
+        let filled: FilledFields;
         let folder = self
             .shared
             .folder(
@@ -454,16 +489,29 @@ impl UserContent {
             "upload",
             &chatport_core::EventId::new(submission.wamid.clone()),
         );
-        let stored_media = self
+        // Looked up before downloading, so a replay downloads nothing.
+        let stored_media = match self
             .shared
-            .store_media(
-                &submission.media,
-                &folder,
-                &key,
-                &submission.kind,
-                self.config.max_bytes,
-            )
-            .await?;
+            .uploaded(&submission.media, &key, &submission.kind)
+            .await?
+        {
+            Some(uploaded) => {
+                filled = self.extract(inbound, &key, &submission, None).await?;
+                uploaded
+            }
+            None => {
+                let spooled = self
+                    .shared
+                    .spool(&submission.media, self.config.max_bytes)
+                    .await?;
+                filled = self
+                    .extract(inbound, &key, &submission, Some(&spooled))
+                    .await?;
+                self.shared
+                    .upload(&submission.media, &spooled, &folder, &key, &submission.kind)
+                    .await?
+            }
+        };
         let mut logical: Vec<(&str, String)> = vec![
             ("campaign", campaign.name.clone()),
             ("source", self.config.source_value.clone()),
@@ -487,6 +535,14 @@ impl UserContent {
             .into_iter()
             .filter_map(|(k, v)| self.config.fields.get(k).map(|f| (f.clone(), v)))
             .collect();
+        let ai = AssetAiField::pairs(&self.config.ai_fields, &filled, &pairs);
+        if !ai.is_empty()
+            && let Some(p) = &filled.provenance
+            && let Some(field) = self.config.fields.get("ai_provenance")
+        {
+            pairs.extend(ai);
+            pairs.push((field.clone(), p.to_string()));
+        }
         if !self.config.moderation_value.trim().is_empty() {
             pairs.push((
                 self.shared.config.state_field.clone(),
@@ -540,6 +596,60 @@ impl UserContent {
         })))
     }
 
+    /// Asks the model (with `extractor = "model"`) for the `ai_fields` of a consented
+    /// submission. Once per submission: a retry gets the remembered answer, and when the asset
+    /// was uploaded already (`spooled` is `None`) nothing new is asked.
+    async fn extract(
+        &self,
+        inbound: &Inbound,
+        key: &IdempotencyKey,
+        submission: &Submission,
+        spooled: Option<&chatport_whatsapp::SpooledMedia>,
+    ) -> Result<FilledFields, Error> {
+        let Some(extractor) = &self.extractor else {
+            return Ok(FilledFields::empty());
+        };
+        if let Some(remembered) = self.shared.recall_extraction(key).await? {
+            return Ok(remembered);
+        }
+        let Some(spooled) = spooled else {
+            return Ok(FilledFields::empty());
+        };
+        let mut lookups = LookupValues::new();
+        let specs: Vec<_> = self
+            .config
+            .ai_fields
+            .iter()
+            .map(|f| {
+                f.add_lookups(&mut lookups);
+                f.spec()
+            })
+            .collect();
+        let text = if spooled.mime_type == "application/pdf" && self.config.document_text_chars > 0
+        {
+            crate::flows::opentext::pdf_text_of(spooled.path(), self.config.document_text_chars)
+                .await
+        } else {
+            None
+        };
+        let conversation = conversation_of(&self.conversations, inbound).await?;
+        let facts = DocumentFacts::new()
+            .caption(
+                submission
+                    .media
+                    .caption
+                    .as_deref()
+                    .filter(|c| !c.trim().is_empty()),
+            )
+            .conversation(&conversation)
+            .file_name(spooled.file_name.as_deref())
+            .mime(Some(spooled.mime_type.as_str()))
+            .text(text.as_deref());
+        let filled = extractor.extract(&specs, &lookups, &facts).await;
+        self.shared.remember_extraction(key, &filled).await?;
+        Ok(filled)
+    }
+
     async fn run(&self, stored: &StoredEvent, inbound: &Inbound) -> Result<Outcome, Error> {
         let message = &inbound.message;
         if is_media(&message.message_type)
@@ -582,10 +692,19 @@ pub(crate) fn register(
 ) -> Result<(), Error> {
     let config = ctx.config.flows.l6.clone();
     config.check()?;
+    let extractor = match config.extractor {
+        Engine::Model if !config.ai_fields.is_empty() => Some(crate::assistant::extractor(
+            Engine::Model,
+            "flows.l6.extractor",
+            ctx.assistant.as_ref(),
+        )?),
+        _ => None,
+    };
     registry.message_flows.push(Arc::new(UserContent {
         config,
         shared: shared.clone(),
         conversations: ctx.conversations.clone(),
+        extractor,
     }));
     Ok(())
 }

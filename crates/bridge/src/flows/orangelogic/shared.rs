@@ -375,33 +375,44 @@ impl Shared {
         Ok(id)
     }
 
-    /// Stores a WhatsApp media in `folder` under `file_name`, effectively once: an asset already
-    /// uploaded under that name (an earlier attempt) is reused; otherwise the media is downloaded
-    /// streaming into a temporary file with its SHA-256 checked (the webhook's digest, else the
-    /// one `GET /{media id}` announces) and uploaded from that file.
+    /// The asset an earlier attempt uploaded for `key` (the name `wa-{reference}-{name}` of
+    /// [`ingest_file_name`]), looked up before anything is downloaded, so a replay downloads
+    /// nothing.
     ///
     /// # Errors
-    /// WhatsApp download errors (size, hash mismatch, expired media), OrangeDAM upload errors,
-    /// local I/O errors; [`Error::Payload`] when the media has no verifiable digest.
-    pub(crate) async fn store_media(
+    /// OrangeDAM search errors.
+    pub(crate) async fn uploaded(
         &self,
         media: &chatport_whatsapp::webhook::Media,
-        folder: &str,
         key: &IdempotencyKey,
         kind: &str,
-        max_bytes: u64,
-    ) -> Result<StoredMedia, Error> {
+    ) -> Result<Option<StoredMedia>, Error> {
         let name = ingest_name(media, kind);
-        // Looked up before downloading, so a replay downloads nothing.
-        if let Some(existing) = self.assets.find(&name, key).await? {
-            return Ok(StoredMedia {
+        Ok(self
+            .assets
+            .find(&name, key)
+            .await?
+            .map(|existing| StoredMedia {
                 asset: existing.asset(),
                 identifier: existing.identifier.unwrap_or_default(),
                 bytes: 0,
                 reused: true,
                 sha256: None,
-            });
-        }
+            }))
+    }
+
+    /// Downloads a WhatsApp media streaming into a temporary file with its SHA-256 checked (the
+    /// webhook's digest, else the one `GET /{media id}` announces); the file is deleted when the
+    /// result is dropped.
+    ///
+    /// # Errors
+    /// WhatsApp download errors (size, hash mismatch, expired media), local I/O errors;
+    /// [`Error::Payload`] when the media has no verifiable digest.
+    pub(crate) async fn spool(
+        &self,
+        media: &chatport_whatsapp::webhook::Media,
+        max_bytes: u64,
+    ) -> Result<chatport_whatsapp::SpooledMedia, Error> {
         let spooled = self
             .whatsapp
             .spool_inbound_media(
@@ -414,9 +425,26 @@ impl Shared {
                 "the media has no SHA-256 to verify it against; not stored".into(),
             ));
         }
+        Ok(spooled)
+    }
+
+    /// Uploads a spooled media ([`Shared::spool`]) into `folder` as
+    /// [`ingest_file_name`], effectively once per `key` (the asset sink finds an upload an
+    /// earlier attempt made).
+    ///
+    /// # Errors
+    /// OrangeDAM upload errors, local I/O errors.
+    pub(crate) async fn upload(
+        &self,
+        media: &chatport_whatsapp::webhook::Media,
+        spooled: &chatport_whatsapp::SpooledMedia,
+        folder: &str,
+        key: &IdempotencyKey,
+        kind: &str,
+    ) -> Result<StoredMedia, Error> {
         let draft = chatport_orangelogic::AssetDraft::new(
             folder,
-            name,
+            ingest_name(media, kind),
             chatport_orangelogic::AssetContent::file(spooled.path()),
         )
         .content_type(spooled.mime_type.clone());
@@ -426,10 +454,49 @@ impl Shared {
             identifier: stored.receipt.identifier.unwrap_or_default(),
             bytes: if stored.reused { 0 } else { spooled.bytes },
             reused: stored.reused,
-            sha256: Some(spooled.sha256_hex),
+            sha256: Some(spooled.sha256_hex.clone()),
         })
     }
+
+    /// What the model extracted for the upload `key` in an earlier attempt ([`KV_EXTRACTED`]),
+    /// so that a retry or a replay writes the same values and asks the model once.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub(crate) async fn recall_extraction(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<chatport_assistant::fields::FilledFields>, Error> {
+        Ok(self
+            .kv
+            .get(KV_EXTRACTED, key.as_str())
+            .await?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Remembers what the model extracted for the upload `key` ([`KV_EXTRACTED`]). A fallback
+    /// result is not remembered: nothing of it reaches the asset, and the next attempt before
+    /// the upload may reach the model.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub(crate) async fn remember_extraction(
+        &self,
+        key: &IdempotencyKey,
+        filled: &chatport_assistant::fields::FilledFields,
+    ) -> Result<(), Error> {
+        if filled.fallback || filled.provenance.is_none() {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(filled).map_err(|e| Error::Payload(e.to_string()))?;
+        self.kv.put(KV_EXTRACTED, key.as_str(), &bytes).await?;
+        Ok(())
+    }
 }
+
+/// KV namespace of the L flows' model extractions (L2, L6): upload idempotency key →
+/// `FilledFields` JSON.
+pub(crate) const KV_EXTRACTED: &str = "ol.extracted";
 
 /// A short, stable reference of a key (its first 12 hex digits), for notes written onto assets.
 pub(crate) fn short_ref(key: &IdempotencyKey) -> String {
