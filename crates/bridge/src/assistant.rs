@@ -245,8 +245,8 @@ pub fn extractor(
 /// # Errors
 /// Store errors.
 pub async fn conversation_of(
-    conversations: &crate::routing::Conversations,
-    inbound: &crate::routing::Inbound,
+    conversations: &chatport_whatsapp::inbound::Conversations,
+    inbound: &chatport_whatsapp::inbound::Inbound,
 ) -> Result<Vec<chatport_whatsapp::conversation::LoggedMessage>, Error> {
     Ok(conversations
         .log()

@@ -507,7 +507,7 @@ pub struct WhatsAppConfig {
     /// connection) and that no status webhook settled is sent again. Unset (the default): never;
     /// such an event ends in the dead-letter queue for an operator (at most once). Set: every
     /// reply is eventually delivered (at least once); see
-    /// [`OnceSender::resend_in_doubt_after`](crate::whatsapp::OnceSender::resend_in_doubt_after).
+    /// [`MessageSink::resend_in_doubt_after`](chatport_whatsapp::sink::MessageSinkBuilder::resend_in_doubt_after).
     #[serde(default)]
     pub resend_in_doubt_after_secs: Option<u64>,
     /// Flows (by name, e.g. `["O1", "C1", "O4"]`) before whose work the customer's message is

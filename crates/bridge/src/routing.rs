@@ -25,6 +25,7 @@ use chatport_core::Outcome;
 use chatport_runtime::{Outbox, StoredEvent};
 use chatport_whatsapp::control::ControlStore;
 use chatport_whatsapp::conversation::{ConversationKey, LoggedMessage};
+use chatport_whatsapp::inbound::{Conversations, Inbound};
 use chatport_whatsapp::webhook;
 use serde_json::json;
 
@@ -34,7 +35,6 @@ use crate::directory::{Directory, DirectoryEntry};
 /// Flow name under which ingress stores inbound messages until the dispatcher routes them.
 pub const FLOW_INBOUND: &str = "whatsapp.inbound";
 
-pub use chatport_whatsapp::inbound::{Conversations, Inbound, ReplyContext, Sender, Session};
 /// A flow that handles inbound WhatsApp messages.
 #[async_trait]
 pub trait MessageFlow: Send + Sync {
@@ -273,6 +273,7 @@ mod tests {
 
     use chatport_runtime::{EventFilter, SqliteStore};
     use chatport_testkit::webhook::{Delivery, MessageSpec, meta_json};
+    use chatport_whatsapp::inbound::Sender;
     use chatport_whatsapp::webhook::Notification;
 
     use super::*;

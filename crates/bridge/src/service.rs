@@ -22,13 +22,14 @@ use crate::Error;
 use crate::config::{Config, StoreBackend, StoreConfig};
 use crate::directory::Directory;
 use crate::flows::{EventFlow, FlowContext, Registry, register_all};
-use crate::routing::{Conversations, Dispatcher};
+use crate::routing::Dispatcher;
 use crate::settings::Vars;
 use crate::whatsapp::{FLOW_ERROR, FLOW_OTHER, FLOW_STATUS, StatusRecorder, WhatsAppWebhook};
 use chatport_assistant::classify::RuleClassifier;
 use chatport_core::Classify;
 use chatport_whatsapp::control::ControlStore;
 use chatport_whatsapp::conversation::ConversationStore;
+use chatport_whatsapp::inbound::Conversations;
 use chatport_whatsapp::sink::MessageSink;
 
 /// The stores a service runs on: the outbox, durable key-value state and the idempotency ledger,

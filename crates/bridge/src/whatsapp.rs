@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chatport_core::Outcome;
 use chatport_runtime::ingress::Flows;
 use chatport_runtime::{KvStore, StoredEvent};
-use chatport_whatsapp::sink::{MessageSink, settle_from_status};
+use chatport_whatsapp::sink::settle_from_status;
 use chatport_whatsapp::webhook::{self, EventKind};
 
 use crate::Error;
@@ -35,11 +35,6 @@ pub fn flows() -> Flows {
 }
 
 pub use chatport_whatsapp::sink::{KV_CALLBACK, KV_IN_DOUBT_SINCE, SendOnce};
-
-/// The flows' once-only sender: a [`MessageSink`] built with
-/// [`conversations`](chatport_whatsapp::sink::MessageSinkBuilder::conversations), so what the
-/// flows answer joins each conversation's log.
-pub type OnceSender = MessageSink;
 
 /// Records status updates: the last status per wamid, and the wamid of each send that carried
 /// chatport's idempotency key as `biz_opaque_callback_data` (this settles sends in doubt).

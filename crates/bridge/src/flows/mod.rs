@@ -27,10 +27,11 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::routing::{Conversations, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::settings::Vars;
-use crate::whatsapp::OnceSender;
 use chatport_assistant::classify::RuleClassifier;
+use chatport_whatsapp::inbound::Conversations;
+use chatport_whatsapp::sink::MessageSink;
 
 /// A flow that handles outbox rows of its own flow name (not inbound WhatsApp messages).
 #[async_trait]
@@ -70,7 +71,7 @@ pub struct FlowContext<'a> {
     /// The WhatsApp Cloud API client.
     pub whatsapp: chatport_whatsapp::Client,
     /// WhatsApp sends, at most once per idempotency key.
-    pub sender: OnceSender,
+    pub sender: MessageSink,
     /// Conversation sessions and reply contexts.
     pub conversations: Conversations,
     /// The directory of known people.

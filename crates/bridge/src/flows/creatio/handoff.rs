@@ -52,10 +52,11 @@ use chatport_assistant::fields::{
 use chatport_assistant::summary::{HandoffReason, Summary, SummaryInput, message_gist};
 
 use crate::directory::DirectoryEntry;
-use crate::routing::{Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::clip;
-use crate::whatsapp::SendOnce;
 use chatport_whatsapp::conversation::{ConversationKey, Direction, LoggedMessage};
+use chatport_whatsapp::inbound::Inbound;
+use chatport_whatsapp::sink::SendOnce;
 
 /// The flow name of handoffs triggered by messages (and of the messages of handed-off
 /// conversations).
@@ -668,8 +669,8 @@ impl Shared {
     /// Starts (or extends) the conversation's session with the agent.
     async fn keep_with_agent(&self, conv: &ConversationKey, link: &CaseLink) -> Result<(), Error> {
         let sender = match conv.phone() {
-            Some(p) => crate::routing::Sender::Phone(p.to_owned()),
-            None => crate::routing::Sender::UserId(conv.user.clone()),
+            Some(p) => chatport_whatsapp::inbound::Sender::Phone(p.to_owned()),
+            None => chatport_whatsapp::inbound::Sender::UserId(conv.user.clone()),
         };
         self.conversations
             .start(

@@ -13,7 +13,7 @@
 //! [`ConversationStore`]; a handoff writes it to the
 //! case. Every Creatio record chatport creates has an `Id` derived from an
 //! [`IdempotencyKey`](chatport_core::IdempotencyKey) (`create_with_key`), and every WhatsApp send
-//! goes through the [`OnceSender`], so retries and replays never duplicate a case, an activity,
+//! goes through the [`MessageSink`], so retries and replays never duplicate a case, an activity,
 //! a contact or a reply. Docs: `docs/flows/C1.md` … `C5.md`, `docs/creatio-business-process.md`.
 
 pub mod config;
@@ -40,10 +40,10 @@ pub use config::{
 use crate::Error;
 use crate::config::Config;
 use crate::flows::{FlowContext, Registry};
-use crate::routing::Conversations;
-use crate::whatsapp::OnceSender;
 use chatport_assistant::classify::Classifier;
 use chatport_whatsapp::conversation::{ConversationKey, ConversationStore};
+use chatport_whatsapp::inbound::Conversations;
+use chatport_whatsapp::sink::MessageSink;
 
 use self::state::CreatioState;
 use self::transcript::TranscriptLinks;
@@ -118,7 +118,7 @@ pub(crate) struct Shared {
     pub(crate) activities: chatport_creatio::EntitySink<chatport_creatio::Activity>,
     pub(crate) lookups: Lookups,
     pub(crate) whatsapp: chatport_whatsapp::Client,
-    pub(crate) sender: OnceSender,
+    pub(crate) sender: MessageSink,
     pub(crate) conversations: Conversations,
     pub(crate) store: ConversationStore,
     pub(crate) state: CreatioState,

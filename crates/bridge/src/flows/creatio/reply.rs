@@ -37,8 +37,8 @@ use super::events::CreatioEvent;
 use super::state::{CaseLink, HeldReply};
 use crate::Error;
 use crate::flows::EventFlow;
-use crate::whatsapp::SendOnce;
 use chatport_whatsapp::conversation::ConversationKey;
+use chatport_whatsapp::sink::SendOnce;
 
 /// The flow name of Creatio events (agent replies, closures).
 pub const FLOW: &str = "C2";
@@ -677,8 +677,8 @@ impl Shared {
         link.open = false;
         self.state.save_link(&conv, &link).await?;
         let sender = match conv.phone() {
-            Some(p) => crate::routing::Sender::Phone(p.to_owned()),
-            None => crate::routing::Sender::UserId(conv.user.clone()),
+            Some(p) => chatport_whatsapp::inbound::Sender::Phone(p.to_owned()),
+            None => chatport_whatsapp::inbound::Sender::UserId(conv.user.clone()),
         };
         self.conversations
             .end(&conv.phone_number_id, &sender)

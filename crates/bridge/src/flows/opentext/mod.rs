@@ -55,7 +55,7 @@ pub use config::{OpenTextConfig, OpenTextGrant, client};
 use crate::Error;
 
 use crate::flows::{FlowContext, PollerStart, Registry};
-use crate::whatsapp::{OnceSender, SendOnce};
+use chatport_whatsapp::sink::{MessageSink, SendOnce};
 
 pub use chatport_opentext::source::{SOURCE, StatusEvent, StatusSource};
 
@@ -93,9 +93,9 @@ pub fn property_text(instance: &Instance, property: &str) -> Option<String> {
 /// earlier attempt left it in doubt (the caller answers [`in_doubt`]).
 ///
 /// # Errors
-/// As [`OnceSender::send`].
+/// As [`MessageSink::send`].
 pub async fn send_once(
-    sender: &OnceSender,
+    sender: &MessageSink,
     key: &IdempotencyKey,
     phone_number_id: &str,
     message: OutgoingMessage,

@@ -7,7 +7,7 @@
 //!    `chatport_opentext::InstanceSink`, which stores the key in the configured idempotency property
 //!    and looks it up before every create, so a redelivered webhook or a retried attempt finds the
 //!    case instead of creating a second one;
-//! 2. the reply is keyed by `derive("O1", "reply", wamid)` and goes through [`OnceSender`]: never a
+//! 2. the reply is keyed by `derive("O1", "reply", wamid)` and goes through [`MessageSink`]: never a
 //!    second reply, and never a blind resend after an ambiguous timeout.
 //!
 //! The case reference is derived from the key (`CASE-7F3A9C21B0`), so every attempt computes the same
@@ -30,10 +30,11 @@ use crate::Error;
 use crate::assistant::Engine;
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::render;
-use crate::whatsapp::{OnceSender, SendOnce};
 use chatport_assistant::classify::{Classification, Classifier, MessageFacts};
+use chatport_whatsapp::inbound::Inbound;
+use chatport_whatsapp::sink::{MessageSink, SendOnce};
 
 /// `[flows.o1]`: WhatsApp complaint or request → CMS case → reply with the case reference.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,7 +135,7 @@ pub struct CaseIntake {
     config: O1Config,
     classifier: Arc<dyn Classifier>,
     cases: InstanceSink,
-    sender: OnceSender,
+    sender: MessageSink,
 }
 
 impl std::fmt::Debug for CaseIntake {
@@ -188,7 +189,7 @@ impl CaseIntake {
         config: O1Config,
         classifier: Arc<dyn Classifier>,
         cms: CmsClient,
-        sender: OnceSender,
+        sender: MessageSink,
     ) -> Result<Self, Error> {
         let cases = InstanceSink::builder(cms)
             .category(category_of(&config.case_category))

@@ -10,7 +10,7 @@
 //!
 //! Effectively once: the upload is remembered under `derive("O2", "blob", wamid)`; the file
 //! instance is keyed by `derive("O2", "file", first wamid)` in `idempotency_property`; each
-//! question and the final reply go through [`OnceSender`] keyed by the message they answer; an
+//! question and the final reply go through [`MessageSink`] keyed by the message they answer; an
 //! answer already applied (a retry) is not applied twice.
 
 use std::collections::BTreeMap;
@@ -39,9 +39,10 @@ use chatport_whatsapp::conversation::ConversationKey;
 
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::render;
-use crate::whatsapp::OnceSender;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::MessageSink;
 
 /// The flow name of O2.
 pub const FLOW: &str = "O2";
@@ -319,7 +320,7 @@ pub struct DocumentCapture {
     cms: CmsClient,
     documents: InstanceSink,
     whatsapp: chatport_whatsapp::Client,
-    sender: OnceSender,
+    sender: MessageSink,
     conversations: Conversations,
     kv: Arc<dyn KvStore>,
     directory: crate::directory::Directory,

@@ -5,7 +5,7 @@
 //!
 //! Effectively once: the poller's rows have the event id `{instance id}:{status}`, so the outbox's
 //! `UNIQUE(source, event_id)` keeps one row per item and status however often it is read; the
-//! template is sent through [`OnceSender`] under `derive("O3", "notify", event id)`.
+//! template is sent through [`MessageSink`] under `derive("O3", "notify", event id)`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use crate::Error;
 use crate::directory::{DirectoryEntry, find_person};
 use crate::flows::{EventFlow, FlowContext, Registry};
 use crate::templates::TemplateConfig;
-use crate::whatsapp::OnceSender;
+use chatport_whatsapp::sink::MessageSink;
 
 /// The flow name of O3.
 pub const FLOW: &str = "O3";
@@ -104,7 +104,7 @@ impl Default for O3Config {
 pub struct StatusNotification {
     config: O3Config,
     directory: Vec<DirectoryEntry>,
-    sender: OnceSender,
+    sender: MessageSink,
 }
 
 impl std::fmt::Debug for StatusNotification {

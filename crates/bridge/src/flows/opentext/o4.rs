@@ -34,9 +34,10 @@ use crate::Error;
 
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::{clip, render};
-use crate::whatsapp::OnceSender;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::MessageSink;
 
 /// The flow name of O4.
 pub const FLOW: &str = "O4";
@@ -221,7 +222,7 @@ pub struct DocumentRequest {
     cms: CmsClient,
     /// The audit records (`audit_type`), when configured.
     audits: Option<InstanceSink>,
-    sender: OnceSender,
+    sender: MessageSink,
     conversations: Conversations,
     kv: Arc<dyn KvStore>,
     directory: crate::directory::Directory,

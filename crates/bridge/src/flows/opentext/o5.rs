@@ -45,9 +45,10 @@ use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::render;
-use crate::whatsapp::OnceSender;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::MessageSink;
 
 /// The flow name of O5.
 pub const FLOW: &str = "O5";
@@ -238,7 +239,7 @@ pub struct FieldEvidence {
     /// Notes and locations (`note_category`).
     notes: InstanceSink,
     whatsapp: chatport_whatsapp::Client,
-    sender: OnceSender,
+    sender: MessageSink,
     conversations: Conversations,
     directory: crate::directory::Directory,
     /// The metadata extractor, when `extractor = "model"`.

@@ -15,7 +15,7 @@
 //! Effectively once per tag message: the archive is keyed by `derive("O6", "archive", wamid)` in
 //! `idempotency_property`; the uploaded transcript is remembered under the same key in
 //! [`KV_SNAPSHOT`], so a retry after the upload neither uploads again nor archives a longer
-//! transcript; the reply goes through [`OnceSender`] keyed by `derive("O6", "reply", wamid)`. A
+//! transcript; the reply goes through [`MessageSink`] keyed by `derive("O6", "reply", wamid)`. A
 //! redelivered webhook is dropped by the outbox (same event id). A second tag message later in the
 //! same conversation is another event: it creates a **new** archive covering the conversation up
 //! to then.
@@ -39,10 +39,11 @@ use crate::Error;
 
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::render;
-use crate::whatsapp::OnceSender;
 use chatport_whatsapp::conversation::{ConversationKey, Direction, LoggedMessage};
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::MessageSink;
 
 /// The flow name of O6.
 pub const FLOW: &str = "O6";
@@ -302,7 +303,7 @@ pub struct ComplianceArchive {
     config: O6Config,
     cms: CmsClient,
     archives: InstanceSink,
-    sender: OnceSender,
+    sender: MessageSink,
     conversations: Conversations,
     window: WindowTracker,
     kv: Arc<dyn KvStore>,

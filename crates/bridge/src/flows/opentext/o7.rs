@@ -26,9 +26,10 @@ use crate::Error;
 
 use crate::directory::{DirectoryEntry, find_person, phone_digits};
 use crate::flows::{EventFlow, FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::{TemplateConfig, render};
-use crate::whatsapp::OnceSender;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::MessageSink;
 
 /// The flow name of O7.
 pub const FLOW: &str = "O7";
@@ -136,7 +137,7 @@ pub struct ExceptionContext {
 pub struct ExceptionLoop {
     config: O7Config,
     directory: Vec<DirectoryEntry>,
-    sender: OnceSender,
+    sender: MessageSink,
     conversations: Conversations,
     cms: CmsClient,
 }

@@ -40,9 +40,10 @@ use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::{DirectoryEntry, find_person, phone_digits};
 use crate::flows::{EventFlow, FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::{TemplateConfig, render};
-use crate::whatsapp::OnceSender;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::MessageSink;
 
 /// The flow name of O8.
 pub const FLOW: &str = "O8";
@@ -239,7 +240,7 @@ pub struct SupplierExchange {
     cms: CmsClient,
     documents: DocumentSink,
     whatsapp: chatport_whatsapp::Client,
-    sender: OnceSender,
+    sender: MessageSink,
     directory: Vec<DirectoryEntry>,
     conversations: Conversations,
     /// The metadata extractor, when `extractor = "model"`.

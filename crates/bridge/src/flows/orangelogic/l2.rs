@@ -48,9 +48,10 @@ use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::{Directory, DirectoryEntry};
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::render;
-use crate::whatsapp::SendOnce;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::SendOnce;
 
 /// The flow name of L2.
 pub const FLOW: &str = "L2";

@@ -33,9 +33,10 @@ use crate::Error;
 
 use crate::directory::{Directory, DirectoryEntry};
 use crate::flows::{EventFlow, FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::{TemplateConfig, render};
-use crate::whatsapp::SendOnce;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::SendOnce;
 
 /// The flow name of the rollout (webhook rows).
 pub const FLOW: &str = "L4";

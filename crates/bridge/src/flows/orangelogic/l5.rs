@@ -32,9 +32,10 @@ use crate::Error;
 
 use crate::directory::{Directory, DirectoryEntry, phone_digits};
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::{TemplateConfig, render};
-use crate::whatsapp::SendOnce;
+use chatport_whatsapp::inbound::Inbound;
+use chatport_whatsapp::sink::SendOnce;
 
 /// The flow name of L5.
 pub const FLOW: &str = "L5";

@@ -52,9 +52,10 @@ use crate::assistant::{Engine, conversation_of};
 
 use crate::directory::DirectoryEntry;
 use crate::flows::{FlowContext, Registry};
-use crate::routing::{Conversations, Inbound, MessageFlow};
+use crate::routing::MessageFlow;
 use crate::templates::render;
-use crate::whatsapp::SendOnce;
+use chatport_whatsapp::inbound::{Conversations, Inbound};
+use chatport_whatsapp::sink::SendOnce;
 
 /// The flow name of L6.
 pub const FLOW: &str = "L6";

@@ -23,7 +23,7 @@
 //! **Delivery**: every webhook event becomes one outbox row per subscribed flow (L1, L4, L7),
 //! event id `{vendor event id}:{flow}`, so a redelivered event is dropped by the outbox's
 //! `UNIQUE(source, event_id)`; rows of one asset share the ordering key `ol:{RecordID}`. Every
-//! WhatsApp send goes through the [`OnceSender`](crate::whatsapp::OnceSender) with a key per (flow, step, event, recipient);
+//! WhatsApp send goes through the [`MessageSink`](chatport_whatsapp::sink::MessageSink) with a key per (flow, step, event, recipient);
 //! state-based notifications also keep a marker per asset in the key-value store, so the same
 //! state reached through several events is announced once.
 

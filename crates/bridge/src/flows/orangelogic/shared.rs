@@ -17,7 +17,7 @@ use super::{FeedbackConfig, OrangeLogicConfig};
 use crate::Error;
 
 use crate::directory::phone_digits;
-use crate::whatsapp::{OnceSender, SendOnce};
+use chatport_whatsapp::sink::{MessageSink, SendOnce};
 
 /// The values of one asset the flows put into messages.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ pub(crate) struct Shared {
     pub(crate) client: OlClient,
     /// Uploads of WhatsApp media, once per key: the file name carries `wa-{reference}-`.
     pub(crate) assets: chatport_orangelogic::AssetSink,
-    pub(crate) sender: OnceSender,
+    pub(crate) sender: MessageSink,
     pub(crate) kv: Arc<dyn KvStore>,
     pub(crate) whatsapp: chatport_whatsapp::Client,
     pub(crate) config: OrangeLogicConfig,
