@@ -351,14 +351,44 @@ pub fn orangelogic_envelope(data: &[u8]) {
 }
 
 /// The TOML configuration (`chatport_bridge::config::Config::from_toml_str`: parse, then
-/// validate), lossy UTF-8. Never a panic; an error is a configuration error that names where:
-/// a `line L, column C` position, a dotted key (`whatsapp.app_secrets: …`), or a list of such
+/// validate; and `from_toml_str_with`, which also expands the references of every plain string),
+/// lossy UTF-8. Never a panic; an error is a configuration error that names where: a
+/// `line L, column C` position, a dotted key (`whatsapp.app_secrets: …`), or a list of such
 /// problems; a parsed configuration validates again and reports every unset `${VAR}` it refers
-/// to in one error, naming each variable.
+/// to in one error, naming each variable. With references expanded (some variables set, one to
+/// a value holding `${`), the raw parse's error is the same, and a `Setting` keeps its raw text.
 pub fn config_toml(data: &[u8]) {
     use chatport_bridge::config::Config;
     let text = String::from_utf8_lossy(data);
-    match Config::from_toml_str(&text) {
+    let vars: std::collections::HashMap<String, String> = [
+        ("WHATSAPP_TOKEN", "t0k"),
+        ("STATE_DIR", "/var/lib/chatport"),
+        ("NESTED", "${WHATSAPP_TOKEN}"),
+        ("EMPTY", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let raw = Config::from_toml_str(&text);
+    let expanded = Config::from_toml_str_with(&text, &vars);
+    match (&raw, &expanded) {
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (Err(a), Ok(_)) => panic!("expansion hid an error: {a}"),
+        (Ok(_), Err(chatport_bridge::Error::Config(message))) => assert!(
+            names_a_place(message) || message.contains("expanded from an environment variable"),
+            "the error names no key: {message}"
+        ),
+        (Ok(_), Err(other)) => panic!("not a configuration error: {other}"),
+        (Ok(raw), Ok(expanded)) => {
+            assert_eq!(
+                raw.store.path.raw(),
+                expanded.store.path.raw(),
+                "a Setting stays raw"
+            );
+            assert_eq!(raw.references(), expanded.references());
+        }
+    }
+    match raw {
         Ok(config) => {
             config.validate().expect("a parsed configuration validates");
             let none = std::collections::HashMap::<String, String>::new();
