@@ -137,3 +137,28 @@ fn every_harness_has_a_target_and_seeds() {
         assert!(!seeds(name).is_empty());
     }
 }
+
+/// The seeds of the newer harnesses reach their parsers' success paths (not only the error
+/// branches), so the mutations explore real-shaped input.
+#[test]
+fn seeds_reach_the_success_paths() {
+    let seed = |name: &str, file: &str| {
+        std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("seeds")
+                .join(name)
+                .join(file),
+        )
+        .expect("a seed")
+    };
+    let demo = String::from_utf8(seed("config_toml", "demo.toml")).expect("UTF-8");
+    let config = chatport_bridge::config::Config::from_toml_str(&demo).expect("the demo parses");
+    assert!(!config.references().is_empty());
+    let legacy = seed("orangelogic_envelope", "legacy_search");
+    chatport_orangelogic::Envelope::Legacy
+        .decode(200, &legacy[1..])
+        .expect("a legacy search answer decodes");
+    let graph = seed("graph_error", "rate_limit_130429");
+    let error = chatport_whatsapp::Error::from_answer(429, &http::HeaderMap::new(), &graph[1..]);
+    assert_eq!(error.api().map(|a| a.code()), Some(130_429));
+}

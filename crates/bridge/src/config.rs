@@ -1,8 +1,9 @@
 //! The service configuration: one TOML file, secrets from environment variables.
 //!
 //! Strings that may hold a secret or an address are [`Setting`]s and [`SecretSetting`]s
-//! ([`crate::settings`]): `${VAR}` references resolved from the environment; a literal secret in
-//! the file is refused. [`Config`] collects the sections; each flow family owns its own section
+//! ([`crate::settings`]): `${VAR}` references resolved from the environment where they are used;
+//! a literal secret in the file is refused. Every other string setting has its references
+//! expanded when the file is read ([`Config::load`], [`Config::from_toml_str_with`]). [`Config`] collects the sections; each flow family owns its own section
 //! types and checks.
 //!
 //! Unknown keys are errors; the TOML parser reports them with their line and column and the list of
@@ -164,6 +165,33 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses a configuration from TOML text like [`Config::from_toml_str`] (same errors, with
+    /// positions), then expands the `${VAR}` references of **every** plain string setting from
+    /// `vars` — addresses, paths, names, templates, reply texts, field names — and checks the
+    /// result again. [`Setting`]s and [`SecretSetting`]s keep their raw text and resolve where
+    /// they are used (a secret stays a reference until then). `$${` writes a literal `${`.
+    ///
+    /// A reference to an unset variable is left as written, so that every unset variable is
+    /// reported at once by [`Config::check_environment`] (which `chatport check`, `chatport
+    /// serve` and [`crate::service::Service::start`] run) rather than the first one here.
+    ///
+    /// # Errors
+    /// As [`Config::from_toml_str`]; [`Error::Config`] when an expanded value breaks a check of
+    /// [`Config::validate`] or does not fit its key's type.
+    pub fn from_toml_str_with(text: &str, vars: &dyn Vars) -> Result<Self, Error> {
+        let raw = Self::from_toml_str(text)?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(text, &e)))?;
+        let mut config: Config = crate::settings::expand_document(table, vars).map_err(|e| {
+            Error::Config(format!(
+                "a value expanded from an environment variable does not fit its key: {e}"
+            ))
+        })?;
+        config.references = raw.references;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Every `${VAR}` reference of the file, with the key that holds it.
     pub fn references(&self) -> &[crate::settings::Reference] {
         &self.references
@@ -179,14 +207,17 @@ impl Config {
         crate::settings::check_references(&self.references, vars)
     }
 
-    /// Reads and parses a configuration file.
+    /// Reads and parses a configuration file, expanding the `${VAR}` references of every plain
+    /// string setting from the process environment ([`Config::from_toml_str_with`] with
+    /// [`crate::settings::EnvVars`]).
     ///
     /// # Errors
-    /// [`Error::Config`] when the file cannot be read or does not parse (see [`Config::from_toml_str`]).
+    /// [`Error::Config`] when the file cannot be read or does not parse (see
+    /// [`Config::from_toml_str_with`]).
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml_str(&text).map_err(|e| match e {
+        Self::from_toml_str_with(&text, &crate::settings::EnvVars).map_err(|e| match e {
             Error::Config(msg) => Error::Config(format!("{}: {msg}", path.display())),
             other => other,
         })
@@ -654,6 +685,80 @@ client_secret = "${SECRET}"
         ) -> Result<Option<Duration>, chatport_core::StateError> {
             Ok(None)
         }
+    }
+
+    #[test]
+    fn references_expand_in_every_plain_string_and_settings_stay_raw() {
+        let text = format!(
+            r#"{MINIMAL}
+[service]
+listen = "${{LISTEN_HOST}}:${{LISTEN_PORT}}"
+
+[flows.c1]
+handoff_reply = "Case {{case_number}}: call ${{SUPPORT_LINE}}; $${{literal}}"
+escalation_phrases = ["speak to ${{BRAND}}", "agent"]
+
+[[flows.o1.queues]]
+issue_type = "billing"
+queue = "${{QUEUE_PREFIX}}-billing"
+"#
+        );
+        let mut env = vars();
+        for (k, v) in [
+            ("LISTEN_HOST", "0.0.0.0"),
+            ("LISTEN_PORT", "8443"),
+            ("SUPPORT_LINE", "+1 555 0100"),
+            ("BRAND", "Acme"),
+            ("QUEUE_PREFIX", "emea"),
+        ] {
+            env.insert(k.into(), v.into());
+        }
+        let config = Config::from_toml_str_with(&text, &env).unwrap();
+        assert_eq!(config.service.listen, "0.0.0.0:8443");
+        assert_eq!(
+            config.flows.c1.handoff_reply,
+            "Case {case_number}: call +1 555 0100; ${literal}"
+        );
+        assert_eq!(
+            config.flows.c1.escalation_phrases,
+            ["speak to Acme", "agent"]
+        );
+        assert_eq!(config.flows.o1.queues[0].queue, "emea-billing");
+        // Settings and secrets keep their references; they resolve where they are used.
+        assert_eq!(
+            config.opentext.as_ref().unwrap().cms_base.raw(),
+            "${HOST}/cms"
+        );
+        assert_eq!(
+            format!("{:?}", config.whatsapp.access_token),
+            r#"SecretSetting("${TOKEN}")"#
+        );
+        config.check_environment(&env).unwrap();
+
+        // Unset variables: the strings stay as written and every one is reported at once.
+        let partial = vars();
+        let config = Config::from_toml_str_with(&text, &partial).unwrap();
+        assert_eq!(config.service.listen, "${LISTEN_HOST}:${LISTEN_PORT}");
+        let err = config.check_environment(&partial).unwrap_err().to_string();
+        for expected in [
+            "5 environment variables are not set",
+            "LISTEN_HOST (used by service.listen)",
+            "LISTEN_PORT (used by service.listen)",
+            "SUPPORT_LINE (used by flows.c1.handoff_reply)",
+            "BRAND (used by flows.c1.escalation_phrases[0])",
+            "QUEUE_PREFIX (used by flows.o1.queues[0].queue)",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from {err}");
+        }
+
+        // An expanded value is validated like a written one.
+        let mut blank = env.clone();
+        blank.insert("QUEUE_PREFIX".into(), String::new());
+        let text = text.replace("${QUEUE_PREFIX}-billing", "${QUEUE_PREFIX}");
+        let err = Config::from_toml_str_with(&text, &blank)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flows.o1.queues[0].queue"), "{err}");
     }
 
     #[test]

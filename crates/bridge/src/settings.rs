@@ -43,8 +43,11 @@ impl Vars for BTreeMap<String, String> {
 }
 
 /// A string setting that may contain `${VAR}` references (`$${` writes a literal `${`).
+///
+/// Keeps its raw text when the configuration is read (it deserialises as the newtype struct
+/// `Setting`, which [`expand_document`] passes through unexpanded) and resolves it where it is
+/// used, so a reference to an unset variable names this key.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
 pub struct Setting(String);
 
 impl Setting {
@@ -117,7 +120,11 @@ impl fmt::Debug for SecretSetting {
 
 impl<'de> Deserialize<'de> for SecretSetting {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
+        /// The newtype struct `SecretSetting`, so [`expand_document`] keeps the reference raw.
+        #[derive(Deserialize)]
+        #[serde(rename = "SecretSetting")]
+        struct Raw(String);
+        let Raw(raw) = Raw::deserialize(deserializer)?;
         SecretSetting::new(raw).map_err(serde::de::Error::custom)
     }
 }
@@ -258,6 +265,158 @@ pub fn check_references(references: &[Reference], vars: &dyn Vars) -> Result<(),
         if missing.len() == 1 { " is" } else { "s are" },
         list.join("; ")
     )))
+}
+
+/// Deserialises `T` from a TOML document with every `${VAR}` reference of every **plain** string
+/// expanded from `vars` (and `$${` turned into `${`), while the strings of [`Setting`]s and
+/// [`SecretSetting`]s keep their raw text (they resolve where they are used, and a secret must
+/// stay a reference). Which strings are plain is told by the types: a `Setting` or
+/// `SecretSetting` asks for the newtype struct of that name, anything else for a string.
+///
+/// A string whose reference cannot be expanded (an unset variable, an unclosed `${`) is left as
+/// written: [`check_references`] reports every unset variable at once, and nothing here stops at
+/// the first.
+///
+/// # Errors
+/// The deserialisation error of `T` (the document is expected to have been checked against `T`
+/// already, with positions, by the TOML parser).
+pub fn expand_document<T: serde::de::DeserializeOwned>(
+    document: toml::Table,
+    vars: &dyn Vars,
+) -> Result<T, serde::de::value::Error> {
+    T::deserialize(Expanding {
+        value: toml::Value::Table(document),
+        key: String::new(),
+        vars: Some(vars),
+    })
+}
+
+/// A TOML value as a serde deserializer that expands references in its strings (`vars` set) or
+/// hands them out raw (`vars` unset: inside a [`Setting`] or [`SecretSetting`]). `key` is the
+/// dotted path, for the messages of [`interpolate`].
+struct Expanding<'a> {
+    value: toml::Value,
+    key: String,
+    vars: Option<&'a dyn Vars>,
+}
+
+impl Expanding<'_> {
+    fn text(raw: String, key: &str, vars: Option<&dyn Vars>) -> String {
+        match vars {
+            Some(vars) => interpolate(&raw, key, vars).unwrap_or(raw),
+            None => raw,
+        }
+    }
+}
+
+impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for Expanding<'_> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for Expanding<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        use serde::de::value::{MapDeserializer, SeqDeserializer};
+        let Self { value, key, vars } = self;
+        match value {
+            toml::Value::String(raw) => visitor.visit_string(Self::text(raw, &key, vars)),
+            toml::Value::Integer(i) => visitor.visit_i64(i),
+            toml::Value::Float(f) => visitor.visit_f64(f),
+            toml::Value::Boolean(b) => visitor.visit_bool(b),
+            toml::Value::Datetime(d) => visitor.visit_string(d.to_string()),
+            toml::Value::Array(items) => visitor.visit_seq(SeqDeserializer::new(
+                items.into_iter().enumerate().map(|(i, value)| Self {
+                    value,
+                    key: format!("{key}[{i}]"),
+                    vars,
+                }),
+            )),
+            toml::Value::Table(table) => {
+                visitor.visit_map(MapDeserializer::new(table.into_iter().map(|(k, value)| {
+                    let path = if key.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{key}.{k}")
+                    };
+                    (
+                        k,
+                        Self {
+                            value,
+                            key: path,
+                            vars,
+                        },
+                    )
+                })))
+            }
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        // TOML has no null: a present key is always `Some`.
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        if name == "Setting" || name == "SecretSetting" {
+            visitor.visit_newtype_struct(Self { vars: None, ..self })
+        } else {
+            visitor.visit_newtype_struct(self)
+        }
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        use serde::de::IntoDeserializer as _;
+        let Self { value, key, vars } = self;
+        match value {
+            toml::Value::String(raw) => {
+                visitor.visit_enum(Self::text(raw, &key, vars).into_deserializer())
+            }
+            toml::Value::Table(table) => {
+                visitor.visit_enum(serde::de::value::MapAccessDeserializer::new(
+                    serde::de::value::MapDeserializer::new(table.into_iter().map(|(k, value)| {
+                        let path = format!("{key}.{k}");
+                        (
+                            k,
+                            Self {
+                                value,
+                                key: path,
+                                vars,
+                            },
+                        )
+                    })),
+                ))
+            }
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string or a table for an enum, found {}",
+                other.type_str()
+            ))),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
 }
 
 pub(crate) fn interpolate(raw: &str, key: &str, vars: &dyn Vars) -> Result<String, Error> {

@@ -94,9 +94,14 @@ pub(crate) fn error_from_status(status: u16, headers: &HeaderMap, body: &[u8]) -
     }
 }
 
-/// Which response shape a call answers with.
+/// The success envelope an OrangeDAM endpoint answers with, re-exported as
+/// [`Envelope`](crate::Envelope): which of the API's three response conventions a 2xx body
+/// follows, and so how a body-level failure inside an HTTP 200 is recognised
+/// ([`Envelope::decode`](crate::Envelope::decode)). Follows `shared/api/opentext-orangelogic.md`
+/// §2 (the legacy `APIRequestInfo`/`APIResponse` envelope, DataTable `Response`, webapi JSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Family {
+#[non_exhaustive]
+pub enum Family {
     /// Legacy `/API/...`: `{"APIRequestInfo":{…},"APIResponse":{"Code":"SUCCESS",…}}`.
     Legacy,
     /// `/API/DataTable/...`: `{"Response": …}` with `Record`, `RecordsAffected` or `ErrorList`.
@@ -106,6 +111,24 @@ pub(crate) enum Family {
     /// `/webapi/...` calls documented with `accept: text/plain`: JSON when the body parses,
     /// else the text as a JSON string.
     WebApiText,
+}
+
+impl Family {
+    /// Decodes the 2xx answer `body` (HTTP `status`, e.g. 200) of an endpoint with this envelope
+    /// as the client does: the JSON document when the call succeeded, else the error the body
+    /// reports. For answers received outside the client (a proxy, a recorded exchange, a
+    /// webhook relay) and for fuzzing the envelope decoder. Never panics, whatever the body.
+    ///
+    /// # Errors
+    /// * [`Error::Api`]: a legacy `APIResponse.Code` other than `SUCCESS`, a non-empty DataTable
+    ///   `ErrorList`, or a DataTable `RecordsAffected.Result.Code` other than `SUCCESS`;
+    /// * [`Error::Decode`]: an empty legacy or DataTable body, or a legacy body without an
+    ///   `APIResponse` object;
+    /// * [`Error::UnexpectedBody`]: a body that is not JSON (except [`Envelope::WebApiText`](crate::Envelope::WebApiText),
+    ///   whose text is returned as a JSON string).
+    pub fn decode(self, status: u16, body: &[u8]) -> Result<Value, Error> {
+        decode_success(self, status, body, "API")
+    }
 }
 
 /// Decodes a 2xx body of `family`, turning a body-level failure into [`Error::Api`].

@@ -92,6 +92,7 @@ pub use embed::{
     ExecutionOptions, JSON_PATCH_CONTENT_TYPE, MAX_EMBED_LINKS,
 };
 pub use error::Error;
+pub use http::Family as Envelope;
 pub use links::{
     LinkConfig, LinkExpiry, PresignedLink, PresignedLinkRequest, PublicShareLink,
     PublicShareRequest,

@@ -68,7 +68,9 @@
 //! - Failure injection with [`Failure`] (`fail_next`, `enqueue_failures`, `fail_next_token`):
 //!   [`Failure::Status`] answers the legacy envelope `{"APIResponse":{"Code":"InjectedFailure"}}`
 //!   with that status; [`OrangeLogicEmulator::envelope_error`] builds an HTTP-200 error.
-//! - Seeded chaos on API requests ([`OrangeLogicEmulatorBuilder::chaos`], see [`crate::chaos`]).
+//! - Seeded chaos on API requests ([`OrangeLogicEmulatorBuilder::chaos`], see [`crate::chaos`]),
+//!   and lost answers ([`OrangeLogicEmulatorBuilder::lost_answers`]): a request processed, its
+//!   answer cut off, so the client cannot know that its write happened.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -216,7 +218,15 @@ struct Shared {
     token_ttl: Duration,
     http: reqwest::Client,
     chaos: ChaosEngine,
+    lost: Option<Mutex<LostAnswers>>,
     state: Mutex<OlState>,
+}
+
+/// The lost-answers knob: its share, RNG and counter.
+struct LostAnswers {
+    share: f64,
+    rng: crate::chaos::Rng,
+    count: usize,
 }
 
 /// Builder of an [`OrangeLogicEmulator`]; from [`OrangeLogicEmulator::builder`].
@@ -229,6 +239,7 @@ pub struct OrangeLogicEmulatorBuilder {
     static_tokens: Vec<String>,
     token_ttl: Duration,
     chaos: Option<Chaos>,
+    lost_answers: Option<(u64, f64)>,
 }
 
 impl fmt::Debug for OrangeLogicEmulatorBuilder {
@@ -239,6 +250,7 @@ impl fmt::Debug for OrangeLogicEmulatorBuilder {
             .field("static_tokens", &self.static_tokens.len())
             .field("token_ttl", &self.token_ttl)
             .field("chaos", &self.chaos)
+            .field("lost_answers", &self.lost_answers)
             .finish_non_exhaustive()
     }
 }
@@ -252,6 +264,7 @@ impl Default for OrangeLogicEmulatorBuilder {
             static_tokens: Vec::new(),
             token_ttl: DEFAULT_TOKEN_TTL,
             chaos: None,
+            lost_answers: None,
         }
     }
 }
@@ -293,6 +306,18 @@ impl OrangeLogicEmulatorBuilder {
         self
     }
 
+    /// Loses the answer of a seeded `share` (0.0–1.0) of the API requests that are admitted
+    /// (after queued failures, chaos and the token check; not the token and login endpoints):
+    /// the request is **processed normally** — an upload stores its asset, an update writes —
+    /// and then the connection is cut after the status line and headers of a 200, before any
+    /// body byte, so the client sees a transport error and cannot know that the write happened.
+    /// This is the "in doubt" case that an effectively-once client must resolve by looking the
+    /// effect up before repeating it. [`OrangeLogicEmulator::lost_answers`] counts them.
+    pub fn lost_answers(mut self, seed: u64, share: f64) -> Self {
+        self.lost_answers = Some((seed, share));
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving. Must be called inside a Tokio runtime.
     ///
     /// # Errors
@@ -325,6 +350,13 @@ impl OrangeLogicEmulatorBuilder {
             token_ttl: self.token_ttl,
             http,
             chaos: ChaosEngine::new(self.chaos, Vendor::OrangeLogic),
+            lost: self.lost_answers.map(|(seed, share)| {
+                Mutex::new(LostAnswers {
+                    share,
+                    rng: crate::chaos::Rng::new(seed),
+                    count: 0,
+                })
+            }),
             state: Mutex::new(state),
         });
         let router = Router::new()
@@ -479,6 +511,12 @@ impl OrangeLogicEmulator {
     /// How many API requests chaos answered (or slowed down) instead of the emulator.
     pub fn chaos_count(&self) -> usize {
         self.shared.chaos.counts().total()
+    }
+
+    /// How many answers [`OrangeLogicEmulatorBuilder::lost_answers`] cut off (each after its
+    /// request was processed).
+    pub fn lost_answers(&self) -> usize {
+        self.shared.lost.as_ref().map_or(0, |l| lock(l).count)
     }
 
     /// How many API requests chaos answered (or slowed down), per kind.
@@ -795,14 +833,28 @@ fn inject(failure: Failure) -> Injected {
     failure.inject(Vendor::OrangeLogic)
 }
 
-/// Counts the request, applies an injected failure, and checks the token. `Ok(delay)` lets the
-/// request proceed (then wait `delay`).
+/// What happens to the answer of an admitted request: sent after `delay`, or lost (the
+/// connection is cut after processing, see [`OrangeLogicEmulatorBuilder::lost_answers`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Admission {
+    delay: Option<Duration>,
+    lose: bool,
+}
+
+impl From<Option<Duration>> for Admission {
+    fn from(delay: Option<Duration>) -> Self {
+        Self { delay, lose: false }
+    }
+}
+
+/// Counts the request, applies an injected failure, and checks the token. `Ok(admission)` lets
+/// the request proceed (then wait its delay, or lose the answer).
 fn admit(
     shared: &Shared,
     uri: &Uri,
     headers: &HeaderMap,
     params: &[(String, String)],
-) -> Result<Option<Duration>, Box<Response>> {
+) -> Result<Admission, Box<Response>> {
     let mut state = lock(&shared.state);
     state.api_requests += 1;
     let delay = match state.failures.pop_front().map(inject) {
@@ -832,14 +884,44 @@ fn admit(
             json!({ "APIResponse": { "Code": "NOT_AUTHENTICATED", "Message": "not authenticated" } }),
         )));
     }
-    Ok(delay)
+    drop(state);
+    let lose = shared.lost.as_ref().is_some_and(|lost| {
+        let mut lost = lock(lost);
+        let lose = lost.rng.next_f64() < lost.share;
+        if lose {
+            lost.count += 1;
+        }
+        lose
+    });
+    Ok(Admission { delay, lose })
 }
 
-async fn finish(response: Response, delay: Option<Duration>) -> Response {
-    if let Some(d) = delay {
+async fn finish(response: Response, admission: impl Into<Admission>) -> Response {
+    let admission = admission.into();
+    if let Some(d) = admission.delay {
         tokio::time::sleep(d).await;
     }
+    if admission.lose {
+        return lost_answer();
+    }
     response
+}
+
+/// A 200 whose body fails before its first byte: the connection is reset after the request was
+/// processed.
+fn lost_answer() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "lost answer: connection cut after processing",
+        ))
+    });
+    let mut r = Response::new(axum::body::Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 macro_rules! admitted {

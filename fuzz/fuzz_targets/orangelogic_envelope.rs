@@ -1,0 +1,4 @@
+//! libFuzzer target for [`chatport_fuzz::orangelogic_envelope`] (see that function for what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| chatport_fuzz::orangelogic_envelope(data));
