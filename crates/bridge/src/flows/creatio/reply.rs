@@ -487,19 +487,29 @@ impl Shared {
             .unwrap_or("attachment")
             .to_owned();
         let item = AgentItem::File { file_id, name };
-        match self.deliver(&conv, &link, &item).await? {
-            Delivery::Sent(wamid) => Ok(Outcome::delivered_with(json!({
-                "file_id": file_id, "case_id": case_id, "sent": true, "wamid": wamid,
-            }))),
-            Delivery::InDoubt => Ok(self.in_doubt("agent file")),
-            Delivery::Held { template } => Ok(Outcome::delivered_with(json!({
-                "file_id": file_id, "case_id": case_id, "sent": false,
-                "window": "closed", "template": template, "held": self.c2.deliver_held_replies,
-            }))),
-            Delivery::NotSent(reason) => Ok(Outcome::delivered_with(json!({
-                "file_id": file_id, "case_id": case_id, "sent": false, "reason": reason,
-            }))),
-        }
+        let delivery = self.deliver(&conv, &link, &item).await?;
+        Ok(self.outcome(delivery, &item, case_id))
+    }
+
+    /// The row's outcome of a delivery: the receipt names the activity (`activity_id`) or file
+    /// (`file_id`), the case and what happened; a send in doubt is retried.
+    fn outcome(&self, delivery: Delivery, item: &AgentItem, case_id: Uuid) -> Outcome {
+        let (id_key, id, what) = match item {
+            AgentItem::Reply { activity_id, .. } => ("activity_id", *activity_id, "agent reply"),
+            AgentItem::File { file_id, .. } => ("file_id", *file_id, "agent file"),
+        };
+        let mut receipt = match delivery {
+            Delivery::Sent(wamid) => json!({ "sent": true, "wamid": wamid }),
+            Delivery::InDoubt => return self.in_doubt(what),
+            Delivery::Held { template } => json!({
+                "sent": false, "window": "closed", "template": template,
+                "held": self.c2.deliver_held_replies,
+            }),
+            Delivery::NotSent(reason) => json!({ "sent": false, "reason": reason }),
+        };
+        receipt[id_key] = json!(id);
+        receipt["case_id"] = json!(case_id);
+        Outcome::delivered_with(receipt)
     }
 
     async fn on_activity(&self, activity_id: Uuid) -> Result<Outcome, Error> {
@@ -556,19 +566,8 @@ impl Shared {
             return skipped("the activity has no text");
         };
         let item = AgentItem::Reply { activity_id, text };
-        match self.deliver(&conv, &link, &item).await? {
-            Delivery::Sent(wamid) => Ok(Outcome::delivered_with(json!({
-                "activity_id": activity_id, "case_id": case_id, "sent": true, "wamid": wamid,
-            }))),
-            Delivery::InDoubt => Ok(self.in_doubt("agent reply")),
-            Delivery::Held { template } => Ok(Outcome::delivered_with(json!({
-                "activity_id": activity_id, "case_id": case_id, "sent": false,
-                "window": "closed", "template": template, "held": self.c2.deliver_held_replies,
-            }))),
-            Delivery::NotSent(reason) => Ok(Outcome::delivered_with(json!({
-                "activity_id": activity_id, "case_id": case_id, "sent": false, "reason": reason,
-            }))),
-        }
+        let delivery = self.deliver(&conv, &link, &item).await?;
+        Ok(self.outcome(delivery, &item, case_id))
     }
 
     async fn on_case_activities(&self, case_id: Uuid) -> Result<Outcome, Error> {
