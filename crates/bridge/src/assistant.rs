@@ -3,7 +3,7 @@
 //! or Ollama), and the per-flow choice between it and the rule-based defaults.
 //!
 //! Each step is chosen per flow (`[flows.o1] classifier = "model"`, `[flows.c1] summariser`,
-//! `[flows.c1] classifier`, `[flows.c1] ai_fields`, `[flows.o2] extractor`); the default is
+//! `[flows.c1] classifier`, `[flows.c1] ai_fields`, the `extractor` of O2, O5, O8, L2 and L6); the default is
 //! `"rules"`, so a configuration without `[assistant]` behaves as before. A model-backed step
 //! falls back to its rule-based default on a timeout, an error, a refusal or an answer that does
 //! not match its schema ([`chatport_assistant::llm`]); the fallback is counted in
