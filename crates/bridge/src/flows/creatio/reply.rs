@@ -289,22 +289,18 @@ impl Shared {
         }
     }
 
-    /// Tells the agent, in an activity on the case, why a file was not sent.
-    async fn note_refused(
+    /// Writes a to-do activity for the agent on the link's case, once per `key` (chatport's
+    /// own: never sent back to WhatsApp).
+    async fn note_to_agent(
         &self,
         link: &CaseLink,
-        item: &AgentItem,
-        reason: &str,
+        title: &str,
+        notes: String,
+        key: &IdempotencyKey,
     ) -> Result<(), Error> {
         let note = Activity {
-            title: Some(format!(
-                "{} File not sent to WhatsApp",
-                self.c1.activity_prefix
-            )),
-            notes: Some(format!(
-                "The file \"{}\" was not sent to the customer: {reason}.\n",
-                item.summary().trim_start_matches("[file] ")
-            )),
+            title: Some(format!("{} {title}", self.c1.activity_prefix)),
+            notes: Some(notes),
             start_date: Some(Utc::now()),
             due_date: Some(Utc::now()),
             type_id: Some(self.lookups.activity_type_task),
@@ -314,10 +310,30 @@ impl Shared {
             contact_id: link.contact_id,
             ..Activity::new()
         };
-        let key = IdempotencyKey::derive("C4", "refused", &item.event());
         self.state.mark_own(key.uuid()).await?;
-        self.activities.write(&note, &key).await?;
+        self.activities.write(&note, key).await?;
         Ok(())
+    }
+
+    /// Tells the agent, in an activity on the case, why a file was not sent.
+    async fn note_refused(
+        &self,
+        link: &CaseLink,
+        item: &AgentItem,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let name = match item {
+            AgentItem::File { name, .. } => name.as_str(),
+            AgentItem::Reply { .. } => "reply",
+        };
+        let key = IdempotencyKey::derive("C4", "refused", &item.event());
+        self.note_to_agent(
+            link,
+            "File not sent to WhatsApp",
+            format!("The file \"{name}\" was not sent to the customer: {reason}.\n"),
+            &key,
+        )
+        .await
     }
 
     /// Delivers an agent's reply or file (C2, C4) or, outside the window, the template + hold +
@@ -400,24 +416,14 @@ impl Shared {
                 "It is held and will be delivered automatically as soon as the customer writes again.\n",
             );
         }
-        let note = Activity {
-            title: Some(format!(
-                "{} Reply not delivered yet: WhatsApp 24-hour window closed",
-                self.c1.activity_prefix
-            )),
-            notes: Some(notes),
-            start_date: Some(Utc::now()),
-            due_date: Some(Utc::now()),
-            type_id: Some(self.lookups.activity_type_task),
-            activity_category_id: Some(self.lookups.activity_category_todo),
-            status_id: Some(self.lookups.activity_status_not_started),
-            case_id: Some(link.case_id),
-            contact_id: link.contact_id,
-            ..Activity::new()
-        };
         let key = IdempotencyKey::derive("C3", "note", &event);
-        self.state.mark_own(key.uuid()).await?;
-        self.activities.write(&note, &key).await?;
+        self.note_to_agent(
+            link,
+            "Reply not delivered yet: WhatsApp 24-hour window closed",
+            notes,
+            &key,
+        )
+        .await?;
         Ok(Delivery::Held {
             template: template_sent,
         })
