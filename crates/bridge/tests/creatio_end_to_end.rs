@@ -397,6 +397,45 @@ async fn handoff_writes_the_whole_conversation_and_agent_replies_reach_whatsapp(
     let forged = link.replace("sig=", "sig=00");
     assert_eq!(http.get(&forged).send().await.unwrap().status(), 403);
 
+    // The photo is linked from the page (and shown as a thumbnail); the link streams the bytes
+    // through the Cloud API's media download, inline because it is a JPEG, and only while signed.
+    let href_start = html.find("<img src=\"").expect("a thumbnail") + "<img src=\"".len();
+    let href = html[href_start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(href.starts_with(&format!("{case_id}/media/")), "{href}");
+    let media_url = reqwest::Url::parse(&link).unwrap().join(&href).unwrap();
+    let attachment = http.get(media_url.clone()).send().await.unwrap();
+    assert_eq!(attachment.status(), 200);
+    let header = |name: &str| {
+        attachment
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("content-type"), "image/jpeg");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("cache-control"), "no-store");
+    assert!(header("content-disposition").starts_with("inline;"));
+    assert!(header("content-security-policy").contains("sandbox"));
+    assert_eq!(attachment.bytes().await.unwrap().as_ref(), photo.as_slice());
+    let mut forged_media = media_url.clone();
+    forged_media.set_query(Some(&media_url.query().unwrap().replace("sig=", "sig=00")));
+    assert_eq!(http.get(forged_media).send().await.unwrap().status(), 403);
+    // Message 0 is the customer's first text.
+    let mut text_message = media_url.clone();
+    let first_text = media_url.path().rsplit_once('/').unwrap().0.to_owned() + "/0";
+    text_message.set_path(&first_text);
+    assert_eq!(
+        http.get(text_message).send().await.unwrap().status(),
+        404,
+        "a text message has no attachment"
+    );
+
     // C2: the agent answers in Creatio; the business process calls chatport.
     let case_uuid: Uuid = case_id.parse().unwrap();
     let (_, call) = h

@@ -1,7 +1,8 @@
 //! The agents' transcript page in a real browser (headless Chromium): a hostile conversation —
 //! `<script>`, an `onerror` image, a `javascript:` link, markup in a file name — renders as inert
 //! text. Chromium runs the page from a file and prints the DOM after scripts would have run; a
-//! payload that executed would leave its mark on `<body>`.
+//! payload that executed would leave its mark on `<body>`. The page's only links and images are
+//! the attachment links chatport builds itself (`{case}/media/{n}?exp=…&sig=…`).
 //!
 //! Needs `chromium` (Debian package `chromium`; `.ci/run` installs it) or a browser named by
 //! `CHATPORT_TEST_BROWSER`. Without one the test prints `SKIPPED` and passes, except under CI,
@@ -12,7 +13,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use chatport_bridge::flows::creatio::transcript::render;
+use chatport_bridge::flows::creatio::transcript::{PageLink, render};
 use chatport_whatsapp::conversation::{Direction, LoggedMessage, MediaRef};
 use chrono::{TimeZone, Utc};
 use uuid::Uuid;
@@ -47,10 +48,17 @@ fn conversation() -> Vec<LoggedMessage> {
     media.filename =
         Some("\"><svg onload=\"document.body.setAttribute('data-pwned','svg')\">.pdf".into());
     media.mime_type = Some("application/pdf".into());
+    media.id = Some("1029384756".into());
     invoice.media = Some(media);
+    let mut photo = LoggedMessage::new(Direction::Inbound, "wamid.5", at(5), "image");
+    let mut picture = MediaRef::default();
+    picture.id = Some("5647382910".into());
+    picture.mime_type = Some("image/jpeg".into());
+    picture.filename = Some("<b onmouseover=alert(1)>parcel.jpg".into());
+    photo.media = Some(picture);
     let mut reply = LoggedMessage::new(Direction::Outbound, "wamid.4", at(4), "text");
     reply.text = Some("Thanks, a colleague will take over shortly.".into());
-    vec![hello, link, invoice, reply]
+    vec![hello, link, invoice, reply, photo]
 }
 
 #[test]
@@ -65,7 +73,8 @@ fn a_hostile_conversation_renders_inert_in_a_real_browser() {
     };
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("transcript.html");
-    std::fs::write(&page, render(Uuid::nil(), &conversation())).unwrap();
+    let signed = PageLink::new(1_900_000_000, "ab12");
+    std::fs::write(&page, render(Uuid::nil(), &conversation(), Some(&signed))).unwrap();
     let url = format!("file://{}", page.display());
     let profile = dir.path().join("profile");
     let common = |cmd: &mut Command| {
@@ -96,9 +105,17 @@ fn a_hostile_conversation_renders_inert_in_a_real_browser() {
         dom.contains("<body><h1>"),
         "<body> gained attributes: {dom}"
     );
-    for element in ["<script", "<img", "<svg", "<a "] {
+    for element in ["<script", "<svg", "<b "] {
         assert!(!dom.contains(element), "{element} became an element: {dom}");
     }
+    // The only links and images are chatport's own attachment links: the PDF's (message 2) and
+    // the photo's (message 4), whose thumbnail is the only image.
+    let own = "00000000-0000-0000-0000-000000000000/media/";
+    assert_eq!(dom.matches("<a ").count(), 2, "{dom}");
+    assert_eq!(dom.matches(&format!("<a href=\"{own}")).count(), 2, "{dom}");
+    assert!(dom.contains(&format!("href=\"{own}2?exp=1900000000&amp;sig=ab12\"")));
+    assert_eq!(dom.matches("<img ").count(), 1, "{dom}");
+    assert!(dom.contains(&format!("<img src=\"{own}4?exp=")), "{dom}");
     assert!(
         dom.contains("&lt;script&gt;document.body.setAttribute"),
         "{dom}"

@@ -250,6 +250,10 @@ pub fn register(ctx: &FlowContext<'_>, registry: &mut Registry) -> Result<(), Er
             links,
             shared.state.clone(),
             store.clone(),
+            Some(transcript::Attachments::new(
+                ctx.whatsapp.clone(),
+                c1.max_attachment_bytes,
+            )),
         ));
     }
     if let Some(token) = &c1.handoff_token {
