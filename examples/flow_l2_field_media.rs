@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
 
-    let config = Config::from_toml_str(CONFIG)?;
+    let config = Config::from_toml_str_with(CONFIG, &vars)?;
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(dir.path().join("chatport.sqlite"), Default::default())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -148,10 +148,20 @@ pub struct Config {
     #[serde(skip)]
     #[cfg_attr(feature = "schema", schemars(skip))]
     references: Vec<crate::settings::Reference>,
+    /// The references of plain string settings left unexpanded because the file was parsed
+    /// without variables ([`Config::from_toml_str`]); [`Config::check_expanded`] refuses them.
+    #[serde(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    unexpanded: Vec<crate::settings::Reference>,
 }
 
 impl Config {
-    /// Parses a configuration from TOML text.
+    /// Parses a configuration from TOML text **without** expanding `${VAR}` references:
+    /// [`Setting`]s and [`SecretSetting`]s resolve where they are used, as always, but a reference
+    /// in a plain string setting (a path, a name, a reply text) stays as written, and
+    /// [`crate::service::Service::start`] refuses such a configuration with an error naming the
+    /// keys (see [`Config::check_expanded`]). Use [`Config::from_toml_str_with`] or
+    /// [`Config::load`] for a file with references in plain strings.
     ///
     /// # Errors
     /// [`Error::Config`] with the line and column for syntax errors, unknown keys (with the expected
@@ -162,6 +172,9 @@ impl Config {
         let table: toml::Table =
             toml::from_str(text).map_err(|e| Error::Config(describe_toml_error(text, &e)))?;
         config.references = crate::settings::references_in(&table);
+        if !config.references.is_empty() {
+            config.unexpanded = crate::settings::plain_references(table, &config.references);
+        }
         Ok(config)
     }
 
@@ -190,6 +203,30 @@ impl Config {
         config.references = raw.references;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Checks that no plain string setting still holds a `${VAR}` reference because the file was
+    /// parsed by [`Config::from_toml_str`] (which does not expand them). Run by
+    /// [`crate::service::Service::start`]: a path named literally `${STATE_DIR}/…` or a reply
+    /// reading `${GREETING}` would otherwise go unnoticed.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming every such key and variable, and what to call instead.
+    pub fn check_expanded(&self) -> Result<(), Error> {
+        if self.unexpanded.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = self
+            .unexpanded
+            .iter()
+            .map(|r| format!("{} (${{{}}})", r.key, r.variable))
+            .collect();
+        Err(Error::Config(format!(
+            "{} refer(s) to environment variables in plain settings, which Config::from_toml_str \
+             does not expand: parse the file with Config::from_toml_str_with(text, vars) or \
+             Config::load",
+            keys.join(", ")
+        )))
     }
 
     /// Every `${VAR}` reference of the file, with the key that holds it.
@@ -685,6 +722,40 @@ client_secret = "${SECRET}"
         ) -> Result<Option<Duration>, chatport_core::StateError> {
             Ok(None)
         }
+    }
+
+    #[test]
+    fn a_config_parsed_without_variables_is_refused_only_for_references_in_plain_strings() {
+        // Only settings and secrets refer to variables: nothing is lost, the service may start.
+        Config::from_toml_str(MINIMAL)
+            .unwrap()
+            .check_expanded()
+            .unwrap();
+        let text = format!(
+            "{MINIMAL}\n[service]\nlisten = \"${{LISTEN_HOST}}:8080\"\n\n[store]\npath = \"${{STATE_DIR}}/chatport.sqlite\"\n\n[flows.c1]\nhandoff_reply = \"Call ${{SUPPORT_LINE}}\"\n"
+        );
+        let err = Config::from_toml_str(&text)
+            .unwrap()
+            .check_expanded()
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "service.listen (${LISTEN_HOST})",
+            "flows.c1.handoff_reply (${SUPPORT_LINE})",
+            "Config::from_toml_str_with",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from {err}");
+        }
+        // Settings (store.path) and secrets resolve where they are used: not refused.
+        for setting in ["TOKEN", "SECRET", "STATE_DIR"] {
+            assert!(!err.contains(setting), "{setting} in {err}");
+        }
+        let mut env = vars();
+        env.insert("LISTEN_HOST".into(), "127.0.0.1".into());
+        env.insert("SUPPORT_LINE".into(), "0800 100".into());
+        let expanded = Config::from_toml_str_with(&text, &env).unwrap();
+        expanded.check_expanded().unwrap();
+        assert_eq!(expanded.flows.c1.handoff_reply, "Call 0800 100");
     }
 
     #[test]

@@ -354,6 +354,7 @@ impl Service {
         extra: Vec<axum::Router>,
     ) -> Result<Self, Error> {
         let stores: Stores = stores.into();
+        config.check_expanded()?;
         config.check_environment(vars)?;
         let verifier = app_secrets(config, vars)?;
         let verify_token = config

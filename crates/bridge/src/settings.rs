@@ -200,6 +200,29 @@ pub struct Reference {
     pub variable: String,
 }
 
+/// The references of `all` that sit in plain string settings of the configuration `document`
+/// (expanded when read), as opposed to [`Setting`]s and [`SecretSetting`]s (resolved where used).
+/// Found by deserialising the document once more with variables that record every lookup.
+pub(crate) fn plain_references(document: toml::Table, all: &[Reference]) -> Vec<Reference> {
+    struct Recorder(std::sync::Mutex<std::collections::BTreeSet<String>>);
+    impl Vars for Recorder {
+        fn get(&self, name: &str) -> Option<String> {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.insert(name.to_owned());
+            }
+            None
+        }
+    }
+    let recorder = Recorder(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    // The document parsed once already; a second parse only serves to record the lookups.
+    let _ = expand_document::<crate::config::Config>(document, &recorder);
+    let seen = recorder.0.into_inner().unwrap_or_default();
+    all.iter()
+        .filter(|r| seen.contains(&r.variable))
+        .cloned()
+        .collect()
+}
+
 /// Every `${VAR}` reference in every string of a TOML document, with its key path.
 pub fn references_in(table: &toml::Table) -> Vec<Reference> {
     fn walk(value: &toml::Value, key: &str, out: &mut Vec<Reference>) {
