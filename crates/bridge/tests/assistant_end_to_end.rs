@@ -428,3 +428,56 @@ async fn every_model_failure_ends_in_the_rules_with_nothing_lost() {
         .unwrap();
     assert!(dead.is_empty(), "nothing lost: {dead:?}");
 }
+
+#[tokio::test]
+async fn o2_writes_no_provenance_when_the_model_filled_nothing() {
+    let h = Harness::start().await;
+    // The model answers every requested field with null: it answered, but gave nothing.
+    h.chat.answer_with(|request| {
+        let properties =
+            request["response_format"]["json_schema"]["schema"]["properties"].as_object()?;
+        Some(serde_json::Value::Object(
+            properties
+                .keys()
+                .map(|k| (k.clone(), serde_json::Value::Null))
+                .collect(),
+        ))
+    });
+    // "Rechnung" gives the rules the type (invoice) but no number: the model is asked for it.
+    let media = h.graph.add_media(
+        "application/pdf",
+        chatport_testkit::documents::pdf_with_text("Delivery note, no number").unwrap(),
+    );
+    let sha = h.graph.media(&media).unwrap().sha256_hex();
+    h.send(
+        MessageSpec::document(
+            ANNA,
+            "wamid.N1",
+            now(),
+            &media,
+            "application/pdf",
+            "scan.pdf",
+        )
+        .caption("Rechnung")
+        .sha256(&sha),
+    )
+    .await;
+    assert_eq!(h.tasks(), ["extract"], "{:?}", h.tasks());
+    assert!(
+        h.cms.instances_of_type("ca_captured_document").is_empty(),
+        "the number is still missing: the sender is asked"
+    );
+    // The sender gives the number; the record carries the rules' and the sender's values only.
+    h.send(MessageSpec::text(ANNA, "wamid.N2", now(), "INV-0099"))
+        .await;
+    let files = h.cms.instances_of_type("ca_captured_document");
+    assert_eq!(files.len(), 1);
+    let p = &files[0]["properties"];
+    assert_eq!(p["document_type"], "invoice", "{p}");
+    assert_eq!(p["invoice_number"], "INV-0099", "{p}");
+    assert!(
+        p.get("ai_provenance")
+            .is_none_or(serde_json::Value::is_null),
+        "no value of the model was used, so no provenance: {p}"
+    );
+}

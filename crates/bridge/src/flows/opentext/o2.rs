@@ -546,21 +546,29 @@ impl DocumentCapture {
             .mime(Some(capture.media.mime_type.as_str()))
             .text(capture.media.text.as_deref());
         let filled = extractor.extract(&specs, &lookups, &facts).await;
+        // Whether a value of the model was used: only then is the provenance written.
+        let mut used = false;
         if capture.document_type.is_none()
             && let Some(FieldValue::Lookup(v)) = filled.get("document_type")
             && self.type_by_name(&v.id).is_some()
         {
             capture.document_type = Some(v.id.clone());
+            used = true;
         }
         for f in &filled.values {
-            if f.name != "document_type" {
-                capture
-                    .fields
-                    .entry(f.name.clone())
-                    .or_insert_with(|| f.value.to_plain());
+            if f.name != "document_type"
+                && let std::collections::btree_map::Entry::Vacant(slot) =
+                    capture.fields.entry(f.name.clone())
+            {
+                slot.insert(f.value.to_plain());
+                used = true;
             }
         }
-        capture.ai_provenance = filled.provenance.as_ref().map(ToString::to_string);
+        capture.ai_provenance = filled
+            .provenance
+            .as_ref()
+            .filter(|_| used)
+            .map(ToString::to_string);
         Ok(())
     }
 
