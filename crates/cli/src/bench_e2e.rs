@@ -27,7 +27,13 @@
 //! `--duration` seconds, drained before the next) and stops at the first step whose backlog grew
 //! (more than half a second of offered events left at the end of the window).
 //!
-//! Bounded: at most 20,000 deliveries/s offered, one hour per step.
+//! `--replicas N` (PostgreSQL only) starts N services on one schema, each with its own listener,
+//! connection pool, workers and flows, as N `chatport serve` processes sharing a database would
+//! be (they share this process's CPUs, as replicas on one machine share its cores). Deliveries are
+//! offered round-robin to the replicas; the report counts what each acknowledged. The ingest-only
+//! baseline goes to the first replica.
+//!
+//! Bounded: at most 20,000 deliveries/s offered, one hour per step, 8 replicas.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -50,6 +56,7 @@ use crate::bench::{IngestArgs, Latency, Mix, Prepared, ms};
 const MAX_RATE: f64 = 20_000.0;
 const MAX_DURATION_SECS: f64 = 3600.0;
 const MAX_IN_FLIGHT: usize = 1024;
+const MAX_REPLICAS: usize = 8;
 const MAX_PREBUILT: u64 = 240_000;
 const APP_SECRET: &str = "bench-app-secret-7d41";
 const PG_URL_VAR: &str = "BENCH_POSTGRES_URL";
@@ -96,6 +103,10 @@ pub(crate) struct E2eArgs {
     /// The flows that handle the events.
     #[arg(long, value_enum, default_value_t = Flows::None)]
     flows: Flows,
+    /// Services started on the one store (PostgreSQL only, at most 8); deliveries are offered to
+    /// them round-robin.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
     /// `[workers] concurrency` of the service (default: the service's default).
     #[arg(long)]
     concurrency: Option<usize>,
@@ -159,6 +170,8 @@ struct StepReport {
     latency_ms: Option<Latency>,
     ack_latency_ms: Latency,
     errors: BTreeMap<String, u64>,
+    /// Events acknowledged by each replica, in start order.
+    acknowledged_by_replica: Vec<u64>,
     dead: u64,
     cpu_ms_per_delivered: Option<f64>,
     /// The machine's 1-minute load average (`/proc/loadavg`) when the window started and ended.
@@ -178,6 +191,7 @@ struct WorkersReport {
 struct Report {
     store: StoreKind,
     flows: Flows,
+    replicas: usize,
     latency_ms_per_vendor_call: u64,
     cpus: usize,
     workers: WorkersReport,
@@ -225,6 +239,14 @@ fn validate(args: &E2eArgs) -> Result<(), String> {
     }
     if args.sample_ms == 0 {
         return Err("--sample-ms must be at least 1".into());
+    }
+    if !(1..=MAX_REPLICAS).contains(&args.replicas) {
+        return Err(format!("--replicas must be 1 to {MAX_REPLICAS}"));
+    }
+    if args.replicas > 1 && args.store != StoreKind::Postgres {
+        return Err(
+            "--replicas above 1 needs --store postgres (replicas share a PostgreSQL schema)".into(),
+        );
     }
     Ok(())
 }
@@ -352,21 +374,31 @@ async fn bench(args: &E2eArgs) -> Result<Report, String> {
     }
     let config = Config::from_toml_str(&config_toml(args, &schema, dir.path()))
         .map_err(|e| format!("bench configuration: {e}"))?;
-    let stores = Stores::open(&config.store, &vars)
-        .await
-        .map_err(|e| format!("store: {e}"))?;
-    let outbox = Arc::clone(&stores.outbox);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let service = Service::start(&config, &vars, stores, listener)
-        .await
-        .map_err(|e| format!("service: {e}"))?;
-    let url = format!(
-        "http://{}{}",
-        service.local_addr(),
-        config.whatsapp.webhook_path
-    );
+    // One service per replica, started one after the other (the first creates the schema).
+    let mut services = Vec::with_capacity(args.replicas);
+    let mut urls = Vec::with_capacity(args.replicas);
+    let mut outbox = None;
+    for replica in 0..args.replicas {
+        let stores = Stores::open(&config.store, &vars)
+            .await
+            .map_err(|e| format!("store (replica {replica}): {e}"))?;
+        outbox.get_or_insert_with(|| Arc::clone(&stores.outbox));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let service = Service::start(&config, &vars, stores, listener)
+            .await
+            .map_err(|e| format!("service (replica {replica}): {e}"))?;
+        let url = format!(
+            "http://{}{}",
+            service.local_addr(),
+            config.whatsapp.webhook_path
+        );
+        urls.push(reqwest::Url::parse(&url).map_err(|e| e.to_string())?);
+        services.push(service);
+    }
+    let outbox = outbox.ok_or("no replica started")?;
+    let url = urls.first().ok_or("no replica started")?.to_string();
 
     let ingest_only_per_s = if args.baseline_secs > 0.0 {
         let baseline = IngestArgs {
@@ -398,7 +430,7 @@ async fn bench(args: &E2eArgs) -> Result<Report, String> {
     let mut rate = args.rate;
     let mut run_id = chrono::Utc::now().timestamp_micros().unsigned_abs();
     loop {
-        let step = offer(args, rate, run_id, &http, &url, outbox.as_ref()).await?;
+        let step = offer(args, rate, run_id, &http, &urls, outbox.as_ref()).await?;
         let grew = step.backlog_grew;
         if !args.json {
             eprintln!(
@@ -421,10 +453,13 @@ async fn bench(args: &E2eArgs) -> Result<Report, String> {
         rate = next;
         run_id += 1;
     }
-    service.stop().await;
+    for service in services {
+        service.stop().await;
+    }
     Ok(Report {
         store: args.store,
         flows: args.flows,
+        replicas: args.replicas,
         latency_ms_per_vendor_call: args.latency_ms,
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         workers: WorkersReport {
@@ -450,6 +485,7 @@ async fn wait_drained(outbox: &dyn Outbox, timeout: Duration) -> Result<bool, St
 #[derive(Default)]
 struct Counters {
     acknowledged_events: AtomicU64,
+    by_replica: Vec<AtomicU64>,
     errors: std::sync::Mutex<BTreeMap<String, u64>>,
 }
 
@@ -469,7 +505,7 @@ async fn offer(
     rate: f64,
     run_id: u64,
     http: &reqwest::Client,
-    url: &str,
+    urls: &[reqwest::Url],
     outbox: &dyn Outbox,
 ) -> Result<StepReport, String> {
     let total = (rate * args.duration).round().max(1.0) as u64;
@@ -481,11 +517,13 @@ async fn offer(
         bodies.push(Prepared::build(secret, run_id, 0, seq, &mut mix, 10)?);
     }
     let mut bodies = bodies.into_iter();
-    let url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
     let before = outbox.stats().await.map_err(|e| e.to_string())?;
     let done_before = before.done;
     let dead_before = before.dead;
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters {
+        by_replica: urls.iter().map(|_| AtomicU64::new(0)).collect(),
+        ..Counters::default()
+    });
     let ack_latency = Arc::new(std::sync::Mutex::new(
         Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?,
     ));
@@ -532,7 +570,10 @@ async fn offer(
             continue;
         };
         let http = http.clone();
-        let url = url.clone();
+        let replica = usize::try_from(seq).unwrap_or(0) % urls.len().max(1);
+        let Some(url) = urls.get(replica).cloned() else {
+            return Err("no replica to offer to".into());
+        };
         let counters = Arc::clone(&counters);
         let ack_latency = Arc::clone(&ack_latency);
         senders.spawn(async move {
@@ -553,6 +594,9 @@ async fn offer(
                         counters
                             .acknowledged_events
                             .fetch_add(next.events, Ordering::Relaxed);
+                        if let Some(count) = counters.by_replica.get(replica) {
+                            count.fetch_add(next.events, Ordering::Relaxed);
+                        }
                     } else {
                         counters.error(&format!("HTTP {}", status.as_u16()));
                     }
@@ -649,6 +693,11 @@ async fn offer(
         latency_ms: (!e2e.is_empty()).then(|| latency_of(&e2e)),
         ack_latency_ms: latency_of(&ack),
         errors,
+        acknowledged_by_replica: counters
+            .by_replica
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .collect(),
         dead: after.dead.saturating_sub(dead_before),
         cpu_ms_per_delivered: cpu.filter(|_| delivered_total > 0).map(|cpu| {
             (cpu.as_secs_f64() * 1000.0 / delivered_total as f64 * 1000.0).round() / 1000.0
@@ -664,8 +713,8 @@ fn text(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "chatport bench e2e: store {:?}, flows {:?}, +{} ms per vendor call, {} CPUs",
-        report.store, report.flows, report.latency_ms_per_vendor_call, report.cpus
+        "chatport bench e2e: store {:?} ({} replica(s)), flows {:?}, +{} ms per vendor call, {} CPUs",
+        report.store, report.replicas, report.flows, report.latency_ms_per_vendor_call, report.cpus
     );
     let _ = writeln!(
         out,
@@ -710,6 +759,13 @@ fn text(report: &Report) -> String {
             "webhook answer ms: p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
             l.p50, l.p90, l.p99, l.max
         );
+        if step.acknowledged_by_replica.len() > 1 {
+            let _ = writeln!(
+                out,
+                "acknowledged per replica: {:?}",
+                step.acknowledged_by_replica
+            );
+        }
         if let Some([start, end]) = step.load_average {
             let _ = writeln!(
                 out,
@@ -797,6 +853,13 @@ mod tests {
         assert!(validate(&args(&["--rate", "50000"])).is_err());
         assert!(validate(&args(&["--duration", "0"])).is_err());
         assert!(validate(&args(&["--knee", "--step", "1"])).is_err());
+        assert!(validate(&args(&["--store", "postgres", "--replicas", "2"])).is_ok());
+        assert!(
+            validate(&args(&["--replicas", "2"])).is_err(),
+            "SQLite has one"
+        );
+        assert!(validate(&args(&["--store", "postgres", "--replicas", "0"])).is_err());
+        assert!(validate(&args(&["--store", "postgres", "--replicas", "9"])).is_err());
     }
 
     #[test]

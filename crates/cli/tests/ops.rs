@@ -784,3 +784,62 @@ enabled = false
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+/// `chatport bench e2e --replicas 2`: two services on one PostgreSQL schema share the offered
+/// load and deliver all of it (the throughput figures themselves are in docs/performance.md).
+#[test]
+fn bench_e2e_runs_two_replicas_on_one_postgres_schema() {
+    let Some(url) = chatport_testkit::postgres::test_url("bench e2e --replicas 2") else {
+        return;
+    };
+    let out = chatport(
+        &[
+            "bench",
+            "e2e",
+            "--store",
+            "postgres",
+            "--postgres-url-env",
+            "CHATPORT_TEST_POSTGRES_URL",
+            "--replicas",
+            "2",
+            "--rate",
+            "100",
+            "--duration",
+            "2",
+            "--drain-secs",
+            "60",
+            "--json",
+        ],
+        &[("CHATPORT_TEST_POSTGRES_URL", url.as_str())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_out(&out);
+    assert_eq!(report["replicas"], 2, "{report}");
+    assert_eq!(report["store"], "postgres");
+    let step = &report["steps"][0];
+    let acknowledged = step["acknowledged_events"].as_u64().unwrap();
+    assert_eq!(
+        acknowledged,
+        step["offered_events"].as_u64().unwrap(),
+        "{step}"
+    );
+    assert_eq!(step["errors"], serde_json::json!({}), "{step}");
+    assert_eq!(step["drained"], true, "every event was delivered: {step}");
+    assert_eq!(step["dead"], 0, "{step}");
+    let per_replica: Vec<u64> = step["acknowledged_by_replica"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(per_replica.len(), 2, "{step}");
+    assert!(
+        per_replica.iter().all(|&n| n > 0),
+        "both replicas took deliveries: {step}"
+    );
+    assert_eq!(per_replica.iter().sum::<u64>(), acknowledged);
+}
