@@ -1162,3 +1162,44 @@ async fn l5_with_presigned_links_still_needs_the_presigned_path() {
     };
     assert!(err.to_string().contains("presigned_links_path"), "{err}");
 }
+
+#[tokio::test]
+async fn with_pacing_a_burst_to_one_customer_is_retried_not_lost() {
+    // One message per second to a user, no burst: the service's sink holds the second share
+    // back (a retry after the pair interval) instead of sending it into Meta's 131056.
+    let text = CONFIG.replace(
+        "timeout_secs = 2\n",
+        "timeout_secs = 2\npacing = \"standard\"\npair_burst = 1\npair_interval_secs = 1\n",
+    );
+    let h = Harness::start_config(&text, |_| {}).await;
+    let future = (chrono::Utc::now().date_naive() + chrono::Days::new(60)).to_string();
+    let ok = h.seed(
+        "Product shot",
+        json!({ "Workflow.State": "Approved", "Rights.Expiry-Date": future, "MediaType": "Image" }),
+    );
+    for n in 1..=2 {
+        h.whatsapp(&message(
+            MessageSpec::text(
+                AGENT,
+                &format!("wamid.burst-{n}"),
+                ts(),
+                format!("share {} with +1 650 555 0000", ok.identifier),
+            )
+            .profile_name("Alex"),
+        ))
+        .await;
+    }
+    h.drain().await;
+    let rows = h.rows("L5").await;
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().all(|r| r.status == EventStatus::Done),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.attempts >= 2),
+        "the second share was paced and retried: {rows:?}"
+    );
+    assert_eq!(h.graph.sent_to(&format!("+{CUSTOMER}")).len(), 2);
+    assert_eq!(h.graph.sent_to(AGENT).len(), 2);
+}
