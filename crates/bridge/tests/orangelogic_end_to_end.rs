@@ -1181,7 +1181,7 @@ async fn with_pacing_a_burst_to_one_customer_is_retried_not_lost() {
         h.whatsapp(&message(
             MessageSpec::text(
                 AGENT,
-                &format!("wamid.burst-{n}"),
+                format!("wamid.burst-{n}"),
                 ts(),
                 format!("share {} with +1 650 555 0000", ok.identifier),
             )

@@ -514,8 +514,10 @@ mod tests {
 
     #[test]
     fn embed_routes_are_checked_and_kept_to_one_segment() {
-        let mut c = L5Config::default();
-        c.embed_route = "public/{ref}".into();
+        let c = L5Config {
+            embed_route: "public/{ref}".into(),
+            ..L5Config::default()
+        };
         assert!(c.check().is_err());
         assert_eq!(route_safe("CTL 1/../x?y"), "CTL-1-..-x-y");
         assert_eq!(route_safe("Q1N3620.auto"), "Q1N3620.auto");
