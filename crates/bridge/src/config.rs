@@ -602,6 +602,97 @@ pub struct WhatsAppConfig {
     /// `https://api.facebook.com/business/whatsapp`.
     #[serde(default)]
     pub thread_control_base_url: Option<Setting>,
+    /// Client-side pacing of every send ([`chatport_whatsapp::Pacer`], one per service):
+    /// `standard` (80 messages per second per business number), `high_throughput` (1,000, after
+    /// Meta's automatic upgrade) or `coexistence` (20, numbers also used in the WhatsApp Business
+    /// app); each with Meta's pair limit (one message per 6 s to a user, bursts of 45) and the
+    /// 4^X back-off after a 131056, and held back while an `X-Business-Use-Case-Usage` header
+    /// says access is regained only later. Unset (the default): no client-side pacing; Meta's
+    /// refusals (130429, 131056) are retried as before.
+    #[serde(default)]
+    pub pacing: Option<PacingTier>,
+    /// Messages per second per business number, overriding the tier's (e.g. the number's
+    /// `throughput` field). Needs `pacing`.
+    #[serde(default)]
+    pub messages_per_second: Option<u32>,
+    /// Seconds of the pair limit's interval (one message per interval to the same user).
+    /// Default 6 (Meta's figure). Needs `pacing`.
+    #[serde(default)]
+    pub pair_interval_secs: Option<u64>,
+    /// How many messages to one user may go out at once, borrowing future quota. Default 45
+    /// (Meta's figure). Needs `pacing`.
+    #[serde(default)]
+    pub pair_burst: Option<u32>,
+}
+
+/// `[whatsapp] pacing`: see [`WhatsAppConfig::pacing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PacingTier {
+    /// 80 messages per second ([`chatport_whatsapp::PacingConfig::standard`]).
+    Standard,
+    /// 1,000 messages per second ([`chatport_whatsapp::PacingConfig::high_throughput`]).
+    HighThroughput,
+    /// 20 messages per second ([`chatport_whatsapp::PacingConfig::coexistence`]).
+    Coexistence,
+}
+
+impl WhatsAppConfig {
+    /// The pacing limits of `pacing` and its overrides; `None` without `pacing`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key for an override without `pacing` or a zero value.
+    pub fn pacing_config(&self) -> Result<Option<chatport_whatsapp::PacingConfig>, Error> {
+        use chatport_whatsapp::PacingConfig;
+        let Some(tier) = self.pacing else {
+            for (key, set) in [
+                ("messages_per_second", self.messages_per_second.is_some()),
+                ("pair_interval_secs", self.pair_interval_secs.is_some()),
+                ("pair_burst", self.pair_burst.is_some()),
+            ] {
+                if set {
+                    return Err(Error::Config(format!(
+                        "whatsapp.{key} needs whatsapp.pacing (standard, high_throughput or coexistence)"
+                    )));
+                }
+            }
+            return Ok(None);
+        };
+        let mut config = match tier {
+            PacingTier::HighThroughput => PacingConfig::high_throughput(),
+            PacingTier::Coexistence => PacingConfig::coexistence(),
+            PacingTier::Standard => PacingConfig::standard(),
+        };
+        if let Some(mps) = self.messages_per_second {
+            if mps == 0 {
+                return Err(Error::Config(
+                    "whatsapp.messages_per_second: must be at least 1".into(),
+                ));
+            }
+            config = config.messages_per_second(mps);
+        }
+        let interval = match self.pair_interval_secs {
+            Some(0) => {
+                return Err(Error::Config(
+                    "whatsapp.pair_interval_secs: must be at least 1".into(),
+                ));
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => config.pair_interval,
+        };
+        let burst = match self.pair_burst {
+            Some(0) => {
+                return Err(Error::Config(
+                    "whatsapp.pair_burst: must be at least 1".into(),
+                ));
+            }
+            Some(burst) => burst,
+            None => config.pair_burst,
+        };
+        Ok(Some(config.pair_limit(interval, burst)))
+    }
 }
 
 /// `[whatsapp] when_held_elsewhere`: see [`WhatsAppConfig::when_held_elsewhere`].
@@ -1036,5 +1127,54 @@ queue = "${{QUEUE_PREFIX}}-billing"
         let text = MINIMAL.split("[opentext]").next().unwrap();
         let err = Config::from_toml_str(text).unwrap_err().to_string();
         assert!(err.contains("opentext"), "{err}");
+    }
+
+    #[test]
+    fn pacing_keys_build_the_pacer_limits() {
+        let with = |extra: &str| {
+            Config::from_toml_str(
+                &MINIMAL.replace("[whatsapp]\n", &format!("[whatsapp]\n{extra}\n")),
+            )
+            .unwrap()
+        };
+        assert_eq!(with("").whatsapp.pacing_config().unwrap(), None);
+        let standard = with("pacing = \"standard\"")
+            .whatsapp
+            .pacing_config()
+            .unwrap()
+            .unwrap();
+        assert_eq!(standard, chatport_whatsapp::PacingConfig::standard());
+        let tuned = with(
+            "pacing = \"coexistence\"\nmessages_per_second = 5\npair_interval_secs = 2\npair_burst = 1",
+        )
+        .whatsapp
+        .pacing_config()
+        .unwrap()
+        .unwrap();
+        assert_eq!(tuned.messages_per_second, 5);
+        assert_eq!(tuned.pair_interval, Duration::from_secs(2));
+        assert_eq!(tuned.pair_burst, 1);
+        assert_eq!(
+            with("pacing = \"high_throughput\"")
+                .whatsapp
+                .pacing_config()
+                .unwrap()
+                .unwrap()
+                .messages_per_second,
+            1000
+        );
+        let err = with("pair_burst = 3").whatsapp.pacing_config().unwrap_err();
+        assert!(err.to_string().contains("whatsapp.pair_burst"), "{err}");
+        let err = with("pacing = \"standard\"\nmessages_per_second = 0")
+            .whatsapp
+            .pacing_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("messages_per_second"), "{err}");
+        assert!(
+            Config::from_toml_str(
+                &MINIMAL.replace("[whatsapp]\n", "[whatsapp]\npacing = \"fast\"\n")
+            )
+            .is_err()
+        );
     }
 }

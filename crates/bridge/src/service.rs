@@ -199,6 +199,30 @@ pub fn whatsapp_client(
     config: &Config,
     vars: &dyn Vars,
 ) -> Result<chatport_whatsapp::Client, Error> {
+    whatsapp_client_paced(config, vars, None)
+}
+
+/// The service's pacer of `[whatsapp] pacing`, or `None` without it: one per service, shared by
+/// the client (whose `X-Business-Use-Case-Usage` headers it observes) and the message sink.
+///
+/// # Errors
+/// [`Error::Config`] for invalid pacing keys.
+pub fn whatsapp_pacer(config: &Config) -> Result<Option<Arc<chatport_whatsapp::Pacer>>, Error> {
+    match config.whatsapp.pacing_config()? {
+        Some(limits) => Ok(Some(Arc::new(
+            chatport_whatsapp::Pacer::new(limits)
+                .map_err(|e| Error::Config(format!("whatsapp.pacing: {e}")))?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// [`whatsapp_client`] whose usage headers feed `pacer` ([`chatport_whatsapp::Pacer::observe_usage`]).
+fn whatsapp_client_paced(
+    config: &Config,
+    vars: &dyn Vars,
+    pacer: Option<Arc<chatport_whatsapp::Pacer>>,
+) -> Result<chatport_whatsapp::Client, Error> {
     let wa = &config.whatsapp;
     let api_base = wa.api_base.resolve("whatsapp.api_base", vars)?;
     let mut builder = chatport_whatsapp::Client::builder()
@@ -220,6 +244,16 @@ pub fn whatsapp_client(
         .and_then(|u| u.host_str().map(str::to_owned))
     {
         builder = builder.allow_media_host(host);
+    }
+    if let Some(pacer) = pacer {
+        builder = builder.on_usage(move |usage| {
+            if let Some(wait) = pacer.observe_usage(usage) {
+                tracing::warn!(
+                    wait_secs = wait.as_secs(),
+                    "WhatsApp Business Use Case limit reached: sends are held back"
+                );
+            }
+        });
     }
     Ok(builder.build()?)
 }
@@ -245,7 +279,8 @@ pub fn context<'a>(
     stores: impl Into<Stores>,
 ) -> Result<FlowContext<'a>, Error> {
     config.validate()?;
-    let whatsapp = whatsapp_client(config, vars)?;
+    let pacer = whatsapp_pacer(config)?;
+    let whatsapp = whatsapp_client_paced(config, vars, pacer.clone())?;
     let Stores {
         outbox,
         kv,
@@ -272,6 +307,10 @@ pub fn context<'a>(
             let sender = MessageSink::builder(whatsapp.clone(), ledger.clone(), kv.clone())
                 .control(ControlStore::new(kv.clone()), when)
                 .conversations(ConversationStore::new(kv.clone()));
+            let sender = match pacer {
+                Some(pacer) => sender.pacer(pacer),
+                None => sender,
+            };
             match config.whatsapp.resend_in_doubt_after_secs {
                 Some(secs) => sender.resend_in_doubt_after(Duration::from_secs(secs)),
                 None => sender,

@@ -1065,3 +1065,141 @@ async fn a_configuration_without_the_orangelogic_section_is_refused() {
     let err = Config::from_toml_str(&no_token).unwrap_err().to_string();
     assert!(err.contains("webhook.token"), "{err}");
 }
+
+#[tokio::test]
+async fn l5_with_embed_links_sends_one_public_embed_link_per_share_even_when_retried() {
+    // No presigned path at all: `link = "embed"` does not need it.
+    let text = CONFIG
+        .replace(
+            "presigned_links_path = \"/webapi/objectmanagement/share/getpresignedlinks_emu_v1\"\n",
+            "",
+        )
+        .replace(
+            "[flows.l5]\nenabled = true",
+            "[flows.l5]\nenabled = true\nlink = \"embed\"",
+        );
+    assert!(!text.contains("presigned_links_path"));
+    let h = Harness::start_config(&text, |_| {}).await;
+    let future = (chrono::Utc::now().date_naive() + chrono::Days::new(60)).to_string();
+    let ok = h.seed(
+        "Product shot",
+        json!({ "Workflow.State": "Approved", "Rights.Expiry-Date": future, "MediaType": "Image" }),
+    );
+    // The first customer send fails after the link exists: the retry must reuse the link.
+    h.graph.fail_next(
+        1,
+        chatport_testkit::failure::Failure::graph_error(400, 130429, "Rate limit hit"),
+    );
+    let share = message(
+        MessageSpec::text(
+            AGENT,
+            "wamid.embed-1",
+            ts(),
+            format!("share {} with +1 650 555 0000", ok.identifier),
+        )
+        .profile_name("Alex"),
+    );
+    h.whatsapp(&share).await;
+    h.drain().await;
+
+    let routes = h.ol.embed_routes();
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    let route = &routes[0];
+    assert!(
+        route.starts_with(&format!("/public/{}-TRX-", ok.identifier)),
+        "{route}"
+    );
+    let rows = h.rows("L5").await;
+    assert_eq!(rows[0].status, EventStatus::Done);
+    assert_eq!(rows[0].attempts, 2, "the send was retried");
+    let to_customer = h.graph.sent_to(&format!("+{CUSTOMER}"));
+    assert_eq!(to_customer.len(), 1);
+    let header = to_customer[0].body["template"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "header")
+        .unwrap()
+        .clone();
+    let link = header["parameters"][0]["image"]["link"].as_str().unwrap();
+    assert_eq!(link, format!("{}{route}", h.ol.base_url()));
+    // The public link serves the asset's bytes.
+    let bytes = reqwest::get(link).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"JPEGDATA");
+
+    // A replay neither creates a second link nor sends again.
+    h.store
+        .replay(&EventFilter::default().flow("L5"))
+        .await
+        .unwrap();
+    h.drain().await;
+    assert_eq!(h.ol.embed_routes().len(), 1);
+    assert_eq!(h.graph.sent_to(&format!("+{CUSTOMER}")).len(), 1);
+}
+
+#[tokio::test]
+async fn l5_with_presigned_links_still_needs_the_presigned_path() {
+    let text = CONFIG.replace(
+        "presigned_links_path = \"/webapi/objectmanagement/share/getpresignedlinks_emu_v1\"\n",
+        "",
+    );
+    let config = Config::from_toml_str(&text).unwrap();
+    let vars = BTreeMap::from([
+        ("GRAPH_URL".to_owned(), "http://127.0.0.1:9".to_owned()),
+        ("WA_TOKEN".to_owned(), "t".to_owned()),
+        ("WA_SECRET".to_owned(), "s".to_owned()),
+        ("WA_VERIFY".to_owned(), "v".to_owned()),
+        ("OL_URL".to_owned(), "http://127.0.0.1:9".to_owned()),
+        ("OL_CLIENT".to_owned(), "c".to_owned()),
+        ("OL_SECRET".to_owned(), "s".to_owned()),
+        ("OL_HOOK_TOKEN".to_owned(), HOOK_TOKEN.to_owned()),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("l.sqlite"), Default::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let Err(err) = Service::start(&config, &vars, store, listener).await else {
+        panic!("L5 without a presigned path started");
+    };
+    assert!(err.to_string().contains("presigned_links_path"), "{err}");
+}
+
+#[tokio::test]
+async fn with_pacing_a_burst_to_one_customer_is_retried_not_lost() {
+    // One message per second to a user, no burst: the service's sink holds the second share
+    // back (a retry after the pair interval) instead of sending it into Meta's 131056.
+    let text = CONFIG.replace(
+        "timeout_secs = 2\n",
+        "timeout_secs = 2\npacing = \"standard\"\npair_burst = 1\npair_interval_secs = 1\n",
+    );
+    let h = Harness::start_config(&text, |_| {}).await;
+    let future = (chrono::Utc::now().date_naive() + chrono::Days::new(60)).to_string();
+    let ok = h.seed(
+        "Product shot",
+        json!({ "Workflow.State": "Approved", "Rights.Expiry-Date": future, "MediaType": "Image" }),
+    );
+    for n in 1..=2 {
+        h.whatsapp(&message(
+            MessageSpec::text(
+                AGENT,
+                format!("wamid.burst-{n}"),
+                ts(),
+                format!("share {} with +1 650 555 0000", ok.identifier),
+            )
+            .profile_name("Alex"),
+        ))
+        .await;
+    }
+    h.drain().await;
+    let rows = h.rows("L5").await;
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().all(|r| r.status == EventStatus::Done),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.attempts >= 2),
+        "the second share was paced and retried: {rows:?}"
+    );
+    assert_eq!(h.graph.sent_to(&format!("+{CUSTOMER}")).len(), 2);
+    assert_eq!(h.graph.sent_to(AGENT).len(), 2);
+}

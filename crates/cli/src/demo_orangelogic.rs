@@ -130,6 +130,11 @@ impl OrangeLogicDemo {
         Ok(Self { ol, seeded })
     }
 
+    /// The emulator (the demo's shape scenarios upload to it directly).
+    pub(crate) fn emulator(&self) -> &OrangeLogicEmulator {
+        &self.ol
+    }
+
     /// The variables the configuration references.
     pub(crate) fn vars(&self) -> Vec<(String, String)> {
         vec![

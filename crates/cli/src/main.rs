@@ -11,6 +11,7 @@ mod demo;
 mod demo_creatio;
 mod demo_o;
 mod demo_orangelogic;
+mod demo_shapes;
 mod handoff_cmd;
 mod metrics_route;
 mod ops;

@@ -368,6 +368,27 @@ fn demo_json_reports_no_loss() {
         report["assistant"].is_null(),
         "the rules, without --assistant"
     );
+    // The newer vendor shapes (issue 14), counted apart from everything above.
+    let s = &report["scenarios"];
+    assert_eq!(s["webhook_deliveries"], 7, "{s}");
+    assert_eq!(s["events"], 8, "{s}");
+    assert_eq!(s["delivered"], 8, "{s}");
+    assert_eq!(s["dead"], 0, "{s}");
+    assert_eq!(s["username_only"]["replies_to_user_id"], 1, "{s}");
+    assert_eq!(s["number_change"]["thread_followed"], true, "{s}");
+    assert!(
+        s["number_change"]["thread_messages"].as_u64().unwrap() >= 2,
+        "{s}"
+    );
+    assert_eq!(s["number_change"]["system_message_replies"], 0, "{s}");
+    assert_eq!(s["number_change"]["new_number_replies"], 1, "{s}");
+    assert_eq!(s["standby"]["held_by_other_app"], true, "{s}");
+    assert_eq!(s["standby"]["sent_during_standby"], 0, "{s}");
+    assert_eq!(s["standby"]["answered_after_handover"], 1, "{s}");
+    assert_eq!(s["already_exists"]["uploads"], 2, "{s}");
+    assert_eq!(s["already_exists"]["already_existed"], true, "{s}");
+    assert_eq!(s["already_exists"]["same_record"], true, "{s}");
+    assert_eq!(s["already_exists"]["assets_created"], 1, "{s}");
 }
 
 #[test]

@@ -134,6 +134,20 @@ pub enum Error {
         retry_after: Duration,
     },
 
+    /// The message was held back **locally** by the [`MessageSink`](crate::sink::MessageSink)'s
+    /// [`Pacer`](crate::Pacer) ([`MessageSinkBuilder::pacer`](crate::sink::MessageSinkBuilder::pacer)):
+    /// sending now would exceed a limit Meta enforces (the number's throughput, the pair rate
+    /// limit, the 4^X back-off after a 131056, or a Business Use Case block read from
+    /// `X-Business-Use-Case-Usage`). Classified `Throttled` with `retry_after`, so the outbox
+    /// tries again after it; nothing was sent and the idempotency key is free.
+    #[error("paced: the {limit:?} limit holds the message back (retry in {}ms)", retry_after.as_millis())]
+    Paced {
+        /// Which limit.
+        limit: crate::pacing::PaceLimit,
+        /// The shortest wait after which the send may pass.
+        retry_after: Duration,
+    },
+
     /// A media file does not fit Meta's per-type table (Meta: business-phone-numbers/media):
     /// its MIME type is not supported for any media kind.
     #[error("unsupported media MIME type {mime_type:?}")]
@@ -409,7 +423,7 @@ impl Error {
     /// - [`Error::Transport`] and [`Error::Timeout`] with `sent == false` (the request never left);
     /// - local refusals that never sent anything: [`Error::Config`], [`Error::Validation`],
     ///   [`Error::Invalid`], [`Error::WindowClosed`], [`Error::PhoneNumberRequired`],
-    ///   [`Error::UnsupportedMediaType`], [`Error::MediaHostNotAllowed`].
+    ///   [`Error::UnsupportedMediaType`], [`Error::MediaHostNotAllowed`], [`Error::Paced`].
     ///
     /// It is **false** after a timeout or a connection reset once the body may have left, after a
     /// 2xx with an unreadable body, and for every other API error: the outcome is unknown or the
@@ -426,7 +440,8 @@ impl Error {
             | Error::WindowClosed { .. }
             | Error::PhoneNumberRequired { .. }
             | Error::UnsupportedMediaType { .. }
-            | Error::MediaHostNotAllowed { .. } => true,
+            | Error::MediaHostNotAllowed { .. }
+            | Error::Paced { .. } => true,
             _ => false,
         }
     }
@@ -454,7 +469,7 @@ impl Classify for Error {
     /// - [`Error::Transport`], [`Error::Timeout`], [`Error::InvalidResponse`] → `Transient` (ask
     ///   [`Error::may_resend`] before repeating a send).
     /// - [`Error::Io`] (reading the upload source, writing the download target) → `Transient`.
-    /// - [`Error::HeldElsewhere`] → `Throttled` with its `retry_after`.
+    /// - [`Error::HeldElsewhere`] and [`Error::Paced`] → `Throttled` with their `retry_after`.
     /// - configuration, validation, window, media, signature, subscription and parse errors →
     ///   `Permanent`.
     fn class(&self) -> ErrorClass {
@@ -469,9 +484,11 @@ impl Classify for Error {
             | Error::Timeout { .. }
             | Error::InvalidResponse { .. }
             | Error::Io(_) => ErrorClass::Transient,
-            Error::HeldElsewhere { retry_after } => ErrorClass::Throttled {
-                retry_after: Some(*retry_after),
-            },
+            Error::HeldElsewhere { retry_after } | Error::Paced { retry_after, .. } => {
+                ErrorClass::Throttled {
+                    retry_after: Some(*retry_after),
+                }
+            }
             Error::Config(_)
             | Error::Validation { .. }
             | Error::Invalid { .. }

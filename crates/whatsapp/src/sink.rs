@@ -34,6 +34,17 @@
 //! so a handoff to an agent carries what the business answered. [`MessageSink::send`] is the
 //! shorthand for a write of an [`Outbound`].
 //!
+//! Pacing: with [`MessageSinkBuilder::pacer`] the sink asks a shared [`Pacer`] before each
+//! request ([`Pacer::check`] for the business number and the recipient). A wait of at most
+//! [`MessageSinkBuilder::pacer_inline_wait`] (default [`DEFAULT_PACER_INLINE_WAIT`], enough for
+//! the throughput bucket's 1/80 s) is slept inside the sink; a longer one (the pair limit of one
+//! message per 6 s, the 4^X back-off after a 131056, a Business Use Case block) releases the
+//! idempotency key and fails the write with [`Error::Paced`] (`Throttled` with the wait as
+//! `retry_after`), so the outbox retries the event after the wait instead of a worker sleeping
+//! through it. A 131056 answer feeds [`Pacer::pair_rate_limited`], a success
+//! [`Pacer::pair_succeeded`]; feed the client's `X-Business-Use-Case-Usage` headers with
+//! [`ClientBuilder::on_usage`](crate::ClientBuilder::on_usage) and [`Pacer::observe_usage`].
+//!
 //! Concurrency: within one process, writes of one key wait for each other ([`KeyLocks`]), so the
 //! second finds the first's wamid. Across replicas sharing one ledger, its atomic `begin` still
 //! sends once; a replica that loses that race sees the key in doubt until the winner completes it
@@ -51,6 +62,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::control::{ControlStore, ThreadAction};
 use crate::conversation::{ConversationKey, ConversationStore};
+use crate::pacing::Pacer;
 use crate::webhook::Status;
 use crate::{Client, Error, OutgoingMessage};
 
@@ -75,6 +87,14 @@ pub enum WhenHeldElsewhere {
     /// partner may), record it, then send. A refused take fails the write with its error.
     Take,
 }
+
+/// The longest [`Pacer`] wait a [`MessageSink`] sleeps through before a send (250 ms): longer
+/// waits become [`Error::Paced`] ([`MessageSinkBuilder::pacer_inline_wait`]).
+pub const DEFAULT_PACER_INLINE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Meta's pair rate limit error ("too many messages sent from this phone number to the same
+/// phone number in a short period of time").
+const PAIR_RATE_LIMIT_CODE: i64 = 131_056;
 
 /// [`KvStore`] namespace: idempotency key (`biz_opaque_callback_data`) → wamid, written by
 /// [`settle_from_status`].
@@ -155,6 +175,8 @@ pub struct MessageSink {
     resend_in_doubt_after: Option<chrono::Duration>,
     control: Option<(ControlStore, WhenHeldElsewhere)>,
     conversations: Option<ConversationStore>,
+    pacer: Option<Arc<Pacer>>,
+    pacer_inline_wait: std::time::Duration,
     locks: KeyLocks,
 }
 
@@ -168,6 +190,7 @@ impl std::fmt::Debug for MessageSink {
                 &self.control.as_ref().map(|(_, w)| w),
             )
             .field("records_conversations", &self.conversations.is_some())
+            .field("pacer", &self.pacer)
             .finish_non_exhaustive()
     }
 }
@@ -213,6 +236,20 @@ impl MessageSinkBuilder {
         self
     }
 
+    /// Paces every send with `pacer` (share one per service: its buckets are per business number
+    /// and per recipient). Off by default. See the module docs for what a wait does.
+    pub fn pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.sink.pacer = Some(pacer);
+        self
+    }
+
+    /// The longest pacing wait slept inside the sink (default [`DEFAULT_PACER_INLINE_WAIT`]);
+    /// a longer one fails the write with [`Error::Paced`]. `Duration::ZERO` never sleeps.
+    pub fn pacer_inline_wait(mut self, wait: std::time::Duration) -> Self {
+        self.sink.pacer_inline_wait = wait;
+        self
+    }
+
     /// The sink.
     pub fn build(self) -> MessageSink {
         self.sink
@@ -235,6 +272,8 @@ impl MessageSink {
                 resend_in_doubt_after: None,
                 control: None,
                 conversations: None,
+                pacer: None,
+                pacer_inline_wait: DEFAULT_PACER_INLINE_WAIT,
                 locks: KeyLocks::new(),
             },
         }
@@ -358,11 +397,52 @@ impl MessageSink {
         }
     }
 
+    /// Takes a send slot from the [`Pacer`] (when there is one) under a begun ledger key: sleeps
+    /// through a wait of at most `pacer_inline_wait`, else releases the key and answers
+    /// [`Error::Paced`].
+    async fn paced(&self, item: &Outbound, key: &IdempotencyKey) -> Result<(), Error> {
+        let Some(pacer) = &self.pacer else {
+            return Ok(());
+        };
+        let user = item.message.recipient().as_str();
+        let mut slept = std::time::Duration::ZERO;
+        loop {
+            match pacer.check(&item.phone_number_id, user) {
+                Ok(()) => return Ok(()),
+                Err(wait) if slept + wait.wait <= self.pacer_inline_wait => {
+                    let nap = wait.wait.max(std::time::Duration::from_millis(1));
+                    tokio::time::sleep(nap).await;
+                    slept += nap;
+                }
+                Err(wait) => {
+                    self.ledger.release(key).await?;
+                    tracing::debug!(limit = ?wait.limit, wait_ms = wait.wait.as_millis(), "WhatsApp send paced");
+                    return Err(Error::Paced {
+                        limit: wait.limit,
+                        retry_after: wait.wait.max(std::time::Duration::from_millis(1)),
+                    });
+                }
+            }
+        }
+    }
+
     /// One request to Meta under a begun ledger key.
     async fn attempt(&self, item: &Outbound, key: &IdempotencyKey) -> Result<SendOnce, Error> {
+        self.paced(item, key).await?;
         let takes_over = self.may_send(item, key).await?;
         let message = item.message.clone().biz_opaque_callback_data(key.as_str());
-        match self.client.send(&item.phone_number_id, &message).await {
+        let result = self.client.send(&item.phone_number_id, &message).await;
+        if let Some(pacer) = &self.pacer {
+            let user = item.message.recipient().as_str();
+            match &result {
+                Ok(_) => pacer.pair_succeeded(&item.phone_number_id, user),
+                Err(error) if error.api().is_some_and(|a| a.code == PAIR_RATE_LIMIT_CODE) => {
+                    pacer.pair_rate_limited(&item.phone_number_id, user);
+                }
+                Err(_) => {}
+            }
+        }
+        match result {
             Ok(response) => {
                 let wamid = response.wamid().unwrap_or_default().to_owned();
                 self.ledger

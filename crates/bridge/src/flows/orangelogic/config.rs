@@ -153,6 +153,81 @@ pub struct OrangeLogicConfig {
     /// `[orangelogic.webhook]`: the asset webhook endpoint.
     #[serde(default)]
     pub webhook: OrangeLogicWebhookConfig,
+    /// Path of the user login (`auth = "login"`). Default
+    /// [`LOGIN_PATH`](chatport_orangelogic::LOGIN_PATH), the documented
+    /// `/api/Authentication/v2.0/Login`; `/API/Authentication/v1.0/Login`
+    /// ([`LOGIN_PATH_V1`](chatport_orangelogic::LOGIN_PATH_V1)) for older instances.
+    #[serde(default = "default_login_path")]
+    pub login_path: String,
+    /// The field a folder given by identifier is looked up by when an asset is moved (L2, L6
+    /// folder moves). Default `CoreField.Unique-Identifier`, as the vendor's "Move one asset into
+    /// another" page writes the sub-call; `CoreField.Identifier` on instances that expect it.
+    #[serde(default = "default_folder_identifier_field")]
+    pub folder_identifier_field: String,
+    /// Form field of the uploader name in the chunked upload's "Register upload assets" call.
+    /// Default `uploaderName` — **inferred**: the vendor's page documents the parameter but not
+    /// its field name.
+    #[serde(default = "default_register_uploader_field")]
+    pub register_uploader_field: String,
+    /// The uploader name sent in that field. Default `Cortex Uploader` (the documented default).
+    #[serde(default = "default_register_uploader")]
+    pub register_uploader: String,
+    /// Path of "Batch create or update public embed links" (used by L5 with `link = "embed"`).
+    /// Default the documented
+    /// `/webapi/objectmanagement/share/batchupsertassetlinkswithcustomroute_41FD_v1`.
+    #[serde(default = "default_embed_links_path")]
+    pub embed_links_path: String,
+}
+
+impl OrangeLogicConfig {
+    /// Checks the connector keys that must not be blank (`login_path`,
+    /// `folder_identifier_field`, `register_uploader_field`, `register_uploader`,
+    /// `embed_links_path`) and that the paths start with `/`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the key.
+    pub fn check(&self) -> Result<(), Error> {
+        for (key, value) in [
+            ("login_path", &self.login_path),
+            ("folder_identifier_field", &self.folder_identifier_field),
+            ("register_uploader_field", &self.register_uploader_field),
+            ("register_uploader", &self.register_uploader),
+            ("embed_links_path", &self.embed_links_path),
+        ] {
+            if value.trim().is_empty() {
+                return Err(Error::Config(format!(
+                    "orangelogic.{key}: must not be empty"
+                )));
+            }
+        }
+        for (key, value) in [
+            ("login_path", &self.login_path),
+            ("embed_links_path", &self.embed_links_path),
+        ] {
+            if !value.starts_with('/') {
+                return Err(Error::Config(format!(
+                    "orangelogic.{key}: must start with `/`"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_login_path() -> String {
+    chatport_orangelogic::LOGIN_PATH.into()
+}
+fn default_folder_identifier_field() -> String {
+    chatport_orangelogic::FOLDER_IDENTIFIER_FIELD.into()
+}
+fn default_register_uploader_field() -> String {
+    chatport_orangelogic::REGISTER_UPLOADER_FIELD.into()
+}
+fn default_register_uploader() -> String {
+    chatport_orangelogic::REGISTER_UPLOADER.into()
+}
+fn default_embed_links_path() -> String {
+    chatport_orangelogic::EMBED_LINKS_PATH.into()
 }
 
 fn default_ol_min_transfer_rate() -> u64 {
@@ -256,6 +331,7 @@ pub fn client(config: &Config, vars: &dyn Vars) -> Result<Option<OlClient>, Erro
     let Some(ol) = &config.orangelogic else {
         return Ok(None);
     };
+    ol.check()?;
     let need = |what: &str| {
         Error::Config(format!(
             "orangelogic.{what} is required for auth = {:?}",
@@ -265,7 +341,9 @@ pub fn client(config: &Config, vars: &dyn Vars) -> Result<Option<OlClient>, Erro
     let mut builder = OlClient::builder()
         .base_url(&ol.base_url.resolve("orangelogic.base_url", vars)?)
         .timeout(Duration::from_secs(ol.timeout_secs.max(1)))
-        .min_transfer_rate(ol.min_transfer_rate);
+        .min_transfer_rate(ol.min_transfer_rate)
+        .login_path(&ol.login_path)
+        .folder_identifier_field(&ol.folder_identifier_field);
     builder = match ol.auth {
         OrangeLogicAuth::Bearer => builder.bearer_token(
             ol.bearer_token
@@ -294,10 +372,13 @@ pub fn client(config: &Config, vars: &dyn Vars) -> Result<Option<OlClient>, Erro
                 .resolve("orangelogic.client_secret", vars)?,
         ),
     };
+    let mut links = LinkConfig::default().embed_links_path(&ol.embed_links_path);
     if let Some(path) = &ol.presigned_links_path {
-        builder = builder.link_config(LinkConfig::default().presigned_path(path));
+        links = links.presigned_path(path);
     }
-    let mut upload = UploadConfig::default();
+    builder = builder.link_config(links);
+    let mut upload = UploadConfig::default()
+        .register_uploader(&ol.register_uploader_field, &ol.register_uploader);
     if let Some(threshold) = ol.chunked_threshold_bytes {
         upload = upload.chunked_threshold(threshold);
     }
@@ -326,6 +407,9 @@ pub fn client(config: &Config, vars: &dyn Vars) -> Result<Option<OlClient>, Erro
 /// # Errors
 /// [`Error::Config`] naming the offending key.
 pub fn validate(config: &Config) -> Result<(), Error> {
+    if let Some(ol) = &config.orangelogic {
+        ol.check()?;
+    }
     let f = &config.flows;
     let enabled = [
         ("l1", f.l1.enabled),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatport_core::{IdempotencyKey, Outcome, redact};
-use chatport_orangelogic::{AssetRef, LinkExpiry};
+use chatport_orangelogic::{AssetRef, EmbedLinkRecord, EmbedLinksRequest, LinkExpiry};
 use chatport_runtime::StoredEvent;
 use chatport_whatsapp::{MediaSource, OutgoingMessage, Recipient, TemplateParameter};
 use chrono::Utc;
@@ -39,6 +39,26 @@ use chatport_whatsapp::sink::SendOnce;
 
 /// The flow name of L5.
 pub const FLOW: &str = "L5";
+
+/// KV marker flow of the embed links created per share command (namespace `ol.L5.embed`, key the
+/// link's idempotency key, value the public URL), so a retry never creates a second link.
+pub const EMBED_MARKER: &str = "L5.embed";
+
+/// Which link the customer gets (`[flows.l5] link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum L5Link {
+    /// A presigned link of `link_format` valid `link_expiry` (needs `[orangelogic]
+    /// presigned_links_path`, not public).
+    #[default]
+    Presigned,
+    /// A public embed link at a custom route, created with the documented "Batch create or
+    /// update public embed links" call (`[orangelogic] embed_links_path`), expiring after
+    /// `link_expiry`; once per share command.
+    Embed,
+}
 
 /// Values the customer template can use.
 pub const VALUES: &[&str] = &["agent", "title", "identifier", "link"];
@@ -61,7 +81,14 @@ pub struct L5Config {
     pub expiry_field: String,
     /// Refuse assets without an expiry date. Default `false`.
     pub require_expiry_date: bool,
-    /// Format of the presigned link. Default `TRX`.
+    /// Which link is sent: `presigned` (default) or `embed` (a public embed link with a custom
+    /// route, see [`L5Link`]).
+    pub link: L5Link,
+    /// The custom route of an embed link (`link = "embed"`); must start with `/`. Placeholders
+    /// `{identifier}`, `{format}` and `{ref}` (a short reference of the share command, so each
+    /// share has its own link). Default `/public/{identifier}-{format}-{ref}`.
+    pub embed_route: String,
+    /// Format of the link (presigned or embed). Default `TRX`.
     pub link_format: String,
     /// Lifetime of the link (`1d2h3m` form). Default `1d`.
     pub link_expiry: String,
@@ -89,6 +116,8 @@ impl Default for L5Config {
             approved_values: vec!["Approved".into()],
             expiry_field: "Rights.Expiry-Date".into(),
             require_expiry_date: false,
+            link: L5Link::Presigned,
+            embed_route: "/public/{identifier}-{format}-{ref}".into(),
             link_format: "TRX".into(),
             link_expiry: "1d".into(),
             customer_template: TemplateConfig::new("dam_shared_asset", &["agent", "title"]),
@@ -111,6 +140,11 @@ impl L5Config {
             .check("flows.l5.customer_template", VALUES)?;
         self.share_log.check("flows.l5.share_log")?;
         self.expiry()?;
+        if !self.embed_route.starts_with('/') {
+            return Err(Error::Config(
+                "flows.l5.embed_route: must start with `/`".into(),
+            ));
+        }
         if self.command.trim().is_empty() || self.roles.is_empty() {
             return Err(Error::Config(
                 "flows.l5: command and roles must not be empty".into(),
@@ -217,6 +251,53 @@ impl ContentSharing {
         }
     }
 
+    /// The public embed link of this share command: created once (batch upsert at the custom
+    /// route, which carries the command's reference) and remembered in the key-value store, so a
+    /// retry sends the same link and creates no second one. `None` when the answer reports an
+    /// error for the record.
+    async fn embed_link(
+        &self,
+        stored: &StoredEvent,
+        asset: &Asset,
+    ) -> Result<Option<String>, Error> {
+        let key = IdempotencyKey::derive(FLOW, "embed", &stored.event_id);
+        if let Some(url) = self.shared.marker(EMBED_MARKER, key.as_str()).await? {
+            return Ok(Some(url));
+        }
+        let route = self
+            .config
+            .embed_route
+            .replace("{identifier}", &route_safe(&asset.identifier))
+            .replace("{format}", &route_safe(&self.config.link_format))
+            .replace("{ref}", &short_ref(&key));
+        let expires = Utc::now()
+            + chrono::Duration::from_std(self.config.expiry()?.as_duration())
+                .unwrap_or(chrono::Duration::days(1));
+        let record = EmbedLinkRecord::new(&route, &asset.identifier, &self.config.link_format)
+            .title(&self.shared.title(asset))
+            .expires_at(expires);
+        let answer = self
+            .shared
+            .client
+            .upsert_embed_links(&EmbedLinksRequest::new(vec![record]))
+            .await?;
+        let result = answer
+            .results
+            .iter()
+            .find(|r| r.custom_route.as_deref().is_none_or(|c| c == route));
+        if result.is_some_and(|r| r.error.is_some()) {
+            return Ok(None);
+        }
+        let url = match result.and_then(|r| r.url.clone()) {
+            Some(url) => url,
+            None => self.shared.client.embed_link_url(&route)?.to_string(),
+        };
+        self.shared
+            .set_marker(EMBED_MARKER, key.as_str(), &url)
+            .await?;
+        Ok(Some(url))
+    }
+
     fn header(&self, asset: &Asset, link: &str) -> TemplateParameter {
         let source = MediaSource::link(link.to_owned());
         match asset
@@ -264,14 +345,18 @@ impl ContentSharing {
                     .await;
             }
         };
-        let Some(link) = self
-            .shared
-            .presigned(&asset, &self.config.link_format, self.config.expiry()?)
-            .await?
-        else {
+        let link = match self.config.link {
+            L5Link::Embed => self.embed_link(stored, &asset).await?,
+            _ => {
+                self.shared
+                    .presigned(&asset, &self.config.link_format, self.config.expiry()?)
+                    .await?
+            }
+        };
+        let Some(link) = link else {
             values.insert(
                 "reason",
-                "has no shareable link (no presigned link was issued)".into(),
+                "has no shareable link (no link was issued)".into(),
             );
             let text = render(&self.config.reply_refused, &values);
             return self
@@ -350,6 +435,20 @@ impl ContentSharing {
     }
 }
 
+/// `text` with every character other than ASCII letters, digits, `-`, `_` and `.` replaced by
+/// `-`, so an identifier cannot add path segments or query parts to a route.
+fn route_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 #[async_trait]
 impl MessageFlow for ContentSharing {
     fn name(&self) -> &'static str {
@@ -380,9 +479,9 @@ pub(crate) fn register(
 ) -> Result<(), Error> {
     let config = ctx.config.flows.l5.clone();
     config.check()?;
-    if shared.config.presigned_links_path.is_none() {
+    if config.link == L5Link::Presigned && shared.config.presigned_links_path.is_none() {
         return Err(Error::Config(
-            "flows.l5 sends assets by presigned link: set orangelogic.presigned_links_path".into(),
+            "flows.l5 sends assets by presigned link: set orangelogic.presigned_links_path (or flows.l5.link = \"embed\")".into(),
         ));
     }
     registry.message_flows.push(Arc::new(ContentSharing {
@@ -411,5 +510,16 @@ mod tests {
         assert_eq!(c.parse("share CTL1005"), None);
         assert_eq!(c.parse("send CTL1005 with +1 650 555 0000"), None);
         assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn embed_routes_are_checked_and_kept_to_one_segment() {
+        let c = L5Config {
+            embed_route: "public/{ref}".into(),
+            ..L5Config::default()
+        };
+        assert!(c.check().is_err());
+        assert_eq!(route_safe("CTL 1/../x?y"), "CTL-1-..-x-y");
+        assert_eq!(route_safe("Q1N3620.auto"), "Q1N3620.auto");
     }
 }
