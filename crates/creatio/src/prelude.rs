@@ -5,7 +5,7 @@
 //! source ([`EntitySink`], [`ActivitySource`]), the paging [`Listing`], the contracts of
 //! `chatport-core` ([`Sink`], [`Source`], [`IdempotencyKey`], [`Classify`], [`EventId`]), the secret type the
 //! builder takes ([`SecretString`], [`ExposeSecret`]), [`Uuid`] (record ids),
-//! [`async_trait`] for implementing a sink, and the stream extension traits (`StreamExt`,
+//! [`async_trait`](macro@async_trait) for implementing a sink, and the stream extension traits (`StreamExt`,
 //! `TryStreamExt`, imported as `_`: their methods only) that drain a listing.
 //!
 //! ```no_run

@@ -6,7 +6,7 @@
 //! contracts of `chatport-core` ([`Sink`], [`Source`], [`IdempotencyKey`], [`EventId`],
 //! [`Classify`], and the message sink's [`IdempotencyLedger`] and [`KvStore`]), the
 //! secret type the builder takes ([`SecretString`], [`ExposeSecret`]),
-//! [`async_trait`] for implementing a sink, and the stream extension traits
+//! [`async_trait`](macro@async_trait) for implementing a sink, and the stream extension traits
 //! (`StreamExt`, `TryStreamExt`, imported as `_`: their methods only) that drain a listing.
 //!
 //! ```
