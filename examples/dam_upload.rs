@@ -44,7 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let query = Query::term("Keyword", "inspection-2026")
         .and(Query::term("ParentFolderIdentifier", &folder));
     let hits: Vec<_> = client
-        .search(SearchRequest::new(query).fields(["SystemIdentifier", "Title"]))
+        .search(&SearchRequest::new(query).fields(["SystemIdentifier", "Title"]))
+        .items()
         .try_collect()
         .await?;
     println!(

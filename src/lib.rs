@@ -14,7 +14,7 @@
 //! | `assistant` | `chatport-assistant`: classification and the handoff summary (traits, rule-based defaults) | `assistant` |
 //! | `runtime` | `chatport-runtime`: outbox (SQLite), ingress, workers, pollers; `PgStore` with `postgres` | `runtime`, `postgres`, `postgres-tls` |
 //! | `bridge` | `chatport-bridge`: the flows O1–O8, L1–L7, C1–C5 and the service | `bridge` |
-//! | [`prelude`] | what public signatures use: `SecretString`, `IdempotencyKey`, `Sink`, `Source`, stream extensions, `Uuid` | always |
+//! | [`prelude`] | what public signatures use: `SecretString`, `IdempotencyKey`, `Sink`, `Source`, stream extensions, `Uuid`, and each enabled connector's sinks, sources and header names | always |
 //!
 //! The connectors (and `rustls`, `assistant`) are on by default; the runtime, PostgreSQL and the
 //! bridge are opt-in, so a plain dependency builds no database driver. A service that only needs
@@ -88,10 +88,17 @@ pub use chatport_whatsapp as whatsapp;
 /// [`Source`](crate::core::Source), [`Classify`](crate::core::Classify),
 /// [`ErrorClass`](crate::core::ErrorClass), [`Outcome`](crate::core::Outcome)), the secret type
 /// every client builder takes ([`SecretString`](secrecy::SecretString) and
-/// [`ExposeSecret`](secrecy::ExposeSecret)), the stream extension traits the paging calls are
-/// drained with ([`StreamExt`](futures::StreamExt), [`TryStreamExt`](futures::TryStreamExt)),
+/// [`ExposeSecret`](secrecy::ExposeSecret)), the stream extension traits the paging listings
+/// are drained with ([`StreamExt`](futures::StreamExt), [`TryStreamExt`](futures::TryStreamExt)),
 /// [`async_trait`](async_trait::async_trait) for implementing a sink or a source, and
 /// [`Uuid`](uuid::Uuid) (Creatio record ids).
+///
+/// From the crate prelude of each enabled connector (`chatport::whatsapp::prelude`, …), the
+/// names that are unique across connectors: the sinks, sources and webhook adapters and their
+/// builders, and the WhatsApp header names. `Client`, `ClientBuilder`, `Error`, `Listing` and
+/// `Query` exist in several connectors and are left out so that no two names clash: name them
+/// through the connector (`chatport::whatsapp::Client`), or import that connector's prelude
+/// alone (`use chatport::whatsapp::prelude::*;`).
 ///
 /// ```
 /// use chatport::prelude::*;
@@ -104,11 +111,32 @@ pub use chatport_whatsapp as whatsapp;
 /// assert_eq!(all, [1, 2]);
 /// assert_eq!(Uuid::nil().to_string().len(), 36);
 /// assert!(!key.as_str().is_empty());
+/// # #[cfg(feature = "whatsapp")]
+/// assert_eq!(SIGNATURE_HEADER, "x-hub-signature-256");
 /// ```
 pub mod prelude {
     pub use crate::core::{Classify, ErrorClass, EventId, IdempotencyKey, Outcome, Sink, Source};
     pub use async_trait::async_trait;
     pub use futures::{StreamExt as _, TryStreamExt as _};
-    pub use secrecy::{ExposeSecret as _, SecretString};
+    pub use secrecy::{ExposeSecret, SecretString};
     pub use uuid::Uuid;
+
+    #[cfg(feature = "creatio")]
+    pub use chatport_creatio::prelude::{
+        ActivitySource, ActivitySourceBuilder, EntitySink, EntitySinkBuilder,
+    };
+    #[cfg(feature = "opentext")]
+    pub use chatport_opentext::prelude::{
+        DocumentSink, DocumentSinkBuilder, InstanceSink, InstanceSinkBuilder, StatusSource,
+        StatusSourceBuilder,
+    };
+    #[cfg(feature = "orangelogic")]
+    pub use chatport_orangelogic::prelude::{
+        AssetSearchSource, AssetSink, AssetSinkBuilder, AssetWebhook, MetadataSink,
+    };
+    #[cfg(feature = "whatsapp")]
+    pub use chatport_whatsapp::prelude::{
+        BUSINESS_USE_CASE_USAGE_HEADER, MessageSink, MessageSinkBuilder, SIGNATURE_HEADER,
+        SignatureVerifier, WhatsAppWebhook,
+    };
 }

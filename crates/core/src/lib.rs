@@ -19,6 +19,7 @@
 //! | [`webhook`] | [`WebhookAdapter`](webhook::WebhookAdapter): a push source's handshake, verification and parse into envelopes |
 //! | [`sink::KeyLocks`] | Per-key async locks that make a sink's find-then-create atomic within a process |
 //! | `conformance` (feature) | The sink conformance suite every connector's sinks run against their emulator |
+//! | [`Listing`] ([`paging`]) | The one paging shape of every connector: `.pages()` and `.items()`, both `Unpin` streams of `Result` |
 //! | [`open_enum!`] | Open enums of vendor values: known variants plus `Unknown(String)`, as wire strings |
 //! | [`redact`] | Masking of phone numbers and message text before they reach logs |
 //! | [`telemetry`] | The connector request metrics (`chatport_connector_requests_total`, `…_duration_seconds`) |
@@ -47,6 +48,7 @@ mod ledger;
 pub mod limit;
 mod open_enum;
 mod outcome;
+pub mod paging;
 pub mod redact;
 pub mod sink;
 mod state;
@@ -61,6 +63,7 @@ pub use id::{EventId, IdempotencyKey, InvalidId};
 pub use ledger::{IdempotencyLedger, LedgerEntry};
 pub use limit::RateBudget;
 pub use outcome::Outcome;
+pub use paging::Listing;
 pub use state::{KvStore, StateError};
 pub use traits::{Sink, Source, SourceStream};
 

@@ -216,7 +216,7 @@ impl ClientBuilder {
     }
 
     /// The instance's `MaxEntityRowCount` (default [`DEFAULT_ROW_CAP`], 20 000): the largest page
-    /// [`Client::stream`] asks for, and how it tells a full page from the last one.
+    /// [`Client::entities`] asks for, and how it tells a full page from the last one.
     pub fn row_cap(mut self, rows: u32) -> Self {
         self.row_cap = rows;
         self

@@ -72,6 +72,7 @@ pub mod filter;
 mod http;
 mod model;
 mod odata;
+pub mod prelude;
 mod retry;
 pub mod sink;
 pub mod source;
@@ -90,7 +91,7 @@ pub use model::{
     Activity, Case, CaseFile, Contact, ContactCommunication, Entity, Lookups, is_empty_lookup,
     odata_datetime, search_number,
 };
-pub use odata::{Created, Order, Page, Query};
+pub use odata::{Created, Listing, Order, Page, Query};
 pub use retry::RetryPolicy;
 pub use sink::{EntitySink, EntitySinkBuilder};
 pub use source::{ActivitySource, ActivitySourceBuilder, OpenCases};

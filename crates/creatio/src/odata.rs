@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use chatport_core::IdempotencyKey;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,13 @@ use crate::client::{Repeat, Req};
 use crate::filter::Filter;
 use crate::http::query_string;
 use crate::{Client, Error};
+
+/// A collection read not started yet: `.pages()` streams one `Vec<T>` of rows per read,
+/// `.items()` the rows across pages (both `Unpin`; see [`chatport_core::paging`]).
+///
+/// **The paging rule of this crate**: a paginated read ([`Client::entities`]) takes its
+/// [`Query`] by reference and returns a `Listing`; [`Client::list`] reads one page.
+pub type Listing<T> = chatport_core::Listing<Vec<T>, T, Error>;
 
 /// Sort direction for `$orderby`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,7 +172,7 @@ pub struct Page<T> {
     #[serde(rename = "@odata.count", default)]
     pub count: Option<u64>,
     /// `@odata.nextLink`, when the server pages itself (not documented for Creatio; followed by
-    /// [`Client::stream`] when present).
+    /// [`Client::entities`] when present).
     #[serde(rename = "@odata.nextLink", default)]
     pub next_link: Option<String>,
 }
@@ -227,28 +234,52 @@ impl Client {
             .await
     }
 
-    /// All rows matching `query`, as a stream, read `page_size` rows at a time with `$top`/`$skip`.
+    /// All rows of `set` matching `query`, as a [`Listing`] read `page_size` rows at a time
+    /// with `$top`/`$skip`: `.pages()` streams one `Vec<T>` per read, `.items()` the rows across
+    /// pages. The query is taken by reference (cloned inside); [`Client::list`] reads one page.
     ///
     /// The page size is capped at the configured row cap (`MaxEntityRowCount`, default 20 000):
     /// Creatio never returns more rows than that per read, so a page of fewer rows than asked is
-    /// the last one. Without an `$orderby` the stream orders by `Id` so that pages are stable.
+    /// the last one. Without an `$orderby` the listing orders by `Id` so that pages are stable.
     /// `query.top` limits the total rows; `query.skip` is the starting offset. When a page carries
-    /// `@odata.nextLink`, that link is followed instead.
+    /// `@odata.nextLink`, that link is followed instead (only when it points at the OData base's
+    /// origin: the session is never sent to another host).
     ///
-    /// Each page is one `GET` (retried per the policy); an error ends the stream after yielding
+    /// Each page is one `GET` (retried per the policy); an error ends the streams after yielding
     /// it.
-    pub fn stream<T>(
-        &self,
-        set: &str,
-        query: Query,
-        page_size: u32,
-    ) -> BoxStream<'static, Result<T, Error>>
+    ///
+    /// ```no_run
+    /// use chatport_creatio::{Client, Query, filter};
+    /// use futures::TryStreamExt as _;
+    /// use serde_json::Value;
+    ///
+    /// # async fn run(creatio: Client) -> Result<(), chatport_creatio::Error> {
+    /// let query = Query::new().filter(filter::eq("Name", "Acme")).select(["Id", "Name"]);
+    /// let mut rows = creatio.entities::<Value>("Account", &query, 500).items();
+    /// while let Some(row) = rows.try_next().await? {
+    ///     println!("{}", row["Id"]);
+    /// }
+    /// let mut pages = creatio.entities::<Value>("Account", &query, 500).pages();
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} rows", page.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an invalid set name or an unusable `@odata.nextLink`; HTTP and
+    /// decoding errors as [`Client::list`].
+    pub fn entities<T>(&self, set: &str, query: &Query, page_size: u32) -> Listing<T>
     where
         T: DeserializeOwned + Send + 'static,
     {
+        if let Err(e) = check_set(set) {
+            return Listing::failed(e);
+        }
         let client = self.clone();
         let page_size = page_size.clamp(1, self.inner.row_cap);
-        let mut query = query;
+        let mut query = query.clone();
         if query.order_by.is_empty() {
             query.order_by.push(("Id".to_owned(), Order::Asc));
         }
@@ -260,18 +291,24 @@ impl Client {
             offset: u32,
             yielded: u32,
             done: bool,
+            // A next link that may not be followed: reported after the page that carried it.
+            error: Option<Error>,
         }
         let init = State {
             next: None,
             offset: start,
             yielded: 0,
             done: false,
+            error: None,
         };
-        stream::try_unfold(init, move |mut st| {
+        let pages = stream::try_unfold(init, move |mut st| {
             let client = client.clone();
             let query = query.clone();
             let set = set.clone();
             async move {
+                if let Some(e) = st.error.take() {
+                    return Err(e);
+                }
                 if st.done {
                     return Ok(None);
                 }
@@ -301,9 +338,26 @@ impl Client {
                 st.yielded = st.yielded.saturating_add(got);
                 match page.next_link.as_deref() {
                     Some(link) if got > 0 => {
-                        st.next = Some(client.inner.odata_base.join(link).map_err(|e| {
-                            Error::Config(format!("unusable @odata.nextLink: {e}"))
-                        })?);
+                        // A relative link is relative to the service root (`…/0/odata/`).
+                        let mut root = client.inner.odata_base.clone();
+                        if !root.path().ends_with('/') {
+                            root.set_path(&format!("{}/", root.path()));
+                        }
+                        match root.join(link) {
+                            Ok(next) if next.origin() == client.inner.odata_base.origin() => {
+                                st.next = Some(next);
+                            }
+                            Ok(next) => {
+                                st.error = Some(Error::Config(format!(
+                                    "refusing to follow an @odata.nextLink to another host: {}",
+                                    next.origin().ascii_serialization()
+                                )));
+                            }
+                            Err(e) => {
+                                st.error =
+                                    Some(Error::Config(format!("unusable @odata.nextLink: {e}")));
+                            }
+                        }
                     }
                     _ => st.done = got < want,
                 }
@@ -312,10 +366,8 @@ impl Client {
                 }
                 Ok(Some((page.value, st)))
             }
-        })
-        .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
+        });
+        Listing::new(pages, |rows: Vec<T>| rows)
     }
 
     /// Reads one record: `GET {odata}/{set}({id})` with the `$select`/`$expand` of `query`

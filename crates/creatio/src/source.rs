@@ -236,7 +236,8 @@ impl<C: OpenCases> ActivitySource<C> {
                 .order_by("CreatedOn", Order::Asc);
             let mut stream = self
                 .client
-                .stream::<Activity>(Activity::SET, query, self.page_size);
+                .entities::<Activity>(Activity::SET, &query, self.page_size)
+                .items();
             while let Some(activity) = stream.next().await {
                 let activity = activity?;
                 let Some(id) = activity.id else { continue };
@@ -304,7 +305,8 @@ impl<C: OpenCases> ActivitySource<C> {
             .order_by("CreatedOn", Order::Asc);
         let mut stream = self
             .client
-            .stream::<CaseFile>(CaseFile::SET, query, self.page_size);
+            .entities::<CaseFile>(CaseFile::SET, &query, self.page_size)
+            .items();
         while let Some(file) = stream.next().await {
             let file = file?;
             let Some(id) = file.id else { continue };

@@ -157,24 +157,26 @@ async fn filters_paging_and_row_cap() {
     }
     let client = forms(&emu).row_cap(7).build().unwrap();
     let all: Vec<Activity> = client
-        .stream(
+        .entities(
             Activity::SET,
-            Query::new().order_by("Title", Order::Asc),
+            &Query::new().order_by("Title", Order::Asc),
             100,
         )
+        .items()
         .try_collect()
         .await
         .unwrap();
     assert_eq!(all.len(), 25);
     assert_eq!(all[24].title.as_deref(), Some("msg 24"));
     let of_case: Vec<Activity> = client
-        .stream(
+        .entities(
             Activity::SET,
-            Query::new()
+            &Query::new()
                 .filter(filter::lookup_eq("Case", case).and(filter::contains("Title", "MSG 1")))
                 .order_by("Title", Order::Desc),
             3,
         )
+        .items()
         .try_collect()
         .await
         .unwrap();

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 use crate::client::{Repeat, json_body};
 use crate::http::set_query;
 use crate::model::null_as_empty;
-use crate::paging::ItemStream;
+use crate::paging::Listing;
 use crate::{Category, Client, DeleteOptions, Error, HalPage, Instance, ListQuery, filter};
 
 macro_rules! open_enum {
@@ -286,9 +286,26 @@ impl Client {
             .await
     }
 
-    /// Every ACL matching `query`, page after page (`GET {cms}/permissions?…`), as a stream.
-    pub fn stream_acls(&self, query: &ListQuery) -> ItemStream<Acl> {
-        self.stream_collection(&["permissions"], query, "ACL collection")
+    /// Every ACL matching `query` (`GET {cms}/permissions?…`), as a [`Listing`];
+    /// [`Client::list_acls`] reads one page.
+    ///
+    /// ```no_run
+    /// use chatport_opentext::{Client, ListQuery};
+    /// use futures::TryStreamExt as _;
+    ///
+    /// # async fn run(cms: Client) -> Result<(), chatport_opentext::Error> {
+    /// let mut acls = cms.acls(&ListQuery::new()).items();
+    /// while let Some(acl) = acls.try_next().await? {
+    ///     println!("{}", acl.name);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::instances`].
+    pub fn acls(&self, query: &ListQuery) -> Listing<Acl> {
+        self.collection(&["permissions"], query, "ACL collection")
     }
 
     /// The ACL named `name` (`GET {cms}/permissions?filter=name eq '{name}'`, the first match),
@@ -370,10 +387,26 @@ impl Client {
             .await
     }
 
-    /// Every item of the recycle bin matching `query`, page after page
-    /// (`GET {cms}/deleted?…`), as a stream.
-    pub fn stream_deleted(&self, query: &ListQuery) -> ItemStream<Instance> {
-        self.stream_collection(&["deleted"], query, "recycle bin")
+    /// Every item of the recycle bin matching `query` (`GET {cms}/deleted?…`), as a
+    /// [`Listing`]; [`Client::list_deleted`] reads one page.
+    ///
+    /// ```no_run
+    /// use chatport_opentext::{Client, ListQuery};
+    /// use futures::TryStreamExt as _;
+    ///
+    /// # async fn run(cms: Client) -> Result<(), chatport_opentext::Error> {
+    /// let mut deleted = cms.deleted(&ListQuery::new().items_per_page(50)).items();
+    /// while let Some(instance) = deleted.try_next().await? {
+    ///     println!("{}", instance.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::instances`].
+    pub fn deleted(&self, query: &ListQuery) -> Listing<Instance> {
+        self.collection(&["deleted"], query, "recycle bin")
     }
 
     /// One item of the recycle bin: `GET {cms}/deleted/{id}`.

@@ -343,12 +343,12 @@ impl Client {
     }
 
     /// One page of an instance's history: `GET …/{id}/history?include-total&page&items-per-page&sortby&filter`
-    /// (see [`HistoryEntry`]; [`Client::stream_history`] reads every page).
+    /// (see [`HistoryEntry`]; [`Client::history`] reads every page).
     ///
     /// # Errors
     ///
     /// As [`list_instances`](Self::list_instances).
-    pub async fn history(
+    pub async fn list_history(
         &self,
         category: Category,
         type_name: &str,
@@ -361,12 +361,13 @@ impl Client {
             .await
     }
 
-    /// One page of a folder's items: `GET {cms}/instances/folder/{type_name}/{id}/items?…`.
+    /// One page of a folder's items: `GET {cms}/instances/folder/{type_name}/{id}/items?…`
+    /// ([`Client::folder_items`] reads every page).
     ///
     /// # Errors
     ///
     /// As [`list_instances`](Self::list_instances).
-    pub async fn folder_items(
+    pub async fn list_folder_items(
         &self,
         type_name: &str,
         folder_id: &str,

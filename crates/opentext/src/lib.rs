@@ -75,6 +75,7 @@ mod instances;
 mod limit;
 mod model;
 pub mod paging;
+pub mod prelude;
 mod resources;
 mod retry;
 pub mod sink;
@@ -93,7 +94,7 @@ pub use definitions::{
 pub use error::Error;
 pub use limit::{DEFAULT_REQUESTS_PER_SECOND, RateLimit};
 pub use model::{Category, HalPage, Instance, InstanceDraft, ListQuery};
-pub use paging::{FtQuery, ItemStream};
+pub use paging::{FtQuery, Listing};
 pub use resources::{DeleteOptions, HistoryEntry, InstancePatch, Rendition, RenditionDraft};
 pub use retry::RetryPolicy;
 pub use sink::{

@@ -1,4 +1,11 @@
-//! HAL collections as async streams, and full-text search (`ft-query`).
+//! HAL collections as [`Listing`]s of pages and items, and full-text search (`ft-query`).
+//!
+//! **One paging shape**: every paginated collection is reached by a method named after it
+//! ([`Client::instances`], [`Client::history`], [`Client::folder_items`], [`Client::ft_query`],
+//! [`Client::acls`], [`Client::deleted`]) that takes its query by reference and returns a
+//! [`Listing`]: `.pages()` is a stream of [`HalPage`]s, `.items()` a stream of the items across
+//! pages. Both are `Unpin` (`while let Some(x) = s.try_next().await?` needs no pinning) and end
+//! after the first error, which they yield. The `list_*` methods read one page.
 //!
 //! Paging follows `shared/api/opentext-orangelogic.md` §1.3: a collection answers
 //! `{"_embedded":{"collection":[…]},"total"?,"_links":{"next"?,…}}`; pages are numbered from 1
@@ -19,7 +26,7 @@
 //! `/instances/…` links; both forms are accepted, inferred).
 
 use bytes::Bytes;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -30,8 +37,14 @@ use crate::client::{Repeat, json_body};
 use crate::http::{encode_component, set_query};
 use crate::{Category, Client, Error, HalPage, HistoryEntry, Instance, ListQuery};
 
-/// A stream of items (or pages) of a CMS collection; each `Err` ends the stream.
-pub type ItemStream<T> = BoxStream<'static, Result<T, Error>>;
+/// A paginated CMS collection not read yet: `.pages()` streams its [`HalPage`]s, `.items()` its
+/// items across pages (both `Unpin`; see [`chatport_core::paging`]).
+///
+/// **The paging rule of this crate**: every paginated collection is reached by a method named
+/// after it ([`Client::instances`], [`Client::history`], [`Client::folder_items`],
+/// [`Client::ft_query`], [`Client::acls`], [`Client::deleted`]) that takes its [`ListQuery`] by
+/// reference and returns a `Listing`; the `list_*` methods read one page.
+pub type Listing<T> = chatport_core::Listing<HalPage<T>, T, Error>;
 
 /// The body of a full-text query: `POST /cms/ft-query` with `{"query": "…", "type": "…"}`.
 ///
@@ -135,7 +148,11 @@ impl Client {
     }
 
     /// Every page of a collection, starting at `first` (see the module docs).
-    fn page_stream<T>(&self, request: PagedRequest, first: Url) -> ItemStream<HalPage<T>>
+    fn page_stream<T>(
+        &self,
+        request: PagedRequest,
+        first: Url,
+    ) -> BoxStream<'static, Result<HalPage<T>, Error>>
     where
         T: DeserializeOwned + Send + 'static,
     {
@@ -191,16 +208,6 @@ impl Client {
         .boxed()
     }
 
-    fn item_stream<T>(&self, request: PagedRequest, first: Url) -> ItemStream<T>
-    where
-        T: DeserializeOwned + Send + 'static,
-    {
-        self.page_stream::<T>(request, first)
-            .map_ok(|page| stream::iter(page.items.into_iter().map(Ok)))
-            .try_flatten()
-            .boxed()
-    }
-
     fn get_paged(&self, query: &ListQuery, what: &'static str) -> PagedRequest {
         PagedRequest {
             client: self.clone(),
@@ -217,112 +224,136 @@ impl Client {
         Ok(url)
     }
 
-    /// Every item of the collection at `segments` (after the CMS base), page after page.
-    pub(crate) fn stream_collection<T>(
+    /// The listing of the collection at `segments` (after the CMS base).
+    pub(crate) fn collection<T>(
         &self,
         segments: &[&str],
         query: &ListQuery,
         what: &'static str,
-    ) -> ItemStream<T>
+    ) -> Listing<T>
     where
         T: DeserializeOwned + Send + 'static,
     {
         match self.list_url(segments, query) {
             Ok(url) => {
                 let request = self.get_paged(query, what);
-                self.item_stream(request, url)
+                Listing::new(self.page_stream(request, url), hal_items)
             }
-            Err(e) => stream::once(async move { Err(e) }).boxed(),
+            Err(e) => Listing::failed(e),
         }
     }
 
-    /// Every instance of a type matching `query`, page after page, as a stream
-    /// (`GET {cms}/instances/{category}/{type_name}?…`; see the [module docs](crate::paging) for
-    /// how the next page is found). Set `query.items_per_page` to choose the page size.
+    /// Every instance of a type matching `query`
+    /// (`GET {cms}/instances/{category}/{type_name}?…`), as a [`Listing`]: `.pages()` for the
+    /// HAL pages (with `total` and `extra`), `.items()` for the instances across pages; see the
+    /// [module docs](crate::paging) for how the next page is found. Set `query.items_per_page` to
+    /// choose the page size; `query.page` is the first page read. [`Client::list_instances`]
+    /// reads one page.
+    ///
+    /// ```no_run
+    /// use chatport_opentext::{Category, Client, ListQuery, filter};
+    /// use futures::TryStreamExt as _;
+    ///
+    /// # async fn run(cms: Client) -> Result<(), chatport_opentext::Error> {
+    /// let query = ListQuery::new().filter(filter::eq("status", "open")).items_per_page(100);
+    /// let mut cases = cms.instances(Category::Object, "ca_case", &query).items();
+    /// while let Some(case) = cases.try_next().await? {
+    ///     println!("{}", case.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
-    /// A configuration error for the URL is the stream's only item; every failed page request
+    /// A configuration error for the URL is the streams' only item; every failed page request
     /// (as [`Client::list_instances`]) is yielded and ends the stream.
-    pub fn stream_instances(
+    pub fn instances(
         &self,
         category: Category,
         type_name: &str,
         query: &ListQuery,
-    ) -> ItemStream<Instance> {
-        match self.list_url(&["instances", category.as_str(), type_name], query) {
-            Ok(url) => {
-                let request = self.get_paged(query, "instance collection");
-                self.item_stream(request, url)
-            }
-            Err(e) => stream::once(async move { Err(e) }).boxed(),
-        }
+    ) -> Listing<Instance> {
+        self.collection(
+            &["instances", category.as_str(), type_name],
+            query,
+            "instance collection",
+        )
     }
 
-    /// Every page (rather than every item) of [`Client::stream_instances`]; useful to read
-    /// `total` or `extra` of each page.
-    pub fn stream_instance_pages(
-        &self,
-        category: Category,
-        type_name: &str,
-        query: &ListQuery,
-    ) -> ItemStream<HalPage<Instance>> {
-        match self.list_url(&["instances", category.as_str(), type_name], query) {
-            Ok(url) => {
-                let request = self.get_paged(query, "instance collection");
-                self.page_stream(request, url)
-            }
-            Err(e) => stream::once(async move { Err(e) }).boxed(),
-        }
-    }
-
-    /// Every history entry of an instance (`GET …/{id}/history?…`), as a stream.
-    pub fn stream_history(
+    /// Every history entry of an instance (`GET …/{id}/history?…`), as a [`Listing`];
+    /// [`Client::list_history`] reads one page.
+    ///
+    /// ```no_run
+    /// use chatport_opentext::{Category, Client, ListQuery};
+    /// use futures::TryStreamExt as _;
+    ///
+    /// # async fn run(cms: Client) -> Result<(), chatport_opentext::Error> {
+    /// let mut entries = cms
+    ///     .history(Category::Object, "ca_case", "8a1f", &ListQuery::new())
+    ///     .items();
+    /// while let Some(entry) = entries.try_next().await? {
+    ///     println!("{entry:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::instances`].
+    pub fn history(
         &self,
         category: Category,
         type_name: &str,
         id: &str,
         query: &ListQuery,
-    ) -> ItemStream<HistoryEntry> {
-        match self.list_url(
+    ) -> Listing<HistoryEntry> {
+        self.collection(
             &["instances", category.as_str(), type_name, id, "history"],
             query,
-        ) {
-            Ok(url) => {
-                let request = self.get_paged(query, "history");
-                self.item_stream(request, url)
-            }
-            Err(e) => stream::once(async move { Err(e) }).boxed(),
-        }
+            "history",
+        )
     }
 
-    /// Every item of a folder (`GET /instances/folder/{type}/{id}/items?…`), as a stream.
-    pub fn stream_folder_items(
+    /// Every item of a folder (`GET /instances/folder/{type}/{id}/items?…`), as a [`Listing`];
+    /// [`Client::list_folder_items`] reads one page.
+    ///
+    /// ```no_run
+    /// use chatport_opentext::{Client, ListQuery};
+    /// use futures::TryStreamExt as _;
+    ///
+    /// # async fn run(cms: Client) -> Result<(), chatport_opentext::Error> {
+    /// let mut pages = cms.folder_items("cms_folder", "9f3c", &ListQuery::new()).pages();
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} items", page.items.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::instances`].
+    pub fn folder_items(
         &self,
         type_name: &str,
         folder_id: &str,
         query: &ListQuery,
-    ) -> ItemStream<Instance> {
-        match self.list_url(
+    ) -> Listing<Instance> {
+        self.collection(
             &["instances", "folder", type_name, folder_id, "items"],
             query,
-        ) {
-            Ok(url) => {
-                let request = self.get_paged(query, "folder items");
-                self.item_stream(request, url)
-            }
-            Err(e) => stream::once(async move { Err(e) }).boxed(),
-        }
+            "folder items",
+        )
     }
 
     /// One page of a full-text query: `POST {cms}/ft-query?page=&items-per-page=&include-total=`
     /// with `{"query","type"}`; the answer is a HAL page of instances (extra fields such as
     /// `facetCounts` are in [`HalPage::extra`]). Read-only, so retried like a GET.
+    /// [`Client::ft_query`] reads every page.
     ///
     /// # Errors
     ///
     /// As [`Client::list_instances`]; a tenant without full-text search answers an error status.
-    pub async fn ft_query(
+    pub async fn list_ft_query(
         &self,
         query: &FtQuery,
         page: &ListQuery,
@@ -339,8 +370,26 @@ impl Client {
         .await
     }
 
-    /// Every result of a full-text query, page after page (the same body posted for each page).
-    pub fn stream_ft_query(&self, query: &FtQuery, page: &ListQuery) -> ItemStream<Instance> {
+    /// Every result of a full-text query, as a [`Listing`] (the same body posted for each page;
+    /// `page` sets the page size and the first page).
+    ///
+    /// ```no_run
+    /// use chatport_opentext::{Client, FtQuery, ListQuery};
+    /// use futures::TryStreamExt as _;
+    ///
+    /// # async fn run(cms: Client) -> Result<(), chatport_opentext::Error> {
+    /// let query = FtQuery::new("cms_any.all_values:ACME").type_name("ca_contract");
+    /// let mut hits = cms.ft_query(&query, &ListQuery::new().items_per_page(50)).items();
+    /// while let Some(hit) = hits.try_next().await? {
+    ///     println!("{}", hit.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::list_ft_query`], once per page.
+    pub fn ft_query(&self, query: &FtQuery, page: &ListQuery) -> Listing<Instance> {
         let prepared = self
             .list_url(&["ft-query"], page)
             .and_then(|url| Ok((url, json_body(query, "full-text query")?)));
@@ -353,11 +402,16 @@ impl Client {
                     per_page: page.items_per_page,
                     what: "full-text results",
                 };
-                self.item_stream(request, url)
+                Listing::new(self.page_stream(request, url), hal_items)
             }
-            Err(e) => stream::once(async move { Err(e) }).boxed(),
+            Err(e) => Listing::failed(e),
         }
     }
+}
+
+/// The items of one HAL page.
+fn hal_items<T>(page: HalPage<T>) -> Vec<T> {
+    page.items
 }
 
 #[cfg(test)]

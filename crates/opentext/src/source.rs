@@ -3,7 +3,7 @@
 //!
 //! The CMS sends no notifications (`shared/api/opentext-orangelogic.md` §1 has no webhook), so a
 //! status change is found by listing: `GET /cms/instances/{category}/{type}?filter=…&sortby=
-//! update_time asc` ([`Client::stream_instances`], every page) for each watched [`Watch`].
+//! update_time asc` ([`Client::instances`], every page) for each watched [`Watch`].
 //!
 //! # Event ids and the checkpoint
 //!
@@ -293,7 +293,8 @@ impl Source for StatusSource {
             let since = since.clone();
             let stream = self
                 .client
-                .stream_instances(watch.category.clone(), &watch.type_name, &query)
+                .instances(watch.category.clone(), &watch.type_name, &query)
+                .items()
                 .map(move |item| {
                     item.map(|instance| {
                         let status = property_text(&instance, &property).unwrap_or_default();

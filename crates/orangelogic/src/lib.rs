@@ -52,7 +52,7 @@
 //!     .client_credentials(dam.client_id(), SecretString::from(dam.client_secret().to_owned()))
 //!     .build()?;
 //! let request = SearchRequest::new(Query::term("Keyword", "spring launch")).fields(["SystemIdentifier"]);
-//! let items: Vec<_> = client.search(request).try_collect().await?;
+//! let items: Vec<_> = client.search(&request).items().try_collect().await?;
 //! assert_eq!(items.len(), 1);
 //! for item in items {
 //!     if let Some(id) = item.system_identifier() {
@@ -71,6 +71,7 @@ pub mod embed;
 mod error;
 mod http;
 pub mod links;
+pub mod prelude;
 mod retry;
 pub mod search;
 pub mod sink;
@@ -98,7 +99,7 @@ pub use links::{
     PublicShareRequest,
 };
 pub use retry::RetryPolicy;
-pub use search::{Query, SearchItem, SearchPage, SearchRequest, Sort, quote};
+pub use search::{Listing, Query, SearchItem, SearchPage, SearchRequest, Sort, quote};
 pub use sink::{
     AssetContent, AssetDraft, AssetFields, AssetReceipt, AssetSink, AssetSinkBuilder, MetadataSink,
 };

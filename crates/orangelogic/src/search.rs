@@ -1,4 +1,4 @@
-//! Search API (v4.0): the query builder, requests, pages, and the paging `Stream`.
+//! Search API (v4.0): the query builder, requests, pages, and the paging [`Listing`].
 //!
 //! Follows `shared/api/opentext-orangelogic.md` §2.5: `GET|POST /API/Search/v4.0/Search` with
 //! `query`, `fields` (repeated, one parameter per field: `fields=A&fields=B`, as the Search
@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use futures::stream;
 use serde_json::{Map, Value};
 
 use crate::client::{Call, Repeat, Transport};
@@ -430,17 +430,35 @@ impl Client {
         SearchPage::from_envelope(page.max(1), &value)
     }
 
-    /// The pages of a search, fetched lazily one after another from
-    /// [`SearchRequest::first_page`]. The stream ends after a page with fewer items than the
-    /// page size, an empty page, the page reaching `TotalCount`, [`SearchRequest::max_pages`],
-    /// or the first error (which it yields).
-    pub fn search_pages(
-        &self,
-        request: SearchRequest,
-    ) -> impl Stream<Item = Result<SearchPage, Error>> + Send + 'static {
+    /// A search across pages, as a [`Listing`]: `.pages()` streams the [`SearchPage`]s (fetched
+    /// lazily one after another from [`SearchRequest::first_page`]), `.items()` the
+    /// [`SearchItem`]s across pages. The request is taken by reference (cloned inside). The
+    /// streams end after a page with fewer items than the page size, an empty page, the page
+    /// reaching `TotalCount`, [`SearchRequest::max_pages`], or the first error (which they
+    /// yield). [`Client::search_page`] reads one page.
+    ///
+    /// ```no_run
+    /// # use chatport_orangelogic::{Client, Query, SearchRequest};
+    /// use futures::TryStreamExt as _;
+    /// # async fn run(client: Client) -> Result<(), chatport_orangelogic::Error> {
+    /// let request = SearchRequest::new(Query::term("MediaType", "Image"))
+    ///     .fields(["SystemIdentifier", "Title"])
+    ///     .page_size(50);
+    /// let mut items = client.search(&request).items();
+    /// while let Some(item) = items.try_next().await? {
+    ///     println!("{:?}", item.get("Title"));
+    /// }
+    /// let mut pages = client.search(&request).pages();
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("page {}: {} items of {:?}", page.page, page.items.len(), page.total_count);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn search(&self, request: &SearchRequest) -> Listing {
         let client = self.clone();
+        let request = request.clone();
         let first = request.first_page.max(1);
-        stream::unfold(Some((client, request, first, 0u32)), |state| async move {
+        let pages = stream::unfold(Some((client, request, first, 0u32)), |state| async move {
             let (client, request, page, done) = state?;
             if request.max_pages.is_some_and(|max| done >= max) {
                 return None;
@@ -456,31 +474,17 @@ impl Client {
                 }
                 Err(e) => Some((Err(e), None)),
             }
-        })
-    }
-
-    /// The items of a search across pages (see [`Client::search_pages`]).
-    ///
-    /// ```no_run
-    /// # use chatport_orangelogic::{Client, Query, SearchRequest};
-    /// # use futures::TryStreamExt;
-    /// # async fn run(client: Client) -> Result<(), chatport_orangelogic::Error> {
-    /// let request = SearchRequest::new(Query::term("MediaType", "Image"))
-    ///     .fields(["SystemIdentifier", "Title"])
-    ///     .page_size(50);
-    /// let items: Vec<_> = client.search(request).try_collect().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn search(
-        &self,
-        request: SearchRequest,
-    ) -> impl Stream<Item = Result<SearchItem, Error>> + Send + 'static {
-        self.search_pages(request)
-            .map_ok(|page| stream::iter(page.items.into_iter().map(Ok)))
-            .try_flatten()
-            .boxed()
+        });
+        Listing::new(pages, |page: SearchPage| page.items)
     }
 }
+
+/// A search not read yet: `.pages()` streams its [`SearchPage`]s, `.items()` its [`SearchItem`]s
+/// across pages (both `Unpin`; see [`chatport_core::paging`]).
+///
+/// **The paging rule of this crate**: a paginated call ([`Client::search`]) takes its request by
+/// reference and returns a `Listing`; [`Client::search_page`] reads one page.
+pub type Listing = chatport_core::Listing<SearchPage, SearchItem, Error>;
 
 #[cfg(test)]
 mod tests {

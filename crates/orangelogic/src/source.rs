@@ -276,24 +276,29 @@ impl Source for AssetSearchSource {
     ) -> Result<SourceStream<'_, AssetNotice, Error>, Error> {
         let request = SearchRequest::new((self.query)()).fields(self.fields.clone());
         let to_event = Arc::clone(&self.to_event);
-        let stream = self.client.search(request).try_filter_map(move |item| {
-            let found = to_event(&item).map(|(id, data)| {
-                let mut notice = AssetNotice::new(id.clone(), "poll");
-                notice.record_id = item.record_id();
-                notice.identifier = item.system_identifier();
-                notice.data = data;
-                let ordering = notice.ordering_key();
-                let now = Utc::now();
-                let mut envelope = Envelope::new(EventId::new(id), SOURCE, "asset.poll", notice)
-                    .occurred_at(now)
-                    .received_at(now);
-                if let Some(key) = ordering {
-                    envelope = envelope.ordering_key(key);
-                }
-                (envelope, None)
+        let stream = self
+            .client
+            .search(&request)
+            .items()
+            .try_filter_map(move |item| {
+                let found = to_event(&item).map(|(id, data)| {
+                    let mut notice = AssetNotice::new(id.clone(), "poll");
+                    notice.record_id = item.record_id();
+                    notice.identifier = item.system_identifier();
+                    notice.data = data;
+                    let ordering = notice.ordering_key();
+                    let now = Utc::now();
+                    let mut envelope =
+                        Envelope::new(EventId::new(id), SOURCE, "asset.poll", notice)
+                            .occurred_at(now)
+                            .received_at(now);
+                    if let Some(key) = ordering {
+                        envelope = envelope.ordering_key(key);
+                    }
+                    (envelope, None)
+                });
+                futures::future::ready(Ok(found))
             });
-            futures::future::ready(Ok(found))
-        });
         Ok(stream.boxed())
     }
 }

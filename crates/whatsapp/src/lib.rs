@@ -107,6 +107,7 @@ pub mod limits;
 mod media;
 mod outgoing;
 mod pacing;
+pub mod prelude;
 pub mod sink;
 mod spool;
 mod template;
@@ -135,7 +136,8 @@ pub use pacing::{PaceLimit, Pacer, PacingConfig, Wait};
 pub use spool::SpooledMedia;
 pub use template::{ButtonSubType, LanguagePolicy, Template, TemplateButton, TemplateParameter};
 pub use templates::{
-    CreatedTemplate, NewTemplate, TemplateCategory, TemplateInfo, TemplateProblem, TemplateStatus,
+    CreatedTemplate, Listing, NewTemplate, TemplateCategory, TemplateInfo, TemplateProblem,
+    TemplateStatus,
 };
 pub use usage::{BUSINESS_USE_CASE_USAGE_HEADER, BusinessUseCaseUsage, UseCaseUsage};
 pub use window::{MemoryWindowStore, WINDOW, WindowKey, WindowStore, WindowTracker, WindowedSend};

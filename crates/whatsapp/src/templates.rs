@@ -15,7 +15,7 @@
 //! Deleting by name deletes every language of that name; with `hsm_id` (the template id) only
 //! that template. Status changes arrive on the `message_template_status_update` webhook.
 
-use futures::{Stream, TryStreamExt as _};
+use futures::TryStreamExt as _;
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,7 +25,14 @@ use crate::error::Error;
 use crate::webhook::Extra;
 use chatport_core::open_enum;
 
-/// Pages followed at most by [`Client::list_templates`] (a WABA holds up to 250 templates).
+/// The templates of a WABA not read yet: `.pages()` streams one `Vec<TemplateInfo>` per page,
+/// `.items()` the templates across pages (both `Unpin`; see [`chatport_core::paging`]).
+///
+/// **The paging rule of this crate**: a paginated call ([`Client::templates`]) takes its
+/// arguments by reference and returns a `Listing`.
+pub type Listing = chatport_core::Listing<Vec<TemplateInfo>, TemplateInfo, Error>;
+
+/// Pages followed at most by [`Client::templates`] (a WABA holds up to 250 templates).
 const MAX_PAGES: usize = 50;
 
 open_enum! {
@@ -272,33 +279,54 @@ impl Client {
         Ok((page.data, next))
     }
 
-    /// The templates of a WABA as a stream, one page (100) fetched at a time as the stream is
-    /// read, following the `after` cursor (at most 50 pages), optionally only those named `name`.
-    /// Stops after the first error, which it yields.
-    pub fn templates<'a>(
-        &'a self,
-        waba_id: &'a str,
-        name: Option<&'a str>,
-    ) -> impl Stream<Item = Result<TemplateInfo, Error>> + Send + 'a {
-        futures::stream::try_unfold(
-            (Some(None::<String>), 0_usize),
-            move |(after, pages)| async move {
-                let Some(after) = after else {
-                    return Ok::<_, Error>(None);
-                };
-                if pages >= MAX_PAGES {
-                    return Ok(None);
+    /// The templates of a WABA as a [`Listing`], optionally only those named `name`:
+    /// `.pages()` streams the pages (100 templates each, fetched one at a time as the stream is
+    /// read, following the `after` cursor, at most 50 pages), `.items()` the templates across
+    /// pages. The arguments are taken by reference (copied inside). The streams stop after the
+    /// first error, which they yield.
+    ///
+    /// ```no_run
+    /// use chatport_whatsapp::Client;
+    /// use futures::TryStreamExt as _;
+    ///
+    /// # async fn run(wa: Client) -> Result<(), chatport_whatsapp::Error> {
+    /// let mut templates = wa.templates("102290129340398", None).items();
+    /// while let Some(template) = templates.try_next().await? {
+    ///     println!("{} ({}): {:?}", template.name, template.language, template.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::list_templates`], once per page.
+    pub fn templates(&self, waba_id: &str, name: Option<&str>) -> Listing {
+        let client = self.clone();
+        let waba_id = waba_id.to_owned();
+        let name = name.map(str::to_owned);
+        let pages =
+            futures::stream::try_unfold((Some(None::<String>), 0_usize), move |(after, pages)| {
+                let client = client.clone();
+                let waba_id = waba_id.clone();
+                let name = name.clone();
+                async move {
+                    let Some(after) = after else {
+                        return Ok::<_, Error>(None);
+                    };
+                    if pages >= MAX_PAGES {
+                        return Ok(None);
+                    }
+                    let (page, next) = client
+                        .template_page(&waba_id, name.as_deref(), after.as_deref())
+                        .await?;
+                    Ok(Some((page, (next.map(Some), pages + 1))))
                 }
-                let (page, next) = self.template_page(waba_id, name, after.as_deref()).await?;
-                let items = futures::stream::iter(page.into_iter().map(Ok::<_, Error>));
-                Ok(Some((items, (next.map(Some), pages + 1))))
-            },
-        )
-        .try_flatten()
+            });
+        Listing::new(pages, |page: Vec<TemplateInfo>| page)
     }
 
     /// Lists the templates of a WABA, following the `after` cursor over all pages (at most 50),
-    /// optionally only those named `name` (the whole [`Client::templates`] stream, collected).
+    /// optionally only those named `name`: `templates(..).items()` collected.
     ///
     /// # Errors
     /// As [`Client::send`] (e.g. 100 for an unknown WABA id, 10 / 200 for a missing
@@ -308,7 +336,7 @@ impl Client {
         waba_id: &str,
         name: Option<&str>,
     ) -> Result<Vec<TemplateInfo>, Error> {
-        self.templates(waba_id, name).try_collect().await
+        self.templates(waba_id, name).items().try_collect().await
     }
 
     /// Creates a template: `POST /{waba_id}/message_templates`. It can be sent once its status is

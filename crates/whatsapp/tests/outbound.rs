@@ -10,7 +10,7 @@ use chatport_whatsapp::{
     Client, Error, ErrorKind, FlowAction, InteractiveMessage, NewTemplate, OutgoingMessage,
     Recipient, TemplateCategory, TemplateStatus,
 };
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, body_string_contains, method, path, query_param};
@@ -35,7 +35,7 @@ fn template(id: u64, name: &str) -> Value {
 }
 
 #[tokio::test]
-async fn templates_stream_page_by_page() {
+async fn templates_items_cross_pages_lazily() {
     let server = MockServer::start().await;
     let templates_path = format!("/v26.0/{WABA}/message_templates");
     Mock::given(method("GET"))
@@ -55,9 +55,10 @@ async fn templates_stream_page_by_page() {
         .mount(&server)
         .await;
     let c = client(&server);
-    let mut stream = Box::pin(c.templates(WABA, None));
+    // No pinning: the items stream is `Unpin`.
+    let mut stream = c.templates(WABA, None).items();
     // The first item needs one request only.
-    let first = stream.next().await.unwrap().unwrap();
+    let first = stream.try_next().await.unwrap().unwrap();
     assert_eq!(first.name, "a");
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
     let rest: Vec<String> = stream.map(|t| t.unwrap().name).collect().await;
@@ -369,7 +370,11 @@ async fn against_the_graph_emulator_templates_thread_control_and_bsuid_sends() {
     assert_eq!(usage.entries[0].business_id, WABA);
     assert_eq!(usage.entries[0].usage_type, "whatsapp_business_management");
     graph.set_template_status("case_update", "APPROVED");
-    let listed: Vec<_> = c.templates(WABA, Some("case_update")).collect().await;
+    let listed: Vec<_> = c
+        .templates(WABA, Some("case_update"))
+        .items()
+        .collect()
+        .await;
     assert_eq!(listed.len(), 1);
     assert!(listed[0].as_ref().unwrap().is_approved());
     c.edit_template(

@@ -174,7 +174,7 @@ fn rows(from: usize, n: usize) -> Value {
 }
 
 #[tokio::test]
-async fn stream_pages_with_top_and_skip_until_a_short_page() {
+async fn entities_items_cross_pages_with_top_and_skip_until_a_short_page() {
     let server = forms_server().await;
     Mock::given(method("GET"))
         .and(path("/0/odata/Contact"))
@@ -202,17 +202,65 @@ async fn stream_pages_with_top_and_skip_until_a_short_page() {
         .mount(&server)
         .await;
     let client = forms_builder(&server).build().unwrap();
-    let all: Vec<Contact> = client
-        .stream(Contact::SET, Query::new(), 2)
-        .try_collect()
-        .await
-        .unwrap();
+    // Drained without pinning: the items stream is `Unpin`.
+    let mut rows = client
+        .entities::<Contact>(Contact::SET, &Query::new(), 2)
+        .items();
+    let mut all = Vec::new();
+    while let Some(contact) = rows.try_next().await.unwrap() {
+        all.push(contact);
+    }
     let names: Vec<_> = all.iter().filter_map(|c| c.name.clone()).collect();
     assert_eq!(names, ["c0", "c1", "c2", "c3", "c4"]);
 }
 
 #[tokio::test]
-async fn stream_caps_pages_at_the_row_cap_and_honours_top() {
+async fn entities_follow_a_next_link_on_the_same_host_and_refuse_another_host() {
+    let server = forms_server().await;
+    let mut first = rows(0, 2);
+    first["@odata.nextLink"] = json!("Contact?$skiptoken=abc");
+    Mock::given(method("GET"))
+        .and(path("/0/odata/Contact"))
+        .and(query_param_is_missing("$skiptoken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let mut second = rows(2, 1);
+    second["@odata.nextLink"] = json!("http://elsewhere.invalid/0/odata/Contact?$skiptoken=def");
+    Mock::given(method("GET"))
+        .and(path("/0/odata/Contact"))
+        .and(query_param("$skiptoken", "abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(second))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = forms_builder(&server).build().unwrap();
+    let mut pages = client
+        .entities::<Contact>(Contact::SET, &Query::new(), 2)
+        .pages();
+    assert_eq!(pages.try_next().await.unwrap().unwrap().len(), 2);
+    // The page that carries the foreign link is yielded, then the refusal.
+    assert_eq!(pages.try_next().await.unwrap().unwrap().len(), 1);
+    let err = pages.try_next().await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Config(m) if m.contains("another host")),
+        "{err:?}"
+    );
+    // The items stream yields the rows of both pages (across the boundary) before the error.
+    let results: Vec<_> = futures::StreamExt::collect::<Vec<_>>(
+        client
+            .entities::<Contact>(Contact::SET, &Query::new(), 2)
+            .items(),
+    )
+    .await;
+    assert_eq!(results.len(), 4);
+    assert!(results[..3].iter().all(Result::is_ok));
+    assert!(results[3].is_err());
+}
+
+#[tokio::test]
+async fn entities_pages_are_capped_at_the_row_cap_and_honour_top() {
     let server = forms_server().await;
     Mock::given(method("GET"))
         .and(path("/0/odata/Contact"))
@@ -232,16 +280,17 @@ async fn stream_caps_pages_at_the_row_cap_and_honours_top() {
         .mount(&server)
         .await;
     let client = forms_builder(&server).row_cap(3).build().unwrap();
-    let all: Vec<Contact> = client
-        .stream(Contact::SET, Query::new().top(4), 20_000)
+    let pages: Vec<Vec<Contact>> = client
+        .entities(Contact::SET, &Query::new().top(4), 20_000)
+        .pages()
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(all.len(), 4);
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [3, 1]);
 }
 
 #[tokio::test]
-async fn stream_yields_the_error_of_a_failing_page() {
+async fn entities_yield_the_error_of_a_failing_page() {
     let server = forms_server().await;
     Mock::given(method("GET"))
         .and(path("/0/odata/Contact"))
@@ -251,7 +300,8 @@ async fn stream_yields_the_error_of_a_failing_page() {
         .await;
     let client = forms_builder(&server).build().unwrap();
     let err = client
-        .stream::<Contact>(Contact::SET, Query::new(), 10)
+        .entities::<Contact>(Contact::SET, &Query::new(), 10)
+        .items()
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();

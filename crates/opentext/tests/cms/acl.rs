@@ -166,7 +166,7 @@ async fn the_recycle_bin_streams_pages_and_restores() {
         .items_per_page(2)
         .sortby("name asc")
         .page(1);
-    let items: Vec<_> = c.stream_deleted(&query).try_collect().await.unwrap();
+    let items: Vec<_> = c.deleted(&query).items().try_collect().await.unwrap();
     let ids: Vec<_> = items.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["d-1", "d-2", "d-3"]);
     assert_eq!(items[0].extra["version_no"], 2);

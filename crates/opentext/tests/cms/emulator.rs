@@ -205,12 +205,13 @@ async fn definitions_instances_versions_contents_history() {
 
     // History of the first version.
     let history: Vec<_> = c
-        .stream_history(
+        .history(
             Category::File,
             "ca_invoice",
             &file.id,
             &ListQuery::new().items_per_page(2),
         )
+        .items()
         .try_collect()
         .await
         .unwrap();
@@ -247,7 +248,7 @@ async fn definitions_instances_versions_contents_history() {
 }
 
 #[tokio::test]
-async fn paging_streams_three_pages_and_css_links() {
+async fn paging_listing_three_pages_and_css_links() {
     let cms = CmsEmulator::start().await.unwrap();
     for n in 1..=7 {
         let mut props = Map::new();
@@ -256,11 +257,12 @@ async fn paging_streams_three_pages_and_css_links() {
     }
     let c = client_for(&cms);
     let pages: Vec<_> = c
-        .stream_instance_pages(
+        .instances(
             Category::Object,
             "ca_case",
             &ListQuery::new().items_per_page(3).sortby("n desc"),
         )
+        .pages()
         .try_collect()
         .await
         .unwrap();
@@ -382,7 +384,8 @@ async fn acls_and_the_recycle_bin_against_the_emulator() {
     );
     assert_eq!(c.get_acl(&acl_id).await.unwrap().name, "created");
     let all: Vec<_> = c
-        .stream_acls(&ListQuery::new())
+        .acls(&ListQuery::new())
+        .items()
         .try_collect()
         .await
         .unwrap();
@@ -441,7 +444,8 @@ async fn acls_and_the_recycle_bin_against_the_emulator() {
     .unwrap();
     assert!(cms.instance(&doc.id).is_none());
     let bin: Vec<_> = c
-        .stream_deleted(&ListQuery::new().items_per_page(1))
+        .deleted(&ListQuery::new().items_per_page(1))
+        .items()
         .try_collect()
         .await
         .unwrap();

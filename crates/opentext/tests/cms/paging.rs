@@ -17,7 +17,7 @@ fn items(names: &[&str]) -> Value {
 }
 
 #[tokio::test]
-async fn stream_follows_next_links_across_three_pages() {
+async fn instances_items_follow_next_links_across_three_pages() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     let filter = Filter::eq("status", "OPEN").and(Filter::like(Field::lower("name"), "%o'b%"));
@@ -68,7 +68,8 @@ async fn stream_follows_next_links_across_three_pages() {
         .sortby(SortBy::desc("create_time"))
         .items_per_page(2);
     let all: Vec<Instance> = client(&server)
-        .stream_instances(Category::Object, "ca_case", &query)
+        .instances(Category::Object, "ca_case", &query)
+        .items()
         .try_collect()
         .await
         .unwrap();
@@ -77,7 +78,7 @@ async fn stream_follows_next_links_across_three_pages() {
 }
 
 #[tokio::test]
-async fn stream_uses_page_numbers_when_only_total_is_known() {
+async fn instances_pages_use_page_numbers_when_only_total_is_known() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     for (page, names) in [
@@ -102,7 +103,8 @@ async fn stream_uses_page_numbers_when_only_total_is_known() {
         .items_per_page(2)
         .include_total(true);
     let pages: Vec<_> = client(&server)
-        .stream_instance_pages(Category::File, "cms_file", &query)
+        .instances(Category::File, "cms_file", &query)
+        .pages()
         .try_collect()
         .await
         .unwrap();
@@ -111,7 +113,7 @@ async fn stream_uses_page_numbers_when_only_total_is_known() {
 }
 
 #[tokio::test]
-async fn stream_stops_on_an_empty_page_and_on_errors() {
+async fn instances_listing_stops_on_an_empty_page_and_on_errors() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     Mock::given(method("GET"))
@@ -133,12 +135,15 @@ async fn stream_stops_on_an_empty_page_and_on_errors() {
         .await;
     let c = client(&server);
     let none: Vec<Instance> = c
-        .stream_instances(Category::Object, "ca_a", &ListQuery::new())
+        .instances(Category::Object, "ca_a", &ListQuery::new())
+        .items()
         .try_collect()
         .await
         .unwrap();
     assert!(none.is_empty());
-    let mut s = c.stream_instances(Category::Object, "ca_b", &ListQuery::new());
+    let mut s = c
+        .instances(Category::Object, "ca_b", &ListQuery::new())
+        .items();
     assert_eq!(s.try_next().await.unwrap().unwrap().name, "x");
     let err = s.try_next().await.unwrap_err();
     assert!(
@@ -180,10 +185,10 @@ async fn full_text_query_posts_the_body_and_pages() {
     let c = client(&server);
     let q = FtQuery::new("cms_any.all_values:ACME").type_name("ca_contract");
     let page_q = ListQuery::new().items_per_page(2).include_total(true);
-    let first = c.ft_query(&q, &page_q).await.unwrap();
+    let first = c.list_ft_query(&q, &page_q).await.unwrap();
     assert_eq!(first.total, Some(3));
     assert!(first.extra.contains_key("facetCounts"));
-    let all: Vec<Instance> = c.stream_ft_query(&q, &page_q).try_collect().await.unwrap();
+    let all: Vec<Instance> = c.ft_query(&q, &page_q).items().try_collect().await.unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[2].name, "c3");
 }

@@ -321,7 +321,7 @@ async fn renditions_and_history() {
         .await
         .unwrap();
     let h = c
-        .history(
+        .list_history(
             Category::File,
             "ca_invoice",
             FILE_ID,

@@ -60,7 +60,7 @@ fn content(len: usize) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn search_pages_and_query_subset() {
+async fn search_listing_pages_items_across_pages_and_query_subset() {
     let emu = OrangeLogicEmulator::start().await.unwrap();
     let folder = emu.seed_folder("Campaigns", ROOT_FOLDER);
     for i in 0..7 {
@@ -83,17 +83,18 @@ async fn search_pages_and_query_subset() {
     let request = SearchRequest::new(Query::term("Keyword", "spring launch"))
         .fields(["SystemIdentifier", "Title"])
         .page_size(3);
-    let pages: Vec<_> = client
-        .search_pages(request.clone())
-        .try_collect()
-        .await
-        .unwrap();
+    let pages: Vec<_> = client.search(&request).pages().try_collect().await.unwrap();
     assert_eq!(
         pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(),
         [3, 3, 1]
     );
     assert_eq!(pages[0].total_count, Some(7));
-    let items: Vec<_> = client.search(request).try_collect().await.unwrap();
+    // The items stream crosses the page boundaries (3 + 3 + 1), drained without pinning.
+    let mut stream = client.search(&request).items();
+    let mut items = Vec::new();
+    while let Some(item) = stream.try_next().await.unwrap() {
+        items.push(item);
+    }
     assert_eq!(items.len(), 7);
     assert_eq!(items[0].text("Title").as_deref(), Some("Spring 0"));
 
@@ -103,9 +104,10 @@ async fn search_pages_and_query_subset() {
         chrono::NaiveDate::from_ymd_opt(2026, 3, 14).unwrap(),
     );
     let hits: Vec<_> = client
-        .search(SearchRequest::new(
+        .search(&SearchRequest::new(
             window.and(Query::term("ParentFolderIdentifier", &folder)),
         ))
+        .items()
         .try_collect()
         .await
         .unwrap();

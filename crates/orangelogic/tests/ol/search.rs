@@ -40,7 +40,7 @@ async fn stream_walks_every_page_in_order() {
     .sort(Sort::Newest)
     .page_size(2);
     let client = builder(&server).max_get_url(2000).build().unwrap();
-    let items: Vec<_> = client.search(request).try_collect().await.unwrap();
+    let items: Vec<_> = client.search(&request).items().try_collect().await.unwrap();
     let ids: Vec<_> = items.iter().filter_map(|i| i.system_identifier()).collect();
     assert_eq!(ids, ["CTL1", "CTL2", "CTL3", "CTL4", "CTL5"]);
     assert_eq!(items[0].record_id().as_deref(), Some("2RBKT7U02J51"));
@@ -48,7 +48,7 @@ async fn stream_walks_every_page_in_order() {
 }
 
 #[tokio::test]
-async fn stream_stops_at_total_count_without_an_extra_request() {
+async fn search_pages_stop_at_total_count_without_an_extra_request() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     let full = |total: u64, ids: [&str; 2]| {
@@ -80,7 +80,8 @@ async fn stream_stops_at_total_count_without_an_extra_request() {
         .await;
     let client = builder(&server).max_get_url(2000).build().unwrap();
     let pages: Vec<_> = client
-        .search_pages(SearchRequest::new(Query::text("x")).page_size(2))
+        .search(&SearchRequest::new(Query::text("x")).page_size(2))
+        .pages()
         .try_collect()
         .await
         .unwrap();
@@ -103,7 +104,12 @@ async fn long_queries_are_sent_as_post_form_bodies() {
         .await;
     let many: Vec<String> = (0..80).map(|i| format!("keyword-{i}")).collect();
     let request = SearchRequest::new(Query::any_of("Keyword", &many));
-    let items: Vec<_> = client(&server).search(request).try_collect().await.unwrap();
+    let items: Vec<_> = client(&server)
+        .search(&request)
+        .items()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(items.len(), 1);
     let received = server.received_requests().await.unwrap();
     let post = received.iter().find(|r| r.url.path() == SEARCH).unwrap();
@@ -118,7 +124,7 @@ async fn long_queries_are_sent_as_post_form_bodies() {
 }
 
 #[tokio::test]
-async fn an_error_mid_stream_is_yielded_and_ends_the_stream() {
+async fn an_error_mid_listing_is_yielded_and_ends_the_items() {
     let server = MockServer::start().await;
     mount_token(&server, 1).await;
     Mock::given(method("GET"))
@@ -136,7 +142,9 @@ async fn an_error_mid_stream_is_yielded_and_ends_the_stream() {
         .await;
     let client = builder(&server).max_get_url(2000).build().unwrap();
     let results: Vec<_> = futures::StreamExt::collect::<Vec<_>>(
-        client.search(SearchRequest::new(Query::text("x")).page_size(2)),
+        client
+            .search(&SearchRequest::new(Query::text("x")).page_size(2))
+            .items(),
     )
     .await;
     assert_eq!(results.len(), 3);
