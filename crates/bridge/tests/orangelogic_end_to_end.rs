@@ -269,6 +269,18 @@ fn seed(ol: &OrangeLogicEmulator, title: &str, fields: Value) -> StoredAsset {
     ol.seed_asset(title, ROOT_FOLDER, map, Some(b"JPEGDATA".to_vec()))
 }
 
+/// The image link of a template message's header.
+fn header_image_link(m: &SentMessage) -> String {
+    m.body["template"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "header")
+        .and_then(|c| c["parameters"][0]["image"]["link"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
 fn params(m: &SentMessage) -> Vec<String> {
     m.body["template"]["components"]
         .as_array()
@@ -593,14 +605,8 @@ async fn l5_shares_only_approved_unexpired_assets_and_records_it() {
         .filter(|m| m.to.as_deref() == Some(&format!("+{CUSTOMER}")))
         .collect();
     assert_eq!(to_customer.len(), 1, "only the approved, unexpired asset");
-    let header = to_customer[0].body["template"]["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "header")
-        .unwrap()
-        .clone();
-    let link = header["parameters"][0]["image"]["link"].as_str().unwrap();
+    let link = header_image_link(&to_customer[0]);
+    let link = link.as_str();
     assert!(link.starts_with(&format!("{}/presigned/", h.ol.base_url())));
     assert_eq!(params(&to_customer[0]), ["Alex Agent", "Product shot"]);
 
@@ -1114,14 +1120,8 @@ async fn l5_with_embed_links_sends_one_public_embed_link_per_share_even_when_ret
     assert_eq!(rows[0].attempts, 2, "the send was retried");
     let to_customer = h.graph.sent_to(&format!("+{CUSTOMER}"));
     assert_eq!(to_customer.len(), 1);
-    let header = to_customer[0].body["template"]["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "header")
-        .unwrap()
-        .clone();
-    let link = header["parameters"][0]["image"]["link"].as_str().unwrap();
+    let link = header_image_link(&to_customer[0]);
+    let link = link.as_str();
     assert_eq!(link, format!("{}{route}", h.ol.base_url()));
     // The public link serves the asset's bytes.
     let bytes = reqwest::get(link).await.unwrap().bytes().await.unwrap();
